@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests need, only those missing. Idempotent; needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  postgresql            # storage tests on PostgreSQL
+  samba samba-ad-dc winbind ldap-utils   # a real Active Directory DC and ldapsearch
+  openssl               # the test CA for the DC's certificate
+  iproute2              # a second loopback address for the second domain
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test, on a fresh Debian machine or a used one: installs what is missing, starts
+# PostgreSQL and a Samba AD DC, then runs the format check, clippy and the whole workspace's tests
+# (storage tests on SQLite and on PostgreSQL). Stops what it started.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export STATE_DIR="$ROOT/target/test-env"
+mkdir -p "$STATE_DIR"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+cleanup() {
+  step "stopping test servers"
+  bash scripts/samba-dc.sh stop corp || true
+  bash scripts/postgres.sh stop || true
+}
+trap cleanup EXIT
+
+step "installing missing packages"
+bash scripts/install-deps.sh
+
+step "starting PostgreSQL"
+E2E_POSTGRES_URL=$(bash scripts/postgres.sh start | tail -n 1)
+export E2E_POSTGRES_URL
+
+step "starting the Samba AD DC"
+eval "$(bash scripts/samba-dc.sh start corp)"
+
+# Tests that need these servers fail instead of skipping.
+export E2E_REQUIRE_SERVERS=1
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "all tests passed"

@@ -1,0 +1,274 @@
+//! Administrator accounts: creation, password hashing (argon2id), sign-in with lockout, sessions.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::audit::{self, Actor, Target};
+use crate::clock::minutes_ms;
+use crate::crypto::{random_bytes, random_token, token_hash};
+use crate::error::{Error, Result};
+use crate::store::admins::AdminRow;
+use crate::store::sessions::SessionRow;
+use crate::store::{self, Store};
+
+pub const PASSWORD_MIN: usize = 12;
+const PASSWORD_MAX: usize = 1024;
+/// Every failed sign-in answers no sooner than this, whatever the reason, so timing does not
+/// tell a wrong password from an unknown user.
+const FAILURE_DELAY: Duration = Duration::from_millis(250);
+
+fn argon2() -> Argon2<'static> {
+    // argon2id, 19 MiB, 2 passes: OWASP's recommended minimum.
+    Argon2::default()
+}
+
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::encode_b64(&random_bytes::<16>()?)
+        .map_err(|e| Error::Crypto(format!("salt encoding failed: {e}")))?;
+    Ok(argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| Error::Crypto(format!("password hashing failed: {e}")))?
+        .to_string())
+}
+
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+/// Argon2 is deliberately slow: run it off the async workers.
+async fn verify_blocking(hash: String, password: String) -> bool {
+    tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        .await
+        .unwrap_or(false)
+}
+
+/// A hash of a random password, verified against when the user is unknown so that both cases
+/// cost the same.
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        random_token()
+            .and_then(|p| hash_password(&p))
+            .unwrap_or_default()
+    })
+}
+
+pub fn validate_username(username: &str) -> Result<String> {
+    let u = username.trim();
+    if u.len() < 3 || u.len() > 64 {
+        return Err(Error::validation("username", "must be 3 to 64 characters"));
+    }
+    if !u
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c))
+    {
+        return Err(Error::validation(
+            "username",
+            "may contain only letters, digits and . _ @ -",
+        ));
+    }
+    Ok(u.to_owned())
+}
+
+pub fn validate_password(password: &str) -> Result<()> {
+    let n = password.chars().count();
+    if n < PASSWORD_MIN {
+        return Err(Error::validation(
+            "password",
+            format!("must be at least {PASSWORD_MIN} characters"),
+        ));
+    }
+    if n > PASSWORD_MAX {
+        return Err(Error::validation(
+            "password",
+            format!("must be at most {PASSWORD_MAX} characters"),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn create_admin(
+    store: &Store,
+    now_ms: i64,
+    actor: &Actor,
+    username: &str,
+    password: &str,
+) -> Result<AdminRow> {
+    let username = validate_username(username)?;
+    validate_password(password)?;
+    let hash = {
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))??
+    };
+    let row = AdminRow {
+        id: Uuid::new_v4().to_string(),
+        username,
+        password_hash: hash,
+        failed_logins: 0,
+        locked_until: None,
+        created_at: now_ms,
+        last_login_at: None,
+    };
+    let mut tx = store.begin().await?;
+    store::admins::insert(&mut tx, &row)
+        .await
+        .map_err(Error::on_unique_violation(
+            "username",
+            "an administrator with this username already exists",
+        ))?;
+    audit::record(
+        &mut tx,
+        now_ms,
+        actor,
+        "admin.created",
+        Some(Target {
+            kind: "admin",
+            id: &row.id,
+        }),
+        json!({ "username": row.username }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// A new session: the cookie value (only its hash is stored) and the CSRF token.
+pub struct NewSession {
+    pub token: String,
+    pub csrf_token: String,
+    pub admin_id: String,
+    pub username: String,
+}
+
+/// Checks the credentials, applies the lockout, and opens a session.
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    ip: Option<String>,
+) -> Result<NewSession> {
+    let started = tokio::time::Instant::now();
+    let result = try_login(state, username, password, ip).await;
+    if matches!(result, Err(Error::BadCredentials)) {
+        tokio::time::sleep_until(started + FAILURE_DELAY).await;
+    }
+    result
+}
+
+async fn try_login(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    ip: Option<String>,
+) -> Result<NewSession> {
+    let now = state.clock.now_ms();
+    let cfg = &state.config.admin;
+    let mut conn = state.store.conn().await?;
+    let Some(admin) = store::admins::find_by_username(&mut conn, username.trim()).await? else {
+        verify_blocking(dummy_hash().to_owned(), password.to_owned()).await;
+        audit::record(
+            &mut conn,
+            now,
+            &Actor::Anonymous { ip },
+            "admin.login_failed",
+            None,
+            json!({ "username": username.trim(), "reason": "bad credentials" }),
+        )
+        .await?;
+        return Err(Error::BadCredentials);
+    };
+    if let Some(until) = admin.locked_until.filter(|&u| u > now) {
+        let retry_after_secs = ((until - now) as u64).div_ceil(1000);
+        return Err(Error::TooManyRequests { retry_after_secs });
+    }
+    let actor = Actor::Admin {
+        id: admin.id.clone(),
+        username: admin.username.clone(),
+        ip,
+    };
+    let target = Some(Target {
+        kind: "admin",
+        id: &admin.id,
+    });
+    if !verify_blocking(admin.password_hash.clone(), password.to_owned()).await {
+        let failures = store::admins::increment_failures(&mut conn, &admin.id).await?;
+        let locked = failures >= i64::from(cfg.max_failed_logins);
+        if locked {
+            store::admins::lock_until(&mut conn, &admin.id, now + minutes_ms(cfg.lockout_minutes))
+                .await?;
+        }
+        audit::record(
+            &mut conn,
+            now,
+            &actor,
+            "admin.login_failed",
+            target,
+            json!({ "reason": "bad credentials", "failures": failures, "locked": locked }),
+        )
+        .await?;
+        return Err(Error::BadCredentials);
+    }
+    let token = random_token()?;
+    let session = SessionRow {
+        token_hash: token_hash(&token),
+        admin_id: admin.id.clone(),
+        csrf_token: random_token()?,
+        created_at: now,
+        expires_at: now + minutes_ms(cfg.session_ttl_minutes),
+        last_seen_at: now,
+    };
+    let mut tx = state.store.begin().await?;
+    store::sessions::delete_expired(&mut tx, now).await?;
+    store::sessions::insert(&mut tx, &session).await?;
+    store::admins::record_success(&mut tx, &admin.id, now).await?;
+    audit::record(&mut tx, now, &actor, "admin.login", target, json!({})).await?;
+    tx.commit().await?;
+    Ok(NewSession {
+        token,
+        csrf_token: session.csrf_token,
+        admin_id: admin.id,
+        username: admin.username,
+    })
+}
+
+/// Ends the session; idempotent.
+pub async fn logout(state: &AppState, actor: &Actor, token_hash: &[u8]) -> Result<()> {
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin().await?;
+    if store::sessions::delete(&mut tx, token_hash).await? {
+        audit::record(&mut tx, now, actor, "admin.logout", None, json!({})).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argon2id_hash_verifies() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password(&h, "correct horse battery"));
+        assert!(!verify_password(&h, "wrong horse battery"));
+        assert!(!verify_password("not a hash", "x"));
+    }
+
+    #[test]
+    fn username_rules() {
+        assert!(validate_username("admin").is_ok());
+        assert!(validate_username("ad").is_err());
+        assert!(validate_username("a b c").is_err());
+    }
+}

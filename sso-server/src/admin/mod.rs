@@ -1,0 +1,15 @@
+//! Administration: admin accounts and sign-in, the REST API under `/api/v1`, and the console
+//! pages under `/admin`.
+
+pub mod accounts;
+pub mod api;
+pub mod pages;
+pub mod session;
+
+use axum::Router;
+
+use crate::app::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().merge(api::router()).merge(pages::router())
+}

@@ -1,0 +1,115 @@
+//! Start-up: data folder, encryption key, database, migrations; the shared state; serving with
+//! graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+
+use crate::clock::SharedClock;
+use crate::config::{redact_url, Config};
+use crate::crypto::keyfile::{self, KeySource};
+use crate::crypto::Cipher;
+use crate::error::{Error, Result};
+use crate::store::{Backend, Store};
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub cipher: Arc<Cipher>,
+    pub clock: SharedClock,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// Opens the database (creating it and the key on first start), applies migrations and checks
+/// that the key matches the database.
+pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
+    let url = config.database_url()?;
+    let backend = Backend::from_url(&url)?;
+    if backend == Backend::Sqlite || config.master_key_file.is_none() {
+        create_private_dir(&config.data_dir)?;
+    }
+    let (key, source) = keyfile::load_or_create(&config)?;
+    match &source {
+        KeySource::Environment => {
+            tracing::info!("data-encryption key taken from {}", keyfile::ENV_VAR)
+        }
+        KeySource::File(p) => tracing::info!(path = %p.display(), "data-encryption key loaded"),
+        KeySource::Generated(p) => {
+            tracing::warn!(path = %p.display(), "generated a new data-encryption key: back it up; without it stored secrets are lost")
+        }
+    }
+    let cipher = Cipher::new(&key);
+    drop(key);
+    let store = Store::connect(&url, config.database.max_connections).await?;
+    store.migrate().await?;
+    crate::secrets::verify_key(&mut *store.conn().await?, &cipher).await?;
+    tracing::info!(database = %redact_url(&url), backend = backend.name(), "database ready");
+    let metrics = config.metrics.enabled.then(crate::http::metrics::handle);
+    Ok(AppState {
+        config: Arc::new(config),
+        store,
+        cipher: Arc::new(cipher),
+        clock,
+        metrics,
+    })
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(Error::io(format!(
+        "creating the data folder {}",
+        dir.display()
+    )))
+}
+
+/// Serves until `shutdown` completes, then finishes in-flight requests and closes the database.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let store = state.store.clone();
+    let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Error::io("serving HTTP"))?;
+    store.close().await;
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

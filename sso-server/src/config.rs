@@ -1,0 +1,343 @@
+//! Configuration: built-in defaults, then a TOML file, then environment variables (`SSO_…`, with
+//! `__` between nested keys, and `DATABASE_URL`). Every value has a default that runs out of the
+//! box on a laptop.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// The file read when `--config` / `SSO_CONFIG` is not given (if it exists).
+pub const DEFAULT_CONFIG_FILE: &str = "sso-server.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// The URL users and relying parties reach the server at (the OIDC issuer). `https://` makes
+    /// cookies `Secure`.
+    pub public_url: Url,
+    /// Where the embedded database and the generated key file live.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    /// Path of the data-encryption key file. Default: `<data_dir>/master.key`, created on first
+    /// start. `SSO_MASTER_KEY` (base64 of 32 bytes) takes precedence over any file.
+    pub master_key_file: Option<PathBuf>,
+    pub log: LogConfig,
+    pub admin: AdminConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`. Default: SQLite in `<data_dir>/sso.db`.
+    pub url: Option<String>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `sso_server=debug,info`. `RUST_LOG` overrides it.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Absolute lifetime of an admin session.
+    pub session_ttl_minutes: u32,
+    /// A session unused this long ends.
+    pub session_idle_minutes: u32,
+    /// Consecutive failed sign-ins before the account is locked.
+    pub max_failed_logins: u32,
+    pub lockout_minutes: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve Prometheus metrics at `/metrics`.
+    pub enabled: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: Url::parse("http://localhost:8080").unwrap_or_else(|_| unreachable!()),
+            data_dir: PathBuf::from("./data"),
+            database: DatabaseConfig::default(),
+            master_key_file: None,
+            log: LogConfig::default(),
+            admin: AdminConfig::default(),
+            metrics: MetricsConfig { enabled: true },
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_minutes: 8 * 60,
+            session_idle_minutes: 30,
+            max_failed_logins: 5,
+            lockout_minutes: 15,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+impl Config {
+    /// Loads the configuration. `file` is the explicit path (flag or `SSO_CONFIG`), which must
+    /// exist; without it `sso-server.toml` is read when present.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.is_file() => {
+                return Err(Error::Config(format!(
+                    "configuration file {} does not exist",
+                    path.display()
+                )));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        let figment = figment
+            .merge(
+                Env::prefixed("SSO_")
+                    .ignore(&["CONFIG", "MASTER_KEY"])
+                    .split("__"),
+            )
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            );
+        Self::from_figment(&figment)
+    }
+
+    /// Loads from an in-memory TOML text (tests, `config check` of a given text).
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        Self::from_figment(
+            &Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)),
+        )
+    }
+
+    fn from_figment(figment: &Figment) -> Result<Self> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| Error::Config(describe(figment, e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !matches!(self.public_url.scheme(), "http" | "https") {
+            return Err(invalid("public_url", "must be an http:// or https:// URL"));
+        }
+        if self.public_url.query().is_some() || self.public_url.fragment().is_some() {
+            return Err(invalid("public_url", "must not have a query or a fragment"));
+        }
+        if let Some(url) = &self.database.url {
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return Err(invalid(
+                    "database.url",
+                    "must start with sqlite:, postgres:// or postgresql://",
+                ));
+            }
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid(
+                "log.level",
+                "is not a valid filter (try `info` or `debug`)",
+            ));
+        }
+        let a = &self.admin;
+        for (key, v) in [
+            ("admin.session_ttl_minutes", a.session_ttl_minutes),
+            ("admin.session_idle_minutes", a.session_idle_minutes),
+            ("admin.max_failed_logins", a.max_failed_logins),
+            ("admin.lockout_minutes", a.lockout_minutes),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in use: the configured one or SQLite inside the data folder.
+    pub fn database_url(&self) -> Result<String> {
+        if let Some(url) = &self.database.url {
+            return Ok(url.clone());
+        }
+        let path = absolute(&self.data_dir.join("sso.db"))?;
+        let mut url = Url::from_file_path(&path)
+            .map_err(|_| invalid("data_dir", "cannot be turned into a database path"))?;
+        url.set_query(Some("mode=rwc"));
+        Ok(format!("sqlite://{}", &url.as_str()["file://".len()..]))
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The effective configuration as JSON, with the database password masked.
+    pub fn to_redacted_json(&self) -> String {
+        let mut shown = self.clone();
+        if let Some(url) = &shown.database.url {
+            shown.database.url = Some(redact_url(url));
+        }
+        serde_json::to_string_pretty(&shown).unwrap_or_default()
+    }
+}
+
+fn invalid(key: &str, what: &str) -> Error {
+    Error::Config(format!("invalid configuration: key `{key}` {what}"))
+}
+
+/// Names the source (file or environment variable), the key and the problem for each error.
+fn describe(figment: &Figment, err: figment::Error) -> String {
+    let mut lines = Vec::new();
+    for e in err {
+        let key = if e.path.is_empty() {
+            "(top level)".to_owned()
+        } else {
+            e.path.join(".")
+        };
+        let source = e
+            .metadata
+            .as_ref()
+            .map(|m| match &m.source {
+                Some(figment::Source::File(p)) => format!("file {}", p.display()),
+                Some(other) => format!("{} ({other})", m.name),
+                None => m.name.to_string(),
+            })
+            .or_else(|| {
+                figment
+                    .find_metadata(&e.path.join("."))
+                    .map(|m| m.name.to_string())
+            })
+            .unwrap_or_else(|| "configuration".to_owned());
+        lines.push(format!(
+            "invalid configuration in {source}: key `{key}`: {}",
+            e.kind
+        ));
+    }
+    lines.join("\n")
+}
+
+/// Removes the password from a database URL before it is shown anywhere.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparseable url>".to_owned(),
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(Error::io("reading the current directory"))?;
+    Ok(cwd.join(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::from_toml_str("").unwrap();
+        assert_eq!(c.listen.port(), 8080);
+        assert!(c.database_url().unwrap().starts_with("sqlite:///"));
+        assert!(c.database_url().unwrap().ends_with("/data/sso.db?mode=rwc"));
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let err = Config::from_toml_str("[database]\nmax_connections = \"many\"").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("database.max_connections"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let msg = Config::from_toml_str("listne = \"1.2.3.4:80\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("listne"), "{msg}");
+    }
+
+    #[test]
+    fn bad_url_scheme_is_refused() {
+        let msg = Config::from_toml_str("public_url = \"ftp://x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("public_url"), "{msg}");
+        let msg = Config::from_toml_str("[database]\nurl = \"mysql://x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("database.url"), "{msg}");
+    }
+
+    #[test]
+    fn redacts_password() {
+        let r = redact_url("postgres://sso:s3cret@db.example:5432/sso");
+        assert!(!r.contains("s3cret"));
+        assert!(r.contains("***"));
+    }
+}

@@ -1,0 +1,44 @@
+//! HTTP plumbing shared by every area: the router, JSON extraction with field-named errors,
+//! health and metrics, security headers and request tracing.
+
+pub mod extract;
+pub mod health;
+pub mod metrics;
+
+use axum::http::{header, HeaderValue, Request};
+use axum::response::Redirect;
+use axum::routing::get;
+use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/admin") }))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .merge(crate::admin::router())
+        .route_layer(axum::middleware::from_fn(metrics::track))
+        .layer(
+            // Spans carry the method and path only: never headers (cookies) or query strings.
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,142 @@
+//! Storage. One interface over two backends: embedded SQLite (default) and PostgreSQL (for real
+//! deployments and several instances side by side).
+//!
+//! The repositories are written once against sqlx's `Any` driver with SQL both backends accept
+//! (`$n` placeholders, text ids, BIGINT millisecond timestamps); only the migrations differ. Every
+//! repository function takes a `&mut Conn`, so a service can run several of them, plus its audit
+//! record, in one transaction.
+
+pub mod admins;
+pub mod audit;
+pub mod employees;
+pub mod meta;
+pub mod secrets;
+pub mod sessions;
+
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Connection as _, Executor as _, Transaction};
+
+use crate::config::redact_url;
+use crate::error::{Error, Result};
+
+pub type Conn = sqlx::AnyConnection;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(Error::Config(
+                "invalid configuration: key `database.url` must start with sqlite:, postgres:// or postgresql://".into(),
+            ))
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects (creating the SQLite file if needed). Does not migrate.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let backend = Backend::from_url(url)?;
+        let options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the single writer; NORMAL sync is durable
+                        // in WAL mode except for the last transactions on power loss.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options
+            .connect(url)
+            .await
+            .map_err(|e| Error::DatabaseUnavailable {
+                url: redact_url(url),
+                reason: e.to_string(),
+            })?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the embedded migrations of this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn conn(&self) -> Result<PoolConnection<Any>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Readiness: the database answers a trivial query.
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        conn.ping().await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

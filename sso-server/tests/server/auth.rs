@@ -1,0 +1,283 @@
+//! Administrator sign-in: the console form with its CSRF token, the API, lockout, session expiry,
+//! cookie attributes.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::{call, client, Db, TestServer, ADMIN, ADMIN_PASSWORD};
+
+fn hidden_csrf(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("csrf field") + marker.len();
+    html[start..].split('"').next().expect("value").to_owned()
+}
+
+async fn post_login_form(
+    srv: &TestServer,
+    c: &reqwest::Client,
+    user: &str,
+    pw: &str,
+    csrf: &str,
+) -> reqwest::Response {
+    c.post(srv.url("/admin/login"))
+        .form(&[("username", user), ("password", pw), ("csrf_token", csrf)])
+        .send()
+        .await
+        .expect("post login")
+}
+
+#[tokio::test]
+async fn console_login_form_with_csrf_and_logout() {
+    let srv = TestServer::start(Db::Sqlite).await;
+    let c = client();
+    // Before any admin exists the page says how to create one.
+    let page = c
+        .get(srv.url("/admin/login"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("sso-server admin create"));
+    srv.create_admin(ADMIN, ADMIN_PASSWORD).await;
+
+    // The landing page sends strangers to sign in.
+    let r = c.get(srv.url("/admin")).send().await.expect("get");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/admin/login");
+
+    let page = c
+        .get(srv.url("/admin/login"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(!page.contains("sso-server admin create"));
+    let token = hidden_csrf(&page);
+
+    // A form without the matching token (a cross-site post) is refused, even with good credentials.
+    let r = post_login_form(&srv, &client(), ADMIN, ADMIN_PASSWORD, &token).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF cookie");
+    let r = post_login_form(&srv, &c, ADMIN, ADMIN_PASSWORD, "forged").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "wrong CSRF field");
+
+    let page = c
+        .get(srv.url("/admin/login"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    let r = post_login_form(&srv, &c, ADMIN, "wrong password!", &hidden_csrf(&page)).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body = r.text().await.expect("text");
+    assert!(body.contains("Wrong username or password"));
+
+    let page = c
+        .get(srv.url("/admin/login"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    let r = post_login_form(&srv, &c, ADMIN, ADMIN_PASSWORD, &hidden_csrf(&page)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set_cookie: Vec<_> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("").to_owned())
+        .collect();
+    let session = set_cookie
+        .iter()
+        .find(|c| c.starts_with("sso_admin="))
+        .expect("session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    assert!(
+        !session.contains("Secure"),
+        "plain http dev server: {session}"
+    );
+
+    let home = c.get(srv.url("/admin")).send().await.expect("get");
+    assert_eq!(home.status(), StatusCode::OK);
+    let home = home.text().await.expect("text");
+    assert!(home.contains("Signed in as admin"));
+
+    // Logout needs the session's CSRF token too.
+    let r = c
+        .post(srv.url("/admin/logout"))
+        .form(&[("csrf_token", "forged")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        c.get(srv.url("/admin")).send().await.expect("get").status(),
+        StatusCode::OK,
+        "still signed in"
+    );
+    let r = c
+        .post(srv.url("/admin/logout"))
+        .form(&[("csrf_token", hidden_csrf(&home))])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        c.get(srv.url("/admin")).send().await.expect("get").status(),
+        StatusCode::SEE_OTHER,
+        "signed out"
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_answer_alike_and_lockout_applies() {
+    let srv = TestServer::start(Db::Sqlite).await;
+    srv.create_admin(ADMIN, ADMIN_PASSWORD).await;
+    let c = client();
+    let login = |user: &'static str, pw: &'static str| {
+        let c = c.clone();
+        let url = srv.url("/api/v1/session");
+        async move {
+            let r = c
+                .post(url)
+                .json(&json!({"username": user, "password": pw}))
+                .send()
+                .await
+                .expect("send");
+            let status = r.status();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap_or("").to_owned());
+            (status, r.json::<Value>().await.expect("json"), retry)
+        }
+    };
+    let (s1, b1, _) = login("nobody", "whatever password").await;
+    let (s2, b2, _) = login(ADMIN, "whatever password").await;
+    assert_eq!(
+        (s1, &b1),
+        (s2, &b2),
+        "unknown user and wrong password must look the same"
+    );
+    assert_eq!(s1, StatusCode::UNAUTHORIZED);
+
+    // Five consecutive failures (one above plus four) lock the account…
+    for _ in 0..4 {
+        assert_eq!(
+            login(ADMIN, "still wrong!!").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (st, body, retry) = login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let retry: u64 = retry.expect("Retry-After").parse().expect("seconds");
+    assert!(retry > 14 * 60 && retry <= 15 * 60, "{retry}");
+    // …until the lockout has passed (the injected clock moves, nobody sleeps).
+    srv.clock.advance(Duration::from_secs(15 * 60 + 1));
+    let (st, _, _) = login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(st, StatusCode::OK);
+
+    let mut conn = srv.state.store.conn().await.expect("conn");
+    let failed = sso_server::store::audit::list(
+        &mut conn,
+        &sso_server::store::audit::AuditFilter {
+            action: Some("admin.login_failed".into()),
+            target_id: None,
+        },
+        None,
+        50,
+    )
+    .await
+    .expect("audit");
+    assert_eq!(failed.len(), 5);
+    assert!(
+        failed
+            .iter()
+            .all(|e| !e.detail.contains("whatever") && !e.detail.contains("wrong!!")),
+        "no passwords in the audit log"
+    );
+}
+
+#[tokio::test]
+async fn sessions_expire_when_idle_and_absolutely() {
+    let srv = TestServer::start(Db::Sqlite).await;
+    let (c, csrf) = srv.admin_client().await;
+    let get = || async {
+        call(&c, Method::GET, srv.url("/api/v1/session"), &csrf, None)
+            .await
+            .0
+    };
+    assert_eq!(get().await, StatusCode::OK);
+    srv.clock.advance(Duration::from_secs(29 * 60));
+    assert_eq!(get().await, StatusCode::OK, "used within the idle limit");
+    srv.clock.advance(Duration::from_secs(29 * 60));
+    assert_eq!(get().await, StatusCode::OK, "idle limit restarts on use");
+    srv.clock.advance(Duration::from_secs(31 * 60));
+    assert_eq!(get().await, StatusCode::UNAUTHORIZED, "idle too long");
+
+    let csrf = srv.api_login(&c, ADMIN, ADMIN_PASSWORD).await;
+    for _ in 0..16 {
+        srv.clock.advance(Duration::from_secs(29 * 60));
+        assert_eq!(
+            call(&c, Method::GET, srv.url("/api/v1/session"), &csrf, None)
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    srv.clock.advance(Duration::from_secs(29 * 60));
+    assert_eq!(
+        call(&c, Method::GET, srv.url("/api/v1/session"), &csrf, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED,
+        "8 h absolute limit"
+    );
+
+    // API logout ends the session.
+    let csrf = srv.api_login(&c, ADMIN, ADMIN_PASSWORD).await;
+    let (st, _) = call(&c, Method::DELETE, srv.url("/api/v1/session"), &csrf, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(&c, Method::GET, srv.url("/api/v1/session"), &csrf, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn https_deployments_get_secure_host_cookies() {
+    let srv = TestServer::start_with(Db::Sqlite, |c| {
+        c.public_url = url::Url::parse("https://sso.example.com").expect("url");
+    })
+    .await;
+    srv.create_admin(ADMIN, ADMIN_PASSWORD).await;
+    let r = client()
+        .post(srv.url("/api/v1/session"))
+        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(cookie.starts_with("__Host-sso_admin="), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+}

@@ -1,0 +1,9 @@
+//! The sso-server integration tests: one binary that starts the real server on free ports, on
+//! SQLite and on PostgreSQL (when `E2E_POSTGRES_URL` is set, as `scripts/test.sh` does).
+
+mod api;
+mod auth;
+mod encryption;
+mod process;
+mod store;
+mod support;

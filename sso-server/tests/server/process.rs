@@ -1,0 +1,235 @@
+//! The real binary: restart persistence, graceful shutdown on SIGTERM, configuration and database
+//! errors with the right exit status and message.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::support::client;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sso-server");
+
+/// A command in `dir` with no inherited `SSO_*` or `DATABASE_URL` (the test's own environment must
+/// not leak into the server's configuration).
+fn cmd(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SSO_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    c.stdin(Stdio::null()).output().expect("run sso-server")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+struct Running {
+    child: std::process::Child,
+    base: String,
+}
+
+async fn start(dir: &Path) -> Running {
+    let port = free_port();
+    let child = cmd(dir)
+        .env("SSO_LISTEN", format!("127.0.0.1:{port}"))
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client().get(format!("{base}/healthz")).send().await {
+            if r.status() == StatusCode::OK {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Running { child, base }
+}
+
+fn terminate(mut r: Running) -> std::process::ExitStatus {
+    let pid = r.child.id().to_string();
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = r.child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = r.child.kill();
+            panic!("server did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn data_survives_a_restart_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(cmd(dir.path()).args(["admin", "create", "--username", "root"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("generated password printed")
+        .to_owned();
+    assert!(password.len() >= 20);
+    let key_before = std::fs::read(dir.path().join("data/master.key")).expect("key file");
+
+    let srv = start(dir.path()).await;
+    let c = client();
+    let login: Value = c
+        .post(format!("{}/api/v1/session", srv.base))
+        .json(&json!({"username": "root", "password": password}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let csrf = login["csrf_token"].as_str().expect("csrf").to_owned();
+    let created: Value = c
+        .post(format!("{}/api/v1/employees", srv.base))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"given_name": "Grace", "family_name": "Hopper", "email": "grace@navy.test"}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let status = terminate(srv);
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+
+    let srv = start(dir.path()).await;
+    // The same session cookie still works: sessions, employees and the key all persisted.
+    let r = c
+        .get(format!("{}/api/v1/employees/{id}", srv.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    let again: Value = r.json().await.expect("json");
+    assert_eq!(again, created);
+    assert_eq!(
+        std::fs::read(dir.path().join("data/master.key")).expect("key"),
+        key_before
+    );
+    assert!(terminate(srv).success());
+}
+
+#[test]
+fn invalid_configuration_exits_2_naming_file_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("sso-server.toml"), "listen = 5\n").expect("write");
+    let out = run(cmd(dir.path()).args(["config", "check"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("sso-server.toml") && err.contains("`listen`"),
+        "{err}"
+    );
+
+    std::fs::write(
+        dir.path().join("sso-server.toml"),
+        "[admin]\nlockout_minutse = 3\n",
+    )
+    .expect("write");
+    let out = run(cmd(dir.path()).args(["config", "check"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("lockout_minutse"), "{err}");
+
+    std::fs::remove_file(dir.path().join("sso-server.toml")).expect("rm");
+    let out = run(cmd(dir.path())
+        .args(["config", "check"])
+        .env("SSO_DATABASE__MAX_CONNECTIONS", "lots"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("database.max_connections") && err.contains("SSO_"),
+        "{err}"
+    );
+
+    let out = run(cmd(dir.path()).args(["--config", "missing.toml", "config", "check"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("missing.toml"), "{err}");
+
+    let out = run(cmd(dir.path())
+        .args(["config", "check"])
+        .env("SSO_PUBLIC_URL", "ftp://x"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("public_url"));
+
+    let out = run(cmd(dir.path()).args(["config", "check"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn unreachable_database_names_the_url_without_its_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let out = run(cmd(dir.path()).arg("migrate").env(
+        "DATABASE_URL",
+        format!("postgres://sso:hunter2-secret@127.0.0.1:{port}/sso"),
+    ));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(!err.contains("hunter2-secret"), "password leaked: {err}");
+    assert!(err.to_lowercase().contains("connect"), "{err}");
+}
+
+#[test]
+fn a_different_key_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(cmd(dir.path()).arg("migrate"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let out = run(cmd(dir.path())
+        .arg("migrate")
+        .env("SSO_MASTER_KEY", other_key));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("does not match"), "{err}");
+    assert!(!err.contains(other_key));
+}

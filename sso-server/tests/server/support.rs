@@ -1,0 +1,180 @@
+//! Starting servers and databases for the tests.
+
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::Connection as _;
+use sso_server::app::{self, AppState};
+use sso_server::audit::Actor;
+use sso_server::clock::{Clock, ManualClock};
+use sso_server::config::Config;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// The backends to run against: SQLite always, PostgreSQL when configured (and required to be
+/// configured when the test script says so).
+pub fn backends() -> Vec<Db> {
+    let mut v = vec![Db::Sqlite];
+    match std::env::var("E2E_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => v.push(Db::Postgres),
+        _ => assert!(
+            std::env::var("E2E_REQUIRE_SERVERS").as_deref() != Ok("1"),
+            "E2E_POSTGRES_URL is not set but servers are required"
+        ),
+    }
+    v
+}
+
+/// A fresh, empty PostgreSQL database for one test; returns its URL.
+pub async fn fresh_postgres_db() -> String {
+    let admin_url = std::env::var("E2E_POSTGRES_URL").expect("E2E_POSTGRES_URL");
+    let name = format!("sso_t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let mut url = url::Url::parse(&admin_url).expect("postgres url");
+    url.set_path(&name);
+    url.to_string()
+}
+
+pub async fn config_for(db: Db, dir: &TempDir) -> Config {
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
+    if db == Db::Postgres {
+        config.database.url = Some(fresh_postgres_db().await);
+    }
+    config
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub clock: Arc<ManualClock>,
+    pub state: AppState,
+
+    _dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub async fn start(db: Db) -> Self {
+        Self::start_with(db, |_| {}).await
+    }
+
+    pub async fn start_with(db: Db, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = config_for(db, &dir).await;
+        adjust(&mut config);
+        let clock = Arc::new(ManualClock::starting_now());
+        let state = app::init(config, clock.clone()).await.expect("server init");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let serving = state.clone();
+        tokio::spawn(async move {
+            app::serve(serving, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Self {
+            base,
+            clock,
+            state,
+            _dir: dir,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn create_admin(&self, username: &str, password: &str) {
+        sso_server::admin::accounts::create_admin(
+            &self.state.store,
+            self.clock.now_ms(),
+            &Actor::cli(),
+            username,
+            password,
+        )
+        .await
+        .expect("create admin");
+    }
+
+    /// A client with a cookie store, signed in as the default admin; returns it and the CSRF token.
+    pub async fn admin_client(&self) -> (reqwest::Client, String) {
+        self.create_admin(ADMIN, ADMIN_PASSWORD).await;
+        let client = client();
+        let csrf = self.api_login(&client, ADMIN, ADMIN_PASSWORD).await;
+        (client, csrf)
+    }
+
+    pub async fn api_login(&self, client: &reqwest::Client, user: &str, password: &str) -> String {
+        let resp = client
+            .post(self.url("/api/v1/session"))
+            .json(&json!({ "username": user, "password": password }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(resp.status(), StatusCode::OK, "login failed");
+        let body: Value = resp.json().await.expect("json");
+        body["csrf_token"].as_str().expect("csrf_token").to_owned()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Sends a JSON request with the CSRF header and returns status and body.
+pub async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    csrf: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = client.request(method, url).header("x-csrf-token", csrf);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, value)
+}

@@ -1,0 +1,48 @@
+//! The servers the test script starts are there and speak their protocols, so that a broken
+//! set-up fails here, plainly, rather than deep inside a feature test.
+
+use std::process::Command;
+
+#[test]
+fn samba_dc_answers_ldaps_with_a_verified_certificate() {
+    let Some(dc) = e2e::SambaDc::from_env() else {
+        assert!(
+            !e2e::servers_required(),
+            "E2E_SAMBA_* not set but servers are required"
+        );
+        eprintln!("skipped: no Samba AD DC in the environment (run scripts/test.sh)");
+        return;
+    };
+    let out = Command::new("ldapsearch")
+        .env("LDAPTLS_CACERT", &dc.ca_file)
+        .env("LDAPTLS_REQCERT", "demand")
+        .args([
+            "-x",
+            "-H",
+            &dc.ldaps_url,
+            "-D",
+            &dc.admin_user,
+            "-w",
+            &dc.admin_password,
+        ])
+        .args([
+            "-b",
+            &dc.base_dn,
+            "-s",
+            "base",
+            "(objectClass=*)",
+            "distinguishedName",
+        ])
+        .output()
+        .expect("ldapsearch runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ldapsearch failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.to_lowercase().contains(&dc.base_dn.to_lowercase()),
+        "{stdout}"
+    );
+}
