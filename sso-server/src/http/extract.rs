@@ -45,16 +45,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 let path = err.path().to_string();
                 let inner = err.into_inner();
                 let message = inner.to_string();
-                // "unknown field `x`" errors point at the parent; name the field itself.
-                let field = unknown_field(&message)
-                    .map(|f| {
-                        if path == "." {
-                            f.to_owned()
-                        } else {
-                            format!("{path}.{f}")
-                        }
-                    })
-                    .unwrap_or_else(|| if path == "." { "body".to_owned() } else { path });
+                // The path already ends at an unknown field; at the top level it is ".".
+                let field = match (path.as_str(), unknown_field(&message)) {
+                    (".", Some(f)) => f.to_owned(),
+                    (".", None) => "body".to_owned(),
+                    _ => path,
+                };
                 Err(Error::validation(field, message))
             }
         }

@@ -200,7 +200,7 @@ async fn wrong_password_and_unknown_user_answer_alike_and_lockout_applies() {
     )
     .await
     .expect("audit");
-    assert_eq!(failed.len(), 5);
+    assert_eq!(failed.len(), 6, "one unknown user, five wrong passwords");
     assert!(
         failed
             .iter()
