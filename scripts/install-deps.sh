@@ -4,7 +4,7 @@ set -euo pipefail
 
 PACKAGES=(
   postgresql            # storage tests on PostgreSQL
-  samba samba-ad-dc winbind ldap-utils   # a real Active Directory DC and ldapsearch
+  samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldap-utils   # a real AD DC, ldapsearch
   openssl               # the test CA for the DC's certificate
   iproute2              # a second loopback address for the second domain
 )

@@ -23,6 +23,8 @@ pub struct AppState {
     pub cipher: Arc<Cipher>,
     pub clock: SharedClock,
     pub metrics: Option<PrometheusHandle>,
+    /// Progress of the directory syncs running in this process.
+    pub live_runs: Arc<crate::directory::sync::LiveRuns>,
 }
 
 /// Opens the database (creating it and the key on first start), applies migrations and checks
@@ -56,6 +58,7 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
         cipher: Arc::new(cipher),
         clock,
         metrics,
+        live_runs: Arc::default(),
     })
 }
 
@@ -80,11 +83,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let store = state.store.clone();
+    let schedule = state
+        .config
+        .directory
+        .schedule_enabled
+        .then(|| crate::directory::schedule::spawn(state.clone()));
     let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(Error::io("serving HTTP"))?;
+    if let Some(s) = schedule {
+        s.abort();
+    }
     store.close().await;
     Ok(())
 }

@@ -32,6 +32,7 @@ pub struct Config {
     pub log: LogConfig,
     pub admin: AdminConfig,
     pub metrics: MetricsConfig,
+    pub directory: DirectoryConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,6 +77,28 @@ pub struct MetricsConfig {
     pub enabled: bool,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// Run scheduled syncs in this process (every instance may; a lease keeps one run per domain).
+    pub schedule_enabled: bool,
+    /// Minutes between scheduled syncs of each domain.
+    pub sync_interval_minutes: u32,
+    /// A scheduled sync is a full one when the last full sync is older than this; otherwise it is
+    /// a delta sync by uSNChanged.
+    pub full_sync_interval_hours: u32,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            schedule_enabled: true,
+            sync_interval_minutes: 60,
+            full_sync_interval_hours: 24,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -87,6 +110,7 @@ impl Default for Config {
             log: LogConfig::default(),
             admin: AdminConfig::default(),
             metrics: MetricsConfig { enabled: true },
+            directory: DirectoryConfig::default(),
         }
     }
 }
@@ -206,6 +230,14 @@ impl Config {
             ("admin.session_idle_minutes", a.session_idle_minutes),
             ("admin.max_failed_logins", a.max_failed_logins),
             ("admin.lockout_minutes", a.lockout_minutes),
+            (
+                "directory.sync_interval_minutes",
+                self.directory.sync_interval_minutes,
+            ),
+            (
+                "directory.full_sync_interval_hours",
+                self.directory.full_sync_interval_hours,
+            ),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1"));

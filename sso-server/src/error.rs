@@ -57,6 +57,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Talking to a directory failed; the message names the DC, never the bind password.
+    #[error("{0}")]
+    Directory(#[from] crate::directory::DirectoryError),
+
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -102,6 +106,7 @@ impl Error {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::DatabaseUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Directory(_) => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,6 +121,7 @@ impl Error {
             Self::Forbidden(_) => "forbidden",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::DatabaseUnavailable { .. } => "unavailable",
+            Self::Directory(_) => "directory_error",
             _ => "internal",
         }
     }
@@ -139,6 +145,7 @@ impl IntoResponse for Error {
         let (message, field) = match &self {
             Self::Validation { field, message } => (message.clone(), Some(field.clone())),
             Self::Conflict { message, field } => (message.clone(), field.clone()),
+            Self::Directory(e) => (e.to_string(), None),
             _ if status.is_server_error() => {
                 tracing::error!(error = %self, "request failed");
                 ("internal error; see the server log".to_owned(), None)

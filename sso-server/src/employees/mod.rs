@@ -1,6 +1,7 @@
 //! Employees: the people the server signs in. Manual ones are edited by admins; imported ones
 //! belong to the directory and are read-only here.
 
+pub mod lifecycle;
 pub mod validate;
 
 use serde_json::json;

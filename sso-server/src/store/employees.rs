@@ -161,3 +161,10 @@ pub async fn count(conn: &mut Conn) -> Result<i64> {
         .fetch_one(conn)
         .await?)
 }
+
+/// Every employee (what a directory sync plans against).
+pub async fn all(conn: &mut Conn) -> Result<Vec<EmployeeRow>> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM employee"))
+        .fetch_all(conn)
+        .await?)
+}

@@ -8,6 +8,7 @@
 
 pub mod admins;
 pub mod audit;
+pub mod directory;
 pub mod employees;
 pub mod meta;
 pub mod secrets;

@@ -1,0 +1,653 @@
+//! The domains to sync: configuration (validated before anything is stored), the bind password
+//! sealed at rest, and "test connection".
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::ldap::{self, ConnectSettings, TlsMode};
+use crate::audit::{self, Actor, Target};
+use crate::clock::from_ms;
+use crate::crypto::Cipher;
+use crate::error::{Error, Result};
+use crate::store::directory::DomainRow;
+use crate::store::{self, Conn, Store};
+
+pub const DEFAULT_SYNC_GROUP: &str = "Hideez Users Sync";
+pub const DEFAULT_ROTATION_GROUP: &str = "Security Key Auto Password Change";
+pub const DEFAULT_MAX_REMOVAL_PERCENT: u32 = 10;
+pub const DEFAULT_TIMEOUT_SECONDS: u32 = 30;
+
+/// A domain as an admin sends it (create, or full replacement on edit).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DomainInput {
+    /// A short unique name, e.g. `corp`.
+    pub name: String,
+    /// LDAP URLs of the domain controllers, tried in order (`ldaps://dc1.corp.example:636`).
+    pub urls: Vec<String>,
+    /// `ldaps`, `starttls` or `plain`. Default: `ldaps` for ldaps:// URLs, `starttls` for ldap://.
+    pub tls_mode: Option<TlsMode>,
+    /// Must be true to use `plain` (no TLS): the bind password would cross the network in clear.
+    #[serde(default)]
+    pub allow_plain: bool,
+    /// PEM certificate(s) of the CA that issued the DCs' certificates.
+    pub ca_pem: Option<String>,
+    /// The bind user: a DN or `user@realm`.
+    pub bind_dn: String,
+    /// Required on create; on edit, omit it to keep the stored one.
+    pub bind_password: Option<String>,
+    /// Where users are searched, e.g. `DC=corp,DC=example,DC=com`.
+    pub base_dn: String,
+    pub netbios_name: Option<String>,
+    /// The sync group: a DN or a name (cn or sAMAccountName). Default `Hideez Users Sync`.
+    pub sync_group: Option<String>,
+    /// Members get rotated domain passwords. Default `Security Key Auto Password Change`.
+    pub rotation_group: Option<String>,
+    /// Invite imported employees to SSO by e-mail. Default false.
+    #[serde(default)]
+    pub invite_on_import: bool,
+    /// Refuse a run that would remove more than this share (percent) of the domain's synced
+    /// employees, unless forced. Default 10.
+    pub max_removal_percent: Option<u32>,
+    /// Timeout of each LDAP operation, seconds. Default 30.
+    pub timeout_seconds: Option<u32>,
+    /// Scheduled syncs run only for enabled domains. Default true.
+    pub enabled: Option<bool>,
+}
+
+/// A domain as the API shows it: everything but the bind password.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DomainView {
+    pub id: Uuid,
+    pub name: String,
+    pub urls: Vec<String>,
+    pub tls_mode: TlsMode,
+    pub ca_pem: Option<String>,
+    pub bind_dn: String,
+    pub has_bind_password: bool,
+    pub base_dn: String,
+    pub netbios_name: Option<String>,
+    pub sync_group: String,
+    pub rotation_group: String,
+    pub invite_on_import: bool,
+    pub max_removal_percent: u32,
+    pub timeout_seconds: u32,
+    pub enabled: bool,
+    /// The DC the delta cursor belongs to, if a sync has run.
+    pub cursor_dc: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_full_sync_at: Option<OffsetDateTime>,
+}
+
+/// The result of "test connection".
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConnectionTest {
+    pub ok: bool,
+    /// The DC that answered.
+    pub dc_url: Option<String>,
+    pub group_dn: Option<String>,
+    /// Members of the sync group, nested groups included.
+    pub members: Option<u64>,
+    /// What went wrong, when `ok` is false.
+    pub error: Option<String>,
+}
+
+/// A domain with its bind password opened, ready to connect.
+#[derive(Debug, Clone)]
+pub struct Domain {
+    pub row: DomainRow,
+    pub connect: ConnectSettings,
+}
+
+impl Domain {
+    pub fn id(&self) -> &str {
+        &self.row.id
+    }
+}
+
+fn secret_name(domain_id: &str) -> String {
+    format!("domain:{domain_id}:bind_password")
+}
+
+fn non_empty(field: &str, v: &str, max: usize) -> Result<String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(Error::validation(field, "is required"));
+    }
+    if v.chars().count() > max {
+        return Err(Error::validation(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(Error::validation(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+fn optional(field: &str, v: Option<&str>, max: usize) -> Result<Option<String>> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => non_empty(field, s, max).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Validates the input into the columns of a row (id, cursor and timestamps left to the caller).
+fn validate(input: &DomainInput) -> Result<DomainRow> {
+    let name = non_empty("name", &input.name, 64)?;
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(Error::validation(
+            "name",
+            "may contain only letters, digits, '.', '-' and '_'",
+        ));
+    }
+    if input.urls.is_empty() {
+        return Err(Error::validation("urls", "give at least one LDAP URL"));
+    }
+    if input.urls.len() > 16 {
+        return Err(Error::validation("urls", "at most 16 domain controllers"));
+    }
+    let mut urls = Vec::new();
+    let mut schemes = Vec::new();
+    for (i, raw) in input.urls.iter().enumerate() {
+        let field = format!("urls[{i}]");
+        let u = url::Url::parse(raw.trim())
+            .map_err(|e| Error::validation(&field, format!("is not a URL: {e}")))?;
+        if !matches!(u.scheme(), "ldap" | "ldaps") {
+            return Err(Error::validation(
+                &field,
+                "must start with ldaps:// or ldap://",
+            ));
+        }
+        if u.host_str().is_none_or(str::is_empty) {
+            return Err(Error::validation(&field, "must name a host"));
+        }
+        if u.path().len() > 1 || u.query().is_some() || u.username() != "" {
+            return Err(Error::validation(
+                &field,
+                "must be just scheme, host and port (ldaps://dc1.example.com:636)",
+            ));
+        }
+        schemes.push(u.scheme().to_owned());
+        urls.push(raw.trim().trim_end_matches('/').to_owned());
+    }
+    let tls = match input.tls_mode {
+        Some(m) => m,
+        None if schemes.iter().all(|s| s == "ldaps") => TlsMode::Ldaps,
+        None => TlsMode::Starttls,
+    };
+    let wanted = if tls == TlsMode::Ldaps {
+        "ldaps"
+    } else {
+        "ldap"
+    };
+    if let Some(i) = schemes.iter().position(|s| s != wanted) {
+        return Err(Error::validation(
+            format!("urls[{i}]"),
+            format!("must start with {wanted}:// for tls_mode {}", tls.as_str()),
+        ));
+    }
+    if tls == TlsMode::Plain && !input.allow_plain {
+        return Err(Error::validation(
+            "tls_mode",
+            "plain LDAP sends the bind password in clear; use ldaps or starttls, or set \
+             allow_plain to true if you really mean it",
+        ));
+    }
+    // Certificates span lines, so only presence and size are checked before parsing.
+    let ca_pem = input
+        .ca_pem
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    if ca_pem.as_ref().is_some_and(|p| p.len() > 64 * 1024) {
+        return Err(Error::validation("ca_pem", "is larger than 64 KiB"));
+    }
+    match (&ca_pem, tls) {
+        (None, TlsMode::Ldaps | TlsMode::Starttls) => {
+            return Err(Error::validation(
+                "ca_pem",
+                "is required with ldaps and starttls: paste the PEM certificate of the CA that \
+                 issued the domain controllers' certificates",
+            ))
+        }
+        (Some(pem), _) => {
+            ldap::tls_config(pem).map_err(|e| Error::validation("ca_pem", e.to_string()))?;
+        }
+        _ => {}
+    }
+    let bind_dn = non_empty("bind_dn", &input.bind_dn, 1024)?;
+    let base_dn = non_empty("base_dn", &input.base_dn, 1024)?;
+    if !base_dn.contains('=') {
+        return Err(Error::validation(
+            "base_dn",
+            "must be a DN such as DC=corp,DC=example,DC=com",
+        ));
+    }
+    let sync_group = optional("sync_group", input.sync_group.as_deref(), 1024)?
+        .unwrap_or_else(|| DEFAULT_SYNC_GROUP.to_owned());
+    let rotation_group = optional("rotation_group", input.rotation_group.as_deref(), 1024)?
+        .unwrap_or_else(|| DEFAULT_ROTATION_GROUP.to_owned());
+    let max_removal_percent = input
+        .max_removal_percent
+        .unwrap_or(DEFAULT_MAX_REMOVAL_PERCENT);
+    if max_removal_percent > 100 {
+        return Err(Error::validation(
+            "max_removal_percent",
+            "must be between 0 and 100",
+        ));
+    }
+    let timeout_seconds = input.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+    if !(1..=600).contains(&timeout_seconds) {
+        return Err(Error::validation(
+            "timeout_seconds",
+            "must be between 1 and 600",
+        ));
+    }
+    Ok(DomainRow {
+        id: String::new(),
+        name,
+        urls: serde_json::to_string(&urls).map_err(|e| Error::Internal(e.to_string()))?,
+        tls_mode: tls.as_str().to_owned(),
+        ca_pem,
+        bind_dn,
+        base_dn,
+        netbios_name: optional("netbios_name", input.netbios_name.as_deref(), 15)?,
+        sync_group,
+        rotation_group,
+        invite_on_import: i64::from(input.invite_on_import),
+        max_removal_percent: i64::from(max_removal_percent),
+        timeout_seconds: i64::from(timeout_seconds),
+        enabled: i64::from(input.enabled.unwrap_or(true)),
+        cursor_dc: None,
+        cursor_invocation_id: None,
+        cursor_usn: None,
+        last_full_sync_at: None,
+        created_at: 0,
+        updated_at: 0,
+    })
+}
+
+fn validate_password(p: Option<&str>, required: bool) -> Result<Option<String>> {
+    match p {
+        None | Some("") if required => Err(Error::validation("bind_password", "is required")),
+        None | Some("") => Ok(None),
+        Some(p) if p.len() > 1024 => Err(Error::validation(
+            "bind_password",
+            "must be at most 1024 bytes",
+        )),
+        Some(p) => Ok(Some(p.to_owned())),
+    }
+}
+
+pub fn urls_of(row: &DomainRow) -> Result<Vec<String>> {
+    serde_json::from_str(&row.urls)
+        .map_err(|_| Error::Internal(format!("bad URL list of domain {}", row.id)))
+}
+
+fn tls_of(row: &DomainRow) -> Result<TlsMode> {
+    TlsMode::parse(&row.tls_mode)
+        .ok_or_else(|| Error::Internal(format!("bad tls_mode of domain {}", row.id)))
+}
+
+pub fn view(row: &DomainRow, has_password: bool) -> Result<DomainView> {
+    Ok(DomainView {
+        id: Uuid::parse_str(&row.id)
+            .map_err(|_| Error::Internal(format!("bad domain id {:?}", row.id)))?,
+        name: row.name.clone(),
+        urls: urls_of(row)?,
+        tls_mode: tls_of(row)?,
+        ca_pem: row.ca_pem.clone(),
+        bind_dn: row.bind_dn.clone(),
+        has_bind_password: has_password,
+        base_dn: row.base_dn.clone(),
+        netbios_name: row.netbios_name.clone(),
+        sync_group: row.sync_group.clone(),
+        rotation_group: row.rotation_group.clone(),
+        invite_on_import: row.invite_on_import != 0,
+        max_removal_percent: u32::try_from(row.max_removal_percent).unwrap_or(0),
+        timeout_seconds: u32::try_from(row.timeout_seconds).unwrap_or(30),
+        enabled: row.enabled != 0,
+        cursor_dc: row.cursor_dc.clone(),
+        last_full_sync_at: row.last_full_sync_at.map(from_ms),
+    })
+}
+
+const NAME_TAKEN: &str = "another domain already has this name";
+
+/// Domain configuration service.
+pub struct Domains<'a> {
+    pub store: &'a Store,
+    pub cipher: &'a Cipher,
+}
+
+impl Domains<'_> {
+    pub async fn list(&self) -> Result<Vec<DomainView>> {
+        let mut conn = self.store.conn().await?;
+        let rows = store::directory::list_domains(&mut conn).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let has = store::secrets::get(&mut conn, &secret_name(&r.id))
+                .await?
+                .is_some();
+            out.push(view(&r, has)?);
+        }
+        Ok(out)
+    }
+
+    /// By id or (case-insensitive) name.
+    pub async fn find_row(conn: &mut Conn, id_or_name: &str) -> Result<DomainRow> {
+        let by_id = match Uuid::parse_str(id_or_name) {
+            Ok(id) => store::directory::get_domain(conn, &id.to_string()).await?,
+            Err(_) => None,
+        };
+        match by_id {
+            Some(r) => Ok(r),
+            None => store::directory::find_domain_by_name(conn, id_or_name)
+                .await?
+                .ok_or(Error::NotFound("domain")),
+        }
+    }
+
+    pub async fn get(&self, id_or_name: &str) -> Result<DomainView> {
+        let mut conn = self.store.conn().await?;
+        let row = Self::find_row(&mut conn, id_or_name).await?;
+        let has = store::secrets::get(&mut conn, &secret_name(&row.id))
+            .await?
+            .is_some();
+        view(&row, has)
+    }
+
+    /// The domain with its bind password, ready to connect.
+    pub async fn load(&self, conn: &mut Conn, id_or_name: &str) -> Result<Domain> {
+        let row = Self::find_row(conn, id_or_name).await?;
+        let password = crate::secrets::get(conn, self.cipher, &secret_name(&row.id))
+            .await?
+            .ok_or_else(|| {
+                Error::conflict(
+                    Some("bind_password"),
+                    format!("domain {} has no bind password", row.name),
+                )
+            })?;
+        let bind_password = String::from_utf8(password)
+            .map_err(|_| Error::Internal("bind password is not UTF-8".into()))?;
+        let connect = ConnectSettings {
+            urls: urls_of(&row)?,
+            tls: tls_of(&row)?,
+            ca_pem: row.ca_pem.clone(),
+            bind_dn: row.bind_dn.clone(),
+            bind_password,
+            timeout: Duration::from_secs(u64::try_from(row.timeout_seconds).unwrap_or(30)),
+        };
+        Ok(Domain { row, connect })
+    }
+
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        now_ms: i64,
+        input: &DomainInput,
+    ) -> Result<DomainView> {
+        let mut row = validate(input)?;
+        let password = validate_password(input.bind_password.as_deref(), true)?;
+        row.id = Uuid::new_v4().to_string();
+        row.created_at = now_ms;
+        row.updated_at = now_ms;
+        let mut tx = self.store.begin().await?;
+        if store::directory::find_domain_by_name(&mut tx, &row.name)
+            .await?
+            .is_some()
+        {
+            return Err(Error::conflict(Some("name"), NAME_TAKEN));
+        }
+        store::directory::insert_domain(&mut tx, &row)
+            .await
+            .map_err(Error::on_unique_violation("name", NAME_TAKEN))?;
+        if let Some(p) = &password {
+            crate::secrets::put(
+                &mut tx,
+                self.cipher,
+                &secret_name(&row.id),
+                p.as_bytes(),
+                now_ms,
+            )
+            .await?;
+        }
+        audit::record(
+            &mut tx,
+            now_ms,
+            actor,
+            "domain.created",
+            Some(Target {
+                kind: "domain",
+                id: &row.id,
+            }),
+            json!({ "name": row.name, "urls": urls_of(&row)?, "sync_group": row.sync_group }),
+        )
+        .await?;
+        tx.commit().await?;
+        view(&row, password.is_some())
+    }
+
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        now_ms: i64,
+        id: Uuid,
+        input: &DomainInput,
+    ) -> Result<DomainView> {
+        let mut row = validate(input)?;
+        let password = validate_password(input.bind_password.as_deref(), false)?;
+        let id = id.to_string();
+        let mut tx = self.store.begin().await?;
+        let current = store::directory::get_domain(&mut tx, &id)
+            .await?
+            .ok_or(Error::NotFound("domain"))?;
+        if let Some(other) = store::directory::find_domain_by_name(&mut tx, &row.name).await? {
+            if other.id != id {
+                return Err(Error::conflict(Some("name"), NAME_TAKEN));
+            }
+        }
+        row.id = id.clone();
+        row.created_at = current.created_at;
+        row.updated_at = now_ms;
+        store::directory::update_domain_config(&mut tx, &row)
+            .await
+            .map_err(Error::on_unique_violation("name", NAME_TAKEN))?;
+        // Another DC list or base may mean another directory: the delta cursor no longer holds.
+        if current.urls != row.urls || current.base_dn != row.base_dn {
+            store::directory::clear_cursor(&mut tx, &id).await?;
+        }
+        if let Some(p) = &password {
+            crate::secrets::put(
+                &mut tx,
+                self.cipher,
+                &secret_name(&id),
+                p.as_bytes(),
+                now_ms,
+            )
+            .await?;
+        }
+        let has = store::secrets::get(&mut tx, &secret_name(&id))
+            .await?
+            .is_some();
+        audit::record(
+            &mut tx,
+            now_ms,
+            actor,
+            "domain.updated",
+            Some(Target {
+                kind: "domain",
+                id: &id,
+            }),
+            json!({ "name": row.name, "bind_password_changed": password.is_some() }),
+        )
+        .await?;
+        tx.commit().await?;
+        let row = {
+            let mut conn = self.store.conn().await?;
+            store::directory::get_domain(&mut conn, &id)
+                .await?
+                .ok_or(Error::NotFound("domain"))?
+        };
+        view(&row, has)
+    }
+
+    /// Deleting a domain that has imported employees is refused: they would be orphaned.
+    pub async fn delete(&self, actor: &Actor, now_ms: i64, id: Uuid) -> Result<()> {
+        let id = id.to_string();
+        let mut tx = self.store.begin().await?;
+        let current = store::directory::get_domain(&mut tx, &id)
+            .await?
+            .ok_or(Error::NotFound("domain"))?;
+        let identities = store::directory::count_identities(&mut tx, &id).await?;
+        if identities > 0 {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "domain {} has {identities} imported accounts; disable it instead of deleting it",
+                    current.name
+                ),
+            ));
+        }
+        store::directory::delete_domain(&mut tx, &id).await?;
+        store::secrets::delete(&mut tx, &secret_name(&id)).await?;
+        audit::record(
+            &mut tx,
+            now_ms,
+            actor,
+            "domain.deleted",
+            Some(Target {
+                kind: "domain",
+                id: &id,
+            }),
+            json!({ "name": current.name }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Binds, finds the sync group and counts its members. Changes nothing.
+    pub async fn test_connection(&self, id_or_name: &str) -> Result<ConnectionTest> {
+        let domain = {
+            let mut conn = self.store.conn().await?;
+            self.load(&mut conn, id_or_name).await?
+        };
+        Ok(test_connection(&domain).await)
+    }
+}
+
+pub async fn test_connection(domain: &Domain) -> ConnectionTest {
+    let mut result = ConnectionTest {
+        ok: false,
+        dc_url: None,
+        group_dn: None,
+        members: None,
+        error: None,
+    };
+    let mut conn = match ldap::connect(&domain.connect).await {
+        Ok(c) => c,
+        Err(e) => {
+            result.error = Some(e.to_string());
+            return result;
+        }
+    };
+    result.dc_url = Some(conn.url.clone());
+    let outcome = async {
+        let group = conn
+            .resolve_group(&domain.row.base_dn, &domain.row.sync_group)
+            .await?;
+        let count = conn.count_members(&domain.row.base_dn, &group).await?;
+        Ok::<_, super::DirectoryError>((group, count))
+    }
+    .await;
+    match outcome {
+        Ok((group, count)) => {
+            result.ok = true;
+            result.group_dn = Some(group);
+            result.members = Some(count as u64);
+        }
+        Err(e) => result.error = Some(e.to_string()),
+    }
+    conn.close().await;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> DomainInput {
+        DomainInput {
+            name: "corp".into(),
+            urls: vec!["ldaps://dc1.corp.example:636".into()],
+            tls_mode: None,
+            allow_plain: false,
+            ca_pem: None,
+            bind_dn: "svc@corp.example".into(),
+            bind_password: Some("x".into()),
+            base_dn: "DC=corp,DC=example".into(),
+            netbios_name: None,
+            sync_group: None,
+            rotation_group: None,
+            invite_on_import: false,
+            max_removal_percent: None,
+            timeout_seconds: None,
+            enabled: None,
+        }
+    }
+
+    fn field_of(e: Error) -> String {
+        match e {
+            Error::Validation { field, .. } => field,
+            other => panic!("not a validation error: {other}"),
+        }
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        // TLS needs the CA.
+        assert_eq!(field_of(validate(&input()).unwrap_err()), "ca_pem");
+        let mut i = input();
+        i.urls = vec!["http://dc1".into()];
+        assert_eq!(field_of(validate(&i).unwrap_err()), "urls[0]");
+        let mut i = input();
+        i.urls.push("ldap://dc2".into());
+        i.tls_mode = Some(TlsMode::Ldaps);
+        assert_eq!(field_of(validate(&i).unwrap_err()), "urls[1]");
+        let mut i = input();
+        i.urls = vec!["ldap://dc1".into()];
+        i.tls_mode = Some(TlsMode::Plain);
+        assert_eq!(field_of(validate(&i).unwrap_err()), "tls_mode");
+        i.allow_plain = true;
+        let row = validate(&i).unwrap();
+        assert_eq!(row.sync_group, DEFAULT_SYNC_GROUP);
+        assert_eq!(row.max_removal_percent, 10);
+        i.max_removal_percent = Some(101);
+        assert_eq!(field_of(validate(&i).unwrap_err()), "max_removal_percent");
+        i.max_removal_percent = None;
+        i.base_dn = "corp".into();
+        assert_eq!(field_of(validate(&i).unwrap_err()), "base_dn");
+        i.base_dn = "DC=x".into();
+        i.name = "bad name!".into();
+        assert_eq!(field_of(validate(&i).unwrap_err()), "name");
+        i.name = "ok".into();
+        i.ca_pem = Some("not a certificate".into());
+        assert_eq!(field_of(validate(&i).unwrap_err()), "ca_pem");
+    }
+}

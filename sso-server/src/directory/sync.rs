@@ -1,0 +1,602 @@
+//! A sync run of one domain: claim the domain's lease (one run per domain, also across server
+//! instances sharing a database), connect to the first DC that answers, read the members of the
+//! sync group (all of them, or only what changed since the last run on the same DC), plan, check
+//! the removal guard, and apply everything in one transaction together with the run's report.
+//!
+//! Anything that goes wrong before the apply (an unreachable DC, a wrong password, a search error,
+//! a timeout, a partial result) fails the run and changes nothing: nobody is removed because the
+//! directory could not be read.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::domain::{Domain, Domains};
+use super::ldap::{self, DirectoryConn};
+use super::plan::{self, Plan, PlanInput};
+use super::report::RunReport;
+use super::user::DirUser;
+use super::DirectoryError;
+use crate::app::AppState;
+use crate::audit::{self, Actor, Target};
+use crate::clock::SharedClock;
+use crate::config::DirectoryConfig;
+use crate::crypto::Cipher;
+use crate::employees::lifecycle::{self, Reason};
+use crate::employees::State;
+use crate::error::{Error, Result};
+use crate::store::directory::RunRow;
+use crate::store::{self, Store};
+
+/// How long a run's lease lasts without renewal: a crashed instance frees the domain after this.
+const LEASE_TTL_MS: i64 = 5 * 60_000;
+const LEASE_RENEW_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// Read every member.
+    #[default]
+    Full,
+    /// Read only accounts changed since the last run (uSNChanged on the same DC); falls back to
+    /// full when there is no usable cursor.
+    Delta,
+    /// Delta when a cursor exists and the last full sync is recent enough, else full.
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Api,
+    Schedule,
+    Cli,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Schedule => "schedule",
+            Self::Cli => "cli",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub mode: SyncMode,
+    pub dry_run: bool,
+    /// Proceed even when the removal guard trips.
+    pub force: bool,
+    pub trigger: Trigger,
+    pub actor: Actor,
+}
+
+/// Where a run is, for a progress bar or the console's live view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Progress {
+    pub phase: Phase,
+    /// Directory accounts read so far.
+    pub read: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Connecting,
+    Reading,
+    Planning,
+    Applying,
+    Done,
+}
+
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// The progress of runs in progress in this process.
+#[derive(Default)]
+pub struct LiveRuns {
+    runs: Mutex<HashMap<String, Progress>>,
+}
+
+impl LiveRuns {
+    fn set(&self, run_id: &str, p: Progress) {
+        if let Ok(mut m) = self.runs.lock() {
+            if p.phase == Phase::Done {
+                m.remove(run_id);
+            } else {
+                m.insert(run_id.to_owned(), p);
+            }
+        }
+    }
+
+    pub fn get(&self, run_id: &str) -> Option<Progress> {
+        self.runs.lock().ok().and_then(|m| m.get(run_id).cloned())
+    }
+}
+
+/// A run that holds its domain's lease and has its row, ready to execute.
+pub struct Claimed {
+    pub run_id: String,
+    domain: Domain,
+    options: RunOptions,
+    lease: String,
+}
+
+/// Runs directory syncs.
+#[derive(Clone)]
+pub struct Syncer {
+    store: Store,
+    cipher: Arc<Cipher>,
+    clock: SharedClock,
+    config: DirectoryConfig,
+    live: Arc<LiveRuns>,
+}
+
+fn lease_name(domain_id: &str) -> String {
+    format!("directory-sync:{domain_id}")
+}
+
+impl Syncer {
+    pub fn new(state: &AppState) -> Self {
+        Self {
+            store: state.store.clone(),
+            cipher: state.cipher.clone(),
+            clock: state.clock.clone(),
+            config: state.config.directory.clone(),
+            live: state.live_runs.clone(),
+        }
+    }
+
+    /// Claims the domain (409 if a run of it is in progress anywhere) and records the run.
+    pub async fn claim(&self, domain: &str, options: RunOptions) -> Result<Claimed> {
+        let mut conn = self.store.conn().await?;
+        let domain = Domains {
+            store: &self.store,
+            cipher: &self.cipher,
+        }
+        .load(&mut conn, domain)
+        .await?;
+        let run_id = Uuid::new_v4().to_string();
+        let lease = lease_name(domain.id());
+        let now = self.clock.now_ms();
+        if !store::directory::try_lease(&mut conn, &lease, &run_id, now, LEASE_TTL_MS).await? {
+            let holder = store::directory::lease_holder(&mut conn, &lease, now).await?;
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "a sync of domain {} is already running (run {})",
+                    domain.row.name,
+                    holder.unwrap_or_default()
+                ),
+            ));
+        }
+        let row = RunRow {
+            id: run_id.clone(),
+            domain_id: domain.id().to_owned(),
+            kind: match options.mode {
+                SyncMode::Delta => "delta",
+                _ => "full",
+            }
+            .into(),
+            trigger: options.trigger.as_str().into(),
+            dry_run: i64::from(options.dry_run),
+            forced: i64::from(options.force),
+            state: "running".into(),
+            started_at: now,
+            report: "{}".into(),
+            ..RunRow::default()
+        };
+        if let Err(e) = store::directory::insert_run(&mut conn, &row).await {
+            let _ = store::directory::release_lease(&mut conn, &lease, &run_id).await;
+            return Err(e);
+        }
+        Ok(Claimed {
+            run_id,
+            domain,
+            options,
+            lease,
+        })
+    }
+
+    /// Claims and runs in the background; returns the run id at once.
+    pub async fn start(&self, domain: &str, options: RunOptions) -> Result<String> {
+        let claimed = self.claim(domain, options).await?;
+        let run_id = claimed.run_id.clone();
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.execute(claimed, None).await;
+        });
+        Ok(run_id)
+    }
+
+    /// Claims and runs to the end; returns the finished run.
+    pub async fn run(
+        &self,
+        domain: &str,
+        options: RunOptions,
+        progress: Option<ProgressFn>,
+    ) -> Result<RunRow> {
+        let claimed = self.claim(domain, options).await?;
+        Ok(self.execute(claimed, progress).await)
+    }
+
+    /// Executes a claimed run and records its outcome. Never fails: failures are the run's state.
+    pub async fn execute(&self, claimed: Claimed, progress: Option<ProgressFn>) -> RunRow {
+        let Claimed {
+            run_id,
+            domain,
+            options,
+            lease,
+        } = claimed;
+        let live = self.live.clone();
+        let id_for_progress = run_id.clone();
+        let report_progress = move |p: Progress| {
+            live.set(&id_for_progress, p.clone());
+            if let Some(f) = &progress {
+                f(&p);
+            }
+        };
+
+        // Keep the lease while the run lasts.
+        let renewer = {
+            let (store, clock, lease, holder) = (
+                self.store.clone(),
+                self.clock.clone(),
+                lease.clone(),
+                run_id.clone(),
+            );
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(LEASE_RENEW_EVERY);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Ok(mut conn) = store.conn().await {
+                        let _ = store::directory::renew_lease(
+                            &mut conn,
+                            &lease,
+                            &holder,
+                            clock.now_ms(),
+                            LEASE_TTL_MS,
+                        )
+                        .await;
+                    }
+                }
+            })
+        };
+
+        let mut row = RunRow {
+            id: run_id.clone(),
+            domain_id: domain.id().to_owned(),
+            trigger: options.trigger.as_str().into(),
+            dry_run: i64::from(options.dry_run),
+            forced: i64::from(options.force),
+            ..RunRow::default()
+        };
+        let outcome = self
+            .run_inner(&domain, &options, &mut row, &report_progress)
+            .await;
+        row.finished_at = Some(self.clock.now_ms());
+        if let Err(e) = outcome {
+            row.state = "failed".into();
+            row.message = Some(e.to_string());
+            tracing::warn!(domain = %domain.row.name, run = %run_id, error = %e, "directory sync failed");
+            match self.store.conn().await {
+                Ok(mut conn) => {
+                    if let Err(e) = store::directory::finish_run(&mut conn, &row).await {
+                        tracing::error!(run = %run_id, error = %e, "could not record the failed run");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(run = %run_id, error = %e, "could not record the failed run")
+                }
+            }
+        }
+        renewer.abort();
+        if let Ok(mut conn) = self.store.conn().await {
+            let _ = store::directory::release_lease(&mut conn, &lease, &run_id).await;
+        }
+        report_progress(Progress {
+            phase: Phase::Done,
+            read: 0,
+        });
+        row
+    }
+
+    async fn run_inner(
+        &self,
+        domain: &Domain,
+        options: &RunOptions,
+        row: &mut RunRow,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<()> {
+        progress(Progress {
+            phase: Phase::Connecting,
+            read: 0,
+        });
+        let mut conn = ldap::connect(&domain.connect).await.map_err(dir_error)?;
+        row.dc_url = Some(conn.url.clone());
+        let read = self.read(domain, options, &mut conn, row, progress).await;
+        conn.close().await;
+        let (fetched, members, anchors) = read?;
+
+        progress(Progress {
+            phase: Phase::Planning,
+            read: fetched.len() as u64,
+        });
+        let now = self.clock.now_ms();
+        let (identities, employees) = {
+            let mut db = self.store.conn().await?;
+            (
+                store::directory::all_identities(&mut db).await?,
+                store::employees::all(&mut db).await?,
+            )
+        };
+        let plan = plan::plan(PlanInput {
+            domain_id: domain.id(),
+            now_ms: now,
+            fetched,
+            members,
+            identities,
+            employees,
+        });
+
+        let limit = domain.row.max_removal_percent.max(0) as u64;
+        let removed = plan.report.counts.removed;
+        let guard_trips = plan.synced_before > 0 && removed * 100 > limit * plan.synced_before;
+        if guard_trips && !options.force {
+            row.state = "refused".into();
+            row.message = Some(format!(
+                "refused: this run would remove {removed} of the domain's {} synced employees \
+                 ({}%), more than the limit of {limit}%; nothing was changed. Check the sync \
+                 group and the bind user's rights, or run again with force",
+                plan.synced_before,
+                removed * 100 / plan.synced_before
+            ));
+            set_counts(row, &plan.report);
+            let mut tx = self.store.begin().await?;
+            store::directory::finish_run(&mut tx, row).await?;
+            audit::record(
+                &mut tx,
+                now,
+                &options.actor,
+                "directory.sync_refused",
+                Some(Target {
+                    kind: "domain",
+                    id: domain.id(),
+                }),
+                json!({ "run": row.id, "would_remove": removed, "synced": plan.synced_before, "limit_percent": limit }),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+
+        row.state = "succeeded".into();
+        set_counts(row, &plan.report);
+        if options.dry_run {
+            row.message = Some("dry run: nothing was changed".into());
+            let mut db = self.store.conn().await?;
+            store::directory::finish_run(&mut db, row).await?;
+            return Ok(());
+        }
+        progress(Progress {
+            phase: Phase::Applying,
+            read: plan.report.members,
+        });
+        if guard_trips {
+            row.message = Some(format!(
+                "forced past the removal guard: {removed} of {} synced employees removed",
+                plan.synced_before
+            ));
+        }
+        self.apply(domain, options, &plan, &anchors, now, row).await
+    }
+
+    /// Reads what the run needs from the DC: accounts to examine, the membership, the anchors.
+    async fn read(
+        &self,
+        domain: &Domain,
+        options: &RunOptions,
+        conn: &mut DirectoryConn,
+        row: &mut RunRow,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<(Vec<DirUser>, HashSet<Uuid>, ldap::Anchors)> {
+        // Anchors first: whatever changes during the read is after them, so the next delta sees it.
+        let anchors = conn.anchors().await.map_err(dir_error)?;
+        let group = conn
+            .resolve_group(&domain.row.base_dn, &domain.row.sync_group)
+            .await
+            .map_err(dir_error)?;
+        let now = self.clock.now_ms();
+        let cursor = match (
+            &domain.row.cursor_dc,
+            &domain.row.cursor_invocation_id,
+            domain.row.cursor_usn,
+        ) {
+            (Some(dc), Some(inv), Some(usn))
+                if dc == &conn.url && inv == &anchors.invocation_id =>
+            {
+                Some(usn)
+            }
+            _ => None,
+        };
+        let full_due = domain
+            .row
+            .last_full_sync_at
+            .is_none_or(|t| now - t >= i64::from(self.config.full_sync_interval_hours) * 3_600_000);
+        let delta_from = match options.mode {
+            SyncMode::Full => None,
+            SyncMode::Delta => cursor,
+            SyncMode::Auto => cursor.filter(|_| !full_due),
+        };
+        progress(Progress {
+            phase: Phase::Reading,
+            read: 0,
+        });
+        let base = &domain.row.base_dn;
+        match delta_from {
+            None => {
+                row.kind = "full".into();
+                if options.mode == SyncMode::Delta {
+                    row.message = Some("no delta cursor for this DC yet: ran a full sync".into());
+                }
+                let users = conn
+                    .members(base, &group, |n| {
+                        progress(Progress {
+                            phase: Phase::Reading,
+                            read: n as u64,
+                        })
+                    })
+                    .await
+                    .map_err(dir_error)?;
+                let members = users.iter().map(|u| u.guid).collect();
+                Ok((users, members, anchors))
+            }
+            Some(usn) => {
+                row.kind = "delta".into();
+                let members: HashSet<Uuid> = conn
+                    .member_guids(base, &group)
+                    .await
+                    .map_err(dir_error)?
+                    .into_iter()
+                    .collect();
+                let mut users = conn
+                    .changed_members(base, &group, usn)
+                    .await
+                    .map_err(dir_error)?;
+                // Members we do not hold as in scope: new ones, and ones added back to the group
+                // (a membership change does not bump the user's own uSNChanged).
+                let in_scope: HashSet<Uuid> = {
+                    let mut db = self.store.conn().await?;
+                    store::directory::in_scope_guids(&mut db, domain.id())
+                        .await?
+                        .iter()
+                        .filter_map(|g| Uuid::parse_str(g).ok())
+                        .collect()
+                };
+                let have: HashSet<Uuid> = users.iter().map(|u| u.guid).collect();
+                let missing: Vec<Uuid> = members
+                    .iter()
+                    .filter(|g| !in_scope.contains(g) && !have.contains(g))
+                    .copied()
+                    .collect();
+                if !missing.is_empty() {
+                    users.extend(
+                        conn.users_by_guid(base, &missing)
+                            .await
+                            .map_err(dir_error)?,
+                    );
+                }
+                progress(Progress {
+                    phase: Phase::Reading,
+                    read: users.len() as u64,
+                });
+                Ok((users, members, anchors))
+            }
+        }
+    }
+
+    async fn apply(
+        &self,
+        domain: &Domain,
+        options: &RunOptions,
+        plan: &Plan,
+        anchors: &ldap::Anchors,
+        now: i64,
+        row: &mut RunRow,
+    ) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        for e in &plan.new_employees {
+            store::employees::insert(&mut tx, e).await?;
+        }
+        for e in &plan.changed_employees {
+            store::employees::update(&mut tx, e).await?;
+        }
+        for i in &plan.identity_writes {
+            store::directory::upsert_identity(&mut tx, i).await?;
+        }
+        let states: HashMap<&str, &str> = plan
+            .changed_employees
+            .iter()
+            .map(|e| (e.id.as_str(), e.state.as_str()))
+            .collect();
+        for id in &plan.deactivated {
+            let reason = if states.get(id.as_str()) == Some(&State::Disabled.as_str()) {
+                Reason::Disabled
+            } else {
+                Reason::RemovedFromSync
+            };
+            lifecycle::deactivate(&mut tx, now, &options.actor, id, reason).await?;
+        }
+        for t in &plan.takeovers {
+            audit::record(
+                &mut tx,
+                now,
+                &options.actor,
+                "employee.taken_over",
+                Some(Target {
+                    kind: "employee",
+                    id: &t.employee_id,
+                }),
+                json!({
+                    "display_name": t.display_name,
+                    "matched_by": t.matched_by,
+                    "domain": domain.row.name,
+                    "object_guid": t.object_guid,
+                    "dn": t.dn,
+                    "run": row.id,
+                }),
+            )
+            .await?;
+        }
+        let url = row.dc_url.clone().unwrap_or_default();
+        let full_at = (row.kind == "full").then_some(now);
+        store::directory::set_cursor(
+            &mut tx,
+            domain.id(),
+            &url,
+            &anchors.invocation_id,
+            anchors.highest_usn,
+            full_at,
+        )
+        .await?;
+        store::directory::finish_run(&mut tx, row).await?;
+        audit::record(
+            &mut tx,
+            now,
+            &options.actor,
+            "directory.synced",
+            Some(Target {
+                kind: "domain",
+                id: domain.id(),
+            }),
+            json!({ "run": row.id, "kind": row.kind, "counts": plan.report.counts }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn dir_error(e: DirectoryError) -> Error {
+    Error::Directory(e)
+}
+
+fn set_counts(row: &mut RunRow, report: &RunReport) {
+    let c = report.counts;
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    row.added = n(c.added);
+    row.updated = n(c.updated);
+    row.unchanged = n(c.unchanged);
+    row.removed = n(c.removed);
+    row.reactivated = n(c.reactivated);
+    row.merged = n(c.merged);
+    row.taken_over = n(c.taken_over);
+    row.errors = n(c.errors);
+    row.report = serde_json::to_string(report).unwrap_or_else(|_| "{}".into());
+}

@@ -1,0 +1,54 @@
+//! What happens to an employee's access when they stop being active (removed from the sync
+//! group, disabled or expired in the directory): everything that lets them in is revoked in the
+//! same transaction as the state change, so a disabled user loses access at once, not at their
+//! next sign-in.
+//!
+//! Each capability that gives an employee access registers its revocation here as it lands:
+//! OIDC sessions and refresh tokens, phone authenticator devices, passkeys stay (they are useless
+//! without an active employee), hardware keys are deactivated and a wipe is queued.
+
+use serde_json::json;
+
+use crate::audit::{self, Actor, Target};
+use crate::error::Result;
+use crate::store::Conn;
+
+/// Why an employee stopped being active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    RemovedFromSync,
+    Disabled,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RemovedFromSync => "removed-from-sync",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// Revokes the employee's access. Runs inside the caller's transaction.
+pub async fn deactivate(
+    conn: &mut Conn,
+    now_ms: i64,
+    actor: &Actor,
+    employee_id: &str,
+    reason: Reason,
+) -> Result<()> {
+    // Nothing grants employee access yet beyond the `active` state itself, which every sign-in
+    // path checks; the revocations of sessions, devices and keys are added here by their issues.
+    audit::record(
+        conn,
+        now_ms,
+        actor,
+        "employee.deactivated",
+        Some(Target {
+            kind: "employee",
+            id: employee_id,
+        }),
+        json!({ "reason": reason.as_str() }),
+    )
+    .await
+}
