@@ -13,6 +13,7 @@ step() { printf '\n==> %s\n' "$*"; }
 cleanup() {
   step "stopping test servers"
   bash scripts/samba-dc.sh stop corp || true
+  bash scripts/samba-dc.sh stop emea || true
   bash scripts/postgres.sh stop || true
 }
 trap cleanup EXIT
@@ -24,8 +25,9 @@ step "starting PostgreSQL"
 E2E_POSTGRES_URL=$(bash scripts/postgres.sh start | tail -n 1)
 export E2E_POSTGRES_URL
 
-step "starting the Samba AD DC"
+step "starting two Samba AD DCs (corp on 127.0.0.1, emea on 127.0.0.2)"
 eval "$(bash scripts/samba-dc.sh start corp)"
+eval "$(bash scripts/samba-dc.sh start emea)"
 
 # Tests that need these servers fail instead of skipping.
 export E2E_REQUIRE_SERVERS=1

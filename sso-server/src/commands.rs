@@ -54,3 +54,92 @@ pub async fn admin_create(
     state.store.close().await;
     Ok(generated)
 }
+
+/// `domain add`: stores a domain (bind password sealed), printing it as JSON.
+pub async fn domain_add(config: Config, input: crate::directory::DomainInput) -> Result<String> {
+    let state = app::init(config, Arc::new(SystemClock)).await?;
+    let view = crate::directory::Domains {
+        store: &state.store,
+        cipher: &state.cipher,
+    }
+    .create(&Actor::cli(), SystemClock.now_ms(), &input)
+    .await;
+    state.store.close().await;
+    to_json(&view?)
+}
+
+/// `domain list`.
+pub async fn domain_list(config: Config) -> Result<String> {
+    let state = app::init(config, Arc::new(SystemClock)).await?;
+    let list = crate::directory::Domains {
+        store: &state.store,
+        cipher: &state.cipher,
+    }
+    .list()
+    .await;
+    state.store.close().await;
+    to_json(&list?)
+}
+
+/// `domain test NAME`: binds, finds the group, counts its members.
+pub async fn domain_test(
+    config: Config,
+    name: &str,
+) -> Result<crate::directory::domain::ConnectionTest> {
+    let state = app::init(config, Arc::new(SystemClock)).await?;
+    let result = crate::directory::Domains {
+        store: &state.store,
+        cipher: &state.cipher,
+    }
+    .test_connection(name)
+    .await;
+    state.store.close().await;
+    result
+}
+
+/// `sync`: runs a sync of one domain or of every enabled one, to the end; returns the finished
+/// runs. `progress` is told about each domain's progress.
+pub async fn sync(
+    config: Config,
+    domain: Option<&str>,
+    options: crate::directory::RunOptions,
+    progress: impl Fn(&str) -> crate::directory::sync::ProgressFn,
+) -> Result<Vec<(String, crate::store::directory::RunRow)>> {
+    let state = app::init(config, Arc::new(SystemClock)).await?;
+    let result = async {
+        let names: Vec<String> = match domain {
+            Some(d) => vec![d.to_owned()],
+            None => {
+                let mut conn = state.store.conn().await?;
+                crate::store::directory::list_domains(&mut conn)
+                    .await?
+                    .into_iter()
+                    .filter(|d| d.enabled != 0)
+                    .map(|d| d.name)
+                    .collect()
+            }
+        };
+        if names.is_empty() {
+            return Err(Error::validation(
+                "domain",
+                "no domain is configured: add one with `sso-server domain add`",
+            ));
+        }
+        let syncer = crate::directory::Syncer::new(&state);
+        let mut out = Vec::new();
+        for name in names {
+            let run = syncer
+                .run(&name, options.clone(), Some(progress(&name)))
+                .await?;
+            out.push((name, run));
+        }
+        Ok(out)
+    }
+    .await;
+    state.store.close().await;
+    result
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))
+}

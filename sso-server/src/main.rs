@@ -1,11 +1,16 @@
 //! `sso-server`: the command line.
 
-use std::io::BufRead as _;
+use std::io::{BufRead as _, IsTerminal as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use sso_server::audit::Actor;
 use sso_server::config::{Config, LogFormat};
+use sso_server::directory::ldap::TlsMode;
+use sso_server::directory::sync::{Phase, Progress, Trigger};
+use sso_server::directory::{DomainInput, RunOptions, SyncMode};
 use sso_server::{commands, Error};
 use tracing_subscriber::EnvFilter;
 
@@ -35,6 +40,71 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Manage the Active Directory domains to sync.
+    Domain {
+        #[command(subcommand)]
+        command: DomainCommand,
+    },
+    /// Sync employees from Active Directory now and print the report.
+    Sync {
+        /// Only this domain (name or id); default: every enabled domain.
+        #[arg(long)]
+        domain: Option<String>,
+        /// Report what would change without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Proceed even if the run would remove more than the domain's removal limit.
+        #[arg(long)]
+        force: bool,
+        /// full, delta or auto.
+        #[arg(long, default_value = "full")]
+        mode: String,
+        /// Print the whole report (every changed object) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DomainCommand {
+    /// Add a domain. The bind password is read from the first line of standard input.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// LDAP URL of a domain controller; repeat for failover, tried in order.
+        #[arg(long = "url", required = true)]
+        urls: Vec<String>,
+        /// ldaps, starttls or plain (default from the URL scheme).
+        #[arg(long)]
+        tls_mode: Option<String>,
+        /// Allow tls_mode plain (the bind password crosses the network in clear).
+        #[arg(long)]
+        allow_plain: bool,
+        /// PEM file of the CA that issued the DCs' certificates.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        #[arg(long)]
+        bind_dn: String,
+        #[arg(long)]
+        base_dn: String,
+        #[arg(long)]
+        netbios_name: Option<String>,
+        /// Default: "Hideez Users Sync".
+        #[arg(long)]
+        sync_group: Option<String>,
+        /// Default: "Security Key Auto Password Change".
+        #[arg(long)]
+        rotation_group: Option<String>,
+        #[arg(long)]
+        invite_on_import: bool,
+        /// Default 10.
+        #[arg(long)]
+        max_removal_percent: Option<u32>,
+    },
+    /// List the domains (no passwords).
+    List,
+    /// Bind, find the sync group and count its members.
+    Test { name: String },
 }
 
 #[derive(Subcommand)]
@@ -122,6 +192,14 @@ async fn run(command: Command, config: Config) -> sso_server::Result<()> {
             }
             Ok(())
         }
+        Command::Domain { command } => domain(command, config).await,
+        Command::Sync {
+            domain,
+            dry_run,
+            force,
+            mode,
+            json,
+        } => sync(config, domain, dry_run, force, &mode, json).await,
         Command::Config {
             command: ConfigCommand::Check,
         } => {
@@ -130,6 +208,186 @@ async fn run(command: Command, config: Config) -> sso_server::Result<()> {
             Ok(())
         }
     }
+}
+
+fn read_stdin_line(what: &str) -> sso_server::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(Error::io(format!("reading {what} from standard input")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn domain(command: DomainCommand, config: Config) -> sso_server::Result<()> {
+    match command {
+        DomainCommand::Add {
+            name,
+            urls,
+            tls_mode,
+            allow_plain,
+            ca_file,
+            bind_dn,
+            base_dn,
+            netbios_name,
+            sync_group,
+            rotation_group,
+            invite_on_import,
+            max_removal_percent,
+        } => {
+            let tls_mode = match tls_mode.as_deref() {
+                None => None,
+                Some(m) => Some(TlsMode::parse(m).ok_or_else(|| {
+                    Error::validation("--tls-mode", "must be ldaps, starttls or plain")
+                })?),
+            };
+            let ca_pem = match &ca_file {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .map_err(Error::io(format!("reading --ca-file {}", p.display())))?,
+                ),
+                None => None,
+            };
+            let bind_password = read_stdin_line("the bind password")?;
+            let input = DomainInput {
+                name,
+                urls,
+                tls_mode,
+                allow_plain,
+                ca_pem,
+                bind_dn,
+                bind_password: Some(bind_password),
+                base_dn,
+                netbios_name,
+                sync_group,
+                rotation_group,
+                invite_on_import,
+                max_removal_percent,
+                timeout_seconds: None,
+                enabled: None,
+            };
+            println!("{}", commands::domain_add(config, input).await?);
+            Ok(())
+        }
+        DomainCommand::List => {
+            println!("{}", commands::domain_list(config).await?);
+            Ok(())
+        }
+        DomainCommand::Test { name } => {
+            let r = commands::domain_test(config, &name).await?;
+            if r.ok {
+                println!(
+                    "ok: bound to {}, group {} has {} members",
+                    r.dc_url.unwrap_or_default(),
+                    r.group_dn.unwrap_or_default(),
+                    r.members.unwrap_or(0)
+                );
+                Ok(())
+            } else {
+                Err(Error::Internal(format!(
+                    "connection test failed: {}",
+                    r.error.unwrap_or_default()
+                )))
+            }
+        }
+    }
+}
+
+async fn sync(
+    config: Config,
+    domain: Option<String>,
+    dry_run: bool,
+    force: bool,
+    mode: &str,
+    json: bool,
+) -> sso_server::Result<()> {
+    let mode = match mode {
+        "full" => SyncMode::Full,
+        "delta" => SyncMode::Delta,
+        "auto" => SyncMode::Auto,
+        _ => return Err(Error::validation("--mode", "must be full, delta or auto")),
+    };
+    let options = RunOptions {
+        mode,
+        dry_run,
+        force,
+        trigger: Trigger::Cli,
+        actor: Actor::cli(),
+    };
+    let on_terminal = std::io::stderr().is_terminal();
+    let bars = std::sync::Mutex::new(Vec::<ProgressBar>::new());
+    let runs = commands::sync(config, domain.as_deref(), options, |name| {
+        let bar = if on_terminal {
+            let b = ProgressBar::new_spinner();
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {prefix}: {msg} [{elapsed}]")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            b.enable_steady_tick(std::time::Duration::from_millis(120));
+            b
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_prefix(name.to_owned());
+        if let Ok(mut v) = bars.lock() {
+            v.push(bar.clone());
+        }
+        std::sync::Arc::new(move |p: &Progress| {
+            let msg = match p.phase {
+                Phase::Connecting => "connecting".to_owned(),
+                Phase::Reading => format!("reading the directory: {} accounts", p.read),
+                Phase::Planning => format!("comparing {} accounts", p.read),
+                Phase::Applying => "saving changes".to_owned(),
+                Phase::Done => "done".to_owned(),
+            };
+            if p.phase == Phase::Done {
+                bar.finish_and_clear();
+            } else {
+                bar.set_message(msg);
+            }
+        })
+    })
+    .await?;
+    let mut failed = false;
+    for (name, run) in runs {
+        if json {
+            let report: serde_json::Value =
+                serde_json::from_str(&run.report).unwrap_or(serde_json::Value::Null);
+            println!(
+                "{}",
+                serde_json::json!({"domain": name, "run": run.id, "state": run.state,
+                    "kind": run.kind, "dc": run.dc_url, "message": run.message, "report": report})
+            );
+        } else {
+            println!(
+                "{name}: {} {} sync{} via {}",
+                run.state,
+                run.kind,
+                if run.dry_run != 0 { " (dry run)" } else { "" },
+                run.dc_url.as_deref().unwrap_or("-")
+            );
+            println!(
+                "  added {}, updated {}, unchanged {}, removed {}, reactivated {}, merged {}, taken over {}, errors {}",
+                run.added, run.updated, run.unchanged, run.removed, run.reactivated, run.merged,
+                run.taken_over, run.errors
+            );
+            if let Some(m) = &run.message {
+                println!("  {m}");
+            }
+            if let Ok(report) =
+                serde_json::from_str::<sso_server::directory::RunReport>(&run.report)
+            {
+                for e in report.errors {
+                    println!("  error: {} ({})", e.message, e.dn.unwrap_or_default());
+                }
+            }
+        }
+        failed |= run.state != "succeeded";
+    }
+    if failed {
+        return Err(Error::Internal("a sync run did not succeed".into()));
+    }
+    Ok(())
 }
 
 fn init_tracing(config: &Config) {

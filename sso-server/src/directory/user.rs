@@ -77,6 +77,11 @@ pub fn filetime_from_unix_ms(ms: i64) -> i64 {
         .saturating_add(FILETIME_UNIX_EPOCH)
 }
 
+/// A Windows FILETIME as Unix milliseconds.
+pub fn filetime_to_unix_ms(ft: i64) -> i64 {
+    ft.saturating_sub(FILETIME_UNIX_EPOCH) / 10_000
+}
+
 /// Disabled in AD (userAccountControl bit 0x2) or past its accountExpires.
 pub fn is_disabled(uac: i64, account_expires: Option<i64>, now_ms: i64) -> bool {
     let expired = account_expires

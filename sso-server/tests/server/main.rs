@@ -1,8 +1,10 @@
 //! The sso-server integration tests: one binary that starts the real server on free ports, on
 //! SQLite and on PostgreSQL (when `E2E_POSTGRES_URL` is set, as `scripts/test.sh` does).
 
+mod ad;
 mod api;
 mod auth;
+mod directory;
 mod encryption;
 mod process;
 mod store;

@@ -57,6 +57,8 @@ pub async fn config_for(db: Db, dir: &TempDir) -> Config {
         data_dir: dir.path().join("data"),
         ..Config::default()
     };
+    // Tests start syncs themselves (and drive the schedule with `schedule::tick`).
+    config.directory.schedule_enabled = false;
     if db == Db::Postgres {
         config.database.url = Some(fresh_postgres_db().await);
     }
@@ -81,6 +83,11 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = config_for(db, &dir).await;
         adjust(&mut config);
+        Self::start_config(config, dir).await
+    }
+
+    /// Starts on a given configuration (e.g. a second instance on the same database).
+    pub async fn start_config(config: Config, dir: TempDir) -> Self {
         let clock = Arc::new(ManualClock::starting_now());
         let state = app::init(config, clock.clone()).await.expect("server init");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

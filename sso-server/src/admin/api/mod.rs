@@ -2,10 +2,11 @@
 //! by an OpenAPI document generated from these handlers at `/api/v1/openapi.json`.
 
 pub mod audit;
+pub mod directory;
 pub mod employees;
 pub mod session;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use utoipa::OpenApi;
 
@@ -24,9 +25,19 @@ use crate::app::AppState;
         employees::update,
         employees::delete,
         audit::list,
+        directory::list_domains,
+        directory::create_domain,
+        directory::get_domain,
+        directory::update_domain,
+        directory::delete_domain,
+        directory::test_domain,
+        directory::start_sync,
+        directory::list_runs,
+        directory::get_run,
+        directory::employee_identities,
     ),
     components(schemas(crate::error::ErrorBody)),
-    tags((name = "session"), (name = "employees"), (name = "audit"))
+    tags((name = "session"), (name = "employees"), (name = "directory"), (name = "audit"))
 )]
 pub struct ApiDoc;
 
@@ -53,6 +64,27 @@ pub fn router() -> Router<AppState> {
                 .delete(employees::delete),
         )
         .route("/api/v1/audit", get(audit::list))
+        .route(
+            "/api/v1/directory/domains",
+            get(directory::list_domains).post(directory::create_domain),
+        )
+        .route(
+            "/api/v1/directory/domains/{id}",
+            get(directory::get_domain)
+                .put(directory::update_domain)
+                .delete(directory::delete_domain),
+        )
+        .route(
+            "/api/v1/directory/domains/{id}/test",
+            post(directory::test_domain),
+        )
+        .route("/api/v1/directory/sync", post(directory::start_sync))
+        .route("/api/v1/directory/runs", get(directory::list_runs))
+        .route("/api/v1/directory/runs/{id}", get(directory::get_run))
+        .route(
+            "/api/v1/employees/{id}/identities",
+            get(directory::employee_identities),
+        )
 }
 
 /// Parses an optional integer query parameter, naming it when it is not one.
