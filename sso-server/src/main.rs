@@ -65,6 +65,8 @@ enum Command {
     },
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum DomainCommand {
     /// Add a domain. The bind password is read from the first line of standard input.
