@@ -983,3 +983,72 @@ async fn the_schedule_runs_due_domains() {
         .expect("tick");
     assert_eq!(again.len(), 1);
 }
+
+/// One bad object (two live accounts of one domain with the same e-mail) is reported with its DN
+/// and skipped, the run goes on; an account past accountExpires counts as disabled; a DC that
+/// accepts the connection and never answers times out and changes nothing.
+#[tokio::test]
+async fn bad_objects_expiry_and_timeouts() {
+    let Some(dc) = Dc::corp() else { return };
+    let server = TestServer::start(Db::Sqlite).await;
+    let mut c = Corner::new(&dc).await;
+    let group = c.group.clone();
+    let t = c.tag.clone();
+    let mail = format!("twice.{t}@corp.example.test");
+    let (s1, s2, s3) = (format!("x{t}"), format!("y{t}"), format!("e{t}"));
+    let d1 = c.add_user(&user(&s1, "Twice", "One", Some(&mail))).await;
+    let d2 = c.add_user(&user(&s2, "Twice", "Two", Some(&mail))).await;
+    let d3 = c.add_user(&user(&s3, "Expiring", "Soon", None)).await;
+    for dn in [&d1, &d2, &d3] {
+        c.add_member(&group, dn).await;
+    }
+    add_domain(&server, &c, "corp").await;
+    let (run, report) = sync(&server, "corp").await;
+    assert_eq!((run.added, run.errors), (2, 1), "{report:?}");
+    let bad = &report.errors[0];
+    assert_eq!(
+        bad.dn.as_deref().map(str::to_lowercase),
+        Some(d2.to_lowercase())
+    );
+    assert!(bad.message.contains("same e-mail"), "{}", bad.message);
+
+    // accountExpires one hour before the server's clock (FILETIME, 100 ns since 1601).
+    let past_ms = server.clock.now_ms() - 3_600_000;
+    let filetime = past_ms * 10_000 + 116_444_736_000_000_000;
+    c.set(&d3, "accountExpires", &filetime.to_string()).await;
+    let (run, report) = sync(&server, "corp").await;
+    assert_eq!(run.removed, 1, "{report:?}");
+    let list = employees(&server).await;
+    let expired = list
+        .iter()
+        .find(|e| e.family_name.as_deref() == Some("Soon"))
+        .expect("kept");
+    assert_eq!(expired.state, "disabled");
+
+    // A "DC" that accepts connections and never says a word.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let before = employees(&server).await;
+    let mut d = c.domain_json("silent");
+    d["urls"] = json!([format!("ldaps://127.0.0.1:{port}")]);
+    d["timeout_seconds"] = json!(1);
+    add_domain_json(&server, d).await;
+    let started = std::time::Instant::now();
+    let (run, _) = sync_with(&server, "silent", opts(SyncMode::Full)).await;
+    assert_eq!(run.state, "failed");
+    let msg = run.message.clone().unwrap_or_default();
+    assert!(
+        msg.contains("timeout") || msg.contains("timed out"),
+        "{msg}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(employees(&server).await, before);
+}
