@@ -1,6 +1,9 @@
-//! Foreign-language bindings of `mobile-core`.
+//! Foreign-language bindings of `mobile-core`. This crate holds no code of its own:
 //!
-//! **Status:** empty for now. With the phone-authenticator issue this crate gets the
-//! `uniffi-bindgen` binary (same uniffi version as `mobile-core`), `generate.sh` producing Kotlin,
-//! Swift and Python from the built library, and Python tests that load the real library. Generated
-//! code is never committed.
+//! - `src/bin/uniffi-bindgen.rs`: the `uniffi-bindgen` command, of exactly the uniffi version
+//!   `mobile-core` uses (pinned with `=` in the workspace).
+//! - `generate.sh`: builds `mobile-core` and generates Kotlin, Swift and Python from the built
+//!   library into `target/bindings/<language>/`. Generated code is never committed.
+//! - `tests/python/test_*.py`, run by `run-python-tests.sh`: one file per scenario, loading the
+//!   real library (built with the `test-support` feature, whose `TestServerSigner` plays the
+//!   server) through the generated Python module.

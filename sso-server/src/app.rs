@@ -25,6 +25,26 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Progress of the directory syncs running in this process.
     pub live_runs: Arc<crate::directory::sync::LiveRuns>,
+    /// The OIDC signing keys (loaded lazily, cached).
+    pub keys: Arc<crate::oidc::keys::Keys>,
+    /// Failed employee sign-ins, for throttling.
+    pub sign_in_failures: Arc<crate::login::limiter::FailureLimiter>,
+    pub webauthn: Arc<webauthn_rs::Webauthn>,
+}
+
+/// The WebAuthn relying party: the public URL's host is the RP id, its origin the only origin.
+fn webauthn(config: &Config) -> Result<webauthn_rs::Webauthn> {
+    let host = config.public_url.host_str().ok_or_else(|| {
+        Error::Config("invalid configuration: key `public_url` has no host".into())
+    })?;
+    webauthn_rs::WebauthnBuilder::new(host, &config.public_url)
+        .and_then(|b| b.rp_name("SSO").build())
+        .map_err(|e| {
+            Error::Config(format!(
+                "invalid configuration: key `public_url` cannot be a WebAuthn origin ({e}); use a \
+                 host name, not an IP address"
+            ))
+        })
 }
 
 /// Opens the database (creating it and the key on first start), applies migrations and checks
@@ -45,6 +65,7 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
             tracing::warn!(path = %p.display(), "generated a new data-encryption key: back it up; without it stored secrets are lost")
         }
     }
+    let webauthn = webauthn(&config)?;
     let cipher = Cipher::new(&key);
     drop(key);
     let store = Store::connect(&url, config.database.max_connections).await?;
@@ -59,6 +80,9 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
         clock,
         metrics,
         live_runs: Arc::default(),
+        keys: Arc::default(),
+        sign_in_failures: Arc::default(),
+        webauthn: Arc::new(webauthn),
     })
 }
 

@@ -143,3 +143,46 @@ pub async fn sync(
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))
 }
+
+/// `client add`: registers a relying party; the JSON printed holds the secret, shown once.
+pub async fn client_add(
+    config: Config,
+    input: crate::oidc::clients::ClientInput,
+) -> Result<String> {
+    let state = app::init(config, Arc::new(SystemClock)).await?;
+    let created = crate::oidc::clients::Clients {
+        store: &state.store,
+    }
+    .create(&Actor::cli(), SystemClock.now_ms(), &input)
+    .await;
+    state.store.close().await;
+    to_json(&created?)
+}
+
+/// `client list`.
+pub async fn client_list(config: Config) -> Result<String> {
+    let state = app::init(config, Arc::new(SystemClock)).await?;
+    let list = crate::oidc::clients::Clients {
+        store: &state.store,
+    }
+    .list()
+    .await;
+    state.store.close().await;
+    to_json(&list?)
+}
+
+/// `keys rotate`: a new signing key; the old one stays published until its tokens expire.
+pub async fn keys_rotate(config: Config, alg: crate::oidc::jws::Alg) -> Result<String> {
+    let state = app::init(config, Arc::new(SystemClock)).await?;
+    let kid = state
+        .keys
+        .rotate(
+            &state.key_ctx(),
+            &Actor::cli(),
+            alg,
+            crate::admin::api::clients::publish_for_ms(&state),
+        )
+        .await;
+    state.store.close().await;
+    kid
+}

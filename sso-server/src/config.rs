@@ -33,6 +33,34 @@ pub struct Config {
     pub admin: AdminConfig,
     pub metrics: MetricsConfig,
     pub directory: DirectoryConfig,
+    pub oidc: OidcConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    pub access_token_ttl_seconds: u32,
+    pub id_token_ttl_seconds: u32,
+    pub auth_code_ttl_seconds: u32,
+    /// Refresh tokens expire after this long without use (each refresh extends it).
+    pub refresh_token_ttl_days: u32,
+    /// An employee's sign-in session lasts this long (absolute).
+    pub session_ttl_hours: u32,
+    /// Failed sign-ins per account name per minute before further attempts are refused.
+    pub sign_in_attempts_per_minute: u32,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_seconds: 600,
+            id_token_ttl_seconds: 600,
+            auth_code_ttl_seconds: 60,
+            refresh_token_ttl_days: 30,
+            session_ttl_hours: 12,
+            sign_in_attempts_per_minute: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,6 +139,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             metrics: MetricsConfig { enabled: true },
             directory: DirectoryConfig::default(),
+            oidc: OidcConfig::default(),
         }
     }
 }
@@ -238,6 +267,24 @@ impl Config {
                 "directory.full_sync_interval_hours",
                 self.directory.full_sync_interval_hours,
             ),
+            (
+                "oidc.access_token_ttl_seconds",
+                self.oidc.access_token_ttl_seconds,
+            ),
+            ("oidc.id_token_ttl_seconds", self.oidc.id_token_ttl_seconds),
+            (
+                "oidc.auth_code_ttl_seconds",
+                self.oidc.auth_code_ttl_seconds,
+            ),
+            (
+                "oidc.refresh_token_ttl_days",
+                self.oidc.refresh_token_ttl_days,
+            ),
+            ("oidc.session_ttl_hours", self.oidc.session_ttl_hours),
+            (
+                "oidc.sign_in_attempts_per_minute",
+                self.oidc.sign_in_attempts_per_minute,
+            ),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1"));
@@ -256,6 +303,11 @@ impl Config {
             .map_err(|_| invalid("data_dir", "cannot be turned into a database path"))?;
         url.set_query(Some("mode=rwc"));
         Ok(format!("sqlite://{}", &url.as_str()["file://".len()..]))
+    }
+
+    /// The OIDC issuer: the public URL without a trailing slash.
+    pub fn issuer(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
     }
 
     pub fn secure_cookies(&self) -> bool {

@@ -18,6 +18,8 @@ pub mod directory;
 pub mod employees;
 pub mod error;
 pub mod http;
+pub mod login;
+pub mod oidc;
 pub mod secrets;
 pub mod store;
 

@@ -11,6 +11,8 @@ use sso_server::config::{Config, LogFormat};
 use sso_server::directory::ldap::TlsMode;
 use sso_server::directory::sync::{Phase, Progress, Trigger};
 use sso_server::directory::{DomainInput, RunOptions, SyncMode};
+use sso_server::oidc::clients::{ClientInput, ClientKind};
+use sso_server::oidc::jws::Alg;
 use sso_server::{commands, Error};
 use tracing_subscriber::EnvFilter;
 
@@ -45,6 +47,16 @@ enum Command {
         #[command(subcommand)]
         command: DomainCommand,
     },
+    /// Manage the OpenID Connect clients (relying parties).
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Manage the token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Sync employees from Active Directory now and print the report.
     Sync {
         /// Only this domain (name or id); default: every enabled domain.
@@ -62,6 +74,42 @@ enum Command {
         /// Print the whole report (every changed object) as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client; prints it as JSON with its secret (shown once).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// A redirect URI; repeat for several.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A post-logout redirect URI; repeat for several.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (no secret, PKCE required), e.g. a single-page or native app.
+        #[arg(long)]
+        public: bool,
+        /// Also allow the client credentials grant (confidential clients).
+        #[arg(long)]
+        client_credentials: bool,
+        /// Sign this client's ID tokens with ES256 instead of RS256.
+        #[arg(long)]
+        es256: bool,
+    },
+    /// List the clients (no secrets).
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key active; the old one stays published until its tokens expire.
+    Rotate {
+        /// RS256 or ES256.
+        #[arg(long, default_value = "RS256")]
+        alg: String,
     },
 }
 
@@ -195,6 +243,16 @@ async fn run(command: Command, config: Config) -> sso_server::Result<()> {
             Ok(())
         }
         Command::Domain { command } => domain(command, config).await,
+        Command::Client { command } => client(command, config).await,
+        Command::Keys {
+            command: KeysCommand::Rotate { alg },
+        } => {
+            let alg = Alg::parse(&alg)
+                .ok_or_else(|| Error::validation("--alg", "must be RS256 or ES256"))?;
+            let kid = commands::keys_rotate(config, alg).await?;
+            println!("new {} signing key {kid} is active", alg.as_str());
+            Ok(())
+        }
         Command::Sync {
             domain,
             dry_run,
@@ -219,6 +277,43 @@ fn read_stdin_line(what: &str) -> sso_server::Result<String> {
         .read_line(&mut line)
         .map_err(Error::io(format!("reading {what} from standard input")))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn client(command: ClientCommand, config: Config) -> sso_server::Result<()> {
+    match command {
+        ClientCommand::Add {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            client_credentials,
+            es256,
+        } => {
+            let mut grants = vec!["authorization_code".to_owned(), "refresh_token".to_owned()];
+            if client_credentials {
+                grants.push("client_credentials".into());
+            }
+            let input = ClientInput {
+                name,
+                kind: if public {
+                    ClientKind::Public
+                } else {
+                    ClientKind::Confidential
+                },
+                redirect_uris,
+                post_logout_redirect_uris,
+                allowed_scopes: None,
+                grant_types: Some(grants),
+                id_token_signed_response_alg: es256.then_some(Alg::ES256),
+            };
+            println!("{}", commands::client_add(config, input).await?);
+            Ok(())
+        }
+        ClientCommand::List => {
+            println!("{}", commands::client_list(config).await?);
+            Ok(())
+        }
+    }
 }
 
 async fn domain(command: DomainCommand, config: Config) -> sso_server::Result<()> {

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::audit::{self, Actor, Target};
 use crate::error::Result;
-use crate::store::Conn;
+use crate::store::{self, Conn};
 
 /// Why an employee stopped being active.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +37,9 @@ pub async fn deactivate(
     employee_id: &str,
     reason: Reason,
 ) -> Result<()> {
-    // Nothing grants employee access yet beyond the `active` state itself, which every sign-in
-    // path checks; the revocations of sessions, devices and keys are added here by their issues.
+    // Every sign-in path checks the `active` state too; this makes what was already issued stop.
+    let sessions = store::oidc::delete_sessions_of_employee(conn, employee_id).await?;
+    let grants = store::oidc::revoke_grants_of_employee(conn, employee_id, now_ms).await?;
     audit::record(
         conn,
         now_ms,
@@ -48,7 +49,7 @@ pub async fn deactivate(
             kind: "employee",
             id: employee_id,
         }),
-        json!({ "reason": reason.as_str() }),
+        json!({ "reason": reason.as_str(), "sessions_ended": sessions, "grants_revoked": grants }),
     )
     .await
 }

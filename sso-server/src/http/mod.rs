@@ -21,6 +21,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .merge(crate::admin::router())
+        .merge(crate::oidc::router())
+        .merge(crate::login::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
         .layer(
             // Spans carry the method and path only: never headers (cookies) or query strings.

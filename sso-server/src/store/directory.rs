@@ -460,3 +460,30 @@ pub async fn in_scope_guids(conn: &mut Conn, domain_id: &str) -> Result<Vec<Stri
     .fetch_all(conn)
     .await?)
 }
+
+/// Accounts by sAMAccountName (case-insensitive), optionally only in the domain with this NetBIOS
+/// name.
+pub async fn identities_by_sam(
+    conn: &mut Conn,
+    sam: &str,
+    netbios: Option<&str>,
+) -> Result<Vec<IdentityRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {IDENTITY_COLUMNS} FROM directory_identity WHERE LOWER(sam_account_name) = $1 AND \
+         ($2 IS NULL OR domain_id IN (SELECT id FROM directory_domain \
+         WHERE LOWER(netbios_name) = $2 OR name_norm = $2))"
+    ))
+    .bind(sam.to_lowercase())
+    .bind(netbios.map(str::to_lowercase))
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn identities_by_upn(conn: &mut Conn, upn: &str) -> Result<Vec<IdentityRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {IDENTITY_COLUMNS} FROM directory_identity WHERE LOWER(upn) = $1"
+    ))
+    .bind(upn.to_lowercase())
+    .fetch_all(conn)
+    .await?)
+}

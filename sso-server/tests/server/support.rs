@@ -87,11 +87,14 @@ impl TestServer {
     }
 
     /// Starts on a given configuration (e.g. a second instance on the same database).
-    pub async fn start_config(config: Config, dir: TempDir) -> Self {
+    /// The public URL is `http://localhost:<port>` (a host name, as WebAuthn wants).
+    pub async fn start_config(mut config: Config, dir: TempDir) -> Self {
         let clock = Arc::new(ManualClock::starting_now());
-        let state = app::init(config, clock.clone()).await.expect("server init");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let port = listener.local_addr().expect("addr").port();
+        let base = format!("http://localhost:{port}");
+        config.public_url = base.parse().expect("url");
+        let state = app::init(config, clock.clone()).await.expect("server init");
         let (tx, rx) = oneshot::channel::<()>();
         let serving = state.clone();
         tokio::spawn(async move {

@@ -2,6 +2,7 @@
 //! by an OpenAPI document generated from these handlers at `/api/v1/openapi.json`.
 
 pub mod audit;
+pub mod clients;
 pub mod directory;
 pub mod employees;
 pub mod session;
@@ -35,9 +36,16 @@ use crate::app::AppState;
         directory::list_runs,
         directory::get_run,
         directory::employee_identities,
+        clients::list,
+        clients::create,
+        clients::get_one,
+        clients::update,
+        clients::delete,
+        clients::rotate_secret,
+        clients::rotate_key,
     ),
     components(schemas(crate::error::ErrorBody)),
-    tags((name = "session"), (name = "employees"), (name = "directory"), (name = "audit"))
+    tags((name = "session"), (name = "employees"), (name = "directory"), (name = "oidc"), (name = "audit"))
 )]
 pub struct ApiDoc;
 
@@ -81,6 +89,21 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/directory/sync", post(directory::start_sync))
         .route("/api/v1/directory/runs", get(directory::list_runs))
         .route("/api/v1/directory/runs/{id}", get(directory::get_run))
+        .route(
+            "/api/v1/oidc/clients",
+            get(clients::list).post(clients::create),
+        )
+        .route(
+            "/api/v1/oidc/clients/{id}",
+            get(clients::get_one)
+                .put(clients::update)
+                .delete(clients::delete),
+        )
+        .route(
+            "/api/v1/oidc/clients/{id}/secret",
+            post(clients::rotate_secret),
+        )
+        .route("/api/v1/oidc/keys/rotate", post(clients::rotate_key))
         .route(
             "/api/v1/employees/{id}/identities",
             get(directory::employee_identities),

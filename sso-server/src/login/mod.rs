@@ -1,0 +1,361 @@
+//! Employee sign-in at the SSO server: the sign-in page the authorization endpoint sends people
+//! to, domain password sign-in, passkeys, and the employee's own page (`/account`).
+//!
+//! - `session`: the employee's session cookie.
+//! - `password`: bind to the employee's AD domain with the typed password.
+//! - `passkey`: WebAuthn registration and sign-in (webauthn-rs).
+//! - `limiter`: failed sign-in throttling.
+
+pub mod limiter;
+pub mod passkey;
+pub mod password;
+pub mod session;
+
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::admin::session::ClientIp;
+use crate::app::AppState;
+use crate::audit::{self, Actor, Target};
+use crate::crypto::{constant_time_eq, random_token};
+use crate::error::{Error, Result};
+use crate::store;
+
+/// Double-submit cookie protecting the sign-in forms (there is no session yet).
+const SIGNIN_CSRF_COOKIE: &str = "sso_signin_csrf";
+/// Failed sign-ins answer no sooner than this, whatever failed, so timing tells nothing.
+const FAILURE_FLOOR: Duration = Duration::from_millis(400);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(signin_page))
+        .route("/login/password", post(password_submit))
+        .route("/login/passkey.js", get(passkey::script))
+        .route("/login/passkey/options", post(passkey::signin_options))
+        .route("/login/passkey", post(passkey::signin_finish))
+        .route("/account", get(passkey::account_page))
+        .route("/account/passkeys/options", post(passkey::register_options))
+        .route("/account/passkeys", post(passkey::register_finish))
+        .route("/account/logout", post(account_logout))
+}
+
+pub fn render(t: &impl Template) -> Result<Html<String>> {
+    t.render()
+        .map(Html)
+        .map_err(|e| Error::Internal(format!("template: {e}")))
+}
+
+pub struct ConfirmForm {
+    pub action: String,
+    pub csrf_token: String,
+    pub fields: Vec<(String, String)>,
+    pub button: String,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+    pub is_error: bool,
+    pub confirm: Option<ConfirmForm>,
+}
+
+/// A plain page: an error (never a redirect to an unverified URI) or a notice.
+pub fn message(status: StatusCode, title: &str, text: &str, is_error: bool) -> Response {
+    match render(&MessagePage {
+        title,
+        message: text,
+        is_error,
+        confirm: None,
+    }) {
+        Ok(page) => (status, page).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SigninPage<'a> {
+    csrf_token: &'a str,
+    request: &'a str,
+    username: &'a str,
+    client_name: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SigninQuery {
+    #[serde(default)]
+    request: String,
+}
+
+/// The pending authorization request's client name and login hint, if the id is live.
+async fn pending_info(state: &AppState, request: &str) -> Result<(Option<String>, Option<String>)> {
+    if request.is_empty() {
+        return Ok((None, None));
+    }
+    let mut conn = state.store.conn().await?;
+    let Some(p) =
+        crate::oidc::authorize::load_pending(&mut conn, request, state.clock.now_ms()).await?
+    else {
+        return Ok((None, None));
+    };
+    let client = store::oidc::get_client(&mut conn, &p.client_id).await?;
+    Ok((client.map(|c| c.name), p.login_hint))
+}
+
+async fn signin_form(
+    state: &AppState,
+    jar: CookieJar,
+    request: &str,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response> {
+    let token = random_token()?;
+    let (client_name, hint) = pending_info(state, request).await?;
+    let username = if username.is_empty() {
+        hint.unwrap_or_default()
+    } else {
+        username.to_owned()
+    };
+    let cookie = Cookie::build((SIGNIN_CSRF_COOKIE, token.clone()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.config.secure_cookies())
+        .path("/login")
+        .build();
+    let page = render(&SigninPage {
+        csrf_token: &token,
+        request,
+        username: &username,
+        client_name: client_name.as_deref(),
+        error,
+    })?;
+    Ok((
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        jar.add(cookie),
+        page,
+    )
+        .into_response())
+}
+
+async fn signin_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<SigninQuery>,
+) -> Result<Response> {
+    signin_form(&state, jar, &q.request, "", None, StatusCode::OK).await
+}
+
+/// Where to go once signed in: back to the pending authorization request, or the account page.
+pub fn after_signin(request: &str) -> String {
+    if request.is_empty() {
+        "/account".to_owned()
+    } else {
+        format!(
+            "/oauth2/authorize/resume?request={}",
+            url::form_urlencoded::byte_serialize(request.as_bytes()).collect::<String>()
+        )
+    }
+}
+
+pub fn csrf_ok(jar: &CookieJar, presented: &str) -> bool {
+    let expected = jar
+        .get(SIGNIN_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    !expected.is_empty() && constant_time_eq(&expected, presented)
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn password_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response> {
+    if !csrf_ok(&jar, &form.csrf_token) {
+        let msg = "The form expired or came from another site. Please sign in again.";
+        return signin_form(
+            &state,
+            jar,
+            &form.request,
+            &form.username,
+            Some(msg),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    let started = Instant::now();
+    let now = state.clock.now_ms();
+    let limit = state.config.oidc.sign_in_attempts_per_minute;
+    let name_key = format!("name:{}", form.username.trim().to_lowercase());
+    let ip_key = format!("ip:{}", ip.as_deref().unwrap_or("-"));
+    let limiter = &state.sign_in_failures;
+    let blocked = limiter
+        .blocked_for(&name_key, limit, now)
+        .or_else(|| limiter.blocked_for(&ip_key, limit.saturating_mul(10), now));
+    if let Some(secs) = blocked {
+        let msg = format!("Too many failed sign-ins. Try again in {secs} seconds.");
+        let mut resp = signin_form(
+            &state,
+            jar,
+            &form.request,
+            &form.username,
+            Some(&msg),
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await?;
+        if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(resp);
+    }
+    let outcome = password::verify(&state, &form.username, &form.password).await?;
+    match outcome {
+        Ok(employee_id) => {
+            limiter.clear(&name_key);
+            let (cookie, session) = session::start(&state, &employee_id, &["pwd"]).await?;
+            let mut conn = state.store.conn().await?;
+            audit::record(
+                &mut conn,
+                now,
+                &Actor::Anonymous { ip: ip.clone() },
+                "employee.signed_in",
+                Some(Target {
+                    kind: "employee",
+                    id: &employee_id,
+                }),
+                json!({ "method": "password", "session": session.id }),
+            )
+            .await?;
+            let jar = jar
+                .remove(Cookie::build(SIGNIN_CSRF_COOKIE).path("/login"))
+                .add(cookie);
+            Ok((jar, Redirect::to(&after_signin(&form.request))).into_response())
+        }
+        Err(failure) => {
+            limiter.record_failure(&name_key, now);
+            limiter.record_failure(&ip_key, now);
+            tracing::info!(reason = ?failure_kind(&failure), "employee sign-in failed");
+            let mut conn = state.store.conn().await?;
+            audit::record(
+                &mut conn,
+                now,
+                &Actor::Anonymous { ip },
+                "employee.sign_in_failed",
+                None,
+                json!({ "method": "password", "account": form.username.trim(), "reason": failure_kind(&failure) }),
+            )
+            .await?;
+            drop(conn);
+            if let Some(rest) = FAILURE_FLOOR.checked_sub(started.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
+            let msg = match failure {
+                password::Failure::DirectoryUnavailable(_) => {
+                    "Your domain cannot be reached right now. Try again shortly, or use a passkey."
+                }
+                _ => "Wrong account or password, or this account cannot sign in here.",
+            };
+            signin_form(
+                &state,
+                jar,
+                &form.request,
+                &form.username,
+                Some(msg),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await
+        }
+    }
+}
+
+fn failure_kind(f: &password::Failure) -> &'static str {
+    match f {
+        password::Failure::UnknownAccount => "unknown_account",
+        password::Failure::WrongPassword => "wrong_password",
+        password::Failure::NotActive => "not_active",
+        password::Failure::DirectoryUnavailable(_) => "directory_unavailable",
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Signs out from the account page (the OIDC logout endpoint does the same for relying parties).
+async fn account_logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<LogoutForm>,
+) -> Result<Response> {
+    let mut conn = state.store.conn().await?;
+    if let Some(cur) = session::current(&state, &mut conn, &jar).await? {
+        if !passkey::account_csrf_ok(&cur.session, &form.csrf_token) {
+            return Ok(message(
+                StatusCode::FORBIDDEN,
+                "Not signed out",
+                "The form expired. Go back and try again.",
+                true,
+            ));
+        }
+        end_session(&state, &mut conn, &cur.session.id, &cur.employee.id).await?;
+    }
+    Ok((
+        jar.remove(session::removal_cookie(&state)),
+        message(StatusCode::OK, "Signed out", "You are signed out.", false),
+    )
+        .into_response())
+}
+
+/// Ends a session and revokes what was issued under it.
+pub async fn end_session(
+    state: &AppState,
+    conn: &mut store::Conn,
+    session_id: &str,
+    employee_id: &str,
+) -> Result<()> {
+    let now = state.clock.now_ms();
+    store::oidc::delete_session(conn, session_id).await?;
+    store::oidc::revoke_grants_of_session(conn, session_id, now).await?;
+    audit::record(
+        conn,
+        now,
+        &Actor::System {
+            name: "sign-out".into(),
+        },
+        "employee.signed_out",
+        Some(Target {
+            kind: "employee",
+            id: employee_id,
+        }),
+        json!({ "session": session_id }),
+    )
+    .await
+}

@@ -1,0 +1,407 @@
+//! Passkeys (WebAuthn, webauthn-rs): registered by a signed-in employee on `/account`, used to
+//! sign in without a name (discoverable credentials, user verification required).
+//!
+//! Ceremony states live in the database, keyed by a random id the page sends back, single use and
+//! short lived (webauthn-rs does neither by itself). A credential id can belong to one employee
+//! only.
+
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use axum_extra::extract::cookie::CookieJar;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+use webauthn_rs::prelude::{
+    DiscoverableAuthentication, Passkey, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential,
+};
+
+use super::{after_signin, render, session};
+use crate::admin::session::ClientIp;
+use crate::app::AppState;
+use crate::audit::{self, Actor, Target};
+use crate::crypto::{constant_time_eq, random_token};
+use crate::employees::State as EmployeeState;
+use crate::error::{Error, Result};
+use crate::http::extract::ApiJson;
+use crate::store::oidc::{PasskeyRow, SessionRow};
+use crate::store::{self};
+
+const CEREMONY_TTL_MS: i64 = 5 * 60_000;
+const FAILURE_FLOOR: Duration = Duration::from_millis(400);
+
+/// The account page's CSRF token, derived from the session (whose token only the browser has).
+pub fn account_csrf(s: &SessionRow) -> String {
+    let mut input = b"sso account csrf v1".to_vec();
+    input.extend_from_slice(&s.token_hash);
+    let d = ring::digest::digest(&ring::digest::SHA256, &input);
+    URL_SAFE_NO_PAD.encode(d.as_ref())
+}
+
+pub fn account_csrf_ok(s: &SessionRow, presented: &str) -> bool {
+    constant_time_eq(&account_csrf(s), presented)
+}
+
+pub async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../templates/passkey.js"),
+    )
+}
+
+fn cred_id_text(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SigninOptionsBody {
+    #[serde(default)]
+    pub request: String,
+}
+
+/// Starts a username-less passkey sign-in.
+pub async fn signin_options(
+    State(state): State<AppState>,
+    ApiJson(_body): ApiJson<SigninOptionsBody>,
+) -> Result<Response> {
+    let (options, st) = state
+        .webauthn
+        .start_discoverable_authentication()
+        .map_err(|e| Error::Internal(format!("webauthn: {e}")))?;
+    let id = random_token()?;
+    let state_json = serde_json::to_string(&st).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut conn = state.store.conn().await?;
+    store::oidc::put_webauthn_state(
+        &mut conn,
+        &id,
+        "signin",
+        None,
+        &state_json,
+        state.clock.now_ms() + CEREMONY_TTL_MS,
+    )
+    .await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "ceremony": id, "options": options })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigninFinishBody {
+    pub ceremony: String,
+    pub credential: PublicKeyCredential,
+    #[serde(default)]
+    pub request: String,
+}
+
+fn failed() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(
+            json!({ "error": "passkey_failed", "message": "This passkey could not sign you in." }),
+        ),
+    )
+        .into_response()
+}
+
+/// Finishes a passkey sign-in and starts the session.
+pub async fn signin_finish(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    ApiJson(body): ApiJson<SigninFinishBody>,
+) -> Result<Response> {
+    let started = Instant::now();
+    let now = state.clock.now_ms();
+    let ip_key = format!("passkey-ip:{}", ip.as_deref().unwrap_or("-"));
+    let limit = state
+        .config
+        .oidc
+        .sign_in_attempts_per_minute
+        .saturating_mul(10);
+    if state
+        .sign_in_failures
+        .blocked_for(&ip_key, limit, now)
+        .is_some()
+    {
+        return Ok((StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": "too_many_requests", "message": "Too many failed sign-ins; try again in a minute."}))).into_response());
+    }
+    let outcome = finish(&state, &body).await?;
+    match outcome {
+        Some(employee_id) => {
+            let (cookie, session) = session::start(&state, &employee_id, &["hwk", "user"]).await?;
+            let mut conn = state.store.conn().await?;
+            audit::record(
+                &mut conn,
+                now,
+                &Actor::Anonymous { ip },
+                "employee.signed_in",
+                Some(Target {
+                    kind: "employee",
+                    id: &employee_id,
+                }),
+                json!({ "method": "passkey", "session": session.id }),
+            )
+            .await?;
+            Ok((
+                jar.add(cookie),
+                Json(json!({ "redirect": after_signin(&body.request) })),
+            )
+                .into_response())
+        }
+        None => {
+            state.sign_in_failures.record_failure(&ip_key, now);
+            if let Some(rest) = FAILURE_FLOOR.checked_sub(started.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
+            Ok(failed())
+        }
+    }
+}
+
+/// The employee id when the assertion is good and the employee active.
+async fn finish(state: &AppState, body: &SigninFinishBody) -> Result<Option<String>> {
+    let now = state.clock.now_ms();
+    let mut conn = state.store.conn().await?;
+    let Some((_, st)) =
+        store::oidc::take_webauthn_state(&mut conn, &body.ceremony, "signin", now).await?
+    else {
+        return Ok(None);
+    };
+    let Ok(st) = serde_json::from_str::<DiscoverableAuthentication>(&st) else {
+        return Ok(None);
+    };
+    let Ok((user, cred_id)) = state
+        .webauthn
+        .identify_discoverable_authentication(&body.credential)
+    else {
+        return Ok(None);
+    };
+    let Some(row) = store::oidc::passkey_by_credential(&mut conn, &cred_id_text(cred_id)).await?
+    else {
+        return Ok(None);
+    };
+    if Uuid::parse_str(&row.employee_id).ok() != Some(user) {
+        return Ok(None);
+    }
+    let Ok(mut passkey) = serde_json::from_str::<Passkey>(&row.credential) else {
+        return Ok(None);
+    };
+    let Ok(result) =
+        state
+            .webauthn
+            .finish_discoverable_authentication_v2(&body.credential, st, &passkey)
+    else {
+        return Ok(None);
+    };
+    passkey.update_credential(&result);
+    let updated = serde_json::to_string(&passkey).map_err(|e| Error::Internal(e.to_string()))?;
+    store::oidc::update_passkey_use(&mut conn, &row.id, &updated, now).await?;
+    let employee = store::employees::get(&mut conn, &row.employee_id).await?;
+    Ok(employee
+        .filter(|e| e.state == EmployeeState::Active.as_str())
+        .map(|e| e.id))
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    name: &'a str,
+    csrf_token: &'a str,
+    passkeys: Vec<(String, String)>,
+}
+
+pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Result<Response> {
+    let mut conn = state.store.conn().await?;
+    let Some(cur) = session::current(&state, &mut conn, &jar).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let passkeys = store::oidc::passkeys_of_employee(&mut conn, &cur.employee.id)
+        .await?
+        .into_iter()
+        .map(|p| {
+            let when = crate::clock::from_ms(p.created_at).date().to_string();
+            (p.name, when)
+        })
+        .collect();
+    let page = render(&AccountPage {
+        name: &cur.employee.display_name,
+        csrf_token: &account_csrf(&cur.session),
+        passkeys,
+    })?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
+}
+
+async fn signed_in(
+    state: &AppState,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+) -> Result<session::Current> {
+    let mut conn = state.store.conn().await?;
+    let cur = session::current(state, &mut conn, jar)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let presented = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !account_csrf_ok(&cur.session, presented) {
+        return Err(Error::Forbidden("missing or wrong X-CSRF-Token".into()));
+    }
+    Ok(cur)
+}
+
+/// Starts registering a passkey for the signed-in employee.
+pub async fn register_options(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ApiJson(_body): ApiJson<serde_json::Value>,
+) -> Result<Response> {
+    let cur = signed_in(&state, &jar, &headers).await?;
+    let e = &cur.employee;
+    let user = Uuid::parse_str(&e.id).map_err(|_| Error::Internal("bad employee id".into()))?;
+    let mut conn = state.store.conn().await?;
+    let existing = store::oidc::passkeys_of_employee(&mut conn, &e.id).await?;
+    let exclude: Vec<_> = existing
+        .iter()
+        .filter_map(|p| serde_json::from_str::<Passkey>(&p.credential).ok())
+        .map(|p| p.cred_id().clone())
+        .collect();
+    let login_name = e.email.clone().unwrap_or_else(|| e.display_name.clone());
+    let (options, st) = state
+        .webauthn
+        .start_passkey_registration(user, &login_name, &e.display_name, Some(exclude))
+        .map_err(|e| Error::Internal(format!("webauthn: {e}")))?;
+    // Discoverable credentials, so sign-in needs no name (the state does not depend on this).
+    let mut options = serde_json::to_value(&options).map_err(|e| Error::Internal(e.to_string()))?;
+    if let Some(sel) = options
+        .pointer_mut("/publicKey/authenticatorSelection")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        sel.insert("residentKey".into(), json!("required"));
+        sel.insert("requireResidentKey".into(), json!(true));
+    }
+    let id = random_token()?;
+    let st: String = serde_json::to_string::<PasskeyRegistration>(&st)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    store::oidc::put_webauthn_state(
+        &mut conn,
+        &id,
+        "register",
+        Some(&e.id),
+        &st,
+        state.clock.now_ms() + CEREMONY_TTL_MS,
+    )
+    .await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "ceremony": id, "options": options })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterFinishBody {
+    pub ceremony: String,
+    pub credential: RegisterPublicKeyCredential,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Finishes registering a passkey.
+pub async fn register_finish(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RegisterFinishBody>,
+) -> Result<Response> {
+    let cur = signed_in(&state, &jar, &headers).await?;
+    let now = state.clock.now_ms();
+    let name = body
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("Passkey")
+        .to_owned();
+    if name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(Error::validation("name", "up to 64 characters"));
+    }
+    let mut tx = state.store.begin().await?;
+    let taken = store::oidc::take_webauthn_state(&mut tx, &body.ceremony, "register", now).await?;
+    let Some((Some(owner), st)) = taken else {
+        return Err(Error::validation(
+            "ceremony",
+            "expired or already used; start again",
+        ));
+    };
+    if owner != cur.employee.id {
+        return Err(Error::validation("ceremony", "belongs to another session"));
+    }
+    let st: PasskeyRegistration =
+        serde_json::from_str(&st).map_err(|e| Error::Internal(e.to_string()))?;
+    let passkey = state
+        .webauthn
+        .finish_passkey_registration(&body.credential, &st)
+        .map_err(|e| Error::validation("credential", format!("not accepted: {e}")))?;
+    let cred_id = cred_id_text(passkey.cred_id().as_ref());
+    if store::oidc::passkey_by_credential(&mut tx, &cred_id)
+        .await?
+        .is_some()
+    {
+        return Err(Error::conflict(
+            Some("credential"),
+            "this passkey is already registered",
+        ));
+    }
+    let row = PasskeyRow {
+        id: Uuid::new_v4().to_string(),
+        employee_id: cur.employee.id.clone(),
+        credential_id: cred_id,
+        credential: serde_json::to_string(&passkey).map_err(|e| Error::Internal(e.to_string()))?,
+        name: name.clone(),
+        created_at: now,
+        last_used_at: None,
+    };
+    store::oidc::insert_passkey(&mut tx, &row)
+        .await
+        .map_err(Error::on_unique_violation(
+            "credential",
+            "this passkey is already registered",
+        ))?;
+    audit::record(
+        &mut tx,
+        now,
+        &Actor::System {
+            name: format!("employee {}", cur.employee.display_name),
+        },
+        "employee.passkey_added",
+        Some(Target {
+            kind: "employee",
+            id: &cur.employee.id,
+        }),
+        json!({ "passkey": row.id, "name": name }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": row.id, "name": row.name })),
+    )
+        .into_response())
+}

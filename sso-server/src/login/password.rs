@@ -1,0 +1,97 @@
+//! Domain password sign-in: the employee types their domain account (`user@domain`,
+//! `DOMAIN\user`, their e-mail or plain `user`) and password, and we bind to their AD domain over
+//! LDAPS/StartTLS as that account. The password is never stored or logged.
+
+use crate::app::AppState;
+use crate::directory::domain::Domains;
+use crate::directory::ldap;
+use crate::directory::user::is_disabled;
+use crate::directory::DirectoryError;
+use crate::employees::State as EmployeeState;
+use crate::error::Result;
+use crate::store::directory::IdentityRow;
+use crate::store::{self};
+
+/// Why a password sign-in failed, for the log only: the answer to the user is the same for all.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Failure {
+    UnknownAccount,
+    WrongPassword,
+    NotActive,
+    /// No DC of the domain could be reached (shown as such: it is not the user's fault).
+    DirectoryUnavailable(String),
+}
+
+/// The directory accounts the typed name can mean.
+async fn candidates(state: &AppState, typed: &str) -> Result<Vec<IdentityRow>> {
+    let mut conn = state.store.conn().await?;
+    let typed = typed.trim();
+    let found = if let Some((netbios, sam)) = typed.split_once('\\') {
+        store::directory::identities_by_sam(&mut conn, sam, Some(netbios)).await?
+    } else if typed.contains('@') {
+        let mut v = store::directory::identities_by_upn(&mut conn, typed).await?;
+        if v.is_empty() {
+            if let Some(e) = store::employees::find_by_email(&mut conn, typed).await? {
+                v = store::directory::identities_of_employee(&mut conn, &e.id).await?;
+            }
+        }
+        v
+    } else {
+        store::directory::identities_by_sam(&mut conn, typed, None).await?
+    };
+    let now = state.clock.now_ms();
+    Ok(found
+        .into_iter()
+        .filter(|i| i.in_scope == 1 && !is_disabled(i.user_account_control, i.account_expires, now))
+        .collect())
+}
+
+/// Checks the password against the employee's domain; returns the employee id.
+pub async fn verify(
+    state: &AppState,
+    typed: &str,
+    password: &str,
+) -> Result<std::result::Result<String, Failure>> {
+    if typed.trim().is_empty() || password.is_empty() {
+        return Ok(Err(Failure::UnknownAccount));
+    }
+    let accounts = candidates(state, typed).await?;
+    if accounts.is_empty() {
+        return Ok(Err(Failure::UnknownAccount));
+    }
+    let domains = Domains {
+        store: &state.store,
+        cipher: &state.cipher,
+    };
+    let mut outcome = Failure::WrongPassword;
+    for account in accounts {
+        let domain = {
+            let mut conn = state.store.conn().await?;
+            domains.load(&mut conn, &account.domain_id).await?
+        };
+        let mut settings = domain.connect.clone();
+        settings.bind_dn = account.dn.clone();
+        settings.bind_password = password.to_owned();
+        match ldap::connect(&settings).await {
+            Ok(conn) => {
+                conn.close().await;
+                let mut db = state.store.conn().await?;
+                let employee = store::employees::get(&mut db, &account.employee_id).await?;
+                return Ok(match employee {
+                    Some(e) if e.state == EmployeeState::Active.as_str() => Ok(e.id),
+                    _ => Err(Failure::NotActive),
+                });
+            }
+            Err(DirectoryError::BadCredentials { .. }) => {}
+            Err(
+                e @ (DirectoryError::Unreachable { .. }
+                | DirectoryError::AllUnreachable(_)
+                | DirectoryError::UntrustedCertificate { .. }),
+            ) => {
+                outcome = Failure::DirectoryUnavailable(e.to_string());
+            }
+            Err(e) => outcome = Failure::DirectoryUnavailable(e.to_string()),
+        }
+    }
+    Ok(Err(outcome))
+}

@@ -1,0 +1,92 @@
+//! The employee's sign-in session at the SSO server: a cookie holding a 256-bit random token, the
+//! database holding its SHA-256. A session is only honoured while its employee is active; a
+//! deactivated employee's sessions are deleted with the deactivation.
+
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::crypto::{random_token, token_hash};
+use crate::employees::State as EmployeeState;
+use crate::error::Result;
+use crate::store::employees::EmployeeRow;
+use crate::store::oidc::SessionRow;
+use crate::store::{self, Conn};
+
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-sso_session"
+    } else {
+        "sso_session"
+    }
+}
+
+fn cookie(state: &AppState, value: String) -> Cookie<'static> {
+    let secure = state.config.secure_cookies();
+    Cookie::build((cookie_name(secure), value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path("/")
+        .build()
+}
+
+pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
+    let mut c = cookie(state, String::new());
+    c.make_removal();
+    c
+}
+
+/// A live session and its (active) employee.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub session: SessionRow,
+    pub employee: EmployeeRow,
+}
+
+/// The session the cookie names, if it is live and its employee active.
+pub async fn current(
+    state: &AppState,
+    conn: &mut Conn,
+    jar: &CookieJar,
+) -> Result<Option<Current>> {
+    let Some(c) = jar.get(cookie_name(state.config.secure_cookies())) else {
+        return Ok(None);
+    };
+    let Some(session) = store::oidc::get_session(conn, &token_hash(c.value())).await? else {
+        return Ok(None);
+    };
+    if session.expires_at <= state.clock.now_ms() {
+        return Ok(None);
+    }
+    let Some(employee) = store::employees::get(conn, &session.employee_id).await? else {
+        return Ok(None);
+    };
+    if employee.state != EmployeeState::Active.as_str() {
+        return Ok(None);
+    }
+    Ok(Some(Current { session, employee }))
+}
+
+/// Starts a session for `employee_id` signed in with the methods `amr` (RFC 8176 values).
+pub async fn start(
+    state: &AppState,
+    employee_id: &str,
+    amr: &[&str],
+) -> Result<(Cookie<'static>, SessionRow)> {
+    let token = random_token()?;
+    let now = state.clock.now_ms();
+    let row = SessionRow {
+        token_hash: token_hash(&token),
+        id: Uuid::new_v4().to_string(),
+        employee_id: employee_id.to_owned(),
+        auth_time: now,
+        amr: amr.join(" "),
+        created_at: now,
+        expires_at: now + i64::from(state.config.oidc.session_ttl_hours) * 3_600_000,
+        last_seen_at: now,
+    };
+    let mut conn = state.store.conn().await?;
+    store::oidc::insert_session(&mut conn, &row).await?;
+    Ok((cookie(state, token), row))
+}

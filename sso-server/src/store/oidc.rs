@@ -1,0 +1,576 @@
+//! OIDC rows: clients, signing keys, employee sessions, authorization codes, grants, passkeys and
+//! WebAuthn ceremony states.
+
+use super::Conn;
+use crate::error::Result;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub alg: String,
+    pub public_jwk: String,
+    pub active: i64,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    pub publish_until: Option<i64>,
+}
+
+/// Active keys and retired ones still published, newest first.
+pub async fn published_keys(conn: &mut Conn, now_ms: i64) -> Result<Vec<SigningKeyRow>> {
+    Ok(sqlx::query_as(
+        "SELECT kid, alg, public_jwk, active, created_at, retired_at, publish_until FROM signing_key \
+         WHERE active = 1 OR publish_until > $1 ORDER BY created_at DESC, kid DESC",
+    )
+    .bind(now_ms)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn insert_key(conn: &mut Conn, k: &SigningKeyRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO signing_key (kid, alg, public_jwk, active, created_at, retired_at, publish_until) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&k.kid)
+    .bind(&k.alg)
+    .bind(&k.public_jwk)
+    .bind(k.active)
+    .bind(k.created_at)
+    .bind(k.retired_at)
+    .bind(k.publish_until)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Retires the active keys of `alg`; returns how many.
+pub async fn retire_keys(
+    conn: &mut Conn,
+    alg: &str,
+    now_ms: i64,
+    publish_until: i64,
+) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE signing_key SET active = 0, retired_at = $2, publish_until = $3 \
+         WHERE alg = $1 AND active = 1",
+    )
+    .bind(alg)
+    .bind(now_ms)
+    .bind(publish_until)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClientRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub secret_hash: Option<Vec<u8>>,
+    /// JSON arrays.
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    /// Space separated.
+    pub allowed_scopes: String,
+    pub grant_types: String,
+    pub id_token_alg: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const CLIENT_COLUMNS: &str =
+    "id, name, kind, secret_hash, redirect_uris, post_logout_redirect_uris, \
+    allowed_scopes, grant_types, id_token_alg, created_at, updated_at";
+
+pub async fn insert_client(conn: &mut Conn, c: &ClientRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO oidc_client (id, name, kind, secret_hash, redirect_uris, \
+         post_logout_redirect_uris, allowed_scopes, grant_types, id_token_alg, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&c.id)
+    .bind(&c.name)
+    .bind(&c.kind)
+    .bind(&c.secret_hash)
+    .bind(&c.redirect_uris)
+    .bind(&c.post_logout_redirect_uris)
+    .bind(&c.allowed_scopes)
+    .bind(&c.grant_types)
+    .bind(&c.id_token_alg)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Updates everything but the id, the secret and `created_at`.
+pub async fn update_client(conn: &mut Conn, c: &ClientRow) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE oidc_client SET name = $2, kind = $3, redirect_uris = $4, \
+         post_logout_redirect_uris = $5, allowed_scopes = $6, grant_types = $7, id_token_alg = $8, \
+         updated_at = $9 WHERE id = $1",
+    )
+    .bind(&c.id)
+    .bind(&c.name)
+    .bind(&c.kind)
+    .bind(&c.redirect_uris)
+    .bind(&c.post_logout_redirect_uris)
+    .bind(&c.allowed_scopes)
+    .bind(&c.grant_types)
+    .bind(&c.id_token_alg)
+    .bind(c.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_client_secret(
+    conn: &mut Conn,
+    id: &str,
+    hash: Option<&[u8]>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE oidc_client SET secret_hash = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(hash)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn get_client(conn: &mut Conn, id: &str) -> Result<Option<ClientRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {CLIENT_COLUMNS} FROM oidc_client WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn list_clients(conn: &mut Conn) -> Result<Vec<ClientRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {CLIENT_COLUMNS} FROM oidc_client ORDER BY name, id"
+    ))
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn delete_client(conn: &mut Conn, id: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM oidc_client WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionRow {
+    pub token_hash: Vec<u8>,
+    pub id: String,
+    pub employee_id: String,
+    pub auth_time: i64,
+    pub amr: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_seen_at: i64,
+}
+
+pub async fn insert_session(conn: &mut Conn, s: &SessionRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sso_session (token_hash, id, employee_id, auth_time, amr, created_at, \
+         expires_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&s.token_hash)
+    .bind(&s.id)
+    .bind(&s.employee_id)
+    .bind(s.auth_time)
+    .bind(&s.amr)
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .bind(s.last_seen_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_session(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<SessionRow>> {
+    Ok(sqlx::query_as(
+        "SELECT token_hash, id, employee_id, auth_time, amr, created_at, expires_at, last_seen_at \
+         FROM sso_session WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn delete_session(conn: &mut Conn, id: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM sso_session WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn delete_sessions_of_employee(conn: &mut Conn, employee_id: &str) -> Result<u64> {
+    let done = sqlx::query("DELETE FROM sso_session WHERE employee_id = $1")
+        .bind(employee_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CodeRow {
+    pub code_hash: Vec<u8>,
+    pub client_id: String,
+    pub employee_id: String,
+    pub session_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub amr: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub grant_id: Option<String>,
+}
+
+pub async fn insert_code(conn: &mut Conn, c: &CodeRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO auth_code (code_hash, client_id, employee_id, session_id, redirect_uri, scope, \
+         nonce, code_challenge, auth_time, amr, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&c.code_hash)
+    .bind(&c.client_id)
+    .bind(&c.employee_id)
+    .bind(&c.session_id)
+    .bind(&c.redirect_uri)
+    .bind(&c.scope)
+    .bind(&c.nonce)
+    .bind(&c.code_challenge)
+    .bind(c.auth_time)
+    .bind(&c.amr)
+    .bind(c.created_at)
+    .bind(c.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_code(conn: &mut Conn, code_hash: &[u8]) -> Result<Option<CodeRow>> {
+    Ok(sqlx::query_as(
+        "SELECT code_hash, client_id, employee_id, session_id, redirect_uri, scope, nonce, \
+         code_challenge, auth_time, amr, created_at, expires_at, used_at, grant_id \
+         FROM auth_code WHERE code_hash = $1",
+    )
+    .bind(code_hash)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Marks the code used by `grant_id`; false if it was already used (a concurrent exchange won).
+pub async fn use_code(conn: &mut Conn, code_hash: &[u8], grant_id: &str, now: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE auth_code SET used_at = $2, grant_id = $3 WHERE code_hash = $1 AND used_at IS NULL",
+    )
+    .bind(code_hash)
+    .bind(now)
+    .bind(grant_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct GrantRow {
+    pub id: String,
+    pub client_id: String,
+    pub employee_id: Option<String>,
+    pub session_id: Option<String>,
+    pub scope: String,
+    pub auth_time: Option<i64>,
+    pub amr: Option<String>,
+    pub refresh_hash: Option<Vec<u8>>,
+    pub refresh_gen: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+const GRANT_COLUMNS: &str = "id, client_id, employee_id, session_id, scope, auth_time, amr, \
+    refresh_hash, refresh_gen, created_at, expires_at, revoked_at";
+
+pub async fn insert_grant(conn: &mut Conn, g: &GrantRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO oidc_grant (id, client_id, employee_id, session_id, scope, auth_time, amr, \
+         refresh_hash, refresh_gen, created_at, expires_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&g.id)
+    .bind(&g.client_id)
+    .bind(&g.employee_id)
+    .bind(&g.session_id)
+    .bind(&g.scope)
+    .bind(g.auth_time)
+    .bind(&g.amr)
+    .bind(&g.refresh_hash)
+    .bind(g.refresh_gen)
+    .bind(g.created_at)
+    .bind(g.expires_at)
+    .bind(g.revoked_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_grant(conn: &mut Conn, id: &str) -> Result<Option<GrantRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {GRANT_COLUMNS} FROM oidc_grant WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Rotates the refresh token in place (one row update, no insert or delete): only if the
+/// presented generation is still the current one. False when another refresh won the race.
+pub async fn rotate_refresh(
+    conn: &mut Conn,
+    id: &str,
+    expected_gen: i64,
+    new_hash: &[u8],
+    expires_at: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE oidc_grant SET refresh_hash = $3, refresh_gen = refresh_gen + 1, expires_at = $4 \
+         WHERE id = $1 AND refresh_gen = $2 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .bind(expected_gen)
+    .bind(new_hash)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn revoke_grant(conn: &mut Conn, id: &str, now: i64) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE oidc_grant SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn revoke_grants_of_employee(
+    conn: &mut Conn,
+    employee_id: &str,
+    now: i64,
+) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE oidc_grant SET revoked_at = $2 WHERE employee_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(employee_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn revoke_grants_of_session(conn: &mut Conn, session_id: &str, now: i64) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE oidc_grant SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(session_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PasskeyRow {
+    pub id: String,
+    pub employee_id: String,
+    pub credential_id: String,
+    pub credential: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+const PASSKEY_COLUMNS: &str =
+    "id, employee_id, credential_id, credential, name, created_at, last_used_at";
+
+pub async fn insert_passkey(conn: &mut Conn, p: &PasskeyRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO passkey (id, employee_id, credential_id, credential, name, created_at, \
+         last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&p.id)
+    .bind(&p.employee_id)
+    .bind(&p.credential_id)
+    .bind(&p.credential)
+    .bind(&p.name)
+    .bind(p.created_at)
+    .bind(p.last_used_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn passkeys_of_employee(conn: &mut Conn, employee_id: &str) -> Result<Vec<PasskeyRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {PASSKEY_COLUMNS} FROM passkey WHERE employee_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(employee_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn passkey_by_credential(
+    conn: &mut Conn,
+    credential_id: &str,
+) -> Result<Option<PasskeyRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {PASSKEY_COLUMNS} FROM passkey WHERE credential_id = $1"
+    ))
+    .bind(credential_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn update_passkey_use(
+    conn: &mut Conn,
+    id: &str,
+    credential: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE passkey SET credential = $2, last_used_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(credential)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn put_webauthn_state(
+    conn: &mut Conn,
+    id: &str,
+    kind: &str,
+    employee_id: Option<&str>,
+    state: &str,
+    expires_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO webauthn_state (id, kind, employee_id, state, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(kind)
+    .bind(employee_id)
+    .bind(state)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes (reads and deletes) a ceremony state: single use. None if absent, of another kind, or
+/// expired.
+pub async fn take_webauthn_state(
+    conn: &mut Conn,
+    id: &str,
+    kind: &str,
+    now: i64,
+) -> Result<Option<(Option<String>, String)>> {
+    let row: Option<(Option<String>, String, i64, String)> = sqlx::query_as(
+        "DELETE FROM webauthn_state WHERE id = $1 RETURNING employee_id, state, expires_at, kind",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row
+        .filter(|(_, _, exp, k)| *exp > now && k == kind)
+        .map(|(e, s, _, _)| (e, s)))
+}
+
+/// Deletes expired sessions, ceremony states and grants, and codes a day after they expired
+/// (kept that long so a late replay is still recognised and revokes what the code issued).
+pub async fn purge_expired(conn: &mut Conn, now: i64) -> Result<u64> {
+    let mut n = sqlx::query("DELETE FROM auth_code WHERE expires_at < $1")
+        .bind(now - 86_400_000)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    for sql in [
+        "DELETE FROM sso_session WHERE expires_at < $1",
+        "DELETE FROM webauthn_state WHERE expires_at < $1",
+        "DELETE FROM auth_request WHERE expires_at < $1",
+        "DELETE FROM oidc_grant WHERE expires_at < $1",
+    ] {
+        n += sqlx::query(sql)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(n)
+}
+
+pub async fn insert_auth_request(
+    conn: &mut Conn,
+    id: &str,
+    params: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO auth_request (id, params, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(params)
+    .bind(now)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_auth_request(conn: &mut Conn, id: &str, now: i64) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT params FROM auth_request WHERE id = $1 AND expires_at > $2")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn delete_auth_request(conn: &mut Conn, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM auth_request WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn revoke_grants_of_client(conn: &mut Conn, client_id: &str, now: i64) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE oidc_grant SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(client_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

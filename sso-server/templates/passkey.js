@@ -1,0 +1,92 @@
+// Passkey ceremonies for the sign-in and account pages. The server sends WebAuthn options with
+// binary fields in base64url; the browser API wants ArrayBuffers, and the answer goes back in
+// base64url again.
+(function () {
+  "use strict";
+  const b64u = {
+    toBuf(s) {
+      const b = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
+      return Uint8Array.from(b, (c) => c.charCodeAt(0)).buffer;
+    },
+    fromBuf(buf) {
+      let s = "";
+      new Uint8Array(buf).forEach((b) => (s += String.fromCharCode(b)));
+      return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    },
+  };
+  function showError(msg) {
+    const e = document.getElementById("passkey-error");
+    if (e) { e.textContent = msg; e.hidden = false; }
+  }
+  async function post(url, body, csrf) {
+    const headers = { "Content-Type": "application/json" };
+    if (csrf) headers["X-CSRF-Token"] = csrf;
+    const r = await fetch(url, { method: "POST", headers, body: JSON.stringify(body), credentials: "same-origin" });
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(data.message || "The server refused the passkey.");
+    return data;
+  }
+  async function signIn(button) {
+    const request = button.dataset.request || "";
+    const start = await post("/login/passkey/options", { request });
+    const pk = start.options.publicKey;
+    pk.challenge = b64u.toBuf(pk.challenge);
+    (pk.allowCredentials || []).forEach((c) => (c.id = b64u.toBuf(c.id)));
+    const cred = await navigator.credentials.get({ publicKey: pk, mediation: start.options.mediation });
+    const r = cred.response;
+    const done = await post("/login/passkey", {
+      ceremony: start.ceremony,
+      request,
+      credential: {
+        id: cred.id,
+        rawId: b64u.fromBuf(cred.rawId),
+        type: cred.type,
+        extensions: {},
+        response: {
+          authenticatorData: b64u.fromBuf(r.authenticatorData),
+          clientDataJSON: b64u.fromBuf(r.clientDataJSON),
+          signature: b64u.fromBuf(r.signature),
+          userHandle: r.userHandle ? b64u.fromBuf(r.userHandle) : null,
+        },
+      },
+    });
+    window.location.assign(done.redirect);
+  }
+  async function register(button) {
+    const csrf = button.dataset.csrf;
+    const start = await post("/account/passkeys/options", {}, csrf);
+    const pk = start.options.publicKey;
+    pk.challenge = b64u.toBuf(pk.challenge);
+    pk.user.id = b64u.toBuf(pk.user.id);
+    (pk.excludeCredentials || []).forEach((c) => (c.id = b64u.toBuf(c.id)));
+    const cred = await navigator.credentials.create({ publicKey: pk });
+    const r = cred.response;
+    const nameInput = document.getElementById("passkey-name");
+    await post("/account/passkeys", {
+      ceremony: start.ceremony,
+      name: nameInput ? nameInput.value : null,
+      credential: {
+        id: cred.id,
+        rawId: b64u.fromBuf(cred.rawId),
+        type: cred.type,
+        extensions: {},
+        response: {
+          attestationObject: b64u.fromBuf(r.attestationObject),
+          clientDataJSON: b64u.fromBuf(r.clientDataJSON),
+          transports: r.getTransports ? r.getTransports() : undefined,
+        },
+      },
+    }, csrf);
+    window.location.reload();
+  }
+  function wire(id, fn) {
+    const b = document.getElementById(id);
+    if (!b) return;
+    b.addEventListener("click", () => {
+      b.disabled = true;
+      fn(b).catch((e) => showError(e.message || String(e))).finally(() => (b.disabled = false));
+    });
+  }
+  wire("passkey-button", signIn);
+  wire("add-passkey", register);
+})();

@@ -1,0 +1,1132 @@
+//! The OpenID Connect provider, driven as real relying parties drive it: the `openidconnect`
+//! crate (discovery, code + PKCE, ID token verification with nonce and at_hash, userinfo,
+//! refresh), a cookie-keeping HTTP client as the employee's browser, domain password sign-in
+//! against the Samba AD DC, and passkeys with webauthn-rs's software authenticator.
+
+use std::time::{Duration, Instant};
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sso_server::audit::Actor;
+use sso_server::clock::Clock as _;
+use sso_server::directory::sync::Trigger;
+use sso_server::directory::{Domains, RunOptions, SyncMode, Syncer};
+
+use crate::ad::{Corner, Dc, NewUser, USER_PASSWORD};
+use crate::support::{backends, call, client, Db, TestServer};
+
+const REDIRECT: &str = "http://localhost:9/callback";
+const LOGGED_OUT: &str = "http://localhost:9/bye";
+
+struct Fixture {
+    server: TestServer,
+    corner: Corner,
+    /// `CORP\sam`
+    account: String,
+    user_dn: String,
+    employee_id: String,
+    client_id: String,
+    secret: String,
+}
+
+async fn sync(server: &TestServer) {
+    let run = Syncer::new(&server.state)
+        .run(
+            "corp",
+            RunOptions {
+                mode: SyncMode::Full,
+                dry_run: false,
+                force: true,
+                trigger: Trigger::Cli,
+                actor: Actor::cli(),
+            },
+            None,
+        )
+        .await
+        .expect("sync");
+    assert_eq!(run.state, "succeeded", "{:?}", run.message);
+}
+
+async fn setup(db: Db) -> Option<Fixture> {
+    let dc = Dc::corp()?;
+    let server = TestServer::start(db).await;
+    let mut corner = Corner::new(&dc).await;
+    let sam = format!("o{}", corner.tag);
+    let mail = format!("oidc.{}@corp.example.test", corner.tag);
+    let user_dn = corner
+        .add_user(&NewUser {
+            sam: &sam,
+            given: Some("Olive"),
+            sn: Some("Idc"),
+            mail: Some(&mail),
+            phone: Some("+1 555 0142"),
+            ..NewUser::default()
+        })
+        .await;
+    let group = corner.group.clone();
+    corner.add_member(&group, &user_dn).await;
+    let input = serde_json::from_value(corner.domain_json("corp")).expect("domain");
+    Domains {
+        store: &server.state.store,
+        cipher: &server.state.cipher,
+    }
+    .create(&Actor::cli(), server.clock.now_ms(), &input)
+    .await
+    .expect("domain");
+    sync(&server).await;
+    let mut conn = server.state.store.conn().await.expect("conn");
+    let employee_id = sso_server::store::employees::find_by_email(&mut conn, &mail)
+        .await
+        .expect("find")
+        .expect("imported")
+        .id;
+    drop(conn);
+    let (admin, csrf) = server.admin_client().await;
+    let (status, created) = call(
+        &admin,
+        Method::POST,
+        server.url("/api/v1/oidc/clients"),
+        &csrf,
+        Some(json!({
+            "name": "Wiki",
+            "kind": "confidential",
+            "redirect_uris": [REDIRECT],
+            "post_logout_redirect_uris": [LOGGED_OUT],
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let netbios = if dc.netbios.is_empty() {
+        "corp".to_owned()
+    } else {
+        dc.netbios.clone()
+    };
+    Some(Fixture {
+        account: format!("{netbios}\\{sam}"),
+        user_dn,
+        employee_id,
+        client_id: created["client_id"].as_str().expect("id").to_owned(),
+        secret: created["client_secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned(),
+        server,
+        corner,
+    })
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+async fn rp(
+    f: &Fixture,
+) -> (
+    CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    CoreProviderMetadata,
+) {
+    let meta = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(f.server.base.clone()).expect("issuer"),
+        &http(),
+    )
+    .await
+    .expect("discovery");
+    let c = CoreClient::from_provider_metadata(
+        meta.clone(),
+        ClientId::new(f.client_id.clone()),
+        Some(ClientSecret::new(f.secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).expect("redirect"));
+    (c, meta)
+}
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no Location; status {}", resp.status()))
+        .to_owned()
+}
+
+fn absolute(f: &Fixture, loc: &str) -> String {
+    if loc.starts_with('/') {
+        f.server.url(loc)
+    } else {
+        loc.to_owned()
+    }
+}
+
+fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap_or("").to_owned()
+}
+
+/// Follows redirects inside the SSO server until one leaves it; returns that URL.
+async fn follow(f: &Fixture, browser: &reqwest::Client, mut url: String) -> String {
+    for _ in 0..10 {
+        if !url.starts_with(&f.server.base) {
+            return url;
+        }
+        let resp = browser.get(&url).send().await.expect("get");
+        if !resp.status().is_redirection() {
+            panic!("stopped at {url}: {}", resp.status());
+        }
+        url = absolute(f, &location(&resp));
+    }
+    panic!("too many redirects");
+}
+
+/// The browser opens the authorization URL, lands on the sign-in page, signs in with the domain
+/// password, and comes back to the client with a code. Returns the final redirect.
+async fn sign_in_with_password(
+    f: &Fixture,
+    browser: &reqwest::Client,
+    auth_url: &str,
+    password: &str,
+) -> Result<url::Url, (StatusCode, String)> {
+    let resp = browser.get(auth_url).send().await.expect("authorize");
+    assert!(
+        resp.status().is_redirection(),
+        "authorize: {}",
+        resp.status()
+    );
+    let login = absolute(f, &location(&resp));
+    if login.starts_with(REDIRECT) {
+        // Already signed in: the code comes back at once.
+        return Ok(url::Url::parse(&login).expect("url"));
+    }
+    assert!(login.contains("/login?request="), "{login}");
+    let page = browser
+        .get(&login)
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("html");
+    let csrf = field(&page, "csrf_token");
+    let request = field(&page, "request");
+    let resp = browser
+        .post(f.server.url("/login/password"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("request", request.as_str()),
+            ("username", f.account.as_str()),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    if !resp.status().is_redirection() {
+        let status = resp.status();
+        return Err((status, resp.text().await.unwrap_or_default()));
+    }
+    let next = absolute(f, &location(&resp));
+    Ok(url::Url::parse(&follow(f, browser, next).await).expect("url"))
+}
+
+fn query(u: &url::Url, k: &str) -> Option<String> {
+    u.query_pairs()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The whole code flow as the openidconnect crate runs it, plus userinfo and refresh.
+#[tokio::test]
+async fn code_flow_with_pkce_userinfo_and_refresh() {
+    for db in backends() {
+        let Some(f) = setup(db).await else { return };
+        let (rp, meta) = rp(&f).await;
+        assert_eq!(meta.issuer().as_str(), f.server.base);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (auth_url, csrf, nonce) = rp
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("profile".into()))
+            .add_scope(Scope::new("phone".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let browser = client();
+        let back = sign_in_with_password(&f, &browser, auth_url.as_str(), USER_PASSWORD)
+            .await
+            .expect("signed in");
+        assert!(back.as_str().starts_with(REDIRECT), "{back}");
+        assert_eq!(
+            query(&back, "state").as_deref(),
+            Some(csrf.secret().as_str()),
+            "state comes back"
+        );
+        assert_eq!(
+            query(&back, "iss").as_deref(),
+            Some(f.server.base.as_str()),
+            "RFC 9207 iss"
+        );
+        let code = query(&back, "code").expect("code");
+
+        let http = http();
+        let tokens = rp
+            .exchange_code(AuthorizationCode::new(code))
+            .expect("token endpoint")
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .expect("token exchange");
+        let id_token = tokens.id_token().expect("id token");
+        let verifier = rp.id_token_verifier();
+        let claims = id_token
+            .claims(&verifier, &nonce)
+            .expect("ID token verifies, nonce matches");
+        assert_eq!(claims.subject().as_str(), f.employee_id);
+        assert_eq!(
+            claims.email().map(|e| e.as_str().to_owned()),
+            Some(format!("oidc.{}@corp.example.test", f.corner.tag))
+        );
+        assert!(claims.auth_time().is_some());
+        let amr: Vec<String> = claims
+            .auth_method_refs()
+            .map(|v| v.iter().map(|a| a.as_str().to_owned()).collect())
+            .unwrap_or_default();
+        assert_eq!(amr, vec!["pwd".to_owned()]);
+        let expected = claims.access_token_hash().expect("at_hash");
+        let actual = AccessTokenHash::from_token(
+            tokens.access_token(),
+            id_token.signing_alg().expect("alg"),
+            id_token.signing_key(&verifier).expect("key"),
+        )
+        .expect("hash");
+        assert_eq!(&actual, expected, "at_hash binds the access token");
+        assert_eq!(
+            id_token.signing_alg().expect("alg"),
+            &openidconnect::core::CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256
+        );
+
+        let info: CoreUserInfoClaims = rp
+            .user_info(tokens.access_token().clone(), None)
+            .expect("userinfo endpoint")
+            .request_async(&http)
+            .await
+            .expect("userinfo");
+        assert_eq!(info.subject().as_str(), f.employee_id);
+        assert_eq!(info.phone_number().map(|p| p.as_str()), Some("+1 555 0142"));
+        assert_eq!(
+            info.given_name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str()),
+            Some("Olive")
+        );
+
+        // Refresh rotates; the old refresh token then revokes the family.
+        let first = tokens.refresh_token().expect("refresh token").clone();
+        let refreshed = rp
+            .exchange_refresh_token(&first)
+            .expect("endpoint")
+            .request_async(&http)
+            .await
+            .expect("refresh");
+        let second = refreshed.refresh_token().expect("rotated").clone();
+        assert_ne!(second.secret(), first.secret());
+        let new_id = refreshed.id_token().expect("new id token");
+        let c2 = new_id
+            .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+            .expect("verifies");
+        assert_eq!(
+            c2.auth_time(),
+            claims.auth_time(),
+            "auth_time is the sign-in's"
+        );
+        let reuse = rp
+            .exchange_refresh_token(&first)
+            .expect("endpoint")
+            .request_async(&http)
+            .await;
+        assert!(format!("{reuse:?}").contains("invalid_grant"), "{reuse:?}");
+        let after = rp
+            .exchange_refresh_token(&second)
+            .expect("endpoint")
+            .request_async(&http)
+            .await;
+        assert!(
+            format!("{after:?}").contains("invalid_grant"),
+            "the family is revoked: {after:?}"
+        );
+        let gone: Result<CoreUserInfoClaims, _> = rp
+            .user_info(refreshed.access_token().clone(), None)
+            .expect("endpoint")
+            .request_async(&http)
+            .await;
+        assert!(gone.is_err(), "access tokens of a revoked family stop too");
+    }
+}
+
+/// A started flow: authorization URL parameters and the code that came back.
+struct Flow {
+    code: String,
+    verifier: String,
+}
+
+fn auth_url(f: &Fixture, extra: &[(&str, &str)]) -> (String, String) {
+    let verifier = format!("v{}", "x".repeat(50));
+    let d = ring_digest(&verifier);
+    let mut u = url::Url::parse(&f.server.url("/oauth2/authorize")).expect("url");
+    {
+        let mut q = u.query_pairs_mut();
+        q.append_pair("response_type", "code");
+        q.append_pair("client_id", &f.client_id);
+        q.append_pair("redirect_uri", REDIRECT);
+        q.append_pair("scope", "openid email offline_access");
+        q.append_pair("state", "st4te");
+        q.append_pair("nonce", "n0nce");
+        q.append_pair("code_challenge", &d);
+        q.append_pair("code_challenge_method", "S256");
+        for (k, v) in extra {
+            q.append_pair(k, v);
+        }
+    }
+    (u.to_string(), verifier)
+}
+
+fn ring_digest(v: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(v.as_bytes()))
+}
+
+async fn start_flow(f: &Fixture, browser: &reqwest::Client) -> Flow {
+    let (url, verifier) = auth_url(f, &[]);
+    let back = sign_in_with_password(f, browser, &url, USER_PASSWORD)
+        .await
+        .expect("signed in");
+    Flow {
+        code: query(&back, "code").expect("code"),
+        verifier,
+    }
+}
+
+async fn token_call(
+    f: &Fixture,
+    params: &[(&str, &str)],
+    secret: Option<&str>,
+) -> (StatusCode, Value) {
+    let resp = http()
+        .post(f.server.url("/oauth2/token"))
+        .basic_auth(&f.client_id, Some(secret.unwrap_or(&f.secret)))
+        .form(params)
+        .send()
+        .await
+        .expect("token");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn exchange(f: &Fixture, flow: &Flow) -> (StatusCode, Value) {
+    token_call(
+        f,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &flow.code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &flow.verifier),
+        ],
+        None,
+    )
+    .await
+}
+
+async fn userinfo_status(f: &Fixture, access: &str) -> StatusCode {
+    http()
+        .get(f.server.url("/oauth2/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("userinfo")
+        .status()
+}
+
+/// Code reuse, expiry, PKCE mismatch, bad secret, wrong redirect URI at the token endpoint.
+#[tokio::test]
+async fn token_endpoint_refuses_bad_exchanges() {
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let browser = client();
+    let flow = start_flow(&f, &browser).await;
+
+    // Bad client secret: 401 invalid_client, nothing consumed.
+    let (status, body) = token_call(
+        &f,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &flow.code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &flow.verifier),
+        ],
+        Some("not-the-secret"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    // PKCE mismatch.
+    let wrong = format!("w{}", "y".repeat(50));
+    let (status, body) = token_call(
+        &f,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &flow.code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &wrong),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    // Wrong redirect URI.
+    let (_, body) = token_call(
+        &f,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &flow.code),
+            ("redirect_uri", "http://localhost:9/other"),
+            ("code_verifier", &flow.verifier),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant");
+
+    // The real exchange works once.
+    let (status, tokens) = exchange(&f, &flow).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(userinfo_status(&f, &access).await, 200);
+    // Reuse fails and revokes what the first exchange issued.
+    let (status, body) = exchange(&f, &flow).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(userinfo_status(&f, &access).await, 401);
+    let (_, body) = token_call(
+        &f,
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                tokens["refresh_token"].as_str().expect("rt"),
+            ),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant");
+
+    // An expired code (the clock moves past its 60 s).
+    let flow = start_flow(&f, &browser).await;
+    f.server.clock.advance(Duration::from_secs(61));
+    let (_, body) = exchange(&f, &flow).await;
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap_or("")
+        .contains("expired"));
+
+    // Unsupported grant type and a form sent as JSON.
+    let (_, body) = token_call(&f, &[("grant_type", "password")], None).await;
+    assert_eq!(body["error"], "unsupported_grant_type");
+    let resp = http()
+        .post(f.server.url("/oauth2/token"))
+        .basic_auth(&f.client_id, Some(&f.secret))
+        .json(&json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .expect("json");
+    assert_eq!(resp.status(), 400);
+}
+
+/// Errors at the authorization endpoint: an unknown client or redirect URI gets a page, never a
+/// redirect; others redirect back; prompt=none signed out is login_required.
+#[tokio::test]
+async fn authorization_endpoint_errors() {
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let browser = client();
+    let (url, _) = auth_url(&f, &[]);
+    let bad_redirect = url.replace("localhost%3A9%2Fcallback", "evil.example%2Fcb");
+    assert_ne!(bad_redirect, url);
+    let resp = browser.get(&bad_redirect).send().await.expect("get");
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
+    let unknown = url.replace(&f.client_id, "no-such-client");
+    let resp = browser.get(&unknown).send().await.expect("get");
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
+
+    let (url, _) = auth_url(&f, &[("prompt", "none")]);
+    let resp = browser.get(&url).send().await.expect("get");
+    let back = url::Url::parse(&location(&resp)).expect("redirect");
+    assert!(back.as_str().starts_with(REDIRECT));
+    assert_eq!(query(&back, "error").as_deref(), Some("login_required"));
+    assert_eq!(query(&back, "state").as_deref(), Some("st4te"));
+
+    let (url, _) = auth_url(&f, &[]);
+    let plain = url.replace("code_challenge_method=S256", "code_challenge_method=plain");
+    let resp = browser.get(&plain).send().await.expect("get");
+    let back = url::Url::parse(&location(&resp)).expect("redirect");
+    assert_eq!(query(&back, "error").as_deref(), Some("invalid_request"));
+    let no_openid = url.replace("scope=openid+email", "scope=email");
+    let resp = browser.get(&no_openid).send().await.expect("get");
+    let back = url::Url::parse(&location(&resp)).expect("redirect");
+    assert_eq!(query(&back, "error").as_deref(), Some("invalid_scope"));
+
+    // Signed in: prompt=none now returns a code at once; prompt=login asks again.
+    start_flow(&f, &browser).await;
+    let (url, _) = auth_url(&f, &[("prompt", "none")]);
+    let resp = browser.get(&url).send().await.expect("get");
+    let back = url::Url::parse(&location(&resp)).expect("redirect");
+    assert!(query(&back, "code").is_some(), "{back}");
+    let (url, _) = auth_url(&f, &[("prompt", "login")]);
+    let resp = browser.get(&url).send().await.expect("get");
+    assert!(location(&resp).starts_with("/login?request="));
+}
+
+/// Wrong password and unknown account answer alike (status, text, and no faster).
+#[tokio::test]
+async fn wrong_password_and_unknown_user_answer_alike() {
+    let Some(mut f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let browser = client();
+    let (url, _) = auth_url(&f, &[]);
+    let t = Instant::now();
+    let (s1, body1) = sign_in_with_password(&f, &browser, &url, "Wr0ng-Passw0rd!")
+        .await
+        .expect_err("refused");
+    let d1 = t.elapsed();
+    f.account = "CORP\\nobody-here".into();
+    let t = Instant::now();
+    let (s2, body2) = sign_in_with_password(&f, &browser, &url, "Wr0ng-Passw0rd!")
+        .await
+        .expect_err("refused");
+    let d2 = t.elapsed();
+    assert_eq!(s1, s2);
+    assert_eq!(s1, StatusCode::UNAUTHORIZED);
+    let msg = |b: &str| {
+        b.split("id=\"signin-error\">")
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .map(str::to_owned)
+    };
+    assert_eq!(msg(&body1), msg(&body2));
+    assert!(msg(&body1).is_some());
+    assert!(
+        d1 >= Duration::from_millis(400) && d2 >= Duration::from_millis(400),
+        "{d1:?} {d2:?}"
+    );
+    // Repeated failures for one name are throttled, known or not.
+    let mut last = StatusCode::OK;
+    for _ in 0..6 {
+        last = sign_in_with_password(&f, &browser, &url, "Wr0ng-Passw0rd!")
+            .await
+            .expect_err("refused")
+            .0;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Revocation, logout, a disabled employee's refresh, client credentials and introspection.
+#[tokio::test]
+async fn revocation_logout_disable_and_introspection() {
+    let Some(mut f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let browser = client();
+    let flow = start_flow(&f, &browser).await;
+    let (_, tokens) = exchange(&f, &flow).await;
+    let access = tokens["access_token"].as_str().expect("at").to_owned();
+    let refresh = tokens["refresh_token"].as_str().expect("rt").to_owned();
+
+    let introspect = |token: String| {
+        let f = &f;
+        async move {
+            http()
+                .post(f.server.url("/oauth2/introspect"))
+                .basic_auth(&f.client_id, Some(&f.secret))
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .expect("introspect")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let i = introspect(access.clone()).await;
+    assert_eq!(
+        (i["active"].clone(), i["sub"].clone()),
+        (json!(true), json!(f.employee_id))
+    );
+    assert_eq!(introspect(refresh.clone()).await["active"], true);
+    assert_eq!(introspect("garbage".into()).await["active"], false);
+
+    // RFC 7009: revoking the refresh token stops it and the access token.
+    let resp = http()
+        .post(f.server.url("/oauth2/revoke"))
+        .basic_auth(&f.client_id, Some(&f.secret))
+        .form(&[
+            ("token", refresh.as_str()),
+            ("token_type_hint", "refresh_token"),
+        ])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(introspect(access.clone()).await["active"], false);
+    assert_eq!(userinfo_status(&f, &access).await, 401);
+    let (_, body) = token_call(
+        &f,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        None,
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant");
+
+    // Client credentials.
+    let (status, cc) = token_call(&f, &[("grant_type", "client_credentials")], None).await;
+    assert_eq!(status, 200, "{cc}");
+    assert!(cc.get("id_token").is_none() && cc.get("refresh_token").is_none());
+    assert_eq!(
+        introspect(cc["access_token"].as_str().expect("at").into()).await["sub"],
+        json!(f.client_id)
+    );
+
+    // RP-initiated logout with the ID token hint: signed out, redirected with state.
+    let flow = start_flow(&f, &browser).await;
+    let (_, tokens) = exchange(&f, &flow).await;
+    let id_token = tokens["id_token"].as_str().expect("id").to_owned();
+    let mut u = url::Url::parse(&f.server.url("/oauth2/logout")).expect("url");
+    u.query_pairs_mut()
+        .append_pair("id_token_hint", &id_token)
+        .append_pair("post_logout_redirect_uri", LOGGED_OUT)
+        .append_pair("state", "bye-state");
+    let resp = browser.get(u.as_str()).send().await.expect("logout");
+    let back = url::Url::parse(&location(&resp)).expect("redirect");
+    assert!(back.as_str().starts_with(LOGGED_OUT));
+    assert_eq!(query(&back, "state").as_deref(), Some("bye-state"));
+    let (url, _) = auth_url(&f, &[("prompt", "none")]);
+    let resp = browser.get(&url).send().await.expect("get");
+    assert!(
+        location(&resp).contains("error=login_required"),
+        "signed out"
+    );
+    assert_eq!(
+        userinfo_status(&f, tokens["access_token"].as_str().expect("at")).await,
+        401,
+        "the session's tokens are revoked"
+    );
+    // An unregistered post-logout URI gets a page, not a redirect.
+    let mut u = url::Url::parse(&f.server.url("/oauth2/logout")).expect("url");
+    u.query_pairs_mut()
+        .append_pair("client_id", &f.client_id)
+        .append_pair("post_logout_redirect_uri", "https://evil.example/");
+    let resp = browser.get(u.as_str()).send().await.expect("logout");
+    assert_eq!(resp.status(), 400);
+
+    // Disabled in AD: the next sync revokes; refresh fails and sign-in is refused.
+    let flow = start_flow(&f, &browser).await;
+    let (_, tokens) = exchange(&f, &flow).await;
+    let dn = f.user_dn.clone();
+    f.corner.set(&dn, "userAccountControl", "514").await;
+    sync(&f.server).await;
+    let (_, body) = token_call(
+        &f,
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                tokens["refresh_token"].as_str().expect("rt"),
+            ),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(
+        userinfo_status(&f, tokens["access_token"].as_str().expect("at")).await,
+        401
+    );
+    let (url, _) = auth_url(&f, &[("prompt", "none")]);
+    let resp = browser.get(&url).send().await.expect("get");
+    assert!(
+        location(&resp).contains("error=login_required"),
+        "the session ended with the deactivation"
+    );
+}
+
+/// Discovery, JWKS and key rotation: the old key stays published, new tokens use the new key.
+#[tokio::test]
+async fn discovery_jwks_and_key_rotation() {
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let d: Value = http()
+        .get(f.server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(d["issuer"], json!(f.server.base));
+    assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+    let jwks = |f: &Fixture| {
+        let url = f.server.url("/oauth2/jwks");
+        async move {
+            http()
+                .get(url)
+                .send()
+                .await
+                .expect("jwks")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let before = jwks(&f).await;
+    let kids = |v: &Value| {
+        v["keys"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(kids(&before).len(), 2, "one RS256 and one ES256 key");
+    let admin = client();
+    let csrf = f
+        .server
+        .api_login(
+            &admin,
+            crate::support::ADMIN,
+            crate::support::ADMIN_PASSWORD,
+        )
+        .await;
+    let (status, rotated) = call(
+        &admin,
+        Method::POST,
+        f.server.url("/api/v1/oidc/keys/rotate"),
+        &csrf,
+        Some(json!({"alg": "RS256"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let after = jwks(&f).await;
+    let new_kid = rotated["kid"].as_str().expect("kid").to_owned();
+    assert!(kids(&after).contains(&new_kid));
+    for k in kids(&before) {
+        assert!(kids(&after).contains(&k), "the retired key stays published");
+    }
+    let browser = client();
+    let flow = start_flow(&f, &browser).await;
+    let (_, tokens) = exchange(&f, &flow).await;
+    let header = tokens["id_token"]
+        .as_str()
+        .expect("id")
+        .split('.')
+        .next()
+        .expect("header")
+        .to_owned();
+    use base64::Engine as _;
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(header["kid"], json!(new_kid));
+    // Past the publication window the retired key leaves the JWKS.
+    f.server.clock.advance(Duration::from_secs(3 * 3600));
+    let (status, _) = call(
+        &admin,
+        Method::GET,
+        f.server.url("/api/v1/oidc/clients"),
+        &csrf,
+        None,
+    )
+    .await;
+    assert_eq!(
+        status, 401,
+        "the admin session expired meanwhile, as it should"
+    );
+    f.server
+        .state
+        .keys
+        .reload(&f.server.state.key_ctx())
+        .await
+        .expect("reload");
+    assert_eq!(kids(&jwks(&f).await).len(), 2);
+}
+
+/// The client registry through the API: validation names the field, the secret shows once.
+#[tokio::test]
+async fn client_registry_api() {
+    let server = TestServer::start(Db::Sqlite).await;
+    let (admin, csrf) = server.admin_client().await;
+    let url = server.url("/api/v1/oidc/clients");
+    let (status, body) = call(
+        &admin,
+        Method::POST,
+        url.clone(),
+        &csrf,
+        Some(json!({"name": "x", "kind": "public", "redirect_uris": ["http://app.example/cb"]})),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), body["field"].as_str()),
+        (400, Some("redirect_uris[0]")),
+        "{body}"
+    );
+    let (status, body) = call(&admin, Method::POST, url.clone(), &csrf, Some(json!({"name": "x", "kind": "public", "redirect_uris": ["https://app.example/cb"], "grant_types": ["client_credentials"]}))).await;
+    assert_eq!(
+        (status.as_u16(), body["field"].as_str()),
+        (400, Some("grant_types[0]")),
+        "{body}"
+    );
+    let (status, created) = call(
+        &admin,
+        Method::POST,
+        url.clone(),
+        &csrf,
+        Some(json!({"name": "SPA", "kind": "public", "redirect_uris": ["https://app.example/cb"]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(
+        created["client_secret"].is_null(),
+        "public clients have no secret"
+    );
+    let (status, created) = call(&admin, Method::POST, url.clone(), &csrf, Some(json!({"name": "Web", "kind": "confidential", "redirect_uris": ["https://web.example/cb"]}))).await;
+    assert_eq!(status, 201);
+    let secret = created["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let id = created["client_id"].as_str().expect("id").to_owned();
+    let (_, list) = call(&admin, Method::GET, url.clone(), &csrf, None).await;
+    assert!(
+        !list.to_string().contains(&secret),
+        "the secret is shown once"
+    );
+    let (status, rotated) = call(
+        &admin,
+        Method::POST,
+        server.url(&format!("/api/v1/oidc/clients/{id}/secret")),
+        &csrf,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_ne!(rotated["client_secret"].as_str(), Some(secret.as_str()));
+    let (status, _) = call(
+        &admin,
+        Method::DELETE,
+        server.url(&format!("/api/v1/oidc/clients/{id}")),
+        &csrf,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = call(
+        &admin,
+        Method::GET,
+        server.url(&format!("/api/v1/oidc/clients/{id}")),
+        &csrf,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+/// Passkeys: registered on the account page by a signed-in employee, then used to sign in
+/// without a password; the ID token says so (amr hwk).
+#[tokio::test]
+async fn passkey_registration_and_sign_in() {
+    use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+    use webauthn_authenticator_rs::WebauthnAuthenticator as _;
+    use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse};
+
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let origin = url::Url::parse(&f.server.base).expect("origin");
+    let browser = client();
+    start_flow(&f, &browser).await;
+    let page = browser
+        .get(f.server.url("/account"))
+        .send()
+        .await
+        .expect("account")
+        .text()
+        .await
+        .expect("html");
+    let marker = "data-csrf=\"";
+    let csrf = page[page.find(marker).expect("csrf") + marker.len()..]
+        .split('"')
+        .next()
+        .expect("csrf")
+        .to_owned();
+    let post = |url: String, body: Value, csrf: Option<String>| {
+        let browser = browser.clone();
+        async move {
+            let mut r = browser.post(url).json(&body);
+            if let Some(c) = csrf {
+                r = r.header("x-csrf-token", c);
+            }
+            let resp = r.send().await.expect("post");
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, _) = post(
+        f.server.url("/account/passkeys/options"),
+        json!({}),
+        Some("wrong".into()),
+    )
+    .await;
+    assert_eq!(status, 403, "CSRF is checked");
+    let (status, start) = post(
+        f.server.url("/account/passkeys/options"),
+        json!({}),
+        Some(csrf.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{start}");
+    let mut options = start["options"].clone();
+    assert_eq!(
+        options["publicKey"]["authenticatorSelection"]["residentKey"],
+        "required"
+    );
+    // The software authenticator cannot hold discoverable credentials (see the notes).
+    options["publicKey"]["authenticatorSelection"]["residentKey"] = json!("discouraged");
+    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(false);
+    let options: CreationChallengeResponse = serde_json::from_value(options).expect("options");
+    let mut authenticator = SoftPasskey::new(true);
+    let credential = authenticator
+        .do_registration(origin.clone(), options)
+        .expect("register");
+    let cred_id = credential.raw_id.clone();
+    let (status, added) = post(
+        f.server.url("/account/passkeys"),
+        json!({"ceremony": start["ceremony"], "credential": credential, "name": "Laptop"}),
+        Some(csrf.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    // The same ceremony cannot be finished twice.
+    let (status, _) = post(
+        f.server.url("/account/passkeys"),
+        json!({"ceremony": start["ceremony"], "credential": credential, "name": "Again"}),
+        Some(csrf),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // A fresh browser signs in with the passkey in the middle of an authorization request.
+    let browser2 = client();
+    let (url, verifier) = auth_url(&f, &[]);
+    let resp = browser2.get(&url).send().await.expect("authorize");
+    let login = location(&resp);
+    let request = login.split("request=").nth(1).expect("request").to_owned();
+    let request = url::form_urlencoded::parse(format!("r={request}").as_bytes())
+        .next()
+        .expect("r")
+        .1
+        .to_string();
+    let resp = browser2
+        .post(f.server.url("/login/passkey/options"))
+        .json(&json!({"request": request}))
+        .send()
+        .await
+        .expect("options");
+    let start: Value = resp.json().await.expect("json");
+    let mut options = start["options"].clone();
+    use base64::Engine as _;
+    options["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&cred_id)}]);
+    let options: RequestChallengeResponse = serde_json::from_value(options).expect("options");
+    let mut assertion = authenticator
+        .do_authentication(origin, options)
+        .expect("assert");
+    let user = uuid::Uuid::parse_str(&f.employee_id).expect("uuid");
+    assertion.response.user_handle = Some(user.as_bytes().to_vec());
+    let resp = browser2
+        .post(f.server.url("/login/passkey"))
+        .json(&json!({"ceremony": start["ceremony"], "credential": assertion, "request": request}))
+        .send()
+        .await
+        .expect("finish");
+    assert_eq!(resp.status(), 200);
+    let done: Value = resp.json().await.expect("json");
+    let next = f.server.url(done["redirect"].as_str().expect("redirect"));
+    let back = url::Url::parse(&follow(&f, &browser2, next).await).expect("url");
+    let flow = Flow {
+        code: query(&back, "code").expect("code"),
+        verifier,
+    };
+    let (status, tokens) = exchange(&f, &flow).await;
+    assert_eq!(status, 200);
+    let payload = tokens["id_token"]
+        .as_str()
+        .expect("id")
+        .split('.')
+        .nth(1)
+        .expect("payload")
+        .to_owned();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(claims["amr"], json!(["hwk", "user"]));
+    assert_eq!(claims["sub"], json!(f.employee_id));
+    // The ceremony is single use.
+    let resp = browser2
+        .post(f.server.url("/login/passkey"))
+        .json(&json!({"ceremony": start["ceremony"], "credential": assertion, "request": ""}))
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(resp.status(), 401);
+}
