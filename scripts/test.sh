@@ -41,4 +41,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "Python tests of the real mobile-core library (uniffi bindings)"
+bash bindings/run-python-tests.sh
+
 step "all tests passed"
