@@ -112,6 +112,7 @@ pub async fn serve(
         .directory
         .schedule_enabled
         .then(|| crate::directory::schedule::spawn(state.clone()));
+    let maintenance = tokio::spawn(maintenance(state.clone()));
     let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -120,8 +121,29 @@ pub async fn serve(
     if let Some(s) = schedule {
         s.abort();
     }
+    maintenance.abort();
     store.close().await;
     Ok(())
+}
+
+/// Deletes expired sign-in sessions, codes, pending requests and grants every ten minutes.
+async fn maintenance(state: AppState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let now = state.clock.now_ms();
+        let purged = async {
+            let mut conn = state.store.conn().await?;
+            crate::store::oidc::purge_expired(&mut conn, now).await
+        }
+        .await;
+        match purged {
+            Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired sign-in state"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging expired sign-in state failed"),
+        }
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C.

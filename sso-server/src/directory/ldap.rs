@@ -412,6 +412,77 @@ impl DirectoryConn {
         Ok(parse_users(entries))
     }
 
+    /// Whether the sync group or a group nested in it changed after `usn` (a member added or
+    /// removed bumps the group's uSNChanged). Cheap: groups are few.
+    pub async fn groups_changed(
+        &mut self,
+        base_dn: &str,
+        group_dn: &str,
+        usn: i64,
+    ) -> Result<bool, DirectoryError> {
+        let g = ldap_escape(group_dn);
+        let filter = format!(
+            "(&(objectClass=group)(|(distinguishedName={g})(memberOf:1.2.840.113556.1.4.1941:={g}))(uSNChanged>={}))",
+            usn + 1
+        );
+        // The sync group may sit outside the base DN: search from the domain root.
+        let root = domain_root(base_dn);
+        Ok(!self
+            .search_paged(&root, &filter, &["objectGUID"], |_| {})
+            .await?
+            .is_empty())
+    }
+
+    /// objectGUIDs of objects deleted after `usn` (tombstones, read with the "show deleted"
+    /// control): a deleted member leaves its groups without bumping their uSNChanged.
+    pub async fn deleted_since(
+        &mut self,
+        base_dn: &str,
+        usn: i64,
+    ) -> Result<Vec<Uuid>, DirectoryError> {
+        let root = domain_root(base_dn);
+        let filter = format!("(&(isDeleted=TRUE)(uSNChanged>={}))", usn + 1);
+        let show_deleted = ldap3::controls::RawControl {
+            ctype: "1.2.840.113556.1.4.417".to_owned(),
+            crit: true,
+            val: None,
+        };
+        let adapters: Vec<Box<dyn Adapter<'_, &str, Vec<&str>>>> = vec![
+            Box::new(EntriesOnly::new()),
+            Box::new(PagedResults::new(PAGE_SIZE)),
+        ];
+        let mut stream = self
+            .ldap
+            .with_timeout(self.timeout)
+            .with_controls(show_deleted)
+            .streaming_search_with(adapters, &root, Scope::Subtree, &filter, vec!["objectGUID"])
+            .await
+            .map_err(|e| self.op_error("search deleted objects", e))?;
+        let mut out = Vec::new();
+        loop {
+            match stream.next().await {
+                Ok(Some(entry)) => {
+                    let e = SearchEntry::construct(entry);
+                    if let Some(g) =
+                        first_bin(&e, "objectGUID").and_then(|b| guid::from_ad_bytes(&b))
+                    {
+                        out.push(g);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.op_error("search deleted objects", e)),
+            }
+        }
+        let res = stream.finish().await;
+        if res.rc != 0 {
+            return Err(self.op_error(
+                "search deleted objects",
+                format!("rc={} {}", res.rc, res.text),
+            ));
+        }
+        Ok(out)
+    }
+
     /// Users by GUID, in batches.
     pub async fn users_by_guid(
         &mut self,
@@ -447,6 +518,36 @@ impl DirectoryConn {
     }
 }
 
+/// The domain naming context of a DN: its trailing `DC=` components.
+pub fn domain_root(dn: &str) -> String {
+    let parts: Vec<&str> = dn.split(',').map(str::trim).collect();
+    let start = parts
+        .iter()
+        .rposition(|p| !p.to_ascii_uppercase().starts_with("DC="))
+        .map_or(0, |i| i + 1);
+    let root = parts.get(start..).unwrap_or_default().join(",");
+    if root.is_empty() {
+        dn.to_owned()
+    } else {
+        root
+    }
+}
+
 fn parse_users(entries: Vec<SearchEntry>) -> Vec<DirUser> {
     entries.iter().filter_map(DirUser::from_entry).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::domain_root;
+
+    #[test]
+    fn domain_root_of_a_dn() {
+        assert_eq!(
+            domain_root("OU=Staff,DC=corp,DC=example,DC=test"),
+            "DC=corp,DC=example,DC=test"
+        );
+        assert_eq!(domain_root("DC=corp,DC=test"), "DC=corp,DC=test");
+        assert_eq!(domain_root("CN=x"), "CN=x");
+    }
 }

@@ -459,18 +459,6 @@ impl Syncer {
             }
             Some(usn) => {
                 row.kind = "delta".into();
-                let members: HashSet<Uuid> = conn
-                    .member_guids(base, &group)
-                    .await
-                    .map_err(dir_error)?
-                    .into_iter()
-                    .collect();
-                let mut users = conn
-                    .changed_members(base, &group, usn)
-                    .await
-                    .map_err(dir_error)?;
-                // Members we do not hold as in scope: new ones, and ones added back to the group
-                // (a membership change does not bump the user's own uSNChanged).
                 let in_scope: HashSet<Uuid> = {
                     let mut db = self.store.conn().await?;
                     store::directory::in_scope_guids(&mut db, domain.id())
@@ -479,6 +467,34 @@ impl Syncer {
                         .filter_map(|g| Uuid::parse_str(g).ok())
                         .collect()
                 };
+                // Membership: read in full only when a group in the chain changed; otherwise it
+                // is what we hold, less members deleted since (deletion does not touch groups).
+                let groups_changed = conn
+                    .groups_changed(base, &group, usn)
+                    .await
+                    .map_err(dir_error)?;
+                let mut members: HashSet<Uuid> = if groups_changed {
+                    conn.member_guids(base, &group)
+                        .await
+                        .map_err(dir_error)?
+                        .into_iter()
+                        .collect()
+                } else {
+                    let deleted: HashSet<Uuid> = conn
+                        .deleted_since(base, usn)
+                        .await
+                        .map_err(dir_error)?
+                        .into_iter()
+                        .collect();
+                    in_scope.difference(&deleted).copied().collect()
+                };
+                let mut users = conn
+                    .changed_members(base, &group, usn)
+                    .await
+                    .map_err(dir_error)?;
+                members.extend(users.iter().map(|u| u.guid));
+                // Members we do not hold as in scope: new ones, and ones added back to the group
+                // (a membership change does not bump the user's own uSNChanged).
                 let have: HashSet<Uuid> = users.iter().map(|u| u.guid).collect();
                 let missing: Vec<Uuid> = members
                     .iter()

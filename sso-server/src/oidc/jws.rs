@@ -253,8 +253,14 @@ mod tests {
             let s = Signer::from_der("k1", alg, &der).unwrap();
             let v = Verifier::from_jwk(&s.public_jwk()).unwrap();
             let t = s.sign("at+jwt", &serde_json::json!({"sub": "x"})).unwrap();
-            assert_eq!(verify(&t, "at+jwt", std::slice::from_ref(&v)).unwrap()["sub"], "x");
-            assert!(verify(&t, "JWT", std::slice::from_ref(&v)).is_none(), "typ is checked");
+            assert_eq!(
+                verify(&t, "at+jwt", std::slice::from_ref(&v)).unwrap()["sub"],
+                "x"
+            );
+            assert!(
+                verify(&t, "JWT", std::slice::from_ref(&v)).is_none(),
+                "typ is checked"
+            );
             let mut bad = t.clone();
             bad.insert(t.find('.').unwrap() + 2, 'A');
             assert!(verify(&bad, "at+jwt", std::slice::from_ref(&v)).is_none());

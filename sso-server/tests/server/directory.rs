@@ -664,6 +664,14 @@ async fn delta_sync_touches_only_the_changed_user() {
         ("delta", 1, 0),
         "{report:?}"
     );
+    // A deleted account leaves its groups without touching them: found among the tombstones.
+    c.delete(&dns[3]).await;
+    let (run, report) = sync_with(&server, "corp", opts(SyncMode::Delta)).await;
+    assert_eq!(
+        (run.kind.as_str(), run.removed, run.updated),
+        ("delta", 1, 0),
+        "{report:?}"
+    );
 }
 
 /// 12: two server instances on one PostgreSQL, both asked at once: exactly one run happens.
