@@ -16,10 +16,14 @@ OUT="$TARGET_DIR/bindings/test"
 
 bash "$ROOT/bindings/generate.sh" --test-support --out "$OUT" python
 
+# The tests check the library's signatures independently with `cryptography`; install it once.
+python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
+
 cd "$ROOT/bindings/tests/python"
 export PYTHONPATH="$OUT/python${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1
 python3 - "$@" <<'PY'
+import os
 import sys
 import unittest
 
@@ -31,5 +35,7 @@ failed = len(result.failures) + len(result.errors) + len(result.unexpectedSucces
 skipped = len(result.skipped)
 passed = result.testsRun - failed - skipped
 print(f"python: {passed} passed, {failed} failed, {skipped} skipped")
-sys.exit(0 if result.wasSuccessful() and passed > 0 else 1)
+# Under the test script nothing may be skipped: a skip would hide a missing install step.
+strict = os.environ.get("E2E_REQUIRE_SERVERS") == "1"
+sys.exit(0 if result.wasSuccessful() and passed > 0 and not (strict and skipped) else 1)
 PY
