@@ -39,6 +39,29 @@ fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
 
+/// Records how long each phase of a run takes (connecting, reading, planning, applying).
+fn phase_timer() -> (
+    Arc<std::sync::Mutex<Vec<String>>>,
+    sso_server::directory::sync::ProgressFn,
+) {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let last = Arc::new(std::sync::Mutex::new((None::<String>, Instant::now())));
+    let l2 = log.clone();
+    let f: sso_server::directory::sync::ProgressFn = Arc::new(move |p| {
+        let phase = format!("{:?}", p.phase).to_lowercase();
+        let mut last = last.lock().unwrap();
+        if last.0.as_deref() != Some(phase.as_str()) {
+            if let Some(prev) = &last.0 {
+                l2.lock()
+                    .unwrap()
+                    .push(format!("{prev} {:.2} s", last.1.elapsed().as_secs_f64()));
+            }
+            *last = (Some(phase), Instant::now());
+        }
+    });
+    (log, f)
+}
+
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::var("BENCH_USERS")
@@ -221,11 +244,13 @@ async fn main() {
     let memory_before = peak_mib();
 
     let t = Instant::now();
+    let (phases, progress) = phase_timer();
     let run = syncer
-        .run("bench", opts(SyncMode::Full), None)
+        .run("bench", opts(SyncMode::Full), Some(progress))
         .await
         .unwrap();
     let full = t.elapsed();
+    println!("  phases: {}", phases.lock().unwrap().join(", "));
     assert_eq!(
         (run.state.as_str(), run.added as usize),
         ("succeeded", n),
@@ -259,11 +284,13 @@ async fn main() {
             .unwrap();
     }
     let t = Instant::now();
+    let (phases, progress) = phase_timer();
     let run = syncer
-        .run("bench", opts(SyncMode::Delta), None)
+        .run("bench", opts(SyncMode::Delta), Some(progress))
         .await
         .unwrap();
     let delta = t.elapsed();
+    println!("  phases: {}", phases.lock().unwrap().join(", "));
     assert_eq!(
         (run.kind.as_str(), run.updated),
         ("delta", 100),

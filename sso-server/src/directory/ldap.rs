@@ -398,14 +398,18 @@ impl DirectoryConn {
             .collect())
     }
 
-    /// Members changed after `usn`.
-    pub async fn changed_members(
+    /// Users changed after `usn`, members or not: the uSNChanged index answers this at once,
+    /// where adding the in-chain membership rule would make the DC evaluate it per user. The
+    /// caller keeps the members.
+    pub async fn changed_users(
         &mut self,
         base_dn: &str,
-        group_dn: &str,
         usn: i64,
     ) -> Result<Vec<DirUser>, DirectoryError> {
-        let filter = Self::members_filter(group_dn, &format!("(uSNChanged>={})", usn + 1));
+        let filter = format!(
+            "(&(objectCategory=person)(objectClass=user)(uSNChanged>={}))",
+            usn + 1
+        );
         let entries = self
             .search_paged(base_dn, &filter, USER_ATTRS, |_| {})
             .await?;
@@ -413,24 +417,37 @@ impl DirectoryConn {
     }
 
     /// Whether the sync group or a group nested in it changed after `usn` (a member added or
-    /// removed bumps the group's uSNChanged). Cheap: groups are few.
+    /// removed bumps the group's uSNChanged). Changed groups are looked up by the index first;
+    /// only when there are some is the group chain resolved.
     pub async fn groups_changed(
         &mut self,
         base_dn: &str,
         group_dn: &str,
         usn: i64,
     ) -> Result<bool, DirectoryError> {
-        let g = ldap_escape(group_dn);
-        let filter = format!(
-            "(&(objectClass=group)(|(distinguishedName={g})(memberOf:1.2.840.113556.1.4.1941:={g}))(uSNChanged>={}))",
-            usn + 1
-        );
         // The sync group may sit outside the base DN: search from the domain root.
         let root = domain_root(base_dn);
-        Ok(!self
-            .search_paged(&root, &filter, &["objectGUID"], |_| {})
+        let filter = format!("(&(objectClass=group)(uSNChanged>={}))", usn + 1);
+        let changed: Vec<String> = self
+            .search_paged(&root, &filter, &["distinguishedName"], |_| {})
             .await?
-            .is_empty())
+            .into_iter()
+            .map(|e| e.dn.to_lowercase())
+            .collect();
+        if changed.is_empty() {
+            return Ok(false);
+        }
+        if changed.iter().any(|d| d == &group_dn.to_lowercase()) {
+            return Ok(true);
+        }
+        let nested = format!(
+            "(&(objectClass=group)(memberOf:1.2.840.113556.1.4.1941:={}))",
+            ldap_escape(group_dn)
+        );
+        let chain = self
+            .search_paged(&root, &nested, &["distinguishedName"], |_| {})
+            .await?;
+        Ok(chain.iter().any(|e| changed.contains(&e.dn.to_lowercase())))
     }
 
     /// objectGUIDs of objects deleted after `usn` (tombstones, read with the "show deleted"

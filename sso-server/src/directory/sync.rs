@@ -473,7 +473,7 @@ impl Syncer {
                     .groups_changed(base, &group, usn)
                     .await
                     .map_err(dir_error)?;
-                let mut members: HashSet<Uuid> = if groups_changed {
+                let members: HashSet<Uuid> = if groups_changed {
                     conn.member_guids(base, &group)
                         .await
                         .map_err(dir_error)?
@@ -488,11 +488,13 @@ impl Syncer {
                         .collect();
                     in_scope.difference(&deleted).copied().collect()
                 };
-                let mut users = conn
-                    .changed_members(base, &group, usn)
+                let mut users: Vec<DirUser> = conn
+                    .changed_users(base, usn)
                     .await
-                    .map_err(dir_error)?;
-                members.extend(users.iter().map(|u| u.guid));
+                    .map_err(dir_error)?
+                    .into_iter()
+                    .filter(|u| members.contains(&u.guid))
+                    .collect();
                 // Members we do not hold as in scope: new ones, and ones added back to the group
                 // (a membership change does not bump the user's own uSNChanged).
                 let have: HashSet<Uuid> = users.iter().map(|u| u.guid).collect();
@@ -527,15 +529,11 @@ impl Syncer {
         row: &mut RunRow,
     ) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        for e in &plan.new_employees {
-            store::employees::insert(&mut tx, e).await?;
-        }
+        store::employees::insert_many(&mut tx, &plan.new_employees).await?;
         for e in &plan.changed_employees {
             store::employees::update(&mut tx, e).await?;
         }
-        for i in &plan.identity_writes {
-            store::directory::upsert_identity(&mut tx, i).await?;
-        }
+        store::directory::upsert_identities(&mut tx, &plan.identity_writes).await?;
         let states: HashMap<&str, &str> = plan
             .changed_employees
             .iter()

@@ -168,3 +168,36 @@ pub async fn all(conn: &mut Conn) -> Result<Vec<EmployeeRow>> {
         .fetch_all(conn)
         .await?)
 }
+
+/// Inserts many employees with multi-row statements (a directory import).
+pub async fn insert_many(conn: &mut Conn, rows: &[EmployeeRow]) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(super::BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO employee (id, given_name, family_name, display_name, email, email_norm, \
+             phone, department, title, source, state, sort_key, search_text, created_at, \
+             updated_at) VALUES {}",
+            super::values_placeholders(chunk.len(), 15)
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(&e.id)
+                .bind(&e.given_name)
+                .bind(&e.family_name)
+                .bind(&e.display_name)
+                .bind(&e.email)
+                .bind(e.email_norm())
+                .bind(&e.phone)
+                .bind(&e.department)
+                .bind(&e.title)
+                .bind(&e.source)
+                .bind(&e.state)
+                .bind(e.sort_key())
+                .bind(e.search_text())
+                .bind(e.created_at)
+                .bind(e.updated_at);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
