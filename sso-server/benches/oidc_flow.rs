@@ -158,7 +158,17 @@ async fn main() {
     config.directory.schedule_enabled = false;
     config.log.level = "warn".into();
     if let Ok(pg) = std::env::var("BENCH_DATABASE_URL") {
-        config.database.url = Some(pg);
+        // A database of its own, so runs never meet each other's rows.
+        use sqlx::Connection as _;
+        let name = format!("sso_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&pg).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&pg).unwrap();
+        url.set_path(&name);
+        config.database.url = Some(url.to_string());
     }
     let state = sso_server::app::init(config, Arc::new(SystemClock))
         .await

@@ -18,10 +18,9 @@ use url::Url;
 
 use super::clients::{Client, ClientKind};
 use crate::app::AppState;
-use crate::crypto::{random_token, token_hash};
+use crate::crypto::random_token;
 use crate::error::Result;
 use crate::login::{self, session};
-use crate::store::oidc::CodeRow;
 use crate::store::{self, Conn};
 
 const PENDING_TTL_MS: i64 = 30 * 60_000;
@@ -364,17 +363,15 @@ pub async fn resume(
 
 async fn issue_code(
     state: &AppState,
-    conn: &mut Conn,
+    _conn: &mut Conn,
     client: &Client,
     req: &AuthRequest,
     current: &session::Current,
 ) -> Result<Response> {
     let now = state.clock.now_ms();
-    let code = random_token()?;
-    store::oidc::insert_code(
-        conn,
-        &CodeRow {
-            code_hash: token_hash(&code),
+    let code = super::code::seal(
+        &state.cipher,
+        super::code::CodeData {
             client_id: client.id.clone(),
             employee_id: current.employee.id.clone(),
             session_id: current.session.id.clone(),
@@ -384,13 +381,10 @@ async fn issue_code(
             code_challenge: req.code_challenge.clone(),
             auth_time: current.session.auth_time,
             amr: current.session.amr.clone(),
-            created_at: now,
             expires_at: now + i64::from(state.config.oidc.auth_code_ttl_seconds) * 1000,
-            used_at: None,
-            grant_id: None,
+            jti: String::new(),
         },
-    )
-    .await?;
+    )?;
     let mut u = Url::parse(&req.redirect_uri)
         .map_err(|_| crate::Error::Internal("bad stored redirect URI".into()))?;
     {

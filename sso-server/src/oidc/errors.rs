@@ -82,6 +82,12 @@ impl From<crate::Error> for OAuthError {
     }
 }
 
+impl From<sqlx::Error> for OAuthError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::from(crate::Error::from(e))
+    }
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let mut resp = (

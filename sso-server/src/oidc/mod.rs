@@ -6,6 +6,7 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod code;
 pub mod discovery;
 pub mod errors;
 pub mod jws;

@@ -233,36 +233,34 @@ async fn authorization_code(
     }
     let code = param(p, "code").ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
     let now = state.clock.now_ms();
-    let hash = token_hash(code);
-    let Some(row) = store::oidc::get_code(&mut conn, &hash)
-        .await
-        .map_err(OAuthError::from)?
-    else {
+    let Some(data) = super::code::open(&state.cipher, code) else {
         return Err(OAuthError::invalid_grant("the code is not valid"));
     };
-    if row.client_id != client.id {
+    if data.client_id != client.id {
         return Err(OAuthError::invalid_grant(
             "the code was issued to another client",
         ));
     }
-    if row.used_at.is_some() {
+    let hash = token_hash(code);
+    if let Some(first) = store::oidc::grant_by_code(&mut conn, &hash)
+        .await
+        .map_err(OAuthError::from)?
+    {
         // A replayed code: whatever the first exchange issued is revoked (RFC 6749 4.1.2).
-        if let Some(g) = &row.grant_id {
-            revoke_with_audit(state, &mut conn, g, "authorization code reused").await?;
-        }
+        revoke_with_audit(state, &mut conn, &first.id, "authorization code reused").await?;
         return Err(OAuthError::invalid_grant(
             "the code was already used; the tokens it issued are revoked",
         ));
     }
-    if row.expires_at <= now {
+    if data.expires_at <= now {
         return Err(OAuthError::invalid_grant("the code expired"));
     }
-    if param(p, "redirect_uri") != Some(row.redirect_uri.as_str()) {
+    if param(p, "redirect_uri") != Some(data.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",
         ));
     }
-    match (&row.code_challenge, param(p, "code_verifier")) {
+    match (&data.code_challenge, param(p, "code_verifier")) {
         (Some(c), Some(v)) if pkce_ok(c, v) => {}
         (Some(_), Some(_)) => {
             return Err(OAuthError::invalid_grant(
@@ -277,7 +275,7 @@ async fn authorization_code(
         }
         (None, None) => {}
     }
-    let Some(employee) = active_employee(&mut conn, &row.employee_id).await? else {
+    let Some(employee) = active_employee(&mut conn, &data.employee_id).await? else {
         return Err(OAuthError::invalid_grant("the user can no longer sign in"));
     };
     let (access_ttl, id_ttl, refresh_ttl) = ttls(state);
@@ -291,10 +289,10 @@ async fn authorization_code(
         id: grant_id.clone(),
         client_id: client.id.clone(),
         employee_id: Some(employee.id.clone()),
-        session_id: Some(row.session_id.clone()),
-        scope: row.scope.clone(),
-        auth_time: Some(row.auth_time),
-        amr: Some(row.amr.clone()),
+        session_id: Some(data.session_id.clone()),
+        scope: data.scope.clone(),
+        auth_time: Some(data.auth_time),
+        amr: Some(data.amr.clone()),
         refresh_hash: refresh_token.as_deref().map(token_hash),
         refresh_gen: 0,
         created_at: now,
@@ -305,26 +303,33 @@ async fn authorization_code(
                 access_ttl * 1000
             },
         revoked_at: None,
+        code_hash: Some(hash.clone()),
     };
+    let inserted = {
+        let _permit = state.store.write_permit().await;
+        store::oidc::insert_grant(&mut conn, &grant).await
+    };
+    if let Err(e) = inserted {
+        if e.as_database_error()
+            .is_some_and(|d| d.is_unique_violation())
+        {
+            // A concurrent exchange of the same code won: this one is the replay.
+            if let Some(first) = store::oidc::grant_by_code(&mut conn, &hash)
+                .await
+                .map_err(OAuthError::from)?
+            {
+                revoke_with_audit(state, &mut conn, &first.id, "authorization code reused").await?;
+            }
+            return Err(OAuthError::invalid_grant("the code was already used"));
+        }
+        return Err(OAuthError::from(crate::Error::from(e)));
+    }
     drop(conn);
     let ring = state
         .keys
         .ring(&state.key_ctx())
         .await
         .map_err(OAuthError::from)?;
-    let mut tx = state.store.begin().await.map_err(OAuthError::from)?;
-    if !store::oidc::use_code(&mut tx, &hash, &grant_id, now)
-        .await
-        .map_err(OAuthError::from)?
-    {
-        return Err(OAuthError::invalid_grant("the code was already used"));
-    }
-    store::oidc::insert_grant(&mut tx, &grant)
-        .await
-        .map_err(OAuthError::from)?;
-    tx.commit()
-        .await
-        .map_err(|e| OAuthError::from(crate::Error::from(e)))?;
     let resp = tokens::issue(
         &ring,
         IssueInput {
@@ -332,7 +337,7 @@ async fn authorization_code(
             client,
             grant: &grant,
             employee: Some(&employee),
-            nonce: row.nonce.as_deref(),
+            nonce: data.nonce.as_deref(),
             refresh_token,
             now_ms: now,
             access_ttl_s: access_ttl,
@@ -400,7 +405,8 @@ async fn refresh(
     }
     let (access_ttl, id_ttl, refresh_ttl) = ttls(state);
     let next = tokens::new_refresh_token(&grant.id, generation + 1).map_err(OAuthError::from)?;
-    if !store::oidc::rotate_refresh(
+    let permit = state.store.write_permit().await;
+    let rotated = store::oidc::rotate_refresh(
         &mut conn,
         &grant.id,
         generation,
@@ -408,8 +414,9 @@ async fn refresh(
         now + refresh_ttl,
     )
     .await
-    .map_err(OAuthError::from)?
-    {
+    .map_err(OAuthError::from)?;
+    drop(permit);
+    if !rotated {
         // Another request rotated this same token first: a reuse.
         revoke_with_audit(
             state,
@@ -480,10 +487,13 @@ async fn client_credentials(
         created_at: now,
         expires_at: now + access_ttl * 1000,
         revoked_at: None,
+        code_hash: None,
     };
+    let permit = state.store.write_permit().await;
     store::oidc::insert_grant(&mut conn, &grant)
         .await
         .map_err(OAuthError::from)?;
+    drop(permit);
     drop(conn);
     let ring = state
         .keys

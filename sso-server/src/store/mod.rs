@@ -62,6 +62,9 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time and makes the others wait in sleeps of growing length
+    /// (its busy handler); hot write paths queue here instead, in order and without sleeping.
+    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Store {
@@ -94,11 +97,24 @@ impl Store {
                 url: redact_url(url),
                 reason: e.to_string(),
             })?;
-        Ok(Self { pool, backend })
+        let write_gate = (backend == Backend::Sqlite).then(std::sync::Arc::default);
+        Ok(Self {
+            pool,
+            backend,
+            write_gate,
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Hold while making a hot-path write on SQLite (nothing on PostgreSQL).
+    pub async fn write_permit(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_gate {
+            Some(g) => Some(g.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     /// Applies the embedded migrations of this backend.

@@ -223,71 +223,6 @@ pub async fn delete_sessions_of_employee(conn: &mut Conn, employee_id: &str) -> 
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct CodeRow {
-    pub code_hash: Vec<u8>,
-    pub client_id: String,
-    pub employee_id: String,
-    pub session_id: String,
-    pub redirect_uri: String,
-    pub scope: String,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub auth_time: i64,
-    pub amr: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub used_at: Option<i64>,
-    pub grant_id: Option<String>,
-}
-
-pub async fn insert_code(conn: &mut Conn, c: &CodeRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO auth_code (code_hash, client_id, employee_id, session_id, redirect_uri, scope, \
-         nonce, code_challenge, auth_time, amr, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(&c.code_hash)
-    .bind(&c.client_id)
-    .bind(&c.employee_id)
-    .bind(&c.session_id)
-    .bind(&c.redirect_uri)
-    .bind(&c.scope)
-    .bind(&c.nonce)
-    .bind(&c.code_challenge)
-    .bind(c.auth_time)
-    .bind(&c.amr)
-    .bind(c.created_at)
-    .bind(c.expires_at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn get_code(conn: &mut Conn, code_hash: &[u8]) -> Result<Option<CodeRow>> {
-    Ok(sqlx::query_as(
-        "SELECT code_hash, client_id, employee_id, session_id, redirect_uri, scope, nonce, \
-         code_challenge, auth_time, amr, created_at, expires_at, used_at, grant_id \
-         FROM auth_code WHERE code_hash = $1",
-    )
-    .bind(code_hash)
-    .fetch_optional(conn)
-    .await?)
-}
-
-/// Marks the code used by `grant_id`; false if it was already used (a concurrent exchange won).
-pub async fn use_code(conn: &mut Conn, code_hash: &[u8], grant_id: &str, now: i64) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE auth_code SET used_at = $2, grant_id = $3 WHERE code_hash = $1 AND used_at IS NULL",
-    )
-    .bind(code_hash)
-    .bind(now)
-    .bind(grant_id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct GrantRow {
     pub id: String,
     pub client_id: String,
@@ -301,16 +236,18 @@ pub struct GrantRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// SHA-256 of the authorization code this grant was exchanged for (unique).
+    pub code_hash: Option<Vec<u8>>,
 }
 
 const GRANT_COLUMNS: &str = "id, client_id, employee_id, session_id, scope, auth_time, amr, \
-    refresh_hash, refresh_gen, created_at, expires_at, revoked_at";
+    refresh_hash, refresh_gen, created_at, expires_at, revoked_at, code_hash";
 
-pub async fn insert_grant(conn: &mut Conn, g: &GrantRow) -> Result<()> {
+pub async fn insert_grant(conn: &mut Conn, g: &GrantRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO oidc_grant (id, client_id, employee_id, session_id, scope, auth_time, amr, \
-         refresh_hash, refresh_gen, created_at, expires_at, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         refresh_hash, refresh_gen, created_at, expires_at, revoked_at, code_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&g.id)
     .bind(&g.client_id)
@@ -324,9 +261,20 @@ pub async fn insert_grant(conn: &mut Conn, g: &GrantRow) -> Result<()> {
     .bind(g.created_at)
     .bind(g.expires_at)
     .bind(g.revoked_at)
+    .bind(&g.code_hash)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The grant an authorization code was exchanged for, if it was.
+pub async fn grant_by_code(conn: &mut Conn, code_hash: &[u8]) -> Result<Option<GrantRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {GRANT_COLUMNS} FROM oidc_grant WHERE code_hash = $1"
+    ))
+    .bind(code_hash)
+    .fetch_optional(conn)
+    .await?)
 }
 
 pub async fn get_grant(conn: &mut Conn, id: &str) -> Result<Option<GrantRow>> {
@@ -504,14 +452,9 @@ pub async fn take_webauthn_state(
         .map(|(e, s, _, _)| (e, s)))
 }
 
-/// Deletes expired sessions, ceremony states and grants, and codes a day after they expired
-/// (kept that long so a late replay is still recognised and revokes what the code issued).
+/// Deletes expired sessions, ceremony states, pending requests and grants.
 pub async fn purge_expired(conn: &mut Conn, now: i64) -> Result<u64> {
-    let mut n = sqlx::query("DELETE FROM auth_code WHERE expires_at < $1")
-        .bind(now - 86_400_000)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let mut n = 0;
     for sql in [
         "DELETE FROM sso_session WHERE expires_at < $1",
         "DELETE FROM webauthn_state WHERE expires_at < $1",
