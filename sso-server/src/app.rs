@@ -30,6 +30,8 @@ pub struct AppState {
     /// Failed employee sign-ins, for throttling.
     pub sign_in_failures: Arc<crate::login::limiter::FailureLimiter>,
     pub webauthn: Arc<webauthn_rs::Webauthn>,
+    /// The phone authenticator: challenge-signing key, delivery gateways.
+    pub push: Arc<crate::push::PushState>,
 }
 
 /// The WebAuthn relying party: the public URL's host is the RP id, its origin the only origin.
@@ -83,6 +85,7 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
         keys: Arc::default(),
         sign_in_failures: Arc::default(),
         webauthn: Arc::new(webauthn),
+        push: Arc::default(),
     })
 }
 
@@ -135,7 +138,10 @@ async fn maintenance(state: AppState) {
         let now = state.clock.now_ms();
         let purged = async {
             let mut conn = state.store.conn().await?;
-            crate::store::oidc::purge_expired(&mut conn, now).await
+            Ok::<_, Error>(
+                crate::store::oidc::purge_expired(&mut conn, now).await?
+                    + crate::store::push::purge(&mut conn, now).await?,
+            )
         }
         .await;
         match purged {

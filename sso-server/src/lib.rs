@@ -20,6 +20,7 @@ pub mod error;
 pub mod http;
 pub mod login;
 pub mod oidc;
+pub mod push;
 pub mod secrets;
 pub mod store;
 

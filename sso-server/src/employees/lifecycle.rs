@@ -40,6 +40,7 @@ pub async fn deactivate(
     // Every sign-in path checks the `active` state too; this makes what was already issued stop.
     let sessions = store::oidc::delete_sessions_of_employee(conn, employee_id).await?;
     let grants = store::oidc::revoke_grants_of_employee(conn, employee_id, now_ms).await?;
+    let devices = store::push::revoke_devices_of(conn, employee_id, None, now_ms).await?;
     audit::record(
         conn,
         now_ms,
@@ -49,7 +50,7 @@ pub async fn deactivate(
             kind: "employee",
             id: employee_id,
         }),
-        json!({ "reason": reason.as_str(), "sessions_ended": sessions, "grants_revoked": grants }),
+        json!({ "reason": reason.as_str(), "sessions_ended": sessions, "grants_revoked": grants, "devices_revoked": devices }),
     )
     .await
 }

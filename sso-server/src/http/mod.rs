@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::admin::router())
         .merge(crate::oidc::router())
         .merge(crate::login::router())
+        .merge(crate::push::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
         .layer(
             // Spans carry the method and path only: never headers (cookies) or query strings.

@@ -9,6 +9,7 @@
 pub mod limiter;
 pub mod passkey;
 pub mod password;
+pub mod push;
 pub mod session;
 
 use std::time::{Duration, Instant};
@@ -39,9 +40,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", get(signin_page))
         .route("/login/password", post(password_submit))
-        .route("/login/passkey.js", get(passkey::script))
+        .route("/login/signin.js", get(passkey::script))
         .route("/login/passkey/options", post(passkey::signin_options))
         .route("/login/passkey", post(passkey::signin_finish))
+        .route("/login/push", post(push::start))
+        .route("/login/push/status", post(push::status))
         .route("/account", get(passkey::account_page))
         .route("/account/passkeys/options", post(passkey::register_options))
         .route("/account/passkeys", post(passkey::register_finish))

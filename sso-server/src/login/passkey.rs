@@ -55,7 +55,7 @@ pub async fn script() -> impl IntoResponse {
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        include_str!("../../templates/passkey.js"),
+        include_str!("../../templates/signin.js"),
     )
 }
 

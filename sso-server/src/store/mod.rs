@@ -12,6 +12,7 @@ pub mod directory;
 pub mod employees;
 pub mod meta;
 pub mod oidc;
+pub mod push;
 pub mod secrets;
 pub mod sessions;
 

@@ -8,5 +8,6 @@ mod directory;
 mod encryption;
 mod oidc;
 mod process;
+mod push;
 mod store;
 mod support;

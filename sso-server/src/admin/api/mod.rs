@@ -5,6 +5,7 @@ pub mod audit;
 pub mod clients;
 pub mod directory;
 pub mod employees;
+pub mod phones;
 pub mod session;
 
 use axum::routing::{get, post};
@@ -43,6 +44,9 @@ use crate::app::AppState;
         clients::delete,
         clients::rotate_secret,
         clients::rotate_key,
+        phones::create_enrolment,
+        phones::devices,
+        phones::unblock,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags((name = "session"), (name = "employees"), (name = "directory"), (name = "oidc"), (name = "audit"))
@@ -104,6 +108,15 @@ pub fn router() -> Router<AppState> {
             post(clients::rotate_secret),
         )
         .route("/api/v1/oidc/keys/rotate", post(clients::rotate_key))
+        .route(
+            "/api/v1/employees/{id}/enrolments",
+            post(phones::create_enrolment),
+        )
+        .route("/api/v1/employees/{id}/devices", get(phones::devices))
+        .route(
+            "/api/v1/employees/{id}/push-block",
+            axum::routing::delete(phones::unblock),
+        )
         .route(
             "/api/v1/employees/{id}/identities",
             get(directory::employee_identities),

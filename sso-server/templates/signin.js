@@ -87,6 +87,34 @@
       fn(b).catch((e) => showError(e.message || String(e))).finally(() => (b.disabled = false));
     });
   }
+  async function push(button) {
+    const request = button.dataset.request || "";
+    const username = document.getElementById("push-username").value;
+    const start = await post("/login/push", { request, username });
+    document.getElementById("push-number-value").textContent = String(start.number);
+    document.getElementById("push-number").hidden = false;
+    const until = Date.now() + start.expires_in * 1000 + 2000;
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const s = await post("/login/push/status", { challenge: start.challenge, request });
+      if (s.state === "approved") { window.location.assign(s.redirect); return; }
+      if (s.state === "denied") throw new Error("The request was denied on the phone.");
+      if (s.state === "expired") break;
+    }
+    throw new Error("No answer from the phone. Try again, or use another way to sign in.");
+  }
+  function wirePush(id) {
+    const b = document.getElementById(id);
+    if (!b) return;
+    b.addEventListener("click", () => {
+      b.disabled = true;
+      const e = document.getElementById("push-error");
+      e.hidden = true;
+      push(b).catch((err) => { e.textContent = err.message || String(err); e.hidden = false; })
+        .finally(() => (b.disabled = false));
+    });
+  }
   wire("passkey-button", signIn);
   wire("add-passkey", register);
+  wirePush("push-button");
 })();

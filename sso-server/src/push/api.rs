@@ -1,0 +1,110 @@
+//! The endpoints the phone calls: register, poll for pending challenges (optionally waiting for
+//! one: the feed), answer.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::challenges::{self, AnswerBody, Answered};
+use super::enrol::{self, RegisterBody};
+use super::wire;
+use crate::app::AppState;
+use crate::error::{Error, Result};
+use crate::http::extract::ApiJson;
+use crate::store;
+
+/// Poll timestamps are accepted this far from the server's clock (seconds).
+const POLL_WINDOW_S: i64 = 60;
+const MAX_WAIT_S: u64 = 30;
+
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<Response> {
+    let answer = enrol::register(&state, body).await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(answer)).into_response())
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `GET /api/authenticator/challenges[?wait=N]`, signed with the device key in headers.
+pub async fn poll(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let now = state.clock.now_ms();
+    let refused = |why: &str| Error::Forbidden(format!("poll refused: {why}"));
+    let device_id = header_str(&headers, "x-hideez-device")
+        .ok_or_else(|| refused("X-Hideez-Device is missing"))?;
+    let ts: i64 = header_str(&headers, "x-hideez-timestamp")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| refused("X-Hideez-Timestamp is missing or not a number"))?;
+    let nonce = header_str(&headers, "x-hideez-nonce")
+        .ok_or_else(|| refused("X-Hideez-Nonce is missing"))?;
+    let sig = header_str(&headers, "x-hideez-signature")
+        .and_then(wire::unb64)
+        .ok_or_else(|| refused("X-Hideez-Signature is missing or not base64url"))?;
+    if (ts - now / 1000).abs() > POLL_WINDOW_S {
+        return Err(refused("the timestamp is too far from the server's clock"));
+    }
+    if nonce.len() < 16 || nonce.len() > 128 {
+        return Err(refused("the nonce must be 16 to 128 characters"));
+    }
+    let mut conn = state.store.conn().await?;
+    let device = store::push::get_device(&mut conn, device_id)
+        .await?
+        .filter(|d| d.state == "active")
+        .ok_or_else(|| refused("unknown or revoked device"))?;
+    let message = wire::poll_message(&device.id, u64::try_from(ts).unwrap_or(0), nonce);
+    if !wire::verify_es256(&device.public_key, &message, &sig) {
+        return Err(refused("the signature does not verify"));
+    }
+    if !store::push::remember_nonce(&mut conn, &device.id, nonce, now + 2 * POLL_WINDOW_S * 1000)
+        .await?
+    {
+        return Err(refused("the nonce was already used"));
+    }
+    let wait = q
+        .get("wait")
+        .and_then(|w| w.parse::<u64>().ok())
+        .unwrap_or(0)
+        .min(MAX_WAIT_S);
+    let mut pending = store::push::pending_for_device(&mut conn, &device.id, now).await?;
+    if pending.is_empty() && wait > 0 {
+        drop(conn);
+        state
+            .push
+            .feed
+            .wait(&device.id, Duration::from_secs(wait))
+            .await;
+        let mut conn = state.store.conn().await?;
+        pending =
+            store::push::pending_for_device(&mut conn, &device.id, state.clock.now_ms()).await?;
+    }
+    let list: Vec<_> = pending.iter().map(challenges::challenge_json).collect();
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "challenges": list })),
+    )
+        .into_response())
+}
+
+pub async fn answer(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<AnswerBody>,
+) -> Result<Response> {
+    let outcome = challenges::answer(&state, &body).await?;
+    let result = match outcome {
+        Answered::Recorded(s) => s,
+        Answered::Repeated => "already recorded",
+    };
+    Ok((StatusCode::OK, Json(json!({ "result": result }))).into_response())
+}

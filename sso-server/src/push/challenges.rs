@@ -1,0 +1,309 @@
+//! Sign-in challenges: created for an employee's phone, signed by the server, delivered (or
+//! fetched by the phone), answered once with a signature of the device key. Number matching: the
+//! sign-in page shows one of three numbers; approving with another counts as a denial.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::wire::{self, ChallengeFields};
+use crate::app::AppState;
+use crate::audit::{self, Actor, Target};
+use crate::crypto::{random_below, random_bytes, random_token};
+use crate::error::{Error, Result};
+use crate::store::employees::EmployeeRow;
+use crate::store::push::{ChallengeRow, DeviceRow};
+use crate::store::{self};
+
+pub const CHALLENGE_TTL_MS: i64 = 60_000;
+/// Push prompts per employee per ten minutes (against push bombing).
+pub const MAX_PROMPTS_PER_10_MIN: i64 = 5;
+/// Denials within fifteen minutes that block push sign-in for the employee.
+pub const DENIALS_TO_BLOCK: i64 = 3;
+
+fn clean(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+/// Where a request comes from, in words the employee can judge. Without a GeoIP database only
+/// the kind of network is known.
+pub fn describe_place(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(a) if a.is_loopback() => "this computer".into(),
+        Ok(std::net::IpAddr::V4(v4)) if v4.is_private() || v4.is_link_local() => {
+            "company network".into()
+        }
+        Ok(std::net::IpAddr::V6(v6)) if (v6.segments()[0] & 0xfe00) == 0xfc00 => {
+            "company network".into()
+        }
+        Ok(_) => "internet".into(),
+        Err(_) => String::new(),
+    }
+}
+
+pub struct Origin<'a> {
+    pub purpose: &'a str,
+    pub client_name: &'a str,
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+}
+
+/// Three distinct numbers 10–99 and the index of the one the page shows.
+fn numbers() -> Result<([u8; 3], usize)> {
+    let mut v: Vec<u8> = Vec::with_capacity(3);
+    while v.len() < 3 {
+        let n = 10 + u8::try_from(random_below(90)?).unwrap_or(0);
+        if !v.contains(&n) {
+            v.push(n);
+        }
+    }
+    let shown = random_below(3)? as usize;
+    Ok(([v[0], v[1], v[2]], shown))
+}
+
+/// The phone's JSON of a challenge (docs/phone-protocol.md, section 2).
+pub fn challenge_json(c: &ChallengeRow) -> Value {
+    let choices: Value = serde_json::from_str(&c.number_choices).unwrap_or(Value::Null);
+    json!({
+        "device_id": c.device_id,
+        "challenge_id": c.id,
+        "nonce": c.nonce,
+        "employee": c.employee_name,
+        "client_name": c.client_name,
+        "ip": c.ip,
+        "place": c.place,
+        "user_agent": c.user_agent,
+        "created": c.created_at / 1000,
+        "expires": c.expires_at / 1000,
+        "number_choices": choices,
+        "signature": c.signature,
+    })
+}
+
+/// A challenge for the employee's phone, stored, then delivered (delivery failures are logged;
+/// the phone can still fetch it).
+pub async fn create(
+    state: &AppState,
+    employee: &EmployeeRow,
+    device: &DeviceRow,
+    origin: &Origin<'_>,
+) -> Result<ChallengeRow> {
+    let now = state.clock.now_ms();
+    // Whole seconds on the wire; keep the stored times on those seconds so they sign alike.
+    let created_s = now / 1000;
+    let expires_s = (now + CHALLENGE_TTL_MS) / 1000;
+    let (choices, shown) = numbers()?;
+    let id = Uuid::new_v4().to_string();
+    let nonce = wire::b64(&random_bytes::<16>()?);
+    let employee_name = clean(&employee.display_name, 256);
+    let client_name = clean(origin.client_name, 256);
+    let ip = clean(origin.ip, 512);
+    let place = clean(&describe_place(origin.ip), 512);
+    let user_agent = clean(origin.user_agent, 512);
+    let message = wire::challenge_message(&ChallengeFields {
+        device_id: &device.id,
+        challenge_id: &id,
+        nonce: &nonce,
+        employee: &employee_name,
+        client_name: &client_name,
+        ip: &ip,
+        place: &place,
+        user_agent: &user_agent,
+        created: u64::try_from(created_s).unwrap_or(0),
+        expires: u64::try_from(expires_s).unwrap_or(0),
+        number_choices: choices,
+    });
+    let signature = wire::b64(
+        &state
+            .push
+            .key
+            .sign(&state.store, &state.cipher, now, &message)
+            .await?,
+    );
+    let row = ChallengeRow {
+        id,
+        employee_id: employee.id.clone(),
+        device_id: device.id.clone(),
+        purpose: origin.purpose.to_owned(),
+        nonce,
+        employee_name,
+        client_name,
+        ip,
+        place,
+        user_agent,
+        created_at: created_s * 1000,
+        expires_at: expires_s * 1000,
+        number_choices: json!(choices).to_string(),
+        shown_number: i64::from(choices[shown]),
+        signature,
+        state: "pending".into(),
+        answered_at: None,
+        answer: None,
+        consumed_at: None,
+    };
+    {
+        let mut conn = state.store.conn().await?;
+        store::push::insert_challenge(&mut conn, &row).await?;
+        audit::record(
+            &mut conn,
+            now,
+            &Actor::System { name: "push sign-in".into() },
+            "push.challenge_created",
+            Some(Target { kind: "employee", id: &employee.id }),
+            json!({ "challenge": row.id, "device": device.id, "client": row.client_name, "ip": row.ip, "purpose": row.purpose }),
+        )
+        .await?;
+    }
+    let payload = challenge_json(&row);
+    for g in &state.push.gateways {
+        if let Err(e) = g.deliver(device, &payload).await {
+            tracing::warn!(gateway = g.name(), device = %device.id, error = %e, "push delivery failed; the phone can still poll");
+        }
+    }
+    Ok(row)
+}
+
+/// A decoy for a name that cannot receive a push (unknown, no phone, blocked): the sign-in page
+/// behaves the same and it simply never gets approved.
+pub async fn decoy(state: &AppState) -> Result<ChallengeRow> {
+    let now = state.clock.now_ms();
+    let (choices, shown) = numbers()?;
+    let row = ChallengeRow {
+        id: Uuid::new_v4().to_string(),
+        employee_id: String::new(),
+        device_id: String::new(),
+        purpose: "decoy".into(),
+        nonce: random_token()?,
+        employee_name: String::new(),
+        client_name: String::new(),
+        ip: String::new(),
+        place: String::new(),
+        user_agent: String::new(),
+        created_at: now,
+        expires_at: now + CHALLENGE_TTL_MS,
+        number_choices: json!(choices).to_string(),
+        shown_number: i64::from(choices[shown]),
+        signature: String::new(),
+        state: "pending".into(),
+        answered_at: None,
+        answer: None,
+        consumed_at: None,
+    };
+    let mut conn = state.store.conn().await?;
+    store::push::insert_challenge(&mut conn, &row).await?;
+    Ok(row)
+}
+
+/// The answer body (docs/phone-protocol.md, section 3).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct AnswerBody {
+    pub device_id: String,
+    pub challenge_id: String,
+    pub decision: String,
+    pub number: Option<u8>,
+    pub signature: String,
+}
+
+/// What became of an answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answered {
+    Recorded(&'static str),
+    /// The same answer sent again (a retry after a lost response).
+    Repeated,
+}
+
+pub async fn answer(state: &AppState, body: &AnswerBody) -> Result<Answered> {
+    let now = state.clock.now_ms();
+    if !matches!(body.decision.as_str(), "approve" | "deny" | "report_fraud") {
+        return Err(Error::validation(
+            "decision",
+            "must be approve, deny or report_fraud",
+        ));
+    }
+    let unknown = || Error::NotFound("challenge");
+    let mut conn = state.store.conn().await?;
+    let challenge = store::push::get_challenge(&mut conn, &body.challenge_id)
+        .await?
+        .filter(|c| c.device_id == body.device_id && !c.device_id.is_empty())
+        .ok_or_else(unknown)?;
+    let device = store::push::get_device(&mut conn, &body.device_id)
+        .await?
+        .filter(|d| d.state == "active")
+        .ok_or_else(unknown)?;
+    let sig = wire::unb64(&body.signature)
+        .ok_or_else(|| Error::validation("signature", "must be base64url"))?;
+    let message = wire::answer_message(
+        &device.id,
+        &challenge.id,
+        &challenge.nonce,
+        &body.decision,
+        body.number,
+    );
+    if !wire::verify_es256(&device.public_key, &message, &sig) {
+        return Err(Error::Forbidden(
+            "the answer's signature does not verify with this device's key".into(),
+        ));
+    }
+    let canonical = serde_json::to_string(body).map_err(|e| Error::Internal(e.to_string()))?;
+    if challenge.state != "pending" {
+        if challenge.answer.as_deref() == Some(canonical.as_str()) {
+            return Ok(Answered::Repeated);
+        }
+        return Err(Error::conflict(None, "this challenge was already answered"));
+    }
+    if challenge.expires_at <= now {
+        return Err(Error::conflict(None, "this challenge expired"));
+    }
+    let state_after = match (body.decision.as_str(), body.number) {
+        ("approve", Some(n)) if i64::from(n) == challenge.shown_number => "approved",
+        ("report_fraud", _) => "fraud",
+        // A wrong number is a denial: the person at the phone did not see the sign-in page.
+        _ => "denied",
+    };
+    let mut tx = state.store.begin().await?;
+    if !store::push::answer_challenge(&mut tx, &challenge.id, state_after, &canonical, now).await? {
+        return Err(Error::conflict(None, "this challenge was already answered"));
+    }
+    store::push::touch_device(&mut tx, &device.id, now).await?;
+    let actor = Actor::System {
+        name: format!("phone {}", device.name),
+    };
+    let target = Some(Target {
+        kind: "employee",
+        id: &challenge.employee_id,
+    });
+    audit::record(
+        &mut tx,
+        now,
+        &actor,
+        &format!("push.{state_after}"),
+        target,
+        json!({ "challenge": challenge.id, "device": device.id, "decision": body.decision, "number_matched": state_after == "approved" }),
+    )
+    .await?;
+    let block_reason = match state_after {
+        "fraud" => Some("the employee reported a sign-in request as fraud".to_owned()),
+        "denied" => {
+            let denied =
+                store::push::count_denied_since(&mut tx, &challenge.employee_id, now - 15 * 60_000)
+                    .await?;
+            (denied >= DENIALS_TO_BLOCK)
+                .then(|| format!("{denied} denied push sign-ins within 15 minutes"))
+        }
+        _ => None,
+    };
+    if let Some(reason) = block_reason {
+        store::push::block(&mut tx, &challenge.employee_id, &reason, now).await?;
+        audit::record(
+            &mut tx,
+            now,
+            &actor,
+            "push.blocked",
+            target,
+            json!({ "reason": reason }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Answered::Recorded(state_after))
+}

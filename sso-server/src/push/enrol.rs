@@ -1,0 +1,231 @@
+//! Enrolment: a single-use, short-lived secret bound to one employee, shown as a QR code
+//! (`hideez-auth://register?...`); the phone registers its device key with it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use subtle::ConstantTimeEq as _;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::wire;
+use crate::app::AppState;
+use crate::audit::{self, Actor, Target};
+use crate::crypto::{random_bytes, token_hash};
+use crate::employees::State as EmployeeState;
+use crate::error::{Error, Result};
+use crate::store::push::{DeviceRow, EnrolmentRow};
+use crate::store::{self};
+
+/// How long a QR code can be scanned.
+pub const ENROLMENT_TTL_MS: i64 = 10 * 60_000;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EnrolmentCreated {
+    pub enrolment_id: String,
+    /// The registration link the QR code holds (contains the one-time secret).
+    pub link: String,
+    /// The QR code as SVG.
+    pub qr_svg: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+pub fn qr_svg(link: &str) -> Result<String> {
+    let code = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| Error::Internal(format!("QR code: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .quiet_zone(true)
+        .build())
+}
+
+/// A new enrolment for an active employee.
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    employee_id: &str,
+) -> Result<EnrolmentCreated> {
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin().await?;
+    let employee = store::employees::get(&mut tx, employee_id)
+        .await?
+        .ok_or(Error::NotFound("employee"))?;
+    if employee.state != EmployeeState::Active.as_str() {
+        return Err(Error::conflict(
+            None,
+            "only active employees can enrol a phone",
+        ));
+    }
+    let secret = random_bytes::<32>()?;
+    let secret_text = wire::b64(&secret);
+    let id = Uuid::new_v4().to_string();
+    let row = EnrolmentRow {
+        id: id.clone(),
+        employee_id: employee_id.to_owned(),
+        secret_hash: token_hash(&secret_text),
+        created_at: now,
+        expires_at: now + ENROLMENT_TTL_MS,
+        used_at: None,
+        device_id: None,
+    };
+    store::push::insert_enrolment(&mut tx, &row).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "employee.enrolment_created",
+        Some(Target {
+            kind: "employee",
+            id: employee_id,
+        }),
+        json!({ "enrolment": id }),
+    )
+    .await?;
+    tx.commit().await?;
+    let exp = row.expires_at / 1000;
+    let mut link =
+        url::Url::parse("hideez-auth://register").map_err(|e| Error::Internal(e.to_string()))?;
+    link.query_pairs_mut()
+        .append_pair("v", "1")
+        .append_pair("server", &format!("{}/", state.config.issuer()))
+        .append_pair("id", &id)
+        .append_pair("secret", &secret_text)
+        .append_pair("exp", &exp.to_string());
+    let link = link.to_string();
+    Ok(EnrolmentCreated {
+        enrolment_id: id,
+        qr_svg: qr_svg(&link)?,
+        link,
+        expires_at: exp,
+    })
+}
+
+/// The registration request (docs/phone-protocol.md, section 1).
+#[derive(Debug, Deserialize)]
+pub struct RegisterBody {
+    pub id: String,
+    pub secret: String,
+    pub device_public_key: String,
+    pub key_proof: String,
+    pub device_name: String,
+    #[serde(default)]
+    pub push_token: Option<String>,
+    pub platform: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RegisterAnswer {
+    pub device_id: String,
+    pub server_public_key: String,
+    pub account_name: String,
+}
+
+fn bad(field: &str, message: &str) -> Error {
+    Error::validation(field, message)
+}
+
+/// Registers a device. Every failure about the enrolment itself answers alike (no oracle).
+pub async fn register(state: &AppState, body: RegisterBody) -> Result<RegisterAnswer> {
+    let now = state.clock.now_ms();
+    let name = body.device_name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(bad(
+            "device_name",
+            "1 to 64 characters, no control characters",
+        ));
+    }
+    if !matches!(body.platform.as_str(), "ios" | "android" | "other") {
+        return Err(bad("platform", "must be ios, android or other"));
+    }
+    if body
+        .push_token
+        .as_ref()
+        .is_some_and(|t| t.is_empty() || t.len() > 4096)
+    {
+        return Err(bad("push_token", "1 to 4096 characters when present"));
+    }
+    let pk = wire::unb64(&body.device_public_key)
+        .filter(|pk| wire::valid_p256_point(pk))
+        .ok_or_else(|| {
+            bad(
+                "device_public_key",
+                "must be an uncompressed P-256 point, base64url",
+            )
+        })?;
+    let proof =
+        wire::unb64(&body.key_proof).ok_or_else(|| bad("key_proof", "must be base64url"))?;
+    if !wire::verify_es256(&pk, &wire::key_proof_message(&body.id, &pk), &proof) {
+        return Err(bad("key_proof", "does not verify with device_public_key"));
+    }
+    let refused = || {
+        Error::Forbidden(
+            "this registration code is not valid (used, expired or unknown); ask for a new one"
+                .into(),
+        )
+    };
+    let mut tx = state.store.begin().await?;
+    let Some(enrolment) = store::push::get_enrolment(&mut tx, &body.id).await? else {
+        return Err(refused());
+    };
+    let matches: bool = token_hash(&body.secret)
+        .ct_eq(&enrolment.secret_hash)
+        .into();
+    if !matches || enrolment.used_at.is_some() || enrolment.expires_at <= now {
+        return Err(refused());
+    }
+    let employee = store::employees::get(&mut tx, &enrolment.employee_id)
+        .await?
+        .filter(|e| e.state == EmployeeState::Active.as_str())
+        .ok_or_else(refused)?;
+    let device_id = Uuid::new_v4().to_string();
+    if !store::push::use_enrolment(&mut tx, &enrolment.id, &device_id, now).await? {
+        return Err(refused());
+    }
+    // One phone per employee: a new registration replaces (revokes) the old device.
+    let replaced = store::push::revoke_devices_of(&mut tx, &employee.id, None, now).await?;
+    store::push::insert_device(
+        &mut tx,
+        &DeviceRow {
+            id: device_id.clone(),
+            employee_id: employee.id.clone(),
+            public_key: pk,
+            name: name.to_owned(),
+            platform: body.platform.clone(),
+            push_token: body.push_token.clone(),
+            state: "active".into(),
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        now,
+        &Actor::System { name: "phone registration".into() },
+        "employee.device_registered",
+        Some(Target { kind: "employee", id: &employee.id }),
+        json!({ "device": device_id, "name": name, "platform": body.platform, "replaced": replaced }),
+    )
+    .await?;
+    tx.commit().await?;
+    let server_public_key = wire::b64(
+        &state
+            .push
+            .key
+            .public_key(&state.store, &state.cipher, now)
+            .await?,
+    );
+    Ok(RegisterAnswer {
+        device_id,
+        server_public_key,
+        account_name: employee
+            .email
+            .clone()
+            .unwrap_or_else(|| employee.display_name.clone())
+            .chars()
+            .take(256)
+            .collect(),
+    })
+}

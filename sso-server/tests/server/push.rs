@@ -1,0 +1,595 @@
+//! The phone authenticator against the real server, with the real phone core (`mobile-core`,
+//! software key store) as the phone: enrolment by QR link, registration, sign-in challenges
+//! fetched by the poll, number matching, denial, fraud, expiry, replay.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mobile_core::authenticator::Authenticator;
+use mobile_core::keystore::SoftwareKeyStore;
+use mobile_core::protocol::{Challenge, Decision, Platform};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sso_server::clock::Clock as _;
+
+use crate::support::{backends, call, client, Db, TestServer};
+
+const REDIRECT: &str = "http://localhost:9/callback";
+
+struct Phone {
+    auth: Arc<Authenticator>,
+    id: String,
+    _dir: tempfile::TempDir,
+}
+
+fn now_unix(server: &TestServer) -> i64 {
+    server.clock.now_ms() / 1000
+}
+
+struct Setup {
+    server: TestServer,
+    admin: reqwest::Client,
+    csrf: String,
+    employee_id: String,
+    email: String,
+    client_id: String,
+    secret: String,
+}
+
+async fn setup(db: Db) -> Setup {
+    let server = TestServer::start(db).await;
+    let (admin, csrf) = server.admin_client().await;
+    let email = format!("pia.{}@example.test", uuid::Uuid::new_v4().simple());
+    let (status, e) = call(
+        &admin,
+        Method::POST,
+        server.url("/api/v1/employees"),
+        &csrf,
+        Some(json!({"display_name": "Pia Phone", "email": email})),
+    )
+    .await;
+    assert_eq!(status, 201, "{e}");
+    let (status, c) = call(
+        &admin,
+        Method::POST,
+        server.url("/api/v1/oidc/clients"),
+        &csrf,
+        Some(json!({"name": "Payroll", "kind": "confidential", "redirect_uris": [REDIRECT]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    Setup {
+        employee_id: e["id"].as_str().expect("id").to_owned(),
+        email,
+        client_id: c["client_id"].as_str().expect("id").to_owned(),
+        secret: c["client_secret"].as_str().expect("secret").to_owned(),
+        server,
+        admin,
+        csrf,
+    }
+}
+
+async fn enrolment_link(s: &Setup) -> String {
+    let (status, body) = call(
+        &s.admin,
+        Method::POST,
+        s.server
+            .url(&format!("/api/v1/employees/{}/enrolments", s.employee_id)),
+        &s.csrf,
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        body["qr_svg"].as_str().unwrap_or("").starts_with("<?xml")
+            || body["qr_svg"].as_str().unwrap_or("").contains("<svg")
+    );
+    body["link"].as_str().expect("link").to_owned()
+}
+
+async fn register(s: &Setup, link: &str) -> (reqwest::StatusCode, Value, Option<Phone>) {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = Authenticator::new(
+        Arc::new(SoftwareKeyStore::new()),
+        dir.path().join("accounts.json").display().to_string(),
+        true,
+    )
+    .expect("authenticator");
+    let info = auth
+        .parse_registration(link.to_owned(), now_unix(&s.server))
+        .expect("the phone accepts the QR link");
+    let req = auth
+        .build_registration_request(info.clone(), "Test phone".into(), None, Platform::Other)
+        .await
+        .expect("request");
+    let resp = client()
+        .post(&req.url)
+        .header("content-type", "application/json")
+        .body(req.body.clone())
+        .send()
+        .await
+        .expect("register");
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    if !status.is_success() {
+        return (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            None,
+        );
+    }
+    let account = auth
+        .complete_registration(info, text.clone())
+        .expect("complete");
+    let id = account.id.clone();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        Some(Phone {
+            auth,
+            id,
+            _dir: dir,
+        }),
+    )
+}
+
+async fn poll(s: &Setup, phone: &Phone) -> Vec<Challenge> {
+    let req = phone
+        .auth
+        .poll_request(phone.id.clone(), now_unix(&s.server))
+        .await
+        .expect("poll request");
+    let mut r = client().get(&req.url);
+    for h in &req.headers {
+        r = r.header(&h.name, &h.value);
+    }
+    let resp = r.send().await.expect("poll");
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.expect("body");
+    phone
+        .auth
+        .verify_poll_response(phone.id.clone(), body, now_unix(&s.server))
+        .expect("the phone verifies the server's challenges")
+}
+
+async fn answer(
+    s: &Setup,
+    phone: &Phone,
+    c: &Challenge,
+    d: Decision,
+    number: Option<u32>,
+) -> (reqwest::StatusCode, Value, String) {
+    let signed = phone
+        .auth
+        .answer_challenge(phone.id.clone(), c.clone(), d, number, now_unix(&s.server))
+        .await
+        .expect("signed answer");
+    let (status, body) = post_answer(&signed.url, &signed.body).await;
+    (status, body, signed.body)
+}
+
+async fn post_answer(url: &str, body: &str) -> (reqwest::StatusCode, Value) {
+    let resp = client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("answer");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A browser starting a sign-in for the client: returns it and the pending request id.
+async fn start_sign_in(s: &Setup) -> (reqwest::Client, String) {
+    let browser = client();
+    let mut u = url::Url::parse(&s.server.url("/oauth2/authorize")).expect("url");
+    u.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &s.client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "openid email")
+        .append_pair("state", "s1")
+        .append_pair("nonce", "n1");
+    let resp = browser.get(u.as_str()).send().await.expect("authorize");
+    let loc = resp.headers()["location"].to_str().expect("loc").to_owned();
+    let request = url::Url::parse(&s.server.url(&loc))
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "request")
+        .map(|(_, v)| v.to_string())
+        .expect("request");
+    (browser, request)
+}
+
+async fn push_start(s: &Setup, browser: &reqwest::Client, request: &str, username: &str) -> Value {
+    let resp = browser
+        .post(s.server.url("/login/push"))
+        .json(&json!({"request": request, "username": username}))
+        .send()
+        .await
+        .expect("push start");
+    assert_eq!(resp.status(), 200);
+    resp.json().await.expect("json")
+}
+
+async fn push_status(
+    s: &Setup,
+    browser: &reqwest::Client,
+    challenge: &str,
+    request: &str,
+) -> Value {
+    browser
+        .post(s.server.url("/login/push/status"))
+        .json(&json!({"challenge": challenge, "request": request}))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// The whole path: QR enrolment, registration, a sign-in approved on the phone with the number
+/// the page shows, and the relying party gets an ID token saying how.
+#[tokio::test]
+async fn approve_on_the_phone_signs_in() {
+    for db in backends() {
+        let s = setup(db).await;
+        let link = enrolment_link(&s).await;
+        let (status, reg, phone) = register(&s, &link).await;
+        assert_eq!(status, 200, "{reg}");
+        let phone = phone.expect("registered");
+        assert_eq!(reg["account_name"], json!(s.email));
+        // The enrolment is single use.
+        let (status, _, _) = register(&s, &link).await;
+        assert_eq!(status, 403);
+
+        let (browser, request) = start_sign_in(&s).await;
+        let started = push_start(&s, &browser, &request, &s.email).await;
+        let shown = started["number"].as_u64().expect("number") as u32;
+        let challenges = poll(&s, &phone).await;
+        assert_eq!(challenges.len(), 1);
+        let c = &challenges[0];
+        assert_eq!(c.client_name, "Payroll");
+        assert_eq!(c.employee, "Pia Phone");
+        assert_eq!(c.place, "this computer");
+        assert!(c.number_choices.contains(&shown));
+        assert_eq!(
+            push_status(
+                &s,
+                &browser,
+                started["challenge"].as_str().expect("id"),
+                &request
+            )
+            .await["state"],
+            "pending"
+        );
+
+        let (status, body, sent) = answer(&s, &phone, c, Decision::Approve, Some(shown)).await;
+        assert_eq!(
+            (status.as_u16(), body["result"].as_str()),
+            (200, Some("approved")),
+            "{body}"
+        );
+        // A re-send of the same answer is a no-op; a forged second answer is refused.
+        let (status, body) = post_answer(&s.server.url("/api/authenticator/answer"), &sent).await;
+        assert_eq!(
+            (status.as_u16(), body["result"].as_str()),
+            (200, Some("already recorded"))
+        );
+        let mut forged: Value = serde_json::from_str(&sent).expect("json");
+        forged["decision"] = json!("deny");
+        let (status, _) = post_answer(
+            &s.server.url("/api/authenticator/answer"),
+            &forged.to_string(),
+        )
+        .await;
+        assert_eq!(status, 403, "the signature covers the decision");
+
+        let st = push_status(
+            &s,
+            &browser,
+            started["challenge"].as_str().expect("id"),
+            &request,
+        )
+        .await;
+        assert_eq!(st["state"], "approved", "{st}");
+        // The approval turns into one session only.
+        let again = push_status(
+            &s,
+            &browser,
+            started["challenge"].as_str().expect("id"),
+            &request,
+        )
+        .await;
+        assert_eq!(again["state"], "expired");
+        let next = s.server.url(st["redirect"].as_str().expect("redirect"));
+        let resp = browser.get(next).send().await.expect("resume");
+        let back = url::Url::parse(resp.headers()["location"].to_str().expect("loc")).expect("url");
+        let code = back
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.to_string())
+            .expect("code");
+        let tokens: Value = client()
+            .post(s.server.url("/oauth2/token"))
+            .basic_auth(&s.client_id, Some(&s.secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+            ])
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("json");
+        let payload = tokens["id_token"]
+            .as_str()
+            .expect("id token")
+            .split('.')
+            .nth(1)
+            .expect("payload")
+            .to_owned();
+        use base64::Engine as _;
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .expect("b64"),
+        )
+        .expect("json");
+        assert_eq!(claims["amr"], json!(["pop", "user"]));
+        assert_eq!(claims["sub"], json!(s.employee_id));
+    }
+}
+
+/// Wrong number, denial, expiry, fraud (which blocks push sign-in until an admin lifts it), and
+/// names that cannot get a push answering like the rest.
+#[tokio::test]
+async fn denials_expiry_fraud_and_decoys() {
+    let s = setup(Db::Sqlite).await;
+    let link = enrolment_link(&s).await;
+    let phone = register(&s, &link).await.2.expect("registered");
+
+    // A wrong number is a denial.
+    let (browser, request) = start_sign_in(&s).await;
+    let started = push_start(&s, &browser, &request, &s.email).await;
+    let shown = started["number"].as_u64().expect("n") as u32;
+    let c = poll(&s, &phone).await.remove(0);
+    let wrong = *c
+        .number_choices
+        .iter()
+        .find(|n| **n != shown)
+        .expect("another number");
+    let (status, body, _) = answer(&s, &phone, &c, Decision::Approve, Some(wrong)).await;
+    assert_eq!(
+        (status.as_u16(), body["result"].as_str()),
+        (200, Some("denied"))
+    );
+    assert_eq!(
+        push_status(
+            &s,
+            &browser,
+            started["challenge"].as_str().expect("id"),
+            &request
+        )
+        .await["state"],
+        "denied"
+    );
+
+    // Expired: the server's clock moves past the 60 s.
+    let started = push_start(&s, &browser, &request, &s.email).await;
+    let c = poll(&s, &phone).await.remove(0);
+    let signed = phone
+        .auth
+        .answer_challenge(
+            phone.id.clone(),
+            c.clone(),
+            Decision::Approve,
+            Some(started["number"].as_u64().expect("n") as u32),
+            now_unix(&s.server),
+        )
+        .await
+        .expect("signed");
+    s.server.clock.advance(Duration::from_secs(61));
+    let (status, body) = post_answer(&signed.url, &signed.body).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["message"].as_str().unwrap_or("").contains("expired"));
+    assert_eq!(
+        push_status(
+            &s,
+            &browser,
+            started["challenge"].as_str().expect("id"),
+            &request
+        )
+        .await["state"],
+        "expired"
+    );
+
+    // Unknown names get the same kind of answer, and nothing reaches any phone.
+    let decoy = push_start(&s, &browser, &request, "nobody@example.test").await;
+    let keys = |v: &Value| {
+        v.as_object()
+            .map(|o| {
+                let mut k: Vec<_> = o.keys().cloned().collect();
+                k.sort();
+                k
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(keys(&decoy), keys(&started));
+    assert!(poll(&s, &phone).await.is_empty());
+    assert_eq!(
+        push_status(
+            &s,
+            &browser,
+            decoy["challenge"].as_str().expect("id"),
+            &request
+        )
+        .await["state"],
+        "pending"
+    );
+
+    // Fraud: blocked; the next prompt never reaches the phone; the admin lifts the block.
+    let started = push_start(&s, &browser, &request, &s.email).await;
+    let c = poll(&s, &phone).await.remove(0);
+    let (status, body, _) = answer(&s, &phone, &c, Decision::ReportFraud, None).await;
+    assert_eq!(
+        (status.as_u16(), body["result"].as_str()),
+        (200, Some("fraud"))
+    );
+    assert_eq!(
+        push_status(
+            &s,
+            &browser,
+            started["challenge"].as_str().expect("id"),
+            &request
+        )
+        .await["state"],
+        "denied"
+    );
+    push_start(&s, &browser, &request, &s.email).await;
+    assert!(poll(&s, &phone).await.is_empty(), "blocked: no prompt");
+    let (status, phones) = call(
+        &s.admin,
+        Method::GET,
+        s.server
+            .url(&format!("/api/v1/employees/{}/devices", s.employee_id)),
+        &s.csrf,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(phones["push_blocked"], true);
+    let (status, _) = call(
+        &s.admin,
+        Method::DELETE,
+        s.server
+            .url(&format!("/api/v1/employees/{}/push-block", s.employee_id)),
+        &s.csrf,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    push_start(&s, &browser, &request, &s.email).await;
+    assert_eq!(poll(&s, &phone).await.len(), 1, "unblocked");
+}
+
+/// Registration refuses an expired code and a key proof that does not verify; the poll refuses a
+/// replayed nonce; a new phone replaces the old one.
+#[tokio::test]
+async fn registration_and_poll_are_guarded() {
+    let s = setup(Db::Sqlite).await;
+    let link = enrolment_link(&s).await;
+    // A key proof made for another enrolment id.
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = Authenticator::new(
+        Arc::new(SoftwareKeyStore::new()),
+        dir.path().join("a.json").display().to_string(),
+        true,
+    )
+    .expect("auth");
+    let info = auth
+        .parse_registration(link.clone(), now_unix(&s.server))
+        .expect("parse");
+    let req = auth
+        .build_registration_request(info, "Phone".into(), None, Platform::Other)
+        .await
+        .expect("req");
+    let mut body: Value = serde_json::from_str(&req.body).expect("json");
+    body["id"] = json!(uuid::Uuid::new_v4().to_string());
+    let resp = client()
+        .post(&req.url)
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 400);
+    let err: Value = resp.json().await.expect("json");
+    assert_eq!(err["field"], "key_proof");
+
+    let first = register(&s, &link).await.2.expect("registered");
+    // Poll replay.
+    let req = first
+        .auth
+        .poll_request(first.id.clone(), now_unix(&s.server))
+        .await
+        .expect("poll");
+    for expected in [200, 403] {
+        let mut r = client().get(&req.url);
+        for h in &req.headers {
+            r = r.header(&h.name, &h.value);
+        }
+        assert_eq!(r.send().await.expect("poll").status().as_u16(), expected);
+    }
+    // A second phone replaces the first.
+    let link2 = enrolment_link(&s).await;
+    let second = register(&s, &link2).await.2.expect("registered");
+    let req = first
+        .auth
+        .poll_request(first.id.clone(), now_unix(&s.server))
+        .await
+        .expect("poll");
+    let mut r = client().get(&req.url);
+    for h in &req.headers {
+        r = r.header(&h.name, &h.value);
+    }
+    assert_eq!(
+        r.send().await.expect("poll").status(),
+        403,
+        "the old phone is revoked"
+    );
+    assert!(poll(&s, &second).await.is_empty());
+    // An expired code.
+    let link3 = enrolment_link(&s).await;
+    s.server.clock.advance(Duration::from_secs(11 * 60));
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = Authenticator::new(
+        Arc::new(SoftwareKeyStore::new()),
+        dir.path().join("b.json").display().to_string(),
+        true,
+    )
+    .expect("auth");
+    // The phone would refuse it by its own clock too; send it as if its clock were behind.
+    let info = auth
+        .parse_registration(link3, now_unix(&s.server) - 11 * 60)
+        .expect("parse");
+    let req = auth
+        .build_registration_request(info, "Phone".into(), None, Platform::Other)
+        .await
+        .expect("req");
+    let resp = client()
+        .post(&req.url)
+        .header("content-type", "application/json")
+        .body(req.body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 403);
+}
+
+/// The server and the phone core encode the signed messages identically.
+#[test]
+fn canonical_messages_match_the_phone_core() {
+    use sso_server::push::wire;
+    let a = wire::answer_message(
+        "dev-9",
+        "ch-9",
+        "bm9uY2Vub25jZW5vbmNl",
+        "report_fraud",
+        None,
+    );
+    let b = mobile_core::protocol::answer_message(
+        "dev-9",
+        "ch-9",
+        "bm9uY2Vub25jZW5vbmNl",
+        Decision::ReportFraud,
+        None,
+    );
+    assert_eq!(a, b);
+    let p1 = wire::poll_message("dev-9", 1_800_000_000, "bm9uY2Vub25jZW5vbmNl");
+    let p2 = mobile_core::protocol::poll_message("dev-9", 1_800_000_000, "bm9uY2Vub25jZW5vbmNl");
+    assert_eq!(p1, p2);
+}
