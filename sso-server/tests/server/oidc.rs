@@ -1130,3 +1130,69 @@ async fn passkey_registration_and_sign_in() {
         .expect("replay");
     assert_eq!(resp.status(), 401);
 }
+
+/// A client that asks for ES256 ID tokens gets them, and the relying party verifies them.
+#[tokio::test]
+async fn es256_id_tokens_on_request() {
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let admin = client();
+    let csrf = f
+        .server
+        .api_login(
+            &admin,
+            crate::support::ADMIN,
+            crate::support::ADMIN_PASSWORD,
+        )
+        .await;
+    let (status, body) = call(
+        &admin,
+        Method::PUT,
+        f.server
+            .url(&format!("/api/v1/oidc/clients/{}", f.client_id)),
+        &csrf,
+        Some(json!({
+            "name": "Wiki",
+            "kind": "confidential",
+            "redirect_uris": [REDIRECT],
+            "post_logout_redirect_uris": [LOGGED_OUT],
+            "id_token_signed_response_alg": "ES256",
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (rp, _) = rp(&f).await;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge)
+        .url();
+    let browser = client();
+    let back = sign_in_with_password(&f, &browser, auth_url.as_str(), USER_PASSWORD)
+        .await
+        .expect("signed in");
+    let code = query(&back, "code").expect("code");
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("endpoint")
+        .set_pkce_verifier(verifier)
+        .request_async(&http())
+        .await
+        .expect("exchange");
+    let id_token = tokens.id_token().expect("id token");
+    assert_eq!(
+        id_token.signing_alg().expect("alg"),
+        &openidconnect::core::CoreJwsSigningAlgorithm::EcdsaP256Sha256
+    );
+    let v = rp.id_token_verifier().set_allowed_algs(vec![
+        openidconnect::core::CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    ]);
+    id_token
+        .claims(&v, &nonce)
+        .expect("verifies with the published ES256 key");
+}

@@ -87,13 +87,17 @@ impl TestServer {
     }
 
     /// Starts on a given configuration (e.g. a second instance on the same database).
-    /// The public URL is `http://localhost:<port>` (a host name, as WebAuthn wants).
+    /// The public URL is `http://localhost:<port>` (a host name, as WebAuthn wants) unless the
+    /// configuration names another.
     pub async fn start_config(mut config: Config, dir: TempDir) -> Self {
         let clock = Arc::new(ManualClock::starting_now());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let base = format!("http://localhost:{port}");
-        config.public_url = base.parse().expect("url");
+        // Unless the test chose a public URL (e.g. https), it is where this server listens.
+        if config.public_url == Config::default().public_url {
+            config.public_url = base.parse().expect("url");
+        }
         let state = app::init(config, clock.clone()).await.expect("server init");
         let (tx, rx) = oneshot::channel::<()>();
         let serving = state.clone();
