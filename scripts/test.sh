@@ -15,6 +15,7 @@ cleanup() {
   bash scripts/samba-dc.sh stop corp || true
   bash scripts/samba-dc.sh stop emea || true
   bash scripts/postgres.sh stop || true
+  bash scripts/smtp.sh stop || true
 }
 trap cleanup EXIT
 
@@ -28,6 +29,9 @@ export E2E_POSTGRES_URL
 step "starting two Samba AD DCs (corp on 127.0.0.1, emea on 127.0.0.2)"
 eval "$(bash scripts/samba-dc.sh start corp)"
 eval "$(bash scripts/samba-dc.sh start emea)"
+
+step "starting an SMTP server (aiosmtpd)"
+eval "$(bash scripts/smtp.sh start)"
 
 # Tests that need these servers fail instead of skipping.
 export E2E_REQUIRE_SERVERS=1

@@ -32,6 +32,7 @@ pub struct AppState {
     pub webauthn: Arc<webauthn_rs::Webauthn>,
     /// The phone authenticator: challenge-signing key, delivery gateways.
     pub push: Arc<crate::push::PushState>,
+    pub mailer: Arc<crate::mail::Mailer>,
 }
 
 /// The WebAuthn relying party: the public URL's host is the RP id, its origin the only origin.
@@ -68,6 +69,7 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
         }
     }
     let webauthn = webauthn(&config)?;
+    let mailer = crate::mail::Mailer::from_config(&config.mail)?;
     let cipher = Cipher::new(&key);
     drop(key);
     let store = Store::connect(&url, config.database.max_connections).await?;
@@ -86,6 +88,7 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
         sign_in_failures: Arc::default(),
         webauthn: Arc::new(webauthn),
         push: Arc::default(),
+        mailer: Arc::new(mailer),
     })
 }
 
@@ -116,6 +119,7 @@ pub async fn serve(
         .schedule_enabled
         .then(|| crate::directory::schedule::spawn(state.clone()));
     let maintenance = tokio::spawn(maintenance(state.clone()));
+    let delivery = crate::enrol::invitations::spawn_delivery(state.clone());
     let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -125,6 +129,7 @@ pub async fn serve(
         s.abort();
     }
     maintenance.abort();
+    delivery.abort();
     store.close().await;
     Ok(())
 }

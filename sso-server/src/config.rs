@@ -34,6 +34,59 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub directory: DirectoryConfig,
     pub oidc: OidcConfig,
+    pub mail: MailConfig,
+    pub invitations: InvitationConfig,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTls {
+    /// Plain connection upgraded with STARTTLS (port 587). Required, not opportunistic.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same host or in tests.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// The SMTP server. Without one, invitations wait in the outbox for an admin to copy.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub tls: MailTls,
+    pub username: Option<String>,
+    /// Better given as `SSO_MAIL__PASSWORD`.
+    pub password: Option<String>,
+    /// The sender, e.g. `SSO <sso@example.com>`.
+    pub from: String,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_host: None,
+            smtp_port: 587,
+            tls: MailTls::Starttls,
+            username: None,
+            password: None,
+            from: "SSO <sso@localhost>".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InvitationConfig {
+    /// How long an invitation link works.
+    pub ttl_hours: u32,
+}
+
+impl Default for InvitationConfig {
+    fn default() -> Self {
+        Self { ttl_hours: 72 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,6 +193,8 @@ impl Default for Config {
             metrics: MetricsConfig { enabled: true },
             directory: DirectoryConfig::default(),
             oidc: OidcConfig::default(),
+            mail: MailConfig::default(),
+            invitations: InvitationConfig::default(),
         }
     }
 }
@@ -227,6 +282,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid(
+                "mail.from",
+                "must be an address such as `SSO <sso@example.com>`",
+            ));
+        }
         if !matches!(self.public_url.scheme(), "http" | "https") {
             return Err(invalid("public_url", "must be an http:// or https:// URL"));
         }
@@ -285,6 +346,7 @@ impl Config {
                 "oidc.sign_in_attempts_per_minute",
                 self.oidc.sign_in_attempts_per_minute,
             ),
+            ("invitations.ttl_hours", self.invitations.ttl_hours),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1"));
@@ -319,6 +381,9 @@ impl Config {
         let mut shown = self.clone();
         if let Some(url) = &shown.database.url {
             shown.database.url = Some(redact_url(url));
+        }
+        if shown.mail.password.is_some() {
+            shown.mail.password = Some("***".into());
         }
         serde_json::to_string_pretty(&shown).unwrap_or_default()
     }

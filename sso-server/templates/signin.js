@@ -52,9 +52,10 @@
     });
     window.location.assign(done.redirect);
   }
-  async function register(button) {
+  async function register(button, base) {
     const csrf = button.dataset.csrf;
-    const start = await post("/account/passkeys/options", {}, csrf);
+    base = base || "/account/passkeys";
+    const start = await post(base + "/options", {}, csrf);
     const pk = start.options.publicKey;
     pk.challenge = b64u.toBuf(pk.challenge);
     pk.user.id = b64u.toBuf(pk.user.id);
@@ -62,7 +63,7 @@
     const cred = await navigator.credentials.create({ publicKey: pk });
     const r = cred.response;
     const nameInput = document.getElementById("passkey-name");
-    await post("/account/passkeys", {
+    await post(base, {
       ceremony: start.ceremony,
       name: nameInput ? nameInput.value : null,
       credential: {
@@ -77,7 +78,30 @@
         },
       },
     }, csrf);
-    window.location.reload();
+    if (base === "/account/passkeys") window.location.reload();
+  }
+  function watchInvitation() {
+    const box = document.getElementById("invitation");
+    if (!box) return;
+    const token = box.dataset.token;
+    const timer = setInterval(async () => {
+      const r = await fetch("/invite/" + encodeURIComponent(token) + "/status", { credentials: "same-origin" });
+      const s = await r.json().catch(() => ({}));
+      if (s.state === "accepted") {
+        document.getElementById("done").hidden = false;
+        clearInterval(timer);
+      }
+    }, 2000);
+    const b = document.getElementById("invite-passkey");
+    if (b) {
+      b.addEventListener("click", () => {
+        b.disabled = true;
+        register(b, "/invite/" + encodeURIComponent(token) + "/passkey")
+          .then(() => (document.getElementById("done").hidden = false))
+          .catch((e) => showError(e.message || String(e)))
+          .finally(() => (b.disabled = false));
+      });
+    }
   }
   function wire(id, fn) {
     const b = document.getElementById(id);
@@ -117,4 +141,5 @@
   wire("passkey-button", signIn);
   wire("add-passkey", register);
   wirePush("push-button");
+  watchInvitation();
 })();

@@ -135,6 +135,8 @@ pub struct Syncer {
     clock: SharedClock,
     config: DirectoryConfig,
     live: Arc<LiveRuns>,
+    /// For what a run triggers elsewhere (invitations of imported employees).
+    app: AppState,
 }
 
 fn lease_name(domain_id: &str) -> String {
@@ -149,6 +151,7 @@ impl Syncer {
             clock: state.clock.clone(),
             config: state.config.directory.clone(),
             live: state.live_runs.clone(),
+            app: state.clone(),
         }
     }
 
@@ -530,6 +533,7 @@ impl Syncer {
     ) -> Result<()> {
         let mut tx = self.store.begin().await?;
         store::employees::insert_many(&mut tx, &plan.new_employees).await?;
+        let mut invited = 0u64;
         for e in &plan.changed_employees {
             store::employees::update(&mut tx, e).await?;
         }
@@ -567,6 +571,20 @@ impl Syncer {
                 }),
             )
             .await?;
+        }
+        // Imported employees are invited to SSO when the domain says so (same transaction).
+        if domain.row.invite_on_import != 0 {
+            for e in plan.new_employees.iter().filter(|e| e.email.is_some()) {
+                crate::enrol::invitations::create_in(&self.app, &mut tx, &options.actor, e).await?;
+                invited += 1;
+            }
+        }
+        if invited > 0 {
+            let note = format!("{invited} imported employees invited");
+            row.message = Some(match row.message.take() {
+                Some(m) => format!("{m}; {note}"),
+                None => note,
+            });
         }
         let url = row.dc_url.clone().unwrap_or_default();
         let full_at = (row.kind == "full").then_some(now);

@@ -31,6 +31,7 @@ use crate::crypto::{constant_time_eq, random_token};
 use crate::employees::State as EmployeeState;
 use crate::error::{Error, Result};
 use crate::http::extract::ApiJson;
+use crate::store::employees::EmployeeRow;
 use crate::store::oidc::{PasskeyRow, SessionRow};
 use crate::store::{self};
 
@@ -272,7 +273,11 @@ pub async fn register_options(
     ApiJson(_body): ApiJson<serde_json::Value>,
 ) -> Result<Response> {
     let cur = signed_in(&state, &jar, &headers).await?;
-    let e = &cur.employee;
+    start_registration(&state, &cur.employee).await
+}
+
+/// Starts a passkey registration for `e`: the options for the browser and the ceremony id.
+pub async fn start_registration(state: &AppState, e: &EmployeeRow) -> Result<Response> {
     let user = Uuid::parse_str(&e.id).map_err(|_| Error::Internal("bad employee id".into()))?;
     let mut conn = state.store.conn().await?;
     let existing = store::oidc::passkeys_of_employee(&mut conn, &e.id).await?;
@@ -331,6 +336,20 @@ pub async fn register_finish(
     ApiJson(body): ApiJson<RegisterFinishBody>,
 ) -> Result<Response> {
     let cur = signed_in(&state, &jar, &headers).await?;
+    let row = finish_registration(&state, &cur.employee, &body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": row.id, "name": row.name })),
+    )
+        .into_response())
+}
+
+/// Finishes a registration started for `employee`; stores the passkey.
+pub async fn finish_registration(
+    state: &AppState,
+    employee: &EmployeeRow,
+    body: &RegisterFinishBody,
+) -> Result<PasskeyRow> {
     let now = state.clock.now_ms();
     let name = body
         .name
@@ -350,7 +369,7 @@ pub async fn register_finish(
             "expired or already used; start again",
         ));
     };
-    if owner != cur.employee.id {
+    if owner != employee.id {
         return Err(Error::validation("ceremony", "belongs to another session"));
     }
     let st: PasskeyRegistration =
@@ -371,7 +390,7 @@ pub async fn register_finish(
     }
     let row = PasskeyRow {
         id: Uuid::new_v4().to_string(),
-        employee_id: cur.employee.id.clone(),
+        employee_id: employee.id.clone(),
         credential_id: cred_id,
         credential: serde_json::to_string(&passkey).map_err(|e| Error::Internal(e.to_string()))?,
         name: name.clone(),
@@ -388,20 +407,16 @@ pub async fn register_finish(
         &mut tx,
         now,
         &Actor::System {
-            name: format!("employee {}", cur.employee.display_name),
+            name: format!("employee {}", employee.display_name),
         },
         "employee.passkey_added",
         Some(Target {
             kind: "employee",
-            id: &cur.employee.id,
+            id: &employee.id,
         }),
         json!({ "passkey": row.id, "name": name }),
     )
     .await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "id": row.id, "name": row.name })),
-    )
-        .into_response())
+    Ok(row)
 }

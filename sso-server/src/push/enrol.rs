@@ -30,6 +30,44 @@ pub struct EnrolmentCreated {
     pub expires_at: i64,
 }
 
+/// The QR code as a PNG (8 pixels a module, with the quiet zone).
+pub fn qr_png(link: &str) -> Result<Vec<u8>> {
+    let code = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| Error::Internal(format!("QR code: {e}")))?;
+    let modules = code.width();
+    let colors = code.to_colors();
+    const SCALE: usize = 8;
+    const QUIET: usize = 4;
+    let side = (modules + 2 * QUIET) * SCALE;
+    let mut pixels = vec![255u8; side * side];
+    for (i, c) in colors.iter().enumerate() {
+        if *c == qrcode::Color::Dark {
+            let (mx, my) = (i % modules + QUIET, i / modules + QUIET);
+            for y in my * SCALE..(my + 1) * SCALE {
+                let row = y * side;
+                for x in mx * SCALE..(mx + 1) * SCALE {
+                    if let Some(p) = pixels.get_mut(row + x) {
+                        *p = 0;
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let side = u32::try_from(side).map_err(|_| Error::Internal("QR too large".into()))?;
+        let mut enc = png::Encoder::new(&mut out, side, side);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc
+            .write_header()
+            .map_err(|e| Error::Internal(format!("PNG: {e}")))?;
+        w.write_image_data(&pixels)
+            .map_err(|e| Error::Internal(format!("PNG: {e}")))?;
+    }
+    Ok(out)
+}
+
 pub fn qr_svg(link: &str) -> Result<String> {
     let code = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
         .map_err(|e| Error::Internal(format!("QR code: {e}")))?;
@@ -40,11 +78,12 @@ pub fn qr_svg(link: &str) -> Result<String> {
         .build())
 }
 
-/// A new enrolment for an active employee.
+/// A new enrolment for an active employee (from an invitation's page, or an admin's request).
 pub async fn create(
     state: &AppState,
     actor: &Actor,
     employee_id: &str,
+    invitation_id: Option<&str>,
 ) -> Result<EnrolmentCreated> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
@@ -68,6 +107,7 @@ pub async fn create(
         expires_at: now + ENROLMENT_TTL_MS,
         used_at: None,
         device_id: None,
+        invitation_id: invitation_id.map(str::to_owned),
     };
     store::push::insert_enrolment(&mut tx, &row).await?;
     audit::record(
@@ -181,6 +221,9 @@ pub async fn register(state: &AppState, body: RegisterBody) -> Result<RegisterAn
     let device_id = Uuid::new_v4().to_string();
     if !store::push::use_enrolment(&mut tx, &enrolment.id, &device_id, now).await? {
         return Err(refused());
+    }
+    if let Some(inv) = &enrolment.invitation_id {
+        store::invitations::set_state(&mut tx, inv, "accepted", now).await?;
     }
     // One phone per employee: a new registration replaces (revokes) the old device.
     let replaced = store::push::revoke_devices_of(&mut tx, &employee.id, None, now).await?;

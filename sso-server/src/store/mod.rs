@@ -10,6 +10,7 @@ pub mod admins;
 pub mod audit;
 pub mod directory;
 pub mod employees;
+pub mod invitations;
 pub mod meta;
 pub mod oidc;
 pub mod push;

@@ -12,18 +12,20 @@ pub struct EnrolmentRow {
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub device_id: Option<String>,
+    pub invitation_id: Option<String>,
 }
 
 pub async fn insert_enrolment(conn: &mut Conn, e: &EnrolmentRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO enrolment (id, employee_id, secret_hash, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO enrolment (id, employee_id, secret_hash, created_at, expires_at, \
+         invitation_id) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&e.id)
     .bind(&e.employee_id)
     .bind(&e.secret_hash)
     .bind(e.created_at)
     .bind(e.expires_at)
+    .bind(&e.invitation_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -31,8 +33,8 @@ pub async fn insert_enrolment(conn: &mut Conn, e: &EnrolmentRow) -> Result<()> {
 
 pub async fn get_enrolment(conn: &mut Conn, id: &str) -> Result<Option<EnrolmentRow>> {
     Ok(sqlx::query_as(
-        "SELECT id, employee_id, secret_hash, created_at, expires_at, used_at, device_id \
-         FROM enrolment WHERE id = $1",
+        "SELECT id, employee_id, secret_hash, created_at, expires_at, used_at, device_id, \
+         invitation_id FROM enrolment WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(conn)

@@ -1060,3 +1060,45 @@ async fn bad_objects_expiry_and_timeouts() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(employees(&server).await, before);
 }
+
+/// A domain that invites on import: imported employees with an e-mail get an invitation in the
+/// sync's transaction (in the outbox here: no SMTP server configured).
+#[tokio::test]
+async fn imported_employees_are_invited_when_the_domain_says_so() {
+    let Some(dc) = Dc::corp() else { return };
+    let server = TestServer::start(Db::Sqlite).await;
+    let mut c = Corner::new(&dc).await;
+    let group = c.group.clone();
+    let t = c.tag.clone();
+    let (s1, s2) = (format!("i{t}"), format!("j{t}"));
+    let mail = format!("invited.{t}@corp.example.test");
+    let d1 = c.add_user(&user(&s1, "Ina", "Vited", Some(&mail))).await;
+    let d2 = c.add_user(&user(&s2, "No", "Mail", None)).await;
+    c.add_member(&group, &d1).await;
+    c.add_member(&group, &d2).await;
+    let mut d = c.domain_json("corp");
+    d["invite_on_import"] = json!(true);
+    add_domain_json(&server, d).await;
+    let (run, _) = sync(&server, "corp").await;
+    assert!(run
+        .message
+        .unwrap_or_default()
+        .contains("1 imported employees invited"));
+    let mut conn = server.state.store.conn().await.expect("conn");
+    let invitations = store::invitations::list(&mut conn, None, 10)
+        .await
+        .expect("list");
+    assert_eq!(invitations.len(), 1);
+    assert_eq!(invitations[0].email, mail);
+    // A re-sync does not invite again.
+    drop(conn);
+    sync(&server, "corp").await;
+    let mut conn = server.state.store.conn().await.expect("conn");
+    assert_eq!(
+        store::invitations::list(&mut conn, None, 10)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+}

@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod directory;
 mod encryption;
+mod invitations;
 mod oidc;
 mod process;
 mod push;

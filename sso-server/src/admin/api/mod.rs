@@ -5,6 +5,7 @@ pub mod audit;
 pub mod clients;
 pub mod directory;
 pub mod employees;
+pub mod invitations;
 pub mod phones;
 pub mod session;
 
@@ -47,9 +48,15 @@ use crate::app::AppState;
         phones::create_enrolment,
         phones::devices,
         phones::unblock,
+        invitations::invite,
+        invitations::of_employee,
+        invitations::list,
+        invitations::invite_many,
+        invitations::resend,
+        invitations::revoke,
     ),
     components(schemas(crate::error::ErrorBody)),
-    tags((name = "session"), (name = "employees"), (name = "directory"), (name = "oidc"), (name = "audit"))
+    tags((name = "session"), (name = "employees"), (name = "directory"), (name = "oidc"), (name = "invitations"), (name = "audit"))
 )]
 pub struct ApiDoc;
 
@@ -113,6 +120,19 @@ pub fn router() -> Router<AppState> {
             post(phones::create_enrolment),
         )
         .route("/api/v1/employees/{id}/devices", get(phones::devices))
+        .route(
+            "/api/v1/employees/{id}/invitations",
+            get(invitations::of_employee).post(invitations::invite),
+        )
+        .route(
+            "/api/v1/invitations",
+            get(invitations::list).post(invitations::invite_many),
+        )
+        .route("/api/v1/invitations/{id}/resend", post(invitations::resend))
+        .route(
+            "/api/v1/invitations/{id}",
+            axum::routing::delete(invitations::revoke),
+        )
         .route(
             "/api/v1/employees/{id}/push-block",
             axum::routing::delete(phones::unblock),

@@ -31,7 +31,7 @@ pub async fn create_enrolment(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<EnrolmentCreated>)> {
     let id = uuid_param(&id)?.to_string();
-    let e = enrol::create(&state, &admin.actor(), &id).await?;
+    let e = enrol::create(&state, &admin.actor(), &id, None).await?;
     Ok((StatusCode::CREATED, Json(e)))
 }
 

@@ -1,0 +1,389 @@
+//! Invitations: a single-use link (token stored hashed; sealed too, so the outbox can show the
+//! link) e-mailed to the employee, or kept in the outbox when no SMTP server is configured.
+//! Deliveries are retried with backoff; failures are recorded and shown.
+
+use askama::Template;
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::audit::{self, Actor, Target};
+use crate::clock::from_ms;
+use crate::crypto::{random_token, token_hash};
+use crate::employees::State as EmployeeState;
+use crate::error::{Error, Result};
+use crate::store::employees::EmployeeRow;
+use crate::store::{self, Conn};
+
+const SEAL_AAD: &[u8] = b"sso-server invitation token v1";
+/// A claimed delivery is retried after this long if the sender died mid-way.
+const CLAIM_MS: i64 = 5 * 60_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct InvitationRow {
+    pub id: String,
+    pub employee_id: String,
+    pub token_hash: Vec<u8>,
+    pub sealed_token: Vec<u8>,
+    pub email: String,
+    pub state: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub sent_at: Option<i64>,
+    pub attempts: i64,
+    pub next_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub accepted_at: Option<i64>,
+}
+
+/// An invitation as the admin API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvitationView {
+    pub id: String,
+    pub employee_id: String,
+    pub email: String,
+    /// `pending`, `accepted`, `revoked` or `expired`.
+    pub state: String,
+    /// `sent`, `queued` (will be e-mailed), `failed` (retrying), `outbox` (no SMTP: copy the
+    /// link), or `-` once accepted, revoked or expired.
+    pub delivery: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    /// The link, while the invitation can still be used.
+    pub link: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+pub fn link_for(state: &AppState, token: &str) -> String {
+    format!("{}/invite/{token}", state.config.issuer())
+}
+
+pub fn view(state: &AppState, r: &InvitationRow) -> InvitationView {
+    let now = state.clock.now_ms();
+    let expired = r.state == "pending" && r.expires_at <= now;
+    let usable = r.state == "pending" && !expired;
+    let delivery = if !usable {
+        "-"
+    } else if r.sent_at.is_some() {
+        "sent"
+    } else if r.next_attempt_at.is_none() {
+        "outbox"
+    } else if r.last_error.is_some() {
+        "failed"
+    } else {
+        "queued"
+    };
+    let link = if usable {
+        state
+            .cipher
+            .open(&r.sealed_token, SEAL_AAD)
+            .ok()
+            .and_then(|t| String::from_utf8(t).ok())
+            .map(|t| link_for(state, &t))
+    } else {
+        None
+    };
+    InvitationView {
+        id: r.id.clone(),
+        employee_id: r.employee_id.clone(),
+        email: r.email.clone(),
+        state: if expired {
+            "expired".into()
+        } else {
+            r.state.clone()
+        },
+        delivery: delivery.into(),
+        attempts: r.attempts,
+        last_error: r.last_error.clone(),
+        link,
+        created_at: from_ms(r.created_at),
+        expires_at: from_ms(r.expires_at),
+        sent_at: r.sent_at.map(from_ms),
+    }
+}
+
+/// Creates an invitation inside the caller's transaction (an admin's request or an import);
+/// earlier pending invitations of the employee are revoked, so only the newest link works.
+pub async fn create_in(
+    state: &AppState,
+    conn: &mut Conn,
+    actor: &Actor,
+    employee: &EmployeeRow,
+) -> Result<InvitationRow> {
+    let now = state.clock.now_ms();
+    let email = employee.email.clone().ok_or_else(|| {
+        Error::conflict(
+            Some("email"),
+            "the employee has no e-mail address to invite",
+        )
+    })?;
+    if employee.state != EmployeeState::Active.as_str() {
+        return Err(Error::conflict(
+            None,
+            "only active employees can be invited",
+        ));
+    }
+    store::invitations::revoke_pending_of(conn, &employee.id, now).await?;
+    let token = random_token()?;
+    let row = InvitationRow {
+        id: Uuid::new_v4().to_string(),
+        employee_id: employee.id.clone(),
+        token_hash: token_hash(&token),
+        sealed_token: state.cipher.seal(token.as_bytes(), SEAL_AAD)?,
+        email,
+        state: "pending".into(),
+        created_at: now,
+        expires_at: now + i64::from(state.config.invitations.ttl_hours) * 3_600_000,
+        sent_at: None,
+        attempts: 0,
+        next_attempt_at: state.mailer.configured().then_some(now),
+        last_error: None,
+        accepted_at: None,
+    };
+    store::invitations::insert(conn, &row).await?;
+    audit::record(
+        conn,
+        now,
+        actor,
+        "employee.invited",
+        Some(Target { kind: "employee", id: &employee.id }),
+        json!({ "invitation": row.id, "email": row.email, "delivery": if state.mailer.configured() { "email" } else { "outbox" } }),
+    )
+    .await?;
+    Ok(row)
+}
+
+/// An admin invites an employee (or invites again): a new link, the old ones revoked.
+pub async fn invite(state: &AppState, actor: &Actor, employee_id: &str) -> Result<InvitationView> {
+    let mut tx = state.store.begin().await?;
+    let employee = store::employees::get(&mut tx, employee_id)
+        .await?
+        .ok_or(Error::NotFound("employee"))?;
+    let row = create_in(state, &mut tx, actor, &employee).await?;
+    tx.commit().await?;
+    Ok(view(state, &row))
+}
+
+/// Sends the same link again now (after a failure, or a lost e-mail).
+pub async fn resend(state: &AppState, actor: &Actor, id: &str) -> Result<InvitationView> {
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin().await?;
+    let row = store::invitations::get(&mut tx, id)
+        .await?
+        .ok_or(Error::NotFound("invitation"))?;
+    if row.state != "pending" || row.expires_at <= now {
+        return Err(Error::conflict(
+            None,
+            format!(
+                "the invitation is {}; invite the employee again for a new link",
+                if row.state == "pending" {
+                    "expired"
+                } else {
+                    row.state.as_str()
+                }
+            ),
+        ));
+    }
+    if !state.mailer.configured() {
+        return Err(Error::conflict(
+            None,
+            "no SMTP server is configured: copy the link from the outbox",
+        ));
+    }
+    store::invitations::schedule(&mut tx, id, now).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "invitation.resent",
+        Some(Target {
+            kind: "invitation",
+            id,
+        }),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    let mut conn = state.store.conn().await?;
+    let row = store::invitations::get(&mut conn, id)
+        .await?
+        .ok_or(Error::NotFound("invitation"))?;
+    Ok(view(state, &row))
+}
+
+pub async fn revoke(state: &AppState, actor: &Actor, id: &str) -> Result<()> {
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin().await?;
+    if !store::invitations::set_state(&mut tx, id, "revoked", now).await? {
+        return Err(Error::NotFound("pending invitation"));
+    }
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "invitation.revoked",
+        Some(Target {
+            kind: "invitation",
+            id,
+        }),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The live invitation a link's token names.
+pub async fn by_token(
+    state: &AppState,
+    conn: &mut Conn,
+    token: &str,
+) -> Result<Option<InvitationRow>> {
+    let now = state.clock.now_ms();
+    Ok(store::invitations::by_token_hash(conn, &token_hash(token))
+        .await?
+        .filter(|r| r.state == "pending" && r.expires_at > now))
+}
+
+#[derive(Template)]
+#[template(path = "invitation_email.txt")]
+struct EmailText<'a> {
+    name: &'a str,
+    org: &'a str,
+    link: &'a str,
+    expires: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "invitation_email.html")]
+struct EmailHtml<'a> {
+    name: &'a str,
+    org: &'a str,
+    link: &'a str,
+    expires: &'a str,
+}
+
+fn backoff_ms(attempts: i64) -> i64 {
+    // 1, 2, 4, … minutes, at most six hours.
+    let minutes = 1i64 << attempts.clamp(0, 9);
+    (minutes * 60_000).min(6 * 3_600_000)
+}
+
+/// Sends the invitations that are due. Each is claimed first, so several instances never send
+/// the same one twice. Returns how many were sent.
+pub async fn deliver_due(state: &AppState) -> Result<usize> {
+    if !state.mailer.configured() {
+        return Ok(0);
+    }
+    let now = state.clock.now_ms();
+    let due = {
+        let mut conn = state.store.conn().await?;
+        store::invitations::due(&mut conn, now, 50).await?
+    };
+    let mut sent = 0;
+    for row in due {
+        let claimed = {
+            let mut conn = state.store.conn().await?;
+            store::invitations::claim(&mut conn, &row.id, row.next_attempt_at, now + CLAIM_MS)
+                .await?
+        };
+        if !claimed {
+            continue;
+        }
+        let token = state
+            .cipher
+            .open(&row.sealed_token, SEAL_AAD)
+            .ok()
+            .and_then(|t| String::from_utf8(t).ok())
+            .ok_or_else(|| Error::Internal("an invitation token does not open".into()))?;
+        let link = link_for(state, &token);
+        let name = {
+            let mut conn = state.store.conn().await?;
+            store::employees::get(&mut conn, &row.employee_id)
+                .await?
+                .map(|e| e.display_name)
+                .unwrap_or_default()
+        };
+        let expires = from_ms(row.expires_at).date().to_string();
+        let org = state
+            .config
+            .public_url
+            .host_str()
+            .unwrap_or("SSO")
+            .to_owned();
+        let text = EmailText {
+            name: &name,
+            org: &org,
+            link: &link,
+            expires: &expires,
+        }
+        .render()
+        .map_err(|e| Error::Internal(format!("template: {e}")))?;
+        let html = EmailHtml {
+            name: &name,
+            org: &org,
+            link: &link,
+            expires: &expires,
+        }
+        .render()
+        .map_err(|e| Error::Internal(format!("template: {e}")))?;
+        let outcome = state
+            .mailer
+            .send(&row.email, "Set up your passwordless sign-in", text, html)
+            .await;
+        let mut conn = state.store.conn().await?;
+        let at = state.clock.now_ms();
+        match outcome {
+            Ok(()) => {
+                store::invitations::mark_sent(&mut conn, &row.id, at).await?;
+                sent += 1;
+            }
+            Err(e) => {
+                tracing::warn!(invitation = %row.id, error = %e, "invitation e-mail failed; will retry");
+                store::invitations::mark_failed(
+                    &mut conn,
+                    &row.id,
+                    &e,
+                    at + backoff_ms(row.attempts),
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// Runs deliveries every ten seconds until aborted.
+pub fn spawn_delivery(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = deliver_due(&state).await {
+                tracing::warn!(error = %e, "invitation delivery pass failed");
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(super::backoff_ms(0), 60_000);
+        assert_eq!(super::backoff_ms(3), 8 * 60_000);
+        assert_eq!(super::backoff_ms(40), 6 * 3_600_000);
+    }
+}

@@ -1,0 +1,5 @@
+//! Enrolment of employees: invitations (e-mail or outbox) and the invitation page where the
+//! employee sets up a passkey or the phone authenticator (whose QR registration is `push::enrol`).
+
+pub mod invitations;
+pub mod pages;
