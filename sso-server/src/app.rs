@@ -77,6 +77,11 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
     crate::secrets::verify_key(&mut *store.conn().await?, &cipher).await?;
     tracing::info!(database = %redact_url(&url), backend = backend.name(), "database ready");
     let metrics = config.metrics.enabled.then(crate::http::metrics::handle);
+    let push = Arc::new(crate::push::PushState::new(
+        &config.push,
+        clock.clone(),
+        store.clone(),
+    )?);
     Ok(AppState {
         config: Arc::new(config),
         store,
@@ -87,7 +92,7 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
         keys: Arc::default(),
         sign_in_failures: Arc::default(),
         webauthn: Arc::new(webauthn),
-        push: Arc::default(),
+        push,
         mailer: Arc::new(mailer),
     })
 }

@@ -36,6 +36,15 @@ pub struct Config {
     pub oidc: OidcConfig,
     pub mail: MailConfig,
     pub invitations: InvitationConfig,
+    pub push: PushConfig,
+}
+
+/// Push services for the phone app. Without them phones get challenges through their poll.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    pub apns: Option<crate::push::apns::ApnsConfig>,
+    pub fcm: Option<crate::push::fcm::FcmConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -195,6 +204,7 @@ impl Default for Config {
             oidc: OidcConfig::default(),
             mail: MailConfig::default(),
             invitations: InvitationConfig::default(),
+            push: PushConfig::default(),
         }
     }
 }

@@ -87,6 +87,30 @@ impl Signer {
         })
     }
 
+    /// From a PKCS#8 key (what Apple's .p8 files and Google's service-account keys hold).
+    pub fn from_pkcs8(kid: &str, alg: Alg, der: &[u8]) -> Result<Self> {
+        match alg {
+            Alg::ES256 => Self::from_der(kid, alg, der),
+            Alg::RS256 => Ok(Self {
+                kid: kid.to_owned(),
+                alg,
+                key: Private::Rsa(
+                    RsaKeyPair::from_pkcs8(der)
+                        .map_err(|e| Error::Crypto(format!("RSA key {kid}: {e}")))?,
+                ),
+                rng: SystemRandom::new(),
+            }),
+        }
+    }
+
+    /// From a PEM `PRIVATE KEY` (PKCS#8) block.
+    pub fn from_pkcs8_pem(kid: &str, alg: Alg, pem: &str) -> Result<Self> {
+        use rustls::pki_types::pem::PemObject as _;
+        let der = rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| Error::Crypto(format!("key {kid}: not a PKCS#8 PEM private key: {e}")))?;
+        Self::from_pkcs8(kid, alg, der.secret_pkcs8_der())
+    }
+
     /// The public key as a JWK (RFC 7517), with `kid`, `alg` and `use`.
     pub fn public_jwk(&self) -> Value {
         match &self.key {

@@ -154,12 +154,18 @@ pub async fn create(
         )
         .await?;
     }
+    // Delivered in the background: a slow or unreachable push service never holds up the
+    // sign-in page, and the phone can always fetch the challenge itself.
     let payload = challenge_json(&row);
-    for g in &state.push.gateways {
-        if let Err(e) = g.deliver(device, &payload).await {
-            tracing::warn!(gateway = g.name(), device = %device.id, error = %e, "push delivery failed; the phone can still poll");
+    let gateways = state.push.gateways.clone();
+    let device = device.clone();
+    tokio::spawn(async move {
+        for g in &gateways {
+            if let Err(e) = g.deliver(&device, &payload).await {
+                tracing::warn!(gateway = g.name(), device = %device.id, error = %e, "push delivery failed; the phone can still poll");
+            }
         }
-    }
+    });
     Ok(row)
 }
 

@@ -9,8 +9,10 @@
 //! - `api`: the endpoints the phone calls.
 
 pub mod api;
+pub mod apns;
 pub mod challenges;
 pub mod enrol;
+pub mod fcm;
 pub mod gateway;
 pub mod key;
 pub mod wire;
@@ -29,14 +31,30 @@ pub struct PushState {
     pub gateways: Vec<Arc<dyn gateway::PushGateway>>,
 }
 
-impl Default for PushState {
-    fn default() -> Self {
+impl PushState {
+    /// The feed always; APNs and FCM when configured.
+    pub fn new(
+        config: &crate::config::PushConfig,
+        clock: crate::clock::SharedClock,
+        store: crate::store::Store,
+    ) -> crate::Result<Self> {
         let feed = Arc::new(gateway::Feed::default());
-        Self {
-            key: key::PushKey::default(),
-            gateways: vec![feed.clone()],
-            feed,
+        let mut gateways: Vec<Arc<dyn gateway::PushGateway>> = vec![feed.clone()];
+        if let Some(c) = &config.apns {
+            gateways.push(Arc::new(apns::Apns::new(
+                c.clone(),
+                clock.clone(),
+                store.clone(),
+            )?));
         }
+        if let Some(c) = &config.fcm {
+            gateways.push(Arc::new(fcm::Fcm::new(c.clone(), clock, store)?));
+        }
+        Ok(Self {
+            key: key::PushKey::default(),
+            gateways,
+            feed,
+        })
     }
 }
 

@@ -350,3 +350,12 @@ pub async fn purge(conn: &mut Conn, now: i64) -> Result<u64> {
         .rows_affected();
     Ok(n)
 }
+
+/// Drops a push token the push service says is gone (the phone still polls).
+pub async fn clear_push_token(conn: &mut Conn, device_id: &str) -> Result<()> {
+    sqlx::query("UPDATE authenticator_device SET push_token = NULL WHERE id = $1")
+        .bind(device_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

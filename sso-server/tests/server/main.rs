@@ -10,5 +10,6 @@ mod invitations;
 mod oidc;
 mod process;
 mod push;
+mod push_services;
 mod store;
 mod support;
