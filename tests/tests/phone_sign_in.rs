@@ -1,0 +1,370 @@
+//! The product's main path, end to end across the crates and real servers: an employee imported
+//! from the Samba AD DC is invited by e-mail (a real SMTP server), follows the link, registers
+//! the phone (the real mobile-core with its software key store) from the page's QR payload, and
+//! a relying party (the `openidconnect` crate) signs the employee in with "approve on your
+//! phone", receiving a verified ID token.
+
+use std::sync::Arc;
+
+use mobile_core::authenticator::Authenticator;
+use mobile_core::keystore::SoftwareKeyStore;
+use mobile_core::protocol::{Decision, Platform};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
+    RedirectUrl, Scope, TokenResponse,
+};
+use serde_json::{json, Value};
+use sso_server::audit::Actor;
+use sso_server::clock::{Clock as _, SystemClock};
+use sso_server::config::{Config, MailTls};
+use sso_server::directory::sync::Trigger;
+use sso_server::directory::{Domains, RunOptions, SyncMode, Syncer};
+use sso_server::oidc::clients::{ClientInput, ClientKind, Clients};
+
+const REDIRECT: &str = "http://localhost:9/callback";
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client")
+}
+
+fn html_unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("&#") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after
+            .find(';')
+            .and_then(|j| after[..j].parse::<u32>().ok().map(|n| (j, n)))
+        {
+            Some((j, n)) => {
+                out.push(char::from_u32(n).unwrap_or('?'));
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push_str("&#");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn invited_employee_registers_the_phone_and_signs_in_by_approving() {
+    let (Some(dc), Some(smtp)) = (e2e::SambaDc::from_env(), e2e::Smtp::from_env()) else {
+        assert!(
+            !e2e::servers_required(),
+            "E2E_SAMBA_* / E2E_SMTP_* not set but servers are required"
+        );
+        eprintln!("skipped: run scripts/test.sh");
+        return;
+    };
+    // An employee in AD, in the sync group.
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let group = format!("E2E Sync {tag}");
+    let sam = format!("e2e{tag}");
+    let email = format!("e2e.{tag}@corp.example.test");
+    dc.samba_tool(&["group", "add", &group]);
+    dc.samba_tool(&[
+        "user",
+        "create",
+        &sam,
+        "E2e-Passw0rd!",
+        &format!("--mail-address={email}"),
+        "--given-name=Eve",
+        "--surname=Endtoend",
+    ]);
+    dc.samba_tool(&["group", "addmembers", &group, &sam]);
+
+    // The server, with the SMTP server for invitations.
+    let dir = tempfile::tempdir().expect("dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!(
+        "http://localhost:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
+    config.public_url = base.parse().expect("url");
+    config.directory.schedule_enabled = false;
+    config.mail.smtp_host = Some(smtp.host.clone());
+    config.mail.smtp_port = smtp.port;
+    config.mail.tls = MailTls::None;
+    let state = sso_server::app::init(config, Arc::new(SystemClock))
+        .await
+        .expect("init");
+    let serving = state.clone();
+    tokio::spawn(async move {
+        let _ = sso_server::app::serve(serving, listener, std::future::pending()).await;
+    });
+
+    // The domain invites on import; a sync imports the employee and queues the invitation.
+    let ca = std::fs::read_to_string(&dc.ca_file).expect("ca");
+    let input = serde_json::from_value(json!({
+        "name": "corp", "urls": [dc.ldaps_url], "ca_pem": ca, "bind_dn": dc.admin_user,
+        "bind_password": dc.admin_password, "base_dn": dc.base_dn, "netbios_name": dc.netbios,
+        "sync_group": group, "invite_on_import": true,
+    }))
+    .expect("domain");
+    Domains {
+        store: &state.store,
+        cipher: &state.cipher,
+    }
+    .create(&Actor::cli(), SystemClock.now_ms(), &input)
+    .await
+    .expect("domain");
+    let run = Syncer::new(&state)
+        .run(
+            "corp",
+            RunOptions {
+                mode: SyncMode::Full,
+                dry_run: false,
+                force: false,
+                trigger: Trigger::Cli,
+                actor: Actor::cli(),
+            },
+            None,
+        )
+        .await
+        .expect("sync");
+    assert_eq!(
+        (run.state.as_str(), run.added),
+        ("succeeded", 1),
+        "{:?}",
+        run.message
+    );
+    assert_eq!(
+        sso_server::enrol::invitations::deliver_due(&state)
+            .await
+            .expect("deliver"),
+        1
+    );
+
+    // The e-mail arrived; its link opens the invitation page with the QR payload.
+    let mail = smtp
+        .messages()
+        .into_iter()
+        .find(|m| m.contains(&email))
+        .expect("the invitation e-mail");
+    let start = mail
+        .find(&format!("{base}/invite/"))
+        .expect("link in the e-mail");
+    let link: String = mail[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '<')
+        .collect();
+    let page = http()
+        .get(&link)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let at = page
+        .find("hideez-auth://register")
+        .expect("QR payload on the page");
+    let qr = html_unescape(&page[at..at + page[at..].find('"').expect("end")]);
+
+    // The phone registers with it.
+    let phone_dir = tempfile::tempdir().expect("dir");
+    let phone = Authenticator::new(
+        Arc::new(SoftwareKeyStore::new()),
+        phone_dir.path().join("accounts.json").display().to_string(),
+        true,
+    )
+    .expect("phone");
+    let now = || SystemClock.now_ms() / 1000;
+    let info = phone.parse_registration(qr, now()).expect("QR accepted");
+    let req = phone
+        .build_registration_request(info.clone(), "Eve's phone".into(), None, Platform::Other)
+        .await
+        .expect("request");
+    let resp = http()
+        .post(&req.url)
+        .header("content-type", "application/json")
+        .body(req.body)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(resp.status(), 200);
+    let account = phone
+        .complete_registration(info, resp.text().await.expect("body"))
+        .expect("account");
+    assert_eq!(account.account_name.as_deref(), Some(email.as_str()));
+
+    // A relying party signs Eve in; she approves on the phone.
+    let created = Clients {
+        store: &state.store,
+    }
+    .create(
+        &Actor::cli(),
+        SystemClock.now_ms(),
+        &ClientInput {
+            name: "Intranet".into(),
+            kind: ClientKind::Confidential,
+            redirect_uris: vec![REDIRECT.into()],
+            post_logout_redirect_uris: vec![],
+            allowed_scopes: None,
+            grant_types: None,
+            id_token_signed_response_alg: None,
+        },
+    )
+    .await
+    .expect("client");
+    let meta = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(base.clone()).expect("issuer"),
+        &http(),
+    )
+    .await
+    .expect("discovery");
+    let rp = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(created.client.client_id.clone()),
+        created.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).expect("redirect"));
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let browser = browser();
+    let resp = browser
+        .get(auth_url.as_str())
+        .send()
+        .await
+        .expect("authorize");
+    let login = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let request = url::Url::parse(&format!("{base}{login}"))
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "request")
+        .map(|(_, v)| v.to_string())
+        .expect("request");
+    let started: Value = browser
+        .post(format!("{base}/login/push"))
+        .json(&json!({"request": request, "username": email}))
+        .send()
+        .await
+        .expect("push")
+        .json()
+        .await
+        .expect("json");
+    let number = started["number"].as_u64().expect("number") as u32;
+
+    // The phone long-polls, verifies the server's signature, shows the prompt, approves.
+    let poll = phone
+        .poll_request(account.id.clone(), now())
+        .await
+        .expect("poll");
+    let mut r = http().get(format!("{}?wait=5", poll.url));
+    for h in &poll.headers {
+        r = r.header(&h.name, &h.value);
+    }
+    let body = r.send().await.expect("poll").text().await.expect("body");
+    let mut pending = phone
+        .verify_poll_response(account.id.clone(), body, now())
+        .expect("verified");
+    assert_eq!(pending.len(), 1);
+    let c = pending.remove(0);
+    assert_eq!(
+        (c.client_name.as_str(), c.employee.as_str()),
+        ("Intranet", "Eve Endtoend")
+    );
+    let answer = phone
+        .answer_challenge(
+            account.id.clone(),
+            c,
+            Decision::Approve,
+            Some(number),
+            now(),
+        )
+        .await
+        .expect("answer");
+    let resp = http()
+        .post(&answer.url)
+        .header("content-type", "application/json")
+        .body(answer.body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+
+    // The sign-in page sees the approval and goes back to the relying party with a code.
+    let status: Value = browser
+        .post(format!("{base}/login/push/status"))
+        .json(&json!({"challenge": started["challenge"], "request": request}))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(status["state"], "approved");
+    let resp = browser
+        .get(format!(
+            "{base}{}",
+            status["redirect"].as_str().expect("redirect")
+        ))
+        .send()
+        .await
+        .expect("resume");
+    let back =
+        url::Url::parse(resp.headers()["location"].to_str().expect("location")).expect("url");
+    assert_eq!(
+        back.query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.to_string())
+            .as_deref(),
+        Some(csrf.secret().as_str())
+    );
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.to_string())
+        .expect("code");
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("token endpoint")
+        .set_pkce_verifier(verifier)
+        .request_async(&http())
+        .await
+        .expect("tokens");
+    let id_token = tokens.id_token().expect("ID token");
+    let claims = id_token
+        .claims(&rp.id_token_verifier(), &nonce)
+        .expect("the ID token verifies");
+    assert_eq!(claims.email().map(|e| e.as_str().to_owned()), Some(email));
+    let amr: Vec<String> = claims
+        .auth_method_refs()
+        .map(|v| v.iter().map(|a| a.as_str().to_owned()).collect())
+        .unwrap_or_default();
+    assert_eq!(amr, vec!["pop".to_owned(), "user".to_owned()]);
+}
