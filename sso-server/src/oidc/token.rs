@@ -58,7 +58,7 @@ fn param<'a>(p: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
 }
 
 /// Authenticates the calling client.
-async fn authenticate_client(
+pub(crate) async fn authenticate_client(
     state: &AppState,
     conn: &mut Conn,
     headers: &HeaderMap,

@@ -78,13 +78,15 @@ pub async fn poll(
         .unwrap_or(0)
         .min(MAX_WAIT_S);
     let mut pending = store::push::pending_for_device(&mut conn, &device.id, now).await?;
-    if pending.is_empty() && wait > 0 {
-        drop(conn);
-        state
-            .push
-            .feed
-            .wait(&device.id, Duration::from_secs(wait))
-            .await;
+    drop(conn);
+    // Long poll: wait for a challenge until the deadline (a wake-up can be stale: re-check).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    while pending.is_empty() {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        state.push.feed.wait(&device.id, left).await;
         let mut conn = state.store.conn().await?;
         pending =
             store::push::pending_for_device(&mut conn, &device.id, state.clock.now_ms()).await?;

@@ -16,6 +16,7 @@ pub mod fcm;
 pub mod gateway;
 pub mod key;
 pub mod wire;
+pub mod workstation;
 
 use std::sync::Arc;
 
@@ -63,4 +64,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/authenticator/register", post(api::register))
         .route("/api/authenticator/challenges", get(api::poll))
         .route("/api/authenticator/answer", post(api::answer))
+        .route("/api/workstation/challenges", post(workstation::create))
+        .route(
+            "/api/workstation/challenges/{id}",
+            post(workstation::status),
+        )
 }

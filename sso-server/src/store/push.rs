@@ -331,6 +331,25 @@ pub async fn is_blocked(conn: &mut Conn, employee_id: &str) -> Result<bool> {
     )
 }
 
+pub async fn set_requester(conn: &mut Conn, id: &str, client_id: &str) -> Result<()> {
+    sqlx::query("UPDATE push_challenge SET requester = $2 WHERE id = $1")
+        .bind(id)
+        .bind(client_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn requester_of(conn: &mut Conn, id: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "SELECT requester FROM push_challenge WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .flatten())
+}
+
 pub async fn purge(conn: &mut Conn, now: i64) -> Result<u64> {
     let mut n = sqlx::query("DELETE FROM poll_nonce WHERE expires_at < $1")
         .bind(now)

@@ -593,3 +593,111 @@ fn canonical_messages_match_the_phone_core() {
     let p2 = mobile_core::protocol::poll_message("dev-9", 1_800_000_000, "bm9uY2Vub25jZW5vbmNl");
     assert_eq!(p1, p2);
 }
+
+/// A workstation agent (a confidential client with client credentials) asks for an unlock; the
+/// phone approves; only that agent reads the approval, once.
+#[tokio::test]
+async fn workstation_unlock_by_phone_approval() {
+    let s = setup(Db::Sqlite).await;
+    let link = enrolment_link(&s).await;
+    let phone = register(&s, &link).await.2.expect("registered");
+    let mut agents = Vec::new();
+    for name in ["Agent", "Other agent"] {
+        let (status, c) = call(
+            &s.admin,
+            Method::POST,
+            s.server.url("/api/v1/oidc/clients"),
+            &s.csrf,
+            Some(json!({"name": name, "kind": "confidential", "redirect_uris": ["https://agent.example/cb"], "grant_types": ["client_credentials"]})),
+        )
+        .await;
+        assert_eq!(status, 201, "{c}");
+        agents.push((
+            c["client_id"].as_str().expect("id").to_owned(),
+            c["client_secret"].as_str().expect("s").to_owned(),
+        ));
+    }
+    let ask = |path: &str, agent: &(String, String), body: Value| {
+        let url = s.server.url(path);
+        let agent = agent.clone();
+        async move {
+            client()
+                .post(url)
+                .basic_auth(&agent.0, Some(&agent.1))
+                .json(&body)
+                .send()
+                .await
+                .expect("post")
+        }
+    };
+    // The web app's client may not do this.
+    let resp = ask(
+        "/api/workstation/challenges",
+        &(s.client_id.clone(), s.secret.clone()),
+        json!({"username": s.email}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let started: Value = ask(
+        "/api/workstation/challenges",
+        &agents[0],
+        json!({"username": s.email, "workstation": "PC-42"}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let c = poll(&s, &phone).await.remove(0);
+    assert_eq!(c.client_name, "Unlock PC-42");
+    let path = format!(
+        "/api/workstation/challenges/{}",
+        started["challenge"].as_str().expect("id")
+    );
+    let st: Value = ask(&path, &agents[0], json!({}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(st["state"], "pending");
+    answer(
+        &s,
+        &phone,
+        &c,
+        Decision::Approve,
+        Some(started["number"].as_u64().expect("n") as u32),
+    )
+    .await;
+    let other: Value = ask(&path, &agents[1], json!({}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(other["state"], "expired", "another agent learns nothing");
+    let st: Value = ask(&path, &agents[0], json!({}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (st["state"].as_str(), st["employee_id"].as_str()),
+        (Some("approved"), Some(s.employee_id.as_str()))
+    );
+    let again: Value = ask(&path, &agents[0], json!({}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(again["state"], "expired", "read once");
+    // A workstation approval is not a web sign-in.
+    let browser = client();
+    let web: Value = browser
+        .post(s.server.url("/login/push/status"))
+        .json(&json!({"challenge": started["challenge"], "request": ""}))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(web["state"], "expired");
+}

@@ -1,0 +1,171 @@
+//! Workstation unlock by phone approval: a workstation agent, authenticated as a confidential
+//! OIDC client allowed the client-credentials grant (HTTP Basic or form credentials), asks for a
+//! challenge to the employee's phone, shows the number, and reads the answer. An approval is
+//! read once; only the client that asked can read it. Names that cannot get a push get a decoy,
+//! as on the sign-in page.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::challenges::{self, Origin, MAX_PROMPTS_PER_10_MIN};
+use crate::app::AppState;
+use crate::employees::State as EmployeeState;
+use crate::oidc::clients::ClientKind;
+use crate::oidc::errors::OAuthError;
+use crate::store;
+
+fn form_or_json(headers: &HeaderMap, body: &Bytes) -> HashMap<String, String> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if json {
+        serde_json::from_slice::<HashMap<String, serde_json::Value>>(body)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+            .collect()
+    } else {
+        url::form_urlencoded::parse(body).into_owned().collect()
+    }
+}
+
+async fn agent(
+    state: &AppState,
+    headers: &HeaderMap,
+    p: &HashMap<String, String>,
+) -> Result<crate::oidc::clients::Client, OAuthError> {
+    let mut conn = state.store.conn().await.map_err(OAuthError::from)?;
+    let client = crate::oidc::token::authenticate_client(state, &mut conn, headers, p).await?;
+    if client.kind != ClientKind::Confidential || !client.allows_grant("client_credentials") {
+        return Err(OAuthError::unauthorized_client(
+            "workstation agents use a confidential client with the client_credentials grant",
+        ));
+    }
+    Ok(client)
+}
+
+/// `POST /api/workstation/challenges` `{username, workstation}`.
+pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let run = async {
+        let p = form_or_json(&headers, &body);
+        let client = agent(&state, &headers, &p).await?;
+        let username = p
+            .get("username")
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("username is missing"))?;
+        let workstation: String = p
+            .get("workstation")
+            .map(String::as_str)
+            .unwrap_or("a workstation")
+            .chars()
+            .take(64)
+            .collect();
+        let now = state.clock.now_ms();
+        let mut conn = state.store.conn().await.map_err(OAuthError::from)?;
+        let target = match crate::login::push::employee_named(&mut conn, username)
+            .await
+            .map_err(OAuthError::from)?
+        {
+            Some(e) if e.state == EmployeeState::Active.as_str() => {
+                let blocked = store::push::is_blocked(&mut conn, &e.id)
+                    .await
+                    .map_err(OAuthError::from)?;
+                let recent = store::push::count_recent(&mut conn, &e.id, now - 10 * 60_000)
+                    .await
+                    .map_err(OAuthError::from)?;
+                let device = store::push::active_devices_of(&mut conn, &e.id)
+                    .await
+                    .map_err(OAuthError::from)?
+                    .into_iter()
+                    .next();
+                device
+                    .filter(|_| !blocked && recent < MAX_PROMPTS_PER_10_MIN)
+                    .map(|d| (e, d))
+            }
+            _ => None,
+        };
+        drop(conn);
+        let ip = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let c = match target {
+            Some((employee, device)) => challenges::create(
+                &state,
+                &employee,
+                &device,
+                &Origin {
+                    purpose: "workstation",
+                    client_name: &format!("Unlock {workstation}"),
+                    ip: &ip,
+                    user_agent: "",
+                },
+            )
+            .await
+            .map_err(OAuthError::from)?,
+            None => challenges::decoy(&state).await.map_err(OAuthError::from)?,
+        };
+        let mut conn = state.store.conn().await.map_err(OAuthError::from)?;
+        store::push::set_requester(&mut conn, &c.id, &client.id)
+            .await
+            .map_err(OAuthError::from)?;
+        Ok::<_, OAuthError>(Json(json!({ "challenge": c.id, "number": c.shown_number, "expires_in": (c.expires_at - now) / 1000 })).into_response())
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /api/workstation/challenges/{id}`: `pending`, `approved` (once, with the employee),
+/// `denied` or `expired`. POST so the client credentials travel in the body or the header.
+pub async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let run = async {
+        let p = form_or_json(&headers, &body);
+        let client = agent(&state, &headers, &p).await?;
+        let now = state.clock.now_ms();
+        let mut conn = state.store.conn().await.map_err(OAuthError::from)?;
+        let requester = store::push::requester_of(&mut conn, &id)
+            .await
+            .map_err(OAuthError::from)?;
+        let Some(c) = store::push::get_challenge(&mut conn, &id)
+            .await
+            .map_err(OAuthError::from)?
+        else {
+            return Ok(Json(json!({ "state": "expired" })).into_response());
+        };
+        if requester.as_deref() != Some(client.id.as_str()) {
+            return Ok(Json(json!({ "state": "expired" })).into_response());
+        }
+        let st = match c.state.as_str() {
+            "approved" if c.consumed_at.is_none() && c.purpose == "workstation" => "approved",
+            "approved" => "expired",
+            "denied" | "fraud" => "denied",
+            _ if c.expires_at <= now => "expired",
+            _ => "pending",
+        };
+        if st == "approved" {
+            if !store::push::consume_challenge(&mut conn, &c.id, now)
+                .await
+                .map_err(OAuthError::from)?
+            {
+                return Ok(Json(json!({ "state": "expired" })).into_response());
+            }
+            return Ok(
+                Json(json!({ "state": "approved", "employee_id": c.employee_id })).into_response(),
+            );
+        }
+        Ok::<_, OAuthError>(Json(json!({ "state": st })).into_response())
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
