@@ -45,7 +45,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
-step "Python tests of the real mobile-core library (uniffi bindings)"
+step "generating the Kotlin, Swift and Python bindings of mobile-core"
+bash bindings/generate.sh
+
+step "Python tests of the real mobile-core library (uniffi bindings), also against a live server"
 bash bindings/run-python-tests.sh
 
 step "all tests passed"

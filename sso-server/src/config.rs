@@ -40,11 +40,23 @@ pub struct Config {
 }
 
 /// Push services for the phone app. Without them phones get challenges through their poll.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PushConfig {
     pub apns: Option<crate::push::apns::ApnsConfig>,
     pub fcm: Option<crate::push::fcm::FcmConfig>,
+    /// How long the employee has to answer a sign-in challenge on the phone (10 to 600).
+    pub challenge_ttl_seconds: u32,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            apns: None,
+            fcm: None,
+            challenge_ttl_seconds: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -292,6 +304,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
+        if self.push.challenge_ttl_seconds > 600 {
+            return Err(invalid("push.challenge_ttl_seconds", "must be at most 600"));
+        }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(invalid(
                 "mail.from",
@@ -357,6 +372,10 @@ impl Config {
                 self.oidc.sign_in_attempts_per_minute,
             ),
             ("invitations.ttl_hours", self.invitations.ttl_hours),
+            (
+                "push.challenge_ttl_seconds",
+                self.push.challenge_ttl_seconds,
+            ),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1"));

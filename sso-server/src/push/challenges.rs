@@ -15,7 +15,6 @@ use crate::store::employees::EmployeeRow;
 use crate::store::push::{ChallengeRow, DeviceRow};
 use crate::store::{self};
 
-pub const CHALLENGE_TTL_MS: i64 = 60_000;
 /// Push prompts per employee per ten minutes (against push bombing).
 pub const MAX_PROMPTS_PER_10_MIN: i64 = 5;
 /// Denials within fifteen minutes that block push sign-in for the employee.
@@ -91,7 +90,8 @@ pub async fn create(
     let now = state.clock.now_ms();
     // Whole seconds on the wire; keep the stored times on those seconds so they sign alike.
     let created_s = now / 1000;
-    let expires_s = (now + CHALLENGE_TTL_MS) / 1000;
+    let ttl_ms = i64::from(state.config.push.challenge_ttl_seconds) * 1000;
+    let expires_s = (now + ttl_ms) / 1000;
     let (choices, shown) = numbers()?;
     let id = Uuid::new_v4().to_string();
     let nonce = wire::b64(&random_bytes::<16>()?);
@@ -186,7 +186,7 @@ pub async fn decoy(state: &AppState) -> Result<ChallengeRow> {
         place: String::new(),
         user_agent: String::new(),
         created_at: now,
-        expires_at: now + CHALLENGE_TTL_MS,
+        expires_at: now + i64::from(state.config.push.challenge_ttl_seconds) * 1000,
         number_choices: json!(choices).to_string(),
         shown_number: i64::from(choices[shown]),
         signature: String::new(),

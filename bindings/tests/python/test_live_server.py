@@ -1,0 +1,157 @@
+"""The real library against a real running sso-server (started by run-python-tests.sh): register
+from an invitation's QR payload, then approve a sign-in with the right number, deny one, answer
+with a wrong number, miss an expired challenge, and have a replayed approval refused."""
+
+import html
+import http.cookiejar
+import json
+import os
+import re
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from support import TempDirTestCase, mc, run
+
+BASE = os.environ.get("E2E_SSO_URL")
+
+
+def now():
+    return int(time.time())
+
+
+class Http:
+    """A tiny client with cookies (the admin's session, the browser's sign-in)."""
+
+    def __init__(self):
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.csrf = None
+
+    def call(self, method, url, body=None, headers=None):
+        data = None
+        h = dict(headers or {})
+        if body is not None:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        if self.csrf:
+            h["X-CSRF-Token"] = self.csrf
+        req = urllib.request.Request(url if url.startswith("http") else BASE + url, data=data, headers=h, method=method)
+        try:
+            with self.opener.open(req) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def json(self, method, url, body=None, headers=None):
+        status, text = self.call(method, url, body, headers)
+        return status, (json.loads(text) if text else None)
+
+
+@unittest.skipUnless(BASE, "no running sso-server (run bindings/run-python-tests.sh)")
+class LiveServer(TempDirTestCase, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.admin = Http()
+        status, body = cls.admin.json("POST", "/api/v1/session", {
+            "username": os.environ["E2E_SSO_ADMIN"], "password": os.environ["E2E_SSO_ADMIN_PASSWORD"]})
+        assert status == 200, body
+        cls.admin.csrf = body["csrf_token"]
+
+    def setUp(self):
+        super().setUp()
+        # An employee invited through the outbox (no SMTP in this test server).
+        self.email = f"py.{time.time_ns()}@example.test"
+        status, e = self.admin.json("POST", "/api/v1/employees", {"display_name": "Python Phone", "email": self.email})
+        self.assertEqual(status, 201, e)
+        status, inv = self.admin.json("POST", f"/api/v1/employees/{e['id']}/invitations")
+        self.assertEqual(status, 201, inv)
+        # The invitation page shows the QR payload; the phone registers with it.
+        status, page = self.admin.call("GET", inv["link"])
+        self.assertEqual(status, 200)
+        qr = html.unescape(re.search(r'href="(hideez-auth://register[^"]+)"', page).group(1))
+        self.auth = mc.Authenticator(mc.new_software_key_store(), self.accounts_path, True)
+        info = self.auth.parse_registration(qr, now())
+        req = run(self.auth.build_registration_request(info, "Python phone", None, mc.Platform.OTHER))
+        status, text = Http().call(req.method, req.url, req.body)
+        self.assertEqual(status, 200, text)
+        self.account = self.auth.complete_registration(info, text)
+        self.assertEqual(self.account.account_name, self.email)
+        status, st = self.admin.json("GET", f"/invite/{inv['link'].rsplit('/', 1)[1]}/status")
+        self.assertEqual(st["state"], "accepted")
+        self.browser = Http()
+
+    def start_sign_in(self):
+        status, started = self.browser.json("POST", "/login/push", {"request": "", "username": self.email})
+        self.assertEqual(status, 200, started)
+        return started
+
+    def poll(self):
+        req = run(self.auth.poll_request(self.account.id, now()))
+        status, text = Http().call(req.method, req.url, headers={h.name: h.value for h in req.headers})
+        self.assertEqual(status, 200, text)
+        return self.auth.verify_poll_response(self.account.id, text, now())
+
+    def send(self, answer):
+        return Http().json(answer.method, answer.url, answer.body)
+
+    def status(self, started):
+        return self.browser.json("POST", "/login/push/status", {"challenge": started["challenge"], "request": ""})[1]["state"]
+
+    def test_approve_with_the_right_number(self):
+        started = self.start_sign_in()
+        [c] = self.poll()
+        self.assertIn(started["number"], c.number_choices)
+        self.assertEqual(c.employee, "Python Phone")
+        answer = run(self.auth.answer_challenge(self.account.id, c, mc.Decision.APPROVE, started["number"], now()))
+        status, body = self.send(answer)
+        self.assertEqual((status, body["result"]), (200, "approved"))
+        self.assertEqual(self.status(started), "approved")
+
+    def test_deny(self):
+        started = self.start_sign_in()
+        [c] = self.poll()
+        answer = run(self.auth.answer_challenge(self.account.id, c, mc.Decision.DENY, None, now()))
+        self.assertEqual(self.send(answer)[1]["result"], "denied")
+        self.assertEqual(self.status(started), "denied")
+
+    def test_a_wrong_number_is_a_denial(self):
+        started = self.start_sign_in()
+        [c] = self.poll()
+        wrong = next(n for n in c.number_choices if n != started["number"])
+        answer = run(self.auth.answer_challenge(self.account.id, c, mc.Decision.APPROVE, wrong, now()))
+        self.assertEqual(self.send(answer)[1]["result"], "denied")
+        self.assertEqual(self.status(started), "denied")
+
+    def test_an_expired_challenge_is_refused(self):
+        started = self.start_sign_in()
+        [c] = self.poll()
+        # Signed in time, sent too late: the test server gives challenges 3 seconds.
+        answer = run(self.auth.answer_challenge(self.account.id, c, mc.Decision.APPROVE, started["number"], now()))
+        time.sleep(4)
+        status, body = self.send(answer)
+        self.assertEqual(status, 409, body)
+        self.assertIn("expired", body["message"])
+        self.assertEqual(self.status(started), "expired")
+        self.assertEqual(self.poll(), [])
+
+    def test_a_replayed_approval_is_refused(self):
+        started = self.start_sign_in()
+        [c] = self.poll()
+        answer = run(self.auth.answer_challenge(self.account.id, c, mc.Decision.APPROVE, started["number"], now()))
+        self.assertEqual(self.send(answer)[0], 200)
+        # The phone itself refuses to answer twice...
+        with self.assertRaises(mc.AuthError):
+            run(self.auth.answer_challenge(self.account.id, c, mc.Decision.APPROVE, started["number"], now()))
+        # ...and the server turns one approval into one sign-in only.
+        self.assertEqual(self.status(started), "approved")
+        self.assertEqual(self.status(started), "expired")
+        forged = json.loads(answer.body)
+        forged["decision"] = "deny"
+        status, _ = Http().json("POST", answer.url, forged)
+        self.assertEqual(status, 403)
+
+
+if __name__ == "__main__":
+    unittest.main()
