@@ -673,6 +673,56 @@ impl Authenticator {
     }
 }
 
+/// A signed request that changes the device's push token at the server.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PushTokenRequest {
+    pub method: String,
+    pub url: String,
+    /// JSON: `{device_id, push_token, timestamp, nonce, signature}`.
+    pub body: String,
+}
+
+#[uniffi::export]
+impl Authenticator {
+    /// Signs a change of this device's push token (`None` clears it: the phone then relies on
+    /// polling). Send it whenever the platform hands the app a new token.
+    pub async fn push_token_request(
+        &self,
+        account_id: String,
+        push_token: Option<String>,
+        now_unix: i64,
+    ) -> Result<PushTokenRequest, AuthError> {
+        let account = self.account(&account_id)?;
+        if now_unix < 0 {
+            return Err(AuthError::invalid("now_unix", "must not be negative"));
+        }
+        if let Some(t) = &push_token {
+            check_text("push_token", t, MAX_PUSH_TOKEN)?;
+        }
+        let nonce = random_token(POLL_NONCE_BYTES)?;
+        let device_key = from_b64url(&account.device_public_key).unwrap_or_default();
+        let message = protocol::push_token_message(
+            &account.device_id,
+            now_unix,
+            &nonce,
+            push_token.as_deref().unwrap_or(""),
+        );
+        let signature = b64url(&self.sign(&account.key_alias, &device_key, message).await?);
+        let body = serde_json::json!({
+            "device_id": account.device_id,
+            "push_token": push_token,
+            "timestamp": now_unix,
+            "nonce": nonce,
+            "signature": signature,
+        });
+        Ok(PushTokenRequest {
+            method: "POST".into(),
+            url: server_endpoint(&account, protocol::PUSH_TOKEN_PATH)?,
+            body: body.to_string(),
+        })
+    }
+}
+
 fn server_endpoint(account: &StoredAccount, path: &str) -> Result<String, AuthError> {
     let base = Url::parse(&account.server_url).map_err(|e| AuthError::Storage {
         reason: format!(

@@ -97,6 +97,9 @@ pub const REGISTER_DOMAIN: &[u8] = b"hideez-auth/register/v1\0";
 pub const CHALLENGE_DOMAIN: &[u8] = b"hideez-auth/challenge/v1\0";
 pub const ANSWER_DOMAIN: &[u8] = b"hideez-auth/answer/v1\0";
 pub const POLL_DOMAIN: &[u8] = b"hideez-auth/poll/v1\0";
+pub const PUSH_TOKEN_DOMAIN: &[u8] = b"hideez-auth/push-token/v1\0";
+/// `POST` here to change (or clear) the device's push token.
+pub const PUSH_TOKEN_PATH: &str = "api/authenticator/push-token";
 
 pub const HEADER_DEVICE: &str = "X-Hideez-Device";
 pub const HEADER_TIMESTAMP: &str = "X-Hideez-Timestamp";
@@ -366,6 +369,22 @@ pub fn answer_message(
 }
 
 /// `hideez-auth/poll/v1\0 || str(device_id) || u64(timestamp) || str(nonce)`.
+/// `hideez-auth/push-token/v1\0 || str(device_id) || u64(timestamp) || str(nonce) ||
+/// str(push_token)`, the empty string clearing the token.
+pub fn push_token_message(
+    device_id: &str,
+    timestamp: i64,
+    nonce: &str,
+    push_token: &str,
+) -> Vec<u8> {
+    Canonical::new(PUSH_TOKEN_DOMAIN)
+        .str(device_id)
+        .u64(unix(timestamp))
+        .str(nonce)
+        .str(push_token)
+        .finish()
+}
+
 pub fn poll_message(device_id: &str, timestamp: i64, nonce: &str) -> Vec<u8> {
     Canonical::new(POLL_DOMAIN)
         .str(device_id)

@@ -110,3 +110,85 @@ pub async fn answer(
     };
     Ok((StatusCode::OK, Json(json!({ "result": result }))).into_response())
 }
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushTokenBody {
+    pub device_id: String,
+    pub push_token: Option<String>,
+    pub timestamp: i64,
+    pub nonce: String,
+    pub signature: String,
+}
+
+/// `POST /api/authenticator/push-token`: the phone changes (or clears) its push token, signed
+/// with the device key over a fresh timestamp and nonce.
+pub async fn push_token(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PushTokenBody>,
+) -> Result<Response> {
+    let now = state.clock.now_ms();
+    if body
+        .push_token
+        .as_ref()
+        .is_some_and(|t| t.is_empty() || t.len() > 4096 || t.chars().any(char::is_control))
+    {
+        return Err(Error::validation(
+            "push_token",
+            "1 to 4096 characters, or null to clear",
+        ));
+    }
+    if (body.timestamp - now / 1000).abs() > POLL_WINDOW_S {
+        return Err(Error::validation(
+            "timestamp",
+            "too far from the server's clock",
+        ));
+    }
+    if body.nonce.len() < 16 || body.nonce.len() > 128 {
+        return Err(Error::validation("nonce", "must be 16 to 128 characters"));
+    }
+    let sig = wire::unb64(&body.signature)
+        .ok_or_else(|| Error::validation("signature", "must be base64url"))?;
+    let mut conn = state.store.conn().await?;
+    let device = store::push::get_device(&mut conn, &body.device_id)
+        .await?
+        .filter(|d| d.state == "active")
+        .ok_or(Error::NotFound("device"))?;
+    let message = wire::push_token_message(
+        &device.id,
+        u64::try_from(body.timestamp).unwrap_or(0),
+        &body.nonce,
+        body.push_token.as_deref().unwrap_or(""),
+    );
+    if !wire::verify_es256(&device.public_key, &message, &sig) {
+        return Err(Error::Forbidden(
+            "the signature does not verify with this device's key".into(),
+        ));
+    }
+    if !store::push::remember_nonce(
+        &mut conn,
+        &device.id,
+        &body.nonce,
+        now + 2 * POLL_WINDOW_S * 1000,
+    )
+    .await?
+    {
+        return Err(Error::Forbidden("the nonce was already used".into()));
+    }
+    store::push::set_push_token(&mut conn, &device.id, body.push_token.as_deref()).await?;
+    crate::audit::record(
+        &mut conn,
+        now,
+        &crate::audit::Actor::System {
+            name: format!("phone {}", device.name),
+        },
+        "push.token_updated",
+        Some(crate::audit::Target {
+            kind: "employee",
+            id: &device.employee_id,
+        }),
+        json!({ "device": device.id, "cleared": body.push_token.is_none() }),
+    )
+    .await?;
+    Ok(Json(json!({ "result": "updated" })).into_response())
+}

@@ -64,6 +64,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/authenticator/register", post(api::register))
         .route("/api/authenticator/challenges", get(api::poll))
         .route("/api/authenticator/answer", post(api::answer))
+        .route("/api/authenticator/push-token", post(api::push_token))
         .route("/api/workstation/challenges", post(workstation::create))
         .route(
             "/api/workstation/challenges/{id}",

@@ -10,6 +10,7 @@ pub const REGISTER_DOMAIN: &[u8] = b"hideez-auth/register/v1\0";
 pub const CHALLENGE_DOMAIN: &[u8] = b"hideez-auth/challenge/v1\0";
 pub const ANSWER_DOMAIN: &[u8] = b"hideez-auth/answer/v1\0";
 pub const POLL_DOMAIN: &[u8] = b"hideez-auth/poll/v1\0";
+pub const PUSH_TOKEN_DOMAIN: &[u8] = b"hideez-auth/push-token/v1\0";
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_be_bytes());
@@ -85,6 +86,20 @@ pub fn poll_message(device_id: &str, timestamp: u64, nonce: &str) -> Vec<u8> {
     put_str(&mut m, device_id);
     m.extend_from_slice(&timestamp.to_be_bytes());
     put_str(&mut m, nonce);
+    m
+}
+
+pub fn push_token_message(
+    device_id: &str,
+    timestamp: u64,
+    nonce: &str,
+    push_token: &str,
+) -> Vec<u8> {
+    let mut m = PUSH_TOKEN_DOMAIN.to_vec();
+    put_str(&mut m, device_id);
+    m.extend_from_slice(&timestamp.to_be_bytes());
+    put_str(&mut m, nonce);
+    put_str(&mut m, push_token);
     m
 }
 

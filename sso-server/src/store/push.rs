@@ -378,3 +378,12 @@ pub async fn clear_push_token(conn: &mut Conn, device_id: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+pub async fn set_push_token(conn: &mut Conn, device_id: &str, token: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE authenticator_device SET push_token = $2 WHERE id = $1")
+        .bind(device_id)
+        .bind(token)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -592,6 +592,14 @@ fn canonical_messages_match_the_phone_core() {
     let p1 = wire::poll_message("dev-9", 1_800_000_000, "bm9uY2Vub25jZW5vbmNl");
     let p2 = mobile_core::protocol::poll_message("dev-9", 1_800_000_000, "bm9uY2Vub25jZW5vbmNl");
     assert_eq!(p1, p2);
+    let t1 = wire::push_token_message("dev-9", 1_800_000_000, "bm9uY2Vub25jZW5vbmNl", "tok");
+    let t2 = mobile_core::protocol::push_token_message(
+        "dev-9",
+        1_800_000_000,
+        "bm9uY2Vub25jZW5vbmNl",
+        "tok",
+    );
+    assert_eq!(t1, t2);
 }
 
 /// A workstation agent (a confidential client with client credentials) asks for an unlock; the
@@ -700,4 +708,70 @@ async fn workstation_unlock_by_phone_approval() {
         .await
         .expect("json");
     assert_eq!(web["state"], "expired");
+}
+
+/// The phone changes its push token, signed with the device key; replays and forgeries are
+/// refused; `null` clears it.
+#[tokio::test]
+async fn the_phone_updates_its_push_token() {
+    let s = setup(Db::Sqlite).await;
+    let link = enrolment_link(&s).await;
+    let phone = register(&s, &link).await.2.expect("registered");
+    let devices = |s: &Setup| {
+        let url = s
+            .server
+            .url(&format!("/api/v1/employees/{}/devices", s.employee_id));
+        let (admin, csrf) = (s.admin.clone(), s.csrf.clone());
+        async move { call(&admin, Method::GET, url, &csrf, None).await.1 }
+    };
+    assert_eq!(
+        devices(&s).await["devices"][0]["push_token_registered"],
+        false
+    );
+    let req = phone
+        .auth
+        .push_token_request(
+            phone.id.clone(),
+            Some("apns-token-123".into()),
+            now_unix(&s.server),
+        )
+        .await
+        .expect("signed");
+    let send = |body: String| {
+        let url = req.url.clone();
+        async move {
+            client()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("post")
+                .status()
+        }
+    };
+    assert_eq!(send(req.body.clone()).await, 200);
+    assert_eq!(
+        devices(&s).await["devices"][0]["push_token_registered"],
+        true
+    );
+    assert_eq!(send(req.body.clone()).await, 403, "a replay is refused");
+    let mut forged: Value = serde_json::from_str(&req.body).expect("json");
+    forged["push_token"] = json!("attacker-token");
+    forged["nonce"] = json!("bm90LXRoZS1zYW1lLW5vbmNl");
+    assert_eq!(
+        send(forged.to_string()).await,
+        403,
+        "the signature covers the token"
+    );
+    let clear = phone
+        .auth
+        .push_token_request(phone.id.clone(), None, now_unix(&s.server))
+        .await
+        .expect("signed");
+    assert_eq!(send(clear.body).await, 200);
+    assert_eq!(
+        devices(&s).await["devices"][0]["push_token_registered"],
+        false
+    );
 }
