@@ -53,15 +53,15 @@ pub async fn current(
     let Some(c) = jar.get(cookie_name(state.config.secure_cookies())) else {
         return Ok(None);
     };
-    let Some(session) = store::oidc::get_session(conn, &token_hash(c.value())).await? else {
+    let Some(found) = store::oidc::session_with_employee(conn, &token_hash(c.value())).await?
+    else {
         return Ok(None);
     };
+    let session = found.session();
+    let employee = found.employee;
     if session.expires_at <= state.clock.now_ms() {
         return Ok(None);
     }
-    let Some(employee) = store::employees::get(conn, &session.employee_id).await? else {
-        return Ok(None);
-    };
     if employee.state != EmployeeState::Active.as_str() {
         return Ok(None);
     }

@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::errors::{OAuthError, OAuthResult};
-use super::token::live_grant;
 use super::tokens::{self, user_claims};
 use crate::app::AppState;
 use crate::store;
@@ -55,13 +54,6 @@ async fn inner(state: &AppState, headers: &HeaderMap, body: &Bytes) -> OAuthResu
         .map_err(OAuthError::from)?;
     let claims = tokens::verify_access_token(&ring, &token, &state.config.issuer(), now)
         .ok_or_else(|| OAuthError::invalid_token("the access token is not valid or expired"))?;
-    let mut conn = state.store.conn().await.map_err(OAuthError::from)?;
-    let grant = store::oidc::get_grant(&mut conn, &claims.gid)
-        .await
-        .map_err(OAuthError::from)?;
-    if !live_grant(&mut conn, grant.as_ref(), now).await? {
-        return Err(OAuthError::invalid_token("the access token was revoked"));
-    }
     if !tokens::has_scope(&claims.scope, "openid") {
         return Err(OAuthError {
             error: "insufficient_scope",
@@ -69,10 +61,22 @@ async fn inner(state: &AppState, headers: &HeaderMap, body: &Bytes) -> OAuthResu
             ..OAuthError::invalid_token("the token was not issued for openid")
         });
     }
-    let employee = store::employees::get(&mut conn, &claims.sub)
+    let mut conn = state.store.conn().await.map_err(OAuthError::from)?;
+    // One round trip: the grant still alive, and its employee, active.
+    let found = store::oidc::grant_with_employee(&mut conn, &claims.gid)
         .await
-        .map_err(OAuthError::from)?
-        .ok_or_else(|| OAuthError::invalid_token("the user no longer exists"))?;
+        .map_err(OAuthError::from)?;
+    let employee = match found {
+        Some(g)
+            if g.grant_revoked_at.is_none()
+                && g.grant_expires_at > now
+                && g.employee.state == crate::employees::State::Active.as_str()
+                && g.employee.id == claims.sub =>
+        {
+            g.employee
+        }
+        _ => return Err(OAuthError::invalid_token("the access token was revoked")),
+    };
     let mut r = Json(user_claims(&employee, &claims.scope)).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -517,3 +517,69 @@ pub async fn revoke_grants_of_client(conn: &mut Conn, client_id: &str, now: i64)
     .await?;
     Ok(done.rows_affected())
 }
+
+/// A grant's liveness and its employee, in one round trip (userinfo's hot path).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantEmployee {
+    pub grant_revoked_at: Option<i64>,
+    pub grant_expires_at: i64,
+    #[sqlx(flatten)]
+    pub employee: crate::store::employees::EmployeeRow,
+}
+
+pub async fn grant_with_employee(conn: &mut Conn, grant_id: &str) -> Result<Option<GrantEmployee>> {
+    Ok(sqlx::query_as(
+        "SELECT g.revoked_at AS grant_revoked_at, g.expires_at AS grant_expires_at, e.id, \
+         e.given_name, e.family_name, e.display_name, e.email, e.phone, e.department, e.title, \
+         e.source, e.state, e.created_at, e.updated_at \
+         FROM oidc_grant g JOIN employee e ON e.id = g.employee_id WHERE g.id = $1",
+    )
+    .bind(grant_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// A session and its employee, in one round trip (every authorization request).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionEmployee {
+    pub s_token_hash: Vec<u8>,
+    pub s_id: String,
+    pub s_auth_time: i64,
+    pub s_amr: String,
+    pub s_created_at: i64,
+    pub s_expires_at: i64,
+    pub s_last_seen_at: i64,
+    #[sqlx(flatten)]
+    pub employee: crate::store::employees::EmployeeRow,
+}
+
+impl SessionEmployee {
+    pub fn session(&self) -> SessionRow {
+        SessionRow {
+            token_hash: self.s_token_hash.clone(),
+            id: self.s_id.clone(),
+            employee_id: self.employee.id.clone(),
+            auth_time: self.s_auth_time,
+            amr: self.s_amr.clone(),
+            created_at: self.s_created_at,
+            expires_at: self.s_expires_at,
+            last_seen_at: self.s_last_seen_at,
+        }
+    }
+}
+
+pub async fn session_with_employee(
+    conn: &mut Conn,
+    token_hash: &[u8],
+) -> Result<Option<SessionEmployee>> {
+    Ok(sqlx::query_as(
+        "SELECT s.token_hash AS s_token_hash, s.id AS s_id, s.auth_time AS s_auth_time, \
+         s.amr AS s_amr, s.created_at AS s_created_at, s.expires_at AS s_expires_at, \
+         s.last_seen_at AS s_last_seen_at, e.id, e.given_name, e.family_name, e.display_name, \
+         e.email, e.phone, e.department, e.title, e.source, e.state, e.created_at, e.updated_at \
+         FROM sso_session s JOIN employee e ON e.id = s.employee_id WHERE s.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?)
+}
