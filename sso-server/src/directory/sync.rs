@@ -24,14 +24,11 @@ use super::user::DirUser;
 use super::DirectoryError;
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
-use crate::clock::SharedClock;
-use crate::config::DirectoryConfig;
-use crate::crypto::Cipher;
 use crate::employees::lifecycle::{self, Reason};
 use crate::employees::State;
 use crate::error::{Error, Result};
+use crate::store;
 use crate::store::directory::RunRow;
-use crate::store::{self, Store};
 
 /// How long a run's lease lasts without renewal: a crashed instance frees the domain after this.
 const LEASE_TTL_MS: i64 = 5 * 60_000;
@@ -130,12 +127,6 @@ pub struct Claimed {
 /// Runs directory syncs.
 #[derive(Clone)]
 pub struct Syncer {
-    store: Store,
-    cipher: Arc<Cipher>,
-    clock: SharedClock,
-    config: DirectoryConfig,
-    live: Arc<LiveRuns>,
-    /// For what a run triggers elsewhere (invitations of imported employees).
     app: AppState,
 }
 
@@ -145,28 +136,21 @@ fn lease_name(domain_id: &str) -> String {
 
 impl Syncer {
     pub fn new(state: &AppState) -> Self {
-        Self {
-            store: state.store.clone(),
-            cipher: state.cipher.clone(),
-            clock: state.clock.clone(),
-            config: state.config.directory.clone(),
-            live: state.live_runs.clone(),
-            app: state.clone(),
-        }
+        Self { app: state.clone() }
     }
 
     /// Claims the domain (409 if a run of it is in progress anywhere) and records the run.
     pub async fn claim(&self, domain: &str, options: RunOptions) -> Result<Claimed> {
-        let mut conn = self.store.conn().await?;
+        let mut conn = self.app.store.conn().await?;
         let domain = Domains {
-            store: &self.store,
-            cipher: &self.cipher,
+            store: &self.app.store,
+            cipher: &self.app.cipher,
         }
         .load(&mut conn, domain)
         .await?;
         let run_id = Uuid::new_v4().to_string();
         let lease = lease_name(domain.id());
-        let now = self.clock.now_ms();
+        let now = self.app.clock.now_ms();
         if !store::directory::try_lease(&mut conn, &lease, &run_id, now, LEASE_TTL_MS).await? {
             let holder = store::directory::lease_holder(&mut conn, &lease, now).await?;
             return Err(Error::conflict(
@@ -236,7 +220,7 @@ impl Syncer {
             options,
             lease,
         } = claimed;
-        let live = self.live.clone();
+        let live = self.app.live_runs.clone();
         let id_for_progress = run_id.clone();
         let report_progress = move |p: Progress| {
             live.set(&id_for_progress, p.clone());
@@ -248,8 +232,8 @@ impl Syncer {
         // Keep the lease while the run lasts.
         let renewer = {
             let (store, clock, lease, holder) = (
-                self.store.clone(),
-                self.clock.clone(),
+                self.app.store.clone(),
+                self.app.clock.clone(),
                 lease.clone(),
                 run_id.clone(),
             );
@@ -283,12 +267,12 @@ impl Syncer {
         let outcome = self
             .run_inner(&domain, &options, &mut row, &report_progress)
             .await;
-        row.finished_at = Some(self.clock.now_ms());
+        row.finished_at = Some(self.app.clock.now_ms());
         if let Err(e) = outcome {
             row.state = "failed".into();
             row.message = Some(e.to_string());
             tracing::warn!(domain = %domain.row.name, run = %run_id, error = %e, "directory sync failed");
-            match self.store.conn().await {
+            match self.app.store.conn().await {
                 Ok(mut conn) => {
                     if let Err(e) = store::directory::finish_run(&mut conn, &row).await {
                         tracing::error!(run = %run_id, error = %e, "could not record the failed run");
@@ -300,7 +284,7 @@ impl Syncer {
             }
         }
         renewer.abort();
-        if let Ok(mut conn) = self.store.conn().await {
+        if let Ok(mut conn) = self.app.store.conn().await {
             let _ = store::directory::release_lease(&mut conn, &lease, &run_id).await;
         }
         report_progress(Progress {
@@ -331,9 +315,9 @@ impl Syncer {
             phase: Phase::Planning,
             read: fetched.len() as u64,
         });
-        let now = self.clock.now_ms();
+        let now = self.app.clock.now_ms();
         let (identities, employees) = {
-            let mut db = self.store.conn().await?;
+            let mut db = self.app.store.conn().await?;
             (
                 store::directory::all_identities(&mut db).await?,
                 store::employees::all(&mut db).await?,
@@ -361,7 +345,7 @@ impl Syncer {
                 removed * 100 / plan.synced_before
             ));
             set_counts(row, &plan.report);
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.app.store.begin().await?;
             store::directory::finish_run(&mut tx, row).await?;
             audit::record(
                 &mut tx,
@@ -383,7 +367,7 @@ impl Syncer {
         set_counts(row, &plan.report);
         if options.dry_run {
             row.message = Some("dry run: nothing was changed".into());
-            let mut db = self.store.conn().await?;
+            let mut db = self.app.store.conn().await?;
             store::directory::finish_run(&mut db, row).await?;
             return Ok(());
         }
@@ -415,7 +399,7 @@ impl Syncer {
             .resolve_group(&domain.row.base_dn, &domain.row.sync_group)
             .await
             .map_err(dir_error)?;
-        let now = self.clock.now_ms();
+        let now = self.app.clock.now_ms();
         let cursor = match (
             &domain.row.cursor_dc,
             &domain.row.cursor_invocation_id,
@@ -428,10 +412,9 @@ impl Syncer {
             }
             _ => None,
         };
-        let full_due = domain
-            .row
-            .last_full_sync_at
-            .is_none_or(|t| now - t >= i64::from(self.config.full_sync_interval_hours) * 3_600_000);
+        let full_due = domain.row.last_full_sync_at.is_none_or(|t| {
+            now - t >= i64::from(self.app.config.directory.full_sync_interval_hours) * 3_600_000
+        });
         let delta_from = match options.mode {
             SyncMode::Full => None,
             SyncMode::Delta => cursor,
@@ -463,7 +446,7 @@ impl Syncer {
             Some(usn) => {
                 row.kind = "delta".into();
                 let in_scope: HashSet<Uuid> = {
-                    let mut db = self.store.conn().await?;
+                    let mut db = self.app.store.conn().await?;
                     store::directory::in_scope_guids(&mut db, domain.id())
                         .await?
                         .iter()
@@ -531,7 +514,7 @@ impl Syncer {
         now: i64,
         row: &mut RunRow,
     ) -> Result<()> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.app.store.begin().await?;
         store::employees::insert_many(&mut tx, &plan.new_employees).await?;
         let mut invited = 0u64;
         for e in &plan.changed_employees {

@@ -203,52 +203,6 @@ pub async fn identities_of_employee(
     .await?)
 }
 
-pub async fn upsert_identity(conn: &mut Conn, i: &IdentityRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO directory_identity (domain_id, object_guid, employee_id, dn, sam_account_name, \
-         upn, given_name, family_name, display_name, email, email_norm, phone, department, title, \
-         user_account_control, account_expires, lockout_time, pwd_last_set, usn_changed, \
-         when_changed, in_scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-         $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
-         ON CONFLICT (domain_id, object_guid) DO UPDATE SET employee_id = excluded.employee_id, \
-         dn = excluded.dn, sam_account_name = excluded.sam_account_name, upn = excluded.upn, \
-         given_name = excluded.given_name, family_name = excluded.family_name, \
-         display_name = excluded.display_name, email = excluded.email, \
-         email_norm = excluded.email_norm, phone = excluded.phone, department = excluded.department, \
-         title = excluded.title, user_account_control = excluded.user_account_control, \
-         account_expires = excluded.account_expires, lockout_time = excluded.lockout_time, \
-         pwd_last_set = excluded.pwd_last_set, usn_changed = excluded.usn_changed, \
-         when_changed = excluded.when_changed, in_scope = excluded.in_scope, \
-         updated_at = excluded.updated_at",
-    )
-    .bind(&i.domain_id)
-    .bind(&i.object_guid)
-    .bind(&i.employee_id)
-    .bind(&i.dn)
-    .bind(&i.sam_account_name)
-    .bind(&i.upn)
-    .bind(&i.given_name)
-    .bind(&i.family_name)
-    .bind(&i.display_name)
-    .bind(&i.email)
-    .bind(i.email.as_deref().map(str::to_lowercase))
-    .bind(&i.phone)
-    .bind(&i.department)
-    .bind(&i.title)
-    .bind(i.user_account_control)
-    .bind(i.account_expires)
-    .bind(i.lockout_time)
-    .bind(i.pwd_last_set)
-    .bind(i.usn_changed)
-    .bind(&i.when_changed)
-    .bind(i.in_scope)
-    .bind(i.created_at)
-    .bind(i.updated_at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct RunRow {
     pub id: String,

@@ -53,29 +53,7 @@ impl EmployeeRow {
 }
 
 pub async fn insert(conn: &mut Conn, e: &EmployeeRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO employee (id, given_name, family_name, display_name, email, email_norm, phone, \
-         department, title, source, state, sort_key, search_text, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(&e.id)
-    .bind(&e.given_name)
-    .bind(&e.family_name)
-    .bind(&e.display_name)
-    .bind(&e.email)
-    .bind(e.email_norm())
-    .bind(&e.phone)
-    .bind(&e.department)
-    .bind(&e.title)
-    .bind(&e.source)
-    .bind(&e.state)
-    .bind(e.sort_key())
-    .bind(e.search_text())
-    .bind(e.created_at)
-    .bind(e.updated_at)
-    .execute(conn)
-    .await?;
-    Ok(())
+    insert_many(conn, std::slice::from_ref(e)).await
 }
 
 /// Writes every field but `id` and `created_at`. Returns false if the row does not exist.
