@@ -220,6 +220,40 @@ fn ttls(state: &AppState) -> (i64, i64, i64) {
     )
 }
 
+/// Signs the tokens of `grant` and answers with them (never cached).
+async fn respond(
+    state: &AppState,
+    client: &Client,
+    grant: &GrantRow,
+    employee: Option<&EmployeeRow>,
+    nonce: Option<&str>,
+    refresh_token: Option<String>,
+    now: i64,
+) -> OAuthResult<Response> {
+    let (access_ttl, id_ttl, _) = ttls(state);
+    let ring = state
+        .keys
+        .ring(&state.key_ctx())
+        .await
+        .map_err(OAuthError::from)?;
+    let resp = tokens::issue(
+        &ring,
+        IssueInput {
+            issuer: &state.config.issuer(),
+            client,
+            grant,
+            employee,
+            nonce,
+            refresh_token,
+            now_ms: now,
+            access_ttl_s: access_ttl,
+            id_ttl_s: id_ttl,
+        },
+    )
+    .map_err(OAuthError::from)?;
+    Ok(no_store(resp))
+}
+
 async fn authorization_code(
     state: &AppState,
     mut conn: sqlx::pool::PoolConnection<sqlx::Any>,
@@ -278,7 +312,7 @@ async fn authorization_code(
     let Some(employee) = active_employee(&mut conn, &data.employee_id).await? else {
         return Err(OAuthError::invalid_grant("the user can no longer sign in"));
     };
-    let (access_ttl, id_ttl, refresh_ttl) = ttls(state);
+    let (access_ttl, _, refresh_ttl) = ttls(state);
     let grant_id = Uuid::new_v4().to_string();
     let refresh_token = if client.allows_grant("refresh_token") {
         Some(tokens::new_refresh_token(&grant_id, 0).map_err(OAuthError::from)?)
@@ -325,27 +359,16 @@ async fn authorization_code(
         return Err(OAuthError::from(crate::Error::from(e)));
     }
     drop(conn);
-    let ring = state
-        .keys
-        .ring(&state.key_ctx())
-        .await
-        .map_err(OAuthError::from)?;
-    let resp = tokens::issue(
-        &ring,
-        IssueInput {
-            issuer: &state.config.issuer(),
-            client,
-            grant: &grant,
-            employee: Some(&employee),
-            nonce: data.nonce.as_deref(),
-            refresh_token,
-            now_ms: now,
-            access_ttl_s: access_ttl,
-            id_ttl_s: id_ttl,
-        },
+    respond(
+        state,
+        client,
+        &grant,
+        Some(&employee),
+        data.nonce.as_deref(),
+        refresh_token,
+        now,
     )
-    .map_err(OAuthError::from)?;
-    Ok(no_store(resp))
+    .await
 }
 
 async fn refresh(
@@ -403,7 +426,7 @@ async fn refresh(
         }
         issued_grant.scope = s.split_whitespace().collect::<Vec<_>>().join(" ");
     }
-    let (access_ttl, id_ttl, refresh_ttl) = ttls(state);
+    let (_, _, refresh_ttl) = ttls(state);
     let next = tokens::new_refresh_token(&grant.id, generation + 1).map_err(OAuthError::from)?;
     let permit = state.store.write_permit().await;
     let rotated = store::oidc::rotate_refresh(
@@ -430,27 +453,16 @@ async fn refresh(
         ));
     }
     drop(conn);
-    let ring = state
-        .keys
-        .ring(&state.key_ctx())
-        .await
-        .map_err(OAuthError::from)?;
-    let resp = tokens::issue(
-        &ring,
-        IssueInput {
-            issuer: &state.config.issuer(),
-            client,
-            grant: &issued_grant,
-            employee: Some(&employee),
-            nonce: None,
-            refresh_token: Some(next),
-            now_ms: now,
-            access_ttl_s: access_ttl,
-            id_ttl_s: id_ttl,
-        },
+    respond(
+        state,
+        client,
+        &issued_grant,
+        Some(&employee),
+        None,
+        Some(next),
+        now,
     )
-    .map_err(OAuthError::from)?;
-    Ok(no_store(resp))
+    .await
 }
 
 async fn client_credentials(
@@ -473,7 +485,7 @@ async fn client_credentials(
         )));
     }
     let now = state.clock.now_ms();
-    let (access_ttl, id_ttl, _) = ttls(state);
+    let (access_ttl, _, _) = ttls(state);
     let grant = GrantRow {
         id: Uuid::new_v4().to_string(),
         client_id: client.id.clone(),
@@ -495,27 +507,7 @@ async fn client_credentials(
         .map_err(OAuthError::from)?;
     drop(permit);
     drop(conn);
-    let ring = state
-        .keys
-        .ring(&state.key_ctx())
-        .await
-        .map_err(OAuthError::from)?;
-    let resp = tokens::issue(
-        &ring,
-        IssueInput {
-            issuer: &state.config.issuer(),
-            client,
-            grant: &grant,
-            employee: None,
-            nonce: None,
-            refresh_token: None,
-            now_ms: now,
-            access_ttl_s: access_ttl,
-            id_ttl_s: id_ttl,
-        },
-    )
-    .map_err(OAuthError::from)?;
-    Ok(no_store(resp))
+    respond(state, client, &grant, None, None, None, now).await
 }
 
 /// What a token refers to: its grant, if it is one of ours and well formed.
