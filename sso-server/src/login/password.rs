@@ -26,19 +26,13 @@ pub enum Failure {
 async fn candidates(state: &AppState, typed: &str) -> Result<Vec<IdentityRow>> {
     let mut conn = state.store.conn().await?;
     let typed = typed.trim();
-    let found = if let Some((netbios, sam)) = typed.split_once('\\') {
-        store::directory::identities_by_sam(&mut conn, sam, Some(netbios)).await?
-    } else if typed.contains('@') {
-        let mut v = store::directory::identities_by_upn(&mut conn, typed).await?;
-        if v.is_empty() {
-            if let Some(e) = store::employees::find_by_email(&mut conn, typed).await? {
-                v = store::directory::identities_of_employee(&mut conn, &e.id).await?;
-            }
+    let mut found = store::directory::identities_by_account_name(&mut conn, typed).await?;
+    // Not a UPN: maybe the employee's e-mail address.
+    if found.is_empty() && typed.contains('@') && !typed.contains('\\') {
+        if let Some(e) = store::employees::find_by_email(&mut conn, typed).await? {
+            found = store::directory::identities_of_employee(&mut conn, &e.id).await?;
         }
-        v
-    } else {
-        store::directory::identities_by_sam(&mut conn, typed, None).await?
-    };
+    }
     let now = state.clock.now_ms();
     Ok(found
         .into_iter()

@@ -20,37 +20,8 @@ use crate::audit::{self, Actor, Target};
 use crate::employees::State as EmployeeState;
 use crate::error::Result;
 use crate::http::extract::ApiJson;
-use crate::push::challenges::{self, Origin, MAX_PROMPTS_PER_10_MIN};
-use crate::store::employees::EmployeeRow;
-use crate::store::{self, Conn};
-
-/// The one employee an account name means: an e-mail, `user@domain` (UPN), `DOMAIN\user` or a
-/// plain account name.
-pub async fn employee_named(conn: &mut Conn, typed: &str) -> Result<Option<EmployeeRow>> {
-    let typed = typed.trim();
-    if typed.is_empty() || typed.len() > 256 {
-        return Ok(None);
-    }
-    if typed.contains('@') {
-        if let Some(e) = store::employees::find_by_email(conn, typed).await? {
-            return Ok(Some(e));
-        }
-    }
-    let ids = if let Some((netbios, sam)) = typed.split_once('\\') {
-        store::directory::identities_by_sam(conn, sam, Some(netbios)).await?
-    } else if typed.contains('@') {
-        store::directory::identities_by_upn(conn, typed).await?
-    } else {
-        store::directory::identities_by_sam(conn, typed, None).await?
-    };
-    let mut employees: Vec<String> = ids.into_iter().map(|i| i.employee_id).collect();
-    employees.sort();
-    employees.dedup();
-    match employees.as_slice() {
-        [one] => store::employees::get(conn, one).await,
-        _ => Ok(None),
-    }
-}
+use crate::push::challenges::{self, Origin, Reach};
+use crate::store;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,36 +57,30 @@ pub async fn start(
     };
     let target = {
         let mut conn = state.store.conn().await?;
-        match employee_named(&mut conn, &body.username).await? {
-            Some(e) if e.state == EmployeeState::Active.as_str() => {
-                let blocked = store::push::is_blocked(&mut conn, &e.id).await?;
-                let recent = store::push::count_recent(&mut conn, &e.id, now - 10 * 60_000).await?;
-                let device = store::push::active_devices_of(&mut conn, &e.id)
-                    .await?
-                    .into_iter()
-                    .next();
-                match device {
-                    Some(d) if !blocked && recent < MAX_PROMPTS_PER_10_MIN => Some((e, d)),
-                    _ => {
-                        audit::record(
-                            &mut conn,
-                            now,
-                            &Actor::Anonymous {
-                                ip: Some(ip.clone()),
-                            },
-                            "push.prompt_refused",
-                            Some(Target {
-                                kind: "employee",
-                                id: &e.id,
-                            }),
-                            json!({ "blocked": blocked, "recent_prompts": recent }),
-                        )
-                        .await?;
-                        None
-                    }
-                }
+        match challenges::reach(&mut conn, &body.username, now).await? {
+            Reach::Ready(found) => Some(*found),
+            Reach::Refused {
+                employee_id,
+                blocked,
+                recent_prompts,
+            } => {
+                audit::record(
+                    &mut conn,
+                    now,
+                    &Actor::Anonymous {
+                        ip: Some(ip.clone()),
+                    },
+                    "push.prompt_refused",
+                    Some(Target {
+                        kind: "employee",
+                        id: &employee_id,
+                    }),
+                    json!({ "blocked": blocked, "recent_prompts": recent_prompts }),
+                )
+                .await?;
+                None
             }
-            _ => None,
+            Reach::Nobody => None,
         }
     };
     let challenge = match target {
@@ -166,13 +131,7 @@ pub async fn status(
     let Some(c) = store::push::get_challenge(&mut conn, &body.challenge).await? else {
         return Ok(Json(json!({ "state": "expired" })).into_response());
     };
-    let state_now = match c.state.as_str() {
-        "approved" if c.consumed_at.is_none() && c.purpose == "sign-in" => "approved",
-        "approved" => "expired",
-        "denied" | "fraud" => "denied",
-        _ if c.expires_at <= now => "expired",
-        _ => "pending",
-    };
+    let state_now = challenges::outcome(&c, "sign-in", now);
     if state_now != "approved" {
         return Ok((
             [(header::CACHE_CONTROL, "no-store")],

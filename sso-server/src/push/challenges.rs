@@ -13,7 +13,7 @@ use crate::crypto::{random_below, random_bytes, random_token};
 use crate::error::{Error, Result};
 use crate::store::employees::EmployeeRow;
 use crate::store::push::{ChallengeRow, DeviceRow};
-use crate::store::{self};
+use crate::store::{self, Conn};
 
 /// Push prompts per employee per ten minutes (against push bombing).
 pub const MAX_PROMPTS_PER_10_MIN: i64 = 5;
@@ -45,6 +45,79 @@ pub struct Origin<'a> {
     pub client_name: &'a str,
     pub ip: &'a str,
     pub user_agent: &'a str,
+}
+
+/// The one employee an account name means: an e-mail, `user@domain` (UPN), `DOMAIN\user` or a
+/// plain account name.
+pub async fn employee_named(conn: &mut Conn, typed: &str) -> Result<Option<EmployeeRow>> {
+    let typed = typed.trim();
+    if typed.is_empty() || typed.len() > 256 {
+        return Ok(None);
+    }
+    if typed.contains('@') {
+        if let Some(e) = store::employees::find_by_email(conn, typed).await? {
+            return Ok(Some(e));
+        }
+    }
+    let ids = store::directory::identities_by_account_name(conn, typed).await?;
+    let mut employees: Vec<String> = ids.into_iter().map(|i| i.employee_id).collect();
+    employees.sort();
+    employees.dedup();
+    match employees.as_slice() {
+        [one] => store::employees::get(conn, one).await,
+        _ => Ok(None),
+    }
+}
+
+/// Whom a push for a typed account name would reach.
+pub enum Reach {
+    /// An active employee with a phone, not blocked, under the prompt limit.
+    Ready(Box<(EmployeeRow, DeviceRow)>),
+    /// An active employee who cannot be prompted now.
+    Refused {
+        employee_id: String,
+        blocked: bool,
+        recent_prompts: i64,
+    },
+    /// Nobody: unknown, ambiguous or not active.
+    Nobody,
+}
+
+pub async fn reach(conn: &mut Conn, typed: &str, now: i64) -> Result<Reach> {
+    let Some(e) = employee_named(conn, typed).await? else {
+        return Ok(Reach::Nobody);
+    };
+    if e.state != crate::employees::State::Active.as_str() {
+        return Ok(Reach::Nobody);
+    }
+    let blocked = store::push::is_blocked(conn, &e.id).await?;
+    let recent_prompts = store::push::count_recent(conn, &e.id, now - 10 * 60_000).await?;
+    let device = store::push::active_devices_of(conn, &e.id)
+        .await?
+        .into_iter()
+        .next();
+    Ok(match device {
+        Some(d) if !blocked && recent_prompts < MAX_PROMPTS_PER_10_MIN => {
+            Reach::Ready(Box::new((e, d)))
+        }
+        _ => Reach::Refused {
+            employee_id: e.id,
+            blocked,
+            recent_prompts,
+        },
+    })
+}
+
+/// What the party that asked sees of a challenge of `purpose`: `approved` (once: until it is
+/// consumed), `denied`, `expired` or `pending`.
+pub fn outcome(c: &ChallengeRow, purpose: &str, now: i64) -> &'static str {
+    match c.state.as_str() {
+        "approved" if c.consumed_at.is_none() && c.purpose == purpose => "approved",
+        "approved" => "expired",
+        "denied" | "fraud" => "denied",
+        _ if c.expires_at <= now => "expired",
+        _ => "pending",
+    }
 }
 
 /// Three distinct numbers 10–99 and the index of the one the page shows.

@@ -13,9 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::challenges::{self, Origin, MAX_PROMPTS_PER_10_MIN};
+use super::challenges::{self, Origin, Reach};
 use crate::app::AppState;
-use crate::employees::State as EmployeeState;
 use crate::oidc::clients::ClientKind;
 use crate::oidc::errors::OAuthError;
 use crate::store;
@@ -69,27 +68,12 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
             .collect();
         let now = state.clock.now_ms();
         let mut conn = state.store.conn().await.map_err(OAuthError::from)?;
-        let target = match crate::login::push::employee_named(&mut conn, username)
+        let target = match challenges::reach(&mut conn, username, now)
             .await
             .map_err(OAuthError::from)?
         {
-            Some(e) if e.state == EmployeeState::Active.as_str() => {
-                let blocked = store::push::is_blocked(&mut conn, &e.id)
-                    .await
-                    .map_err(OAuthError::from)?;
-                let recent = store::push::count_recent(&mut conn, &e.id, now - 10 * 60_000)
-                    .await
-                    .map_err(OAuthError::from)?;
-                let device = store::push::active_devices_of(&mut conn, &e.id)
-                    .await
-                    .map_err(OAuthError::from)?
-                    .into_iter()
-                    .next();
-                device
-                    .filter(|_| !blocked && recent < MAX_PROMPTS_PER_10_MIN)
-                    .map(|d| (e, d))
-            }
-            _ => None,
+            Reach::Ready(found) => Some(*found),
+            Reach::Refused { .. } | Reach::Nobody => None,
         };
         drop(conn);
         let ip = headers
@@ -147,13 +131,7 @@ pub async fn status(
         if requester.as_deref() != Some(client.id.as_str()) {
             return Ok(Json(json!({ "state": "expired" })).into_response());
         }
-        let st = match c.state.as_str() {
-            "approved" if c.consumed_at.is_none() && c.purpose == "workstation" => "approved",
-            "approved" => "expired",
-            "denied" | "fraud" => "denied",
-            _ if c.expires_at <= now => "expired",
-            _ => "pending",
-        };
+        let st = challenges::outcome(&c, "workstation", now);
         if st == "approved" {
             if !store::push::consume_challenge(&mut conn, &c.id, now)
                 .await

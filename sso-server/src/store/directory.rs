@@ -494,3 +494,16 @@ pub async fn upsert_identities(conn: &mut Conn, rows: &[IdentityRow]) -> Result<
     }
     Ok(())
 }
+
+/// The accounts a typed account name means: `DOMAIN\user` (NetBIOS or domain name),
+/// `user@domain` (UPN), or a plain sAMAccountName.
+pub async fn identities_by_account_name(conn: &mut Conn, typed: &str) -> Result<Vec<IdentityRow>> {
+    let typed = typed.trim();
+    if let Some((netbios, sam)) = typed.split_once('\\') {
+        identities_by_sam(conn, sam, Some(netbios)).await
+    } else if typed.contains('@') {
+        identities_by_upn(conn, typed).await
+    } else {
+        identities_by_sam(conn, typed, None).await
+    }
+}
