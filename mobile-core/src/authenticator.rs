@@ -12,12 +12,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use url::Url;
+use zeroize::Zeroizing;
 
 use crate::crypto::{
     b64url, der_to_fixed, from_b64url, parse_public_key, random_token, verify_fixed,
 };
 use crate::error::AuthError;
 use crate::keystore::KeyStore;
+use crate::offline::{self, OfflineCode, StoredTotp};
 use crate::protocol::{
     self, answer_message, is_valid_id, parse_json, poll_message, registration_proof_message,
     AnswerJson, Challenge, ChallengeJson, Decision, Platform, PollResponseJson,
@@ -30,6 +32,8 @@ use crate::storage::{self, StoredAccount, StoredState};
 
 /// Prefix of the key-store aliases of device keys (followed by 16 random base64url characters).
 pub const KEY_ALIAS_PREFIX: &str = "hideez-auth-";
+/// Suffix of the key-store alias of an account's offline-code secret (after its key's alias).
+pub const TOTP_ALIAS_SUFFIX: &str = ".totp";
 const MAX_DEVICE_NAME: usize = 64;
 const MAX_PUSH_TOKEN: usize = 4096;
 const MAX_ACCOUNT_NAME: usize = 256;
@@ -127,6 +131,8 @@ pub struct Account {
     /// What the server called the account (e.g. the employee's e-mail), if it said.
     pub account_name: Option<String>,
     pub key_alias: String,
+    /// Whether the server gave this account offline codes (`offline_code`).
+    pub has_offline_codes: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -279,6 +285,7 @@ impl Authenticator {
             server_host: host,
             account_name: a.account_name.clone(),
             key_alias: a.key_alias.clone(),
+            has_offline_codes: a.totp.is_some(),
         }
     }
 
@@ -415,8 +422,9 @@ impl Authenticator {
     }
 
     /// Stores the account after the server accepted the registration request, from the server's
-    /// JSON answer `{"device_id", "server_public_key", "account_name"?}`.
-    pub fn complete_registration(
+    /// JSON answer `{"device_id", "server_public_key", "account_name"?, "totp"?}`. The offline-code
+    /// secret, if any, goes to the key store.
+    pub async fn complete_registration(
         &self,
         info: Arc<RegistrationInfo>,
         server_response_json: String,
@@ -446,6 +454,30 @@ impl Authenticator {
                 AuthError::server_response("account_name", "must be 1 to 256 printable characters")
             })?;
         }
+        let totp = match &resp.totp {
+            Some(t) => Some((t, Zeroizing::new(offline::check(t)?))),
+            None => None,
+        };
+        if self.account(&resp.device_id).is_ok() {
+            return Err(AuthError::AccountExists {
+                account_id: resp.device_id,
+            });
+        }
+        let stored_totp = match totp {
+            Some((t, secret)) => {
+                let alias = format!("{}{TOTP_ALIAS_SUFFIX}", pending.alias);
+                self.key_store
+                    .save_secret(alias.clone(), secret.to_vec())
+                    .await?;
+                Some(StoredTotp {
+                    alias,
+                    algorithm: t.algorithm.clone(),
+                    digits: t.digits,
+                    period: t.period,
+                })
+            }
+            None => None,
+        };
         let account = StoredAccount {
             device_id: resp.device_id,
             server_url: info.link.server.to_string(),
@@ -454,8 +486,9 @@ impl Authenticator {
             device_public_key: b64url(&pending.public_key),
             account_name: resp.account_name,
             answered: Default::default(),
+            totp: stored_totp,
         };
-        self.mutate(|s| {
+        let stored = self.mutate(|s| {
             if s.accounts.iter().any(|a| a.device_id == account.device_id) {
                 return Err(AuthError::AccountExists {
                     account_id: account.device_id.clone(),
@@ -463,7 +496,13 @@ impl Authenticator {
             }
             s.accounts.push(account.clone());
             Ok(())
-        })?;
+        });
+        if let Err(e) = stored {
+            if let Some(t) = &account.totp {
+                let _ = self.key_store.delete_secret(t.alias.clone()).await;
+            }
+            return Err(e);
+        }
         // The key now belongs to the account: `cancel_registration` must not delete it.
         *info.pending() = None;
         Ok(Self::to_account(&account))
@@ -501,9 +540,32 @@ impl Authenticator {
                 .ok_or_else(|| AuthError::UnknownAccount {
                     account_id: account_id.clone(),
                 })?;
-            Ok(s.accounts.remove(i).key_alias)
+            Ok(s.accounts.remove(i))
         })?;
-        self.key_store.delete_key(alias).await
+        let secret = match &alias.totp {
+            Some(t) => self.key_store.delete_secret(t.alias.clone()).await,
+            None => Ok(()),
+        };
+        self.key_store.delete_key(alias.key_alias).await.and(secret)
+    }
+
+    /// The offline code of `account_id` at `now_unix`, for the employee to type on the sign-in
+    /// page when the phone has no network. `AuthError::InvalidField` (`account_id`) if the
+    /// server gave this account no offline codes.
+    pub async fn offline_code(
+        &self,
+        account_id: String,
+        now_unix: i64,
+    ) -> Result<OfflineCode, AuthError> {
+        let account = self.account(&account_id)?;
+        let totp = account.totp.ok_or_else(|| {
+            AuthError::invalid(
+                "account_id",
+                "this account has no offline codes (its server gave none)",
+            )
+        })?;
+        let secret = Zeroizing::new(self.key_store.load_secret(totp.alias.clone()).await?);
+        offline::code(&totp, &secret, now_unix)
     }
 
     /// Verifies a challenge received for `account_id` (push payload): the server's signature, the
@@ -777,7 +839,7 @@ mod tests {
         let resp = server
             .registration_response(device_id.into(), Some("alice@example.com".into()))
             .unwrap();
-        auth.complete_registration(info, resp).unwrap();
+        block_on(auth.complete_registration(info, resp)).unwrap();
         Setup {
             _dir: dir,
             path,
@@ -839,7 +901,7 @@ mod tests {
         block_on(auth.cancel_registration(info.clone())).unwrap();
         assert!(keys.aliases().unwrap().is_empty());
         assert_eq!(
-            auth.complete_registration(info, "{}".into()),
+            block_on(auth.complete_registration(info, "{}".into())),
             Err(AuthError::RegistrationNotStarted)
         );
     }
@@ -862,10 +924,11 @@ mod tests {
             Platform::Other,
         ))
         .unwrap();
-        let field = |json: &str| match s.auth.complete_registration(info.clone(), json.into()) {
-            Err(AuthError::InvalidServerResponse { field, .. }) => field,
-            other => panic!("{other:?}"),
-        };
+        let field =
+            |json: &str| match block_on(s.auth.complete_registration(info.clone(), json.into())) {
+                Err(AuthError::InvalidServerResponse { field, .. }) => field,
+                other => panic!("{other:?}"),
+            };
         assert_eq!(field("[]"), "json");
         assert_eq!(field(r#"{"server_public_key":"x"}"#), "device_id");
         assert_eq!(
@@ -876,13 +939,22 @@ mod tests {
             field(r#"{"device_id":"d2","server_public_key":"AAAA"}"#),
             "server_public_key"
         );
+        let good_key = crate::crypto::b64url(&s.server.public_key());
+        assert_eq!(
+            field(&format!(
+                r#"{{"device_id":"d2","server_public_key":"{good_key}","totp":{{"secret":"AAAA","algorithm":"SHA256","digits":6,"period":30}}}}"#
+            )),
+            "totp.secret"
+        );
+        // A refused answer stores no secret.
+        assert_eq!(s.keys.secret_aliases().unwrap().len(), 1);
         // The same device id twice.
         let resp = s
             .server
             .registration_response("dev-1".into(), None)
             .unwrap();
         assert_eq!(
-            s.auth.complete_registration(info, resp),
+            block_on(s.auth.complete_registration(info, resp)),
             Err(AuthError::AccountExists {
                 account_id: "dev-1".into()
             })
@@ -904,12 +976,52 @@ mod tests {
         assert_eq!(reopened.accounts(), accounts);
         let text = std::fs::read_to_string(&s.path).unwrap();
         assert!(!text.contains(SECRET), "the enrolment secret is not stored");
+        assert!(accounts[0].has_offline_codes);
+        assert_eq!(
+            s.keys.secret_aliases().unwrap(),
+            vec![format!("{}{TOTP_ALIAS_SUFFIX}", accounts[0].key_alias)]
+        );
         block_on(reopened.remove_account("dev-1".into())).unwrap();
         assert!(reopened.accounts().is_empty());
         assert!(s.keys.aliases().unwrap().is_empty());
+        assert!(s.keys.secret_aliases().unwrap().is_empty());
         assert!(matches!(
             block_on(reopened.remove_account("dev-1".into())),
             Err(AuthError::UnknownAccount { .. })
+        ));
+    }
+
+    #[test]
+    fn offline_codes_match_the_server() {
+        let s = registered("dev-1");
+        for now in [NOW, NOW + 29, NOW + 30, NOW + 3600] {
+            let code = block_on(s.auth.offline_code("dev-1".into(), now)).unwrap();
+            assert_eq!(code.code, s.server.offline_code_at(now).unwrap());
+            assert_eq!(code.code.len(), 6);
+            assert!(code.valid_until_unix > now && code.valid_until_unix <= now + 30);
+        }
+        assert!(matches!(
+            block_on(s.auth.offline_code("nope".into(), NOW)),
+            Err(AuthError::UnknownAccount { .. })
+        ));
+        // An account from a server without offline codes says so, naming the argument.
+        let info = s.auth.parse_registration(link(), NOW).unwrap();
+        block_on(s.auth.build_registration_request(
+            info.clone(),
+            "x".into(),
+            None,
+            Platform::Other,
+        ))
+        .unwrap();
+        let plain = format!(
+            r#"{{"device_id":"dev-2","server_public_key":"{}"}}"#,
+            crate::crypto::b64url(&s.server.public_key())
+        );
+        let a = block_on(s.auth.complete_registration(info, plain)).unwrap();
+        assert!(!a.has_offline_codes);
+        assert!(matches!(
+            block_on(s.auth.offline_code("dev-2".into(), NOW)),
+            Err(AuthError::InvalidField { field, .. }) if field == "account_id"
         ));
     }
 
@@ -1026,6 +1138,15 @@ mod tests {
         }
         async fn delete_key(&self, alias: String) -> Result<(), AuthError> {
             self.0.delete_key(alias).await
+        }
+        async fn save_secret(&self, alias: String, secret: Vec<u8>) -> Result<(), AuthError> {
+            self.0.save_secret(alias, secret).await
+        }
+        async fn load_secret(&self, alias: String) -> Result<Vec<u8>, AuthError> {
+            self.0.load_secret(alias).await
+        }
+        async fn delete_secret(&self, alias: String) -> Result<(), AuthError> {
+            self.0.delete_secret(alias).await
         }
     }
 

@@ -4,7 +4,10 @@
 //! - [`Authenticator`]: registration from a scanned QR code, the accounts on the phone,
 //!   verifying the server's challenges and signing the user's answers.
 //! - [`KeyStore`]: implemented by the app over Keychain / Android Keystore; the device keys
-//!   never leave it. [`SoftwareKeyStore`] (via `new_software_key_store()`) is for tests.
+//!   never leave it, nor does the offline-code secret. [`SoftwareKeyStore`] (in memory via
+//!   `new_software_key_store()`, or in an encrypted file via `open_software_key_store()`) is for
+//!   tests and desktop use.
+//! - offline codes (RFC 6238) for when the phone has no network: `Authenticator::offline_code`.
 //! - [`protocol`]: the wire format (JSON bodies, endpoints, canonical signed byte strings), also
 //!   usable by the server as the reference implementation; `docs/phone-protocol.md` documents it.
 //! - `TestServerSigner` (feature `test-support`): the server's side, for end-to-end tests.
@@ -19,6 +22,7 @@ pub mod authenticator;
 pub mod crypto;
 pub mod error;
 pub mod keystore;
+pub mod offline;
 pub mod protocol;
 pub mod registration;
 pub mod storage;
@@ -30,7 +34,8 @@ pub use authenticator::{
     SignedAnswer,
 };
 pub use error::AuthError;
-pub use keystore::{new_software_key_store, KeyStore, SoftwareKeyStore};
+pub use keystore::{new_software_key_store, open_software_key_store, KeyStore, SoftwareKeyStore};
+pub use offline::OfflineCode;
 pub use protocol::{Challenge, Decision, Platform, VerifiedAnswer};
 pub use registration::RegistrationLink;
 

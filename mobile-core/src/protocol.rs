@@ -287,6 +287,9 @@ pub struct RegistrationResponseJson {
     /// What the app shows for the account, e.g. the employee's e-mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_name: Option<String>,
+    /// The offline-code secret and parameters; absent if the server offers no offline codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<crate::offline::TotpJson>,
 }
 
 /// The body of `POST api/authenticator/answer`.

@@ -39,9 +39,12 @@ pub struct StoredAccount {
     /// Challenges answered and not yet expired: challenge id -> `expires` (Unix seconds).
     #[serde(default)]
     pub answered: BTreeMap<String, i64>,
+    /// Offline codes, if the server offered them (the secret is in the key store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<crate::offline::StoredTotp>,
 }
 
-fn storage_err(what: &str, path: &Path, e: impl std::fmt::Display) -> AuthError {
+pub(crate) fn storage_err(what: &str, path: &Path, e: impl std::fmt::Display) -> AuthError {
     AuthError::Storage {
         reason: format!("{what} {}: {e}", path.display()),
     }
@@ -76,8 +79,13 @@ pub fn load(path: &Path) -> Result<StoredState, AuthError> {
 pub fn save(path: &Path, state: &StoredState) -> Result<(), AuthError> {
     let json =
         serde_json::to_vec_pretty(state).map_err(|e| storage_err("cannot encode", path, e))?;
+    write_atomic(path, &json)
+}
+
+/// Replaces the file at `path` with `bytes` atomically, readable by its owner only.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
     let tmp = tmp_path(path);
-    let result = write_and_rename(&tmp, path, &json);
+    let result = write_and_rename(&tmp, path, bytes);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -130,6 +138,7 @@ mod tests {
             device_public_key: "dpk".into(),
             account_name: None,
             answered: BTreeMap::from([("c1".to_string(), 5)]),
+            totp: None,
         }
     }
 

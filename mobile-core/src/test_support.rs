@@ -14,6 +14,7 @@ use crate::authenticator::PollRequest;
 use crate::crypto::{b64url, encode_public_key, parse_public_key};
 use crate::error::AuthError;
 use crate::keystore::random_signing_key;
+use crate::offline::{StoredTotp, TotpJson};
 use crate::protocol::{
     self, challenge_message, ChallengeJson, PollResponseJson, RegistrationResponseJson,
     VerifiedAnswer,
@@ -23,6 +24,8 @@ use crate::Challenge;
 #[derive(uniffi::Object)]
 pub struct TestServerSigner {
     key: SigningKey,
+    /// The offline-code secret it hands out in registration answers.
+    totp_secret: [u8; 32],
 }
 
 impl fmt::Debug for TestServerSigner {
@@ -55,8 +58,11 @@ impl TestServerSigner {
     /// A signer with a new random key.
     #[uniffi::constructor]
     pub fn new() -> Result<Arc<Self>, AuthError> {
+        let mut totp_secret = [0u8; 32];
+        crate::crypto::random_bytes(&mut totp_secret)?;
         Ok(Arc::new(Self {
             key: random_signing_key()?,
+            totp_secret,
         }))
     }
 
@@ -65,7 +71,8 @@ impl TestServerSigner {
         encode_public_key(self.key.verifying_key())
     }
 
-    /// The server's answer to a registration request, naming this signer's key.
+    /// The server's answer to a registration request, naming this signer's key and giving
+    /// offline codes (HMAC-SHA-256, 6 digits, 30 s) as the sso-server does.
     pub fn registration_response(
         &self,
         device_id: String,
@@ -75,7 +82,25 @@ impl TestServerSigner {
             device_id,
             server_public_key: b64url(&self.public_key()),
             account_name,
+            totp: Some(TotpJson {
+                secret: b64url(&self.totp_secret),
+                algorithm: "SHA256".into(),
+                digits: 6,
+                period: 30,
+            }),
         })
+    }
+
+    /// The offline code the server expects at `now_unix` (computed independently of the
+    /// account the phone stored).
+    pub fn offline_code_at(&self, now_unix: i64) -> Result<String, AuthError> {
+        let t = StoredTotp {
+            alias: String::new(),
+            algorithm: "SHA256".into(),
+            digits: 6,
+            period: 30,
+        };
+        Ok(crate::offline::code(&t, &self.totp_secret, now_unix)?.code)
     }
 
     /// Checks a registration request body as the server does (form and key proof; not the

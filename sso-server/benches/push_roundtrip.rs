@@ -87,6 +87,7 @@ async fn main() {
         .unwrap();
     let account = phone
         .complete_registration(info, resp.text().await.unwrap())
+        .await
         .unwrap();
 
     let mut times = Vec::with_capacity(rounds);

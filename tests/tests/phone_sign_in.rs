@@ -208,6 +208,7 @@ async fn invited_employee_registers_the_phone_and_signs_in_by_approving() {
     assert_eq!(resp.status(), 200);
     let account = phone
         .complete_registration(info, resp.text().await.expect("body"))
+        .await
         .expect("account");
     assert_eq!(account.account_name.as_deref(), Some(email.as_str()));
 

@@ -68,7 +68,7 @@ def register(auth, server, device_id="dev-1", account_name="alice@example.com", 
     req = run(auth.build_registration_request(info, "Test phone", "push-token-1", mc.Platform.OTHER))
     if key_store_check:
         server.check_registration_request(req.body)
-    account = auth.complete_registration(info, server.registration_response(device_id, account_name))
+    account = run(auth.complete_registration(info, server.registration_response(device_id, account_name)))
     return account, req
 
 
@@ -159,6 +159,7 @@ if HAVE_CRYPTOGRAPHY:
 
         def __init__(self):
             self.keys = {}
+            self.secrets = {}
             self.calls = []
 
         async def generate_key(self, alias):
@@ -179,3 +180,17 @@ if HAVE_CRYPTOGRAPHY:
         async def delete_key(self, alias):
             self.calls.append(("delete_key", alias))
             self.keys.pop(alias, None)
+
+        async def save_secret(self, alias, secret):
+            self.calls.append(("save_secret", alias))
+            self.secrets[alias] = bytes(secret)
+
+        async def load_secret(self, alias):
+            self.calls.append(("load_secret", alias))
+            if alias not in self.secrets:
+                raise mc.AuthError.KeyStore(f"no secret {alias}")
+            return self.secrets[alias]
+
+        async def delete_secret(self, alias):
+            self.calls.append(("delete_secret", alias))
+            self.secrets.pop(alias, None)

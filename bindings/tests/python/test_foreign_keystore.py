@@ -30,8 +30,11 @@ class ForeignKeyStore(TempDirTestCase, unittest.TestCase):
         self.assertEqual(self.server.verify_answer(req.device_public_key, c, answer.body).number, 12)
         poll = run(self.auth.poll_request(account.id, NOW))
         self.server.verify_poll(req.device_public_key, poll, NOW)
+        self.assertEqual(run(self.auth.offline_code(account.id, NOW)).code, self.server.offline_code_at(NOW))
+        self.assertEqual(list(self.keys.secrets), [req.key_alias + ".totp"])
         run(self.auth.remove_account(account.id))
         self.assertEqual(self.keys.keys, {})
+        self.assertEqual(self.keys.secrets, {})
         self.assertEqual(self.keys.calls[-1], ("delete_key", req.key_alias))
 
     def test_cancelled_registration_deletes_the_key(self):

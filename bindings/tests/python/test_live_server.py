@@ -10,6 +10,7 @@ import re
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from support import TempDirTestCase, mc, run
@@ -76,7 +77,7 @@ class LiveServer(TempDirTestCase, unittest.TestCase):
         req = run(self.auth.build_registration_request(info, "Python phone", None, mc.Platform.OTHER))
         status, text = Http().call(req.method, req.url, req.body)
         self.assertEqual(status, 200, text)
-        self.account = self.auth.complete_registration(info, text)
+        self.account = run(self.auth.complete_registration(info, text))
         self.assertEqual(self.account.account_name, self.email)
         status, st = self.admin.json("GET", f"/invite/{inv['link'].rsplit('/', 1)[1]}/status")
         self.assertEqual(st["state"], "accepted")
@@ -151,6 +152,30 @@ class LiveServer(TempDirTestCase, unittest.TestCase):
         forged["decision"] = "deny"
         status, _ = Http().json("POST", answer.url, forged)
         self.assertEqual(status, 403)
+
+    def test_offline_code_signs_in_once(self):
+        self.assertTrue(self.account.has_offline_codes)
+        code = run(self.auth.offline_code(self.account.id, now())).code
+
+        def submit(browser, value):
+            status, page = browser.call("GET", "/login")
+            self.assertEqual(status, 200)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            form = urllib.parse.urlencode({"csrf_token": token, "request": "", "username": self.email, "code": value})
+            return browser.call("POST", "/login/code", form, {"Content-Type": "application/x-www-form-urlencoded"})
+
+        wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+        status, page = submit(self.browser, wrong)
+        self.assertEqual(status, 401)
+        self.assertIn("Wrong account or code", page)
+        # Right code: signed in, redirected to the account page.
+        status, page = submit(self.browser, code)
+        self.assertEqual(status, 200, page)
+        self.assertIn("Python Phone", page)
+        self.assertIn("/account/logout", page)
+        # The same code again, in another browser: refused.
+        status, _ = submit(Http(), code)
+        self.assertEqual(status, 401)
 
 
 if __name__ == "__main__":

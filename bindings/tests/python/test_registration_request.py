@@ -82,7 +82,7 @@ class RegistrationRequest(TempDirTestCase, unittest.TestCase):
     def test_bad_server_responses(self):
         info = self.auth.parse_registration(link(), NOW)
         with self.assertRaises(mc.AuthError.RegistrationNotStarted):
-            self.auth.complete_registration(info, self.server.registration_response("d", None))
+            run(self.auth.complete_registration(info, self.server.registration_response("d", None)))
         run(self.auth.build_registration_request(info, "x", None, mc.Platform.OTHER))
         cases = {
             "json": "not json",
@@ -91,7 +91,7 @@ class RegistrationRequest(TempDirTestCase, unittest.TestCase):
         }
         for field, body in cases.items():
             with self.subTest(field=field), self.assertRaises(mc.AuthError.InvalidServerResponse) as cm:
-                self.auth.complete_registration(info, body)
+                run(self.auth.complete_registration(info, body))
             self.assertEqual(cm.exception.field, field)
         self.assertEqual(self.auth.accounts(), [])
 

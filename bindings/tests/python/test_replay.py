@@ -58,6 +58,15 @@ class Replay(TempDirTestCase, unittest.TestCase):
             async def delete_key(self, alias):
                 await self.inner.delete_key(alias)
 
+            async def save_secret(self, alias, secret):
+                await self.inner.save_secret(alias, secret)
+
+            async def load_secret(self, alias):
+                return await self.inner.load_secret(alias)
+
+            async def delete_secret(self, alias):
+                await self.inner.delete_secret(alias)
+
         auth = mc.Authenticator(SlowKeyStore(mc.new_software_key_store()), self.accounts_path + ".2", False)
         register(auth, self.server, "dev-1")
         log.clear()

@@ -4,8 +4,10 @@
 //! - `session`: the employee's session cookie.
 //! - `password`: bind to the employee's AD domain with the typed password.
 //! - `passkey`: WebAuthn registration and sign-in (webauthn-rs).
+//! - `code`: an offline code from the phone app (TOTP).
 //! - `limiter`: failed sign-in throttling.
 
+pub mod code;
 pub mod limiter;
 pub mod passkey;
 pub mod password;
@@ -40,6 +42,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", get(signin_page))
         .route("/login/password", post(password_submit))
+        .route("/login/code", post(code_submit))
         .route("/login/signin.js", get(passkey::script))
         .route("/login/passkey/options", post(passkey::signin_options))
         .route("/login/passkey", post(passkey::signin_finish))
@@ -49,6 +52,18 @@ pub fn router() -> Router<AppState> {
         .route("/account/passkeys/options", post(passkey::register_options))
         .route("/account/passkeys", post(passkey::register_finish))
         .route("/account/logout", post(account_logout))
+}
+
+/// Why a form sign-in failed, for the log and audit only: the answer to the user is the same for
+/// all but an unreachable directory.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Failure {
+    UnknownAccount,
+    WrongPassword,
+    WrongCode,
+    NotActive,
+    /// No DC of the domain could be reached (shown as such: it is not the user's fault).
+    DirectoryUnavailable(String),
 }
 
 pub fn render(t: &impl Template) -> Result<Html<String>> {
@@ -200,13 +215,81 @@ async fn password_submit(
     jar: CookieJar,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response> {
-    if !csrf_ok(&jar, &form.csrf_token) {
+    let attempt = Attempt {
+        method: "password",
+        amr: "pwd",
+        request: &form.request,
+        username: &form.username,
+        csrf_token: &form.csrf_token,
+    };
+    form_signin(&state, ip, jar, attempt, || {
+        password::verify(&state, &form.username, &form.password)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    code: String,
+}
+
+async fn code_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Form(form): Form<CodeForm>,
+) -> Result<Response> {
+    let attempt = Attempt {
+        method: "offline_code",
+        amr: "otp",
+        request: &form.request,
+        username: &form.username,
+        csrf_token: &form.csrf_token,
+    };
+    form_signin(&state, ip, jar, attempt, || {
+        code::verify(&state, &form.username, &form.code)
+    })
+    .await
+}
+
+/// A sign-in form's common fields.
+struct Attempt<'a> {
+    /// For the audit record.
+    method: &'static str,
+    /// RFC 8176 authentication method reference of the session.
+    amr: &'static str,
+    request: &'a str,
+    username: &'a str,
+    csrf_token: &'a str,
+}
+
+/// The part every form sign-in shares: CSRF check, throttling per name and per address, the
+/// failure floor, one message for every failure, audit, and the session on success.
+async fn form_signin<F, Fut>(
+    state: &AppState,
+    ip: Option<String>,
+    jar: CookieJar,
+    attempt: Attempt<'_>,
+    verify: F,
+) -> Result<Response>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<std::result::Result<String, Failure>>>,
+{
+    if !csrf_ok(&jar, attempt.csrf_token) {
         let msg = "The form expired or came from another site. Please sign in again.";
         return signin_form(
-            &state,
+            state,
             jar,
-            &form.request,
-            &form.username,
+            attempt.request,
+            attempt.username,
             Some(msg),
             StatusCode::FORBIDDEN,
         )
@@ -215,7 +298,7 @@ async fn password_submit(
     let started = Instant::now();
     let now = state.clock.now_ms();
     let limit = state.config.oidc.sign_in_attempts_per_minute;
-    let name_key = format!("name:{}", form.username.trim().to_lowercase());
+    let name_key = format!("name:{}", attempt.username.trim().to_lowercase());
     let ip_key = format!("ip:{}", ip.as_deref().unwrap_or("-"));
     let limiter = &state.sign_in_failures;
     let blocked = limiter
@@ -224,10 +307,10 @@ async fn password_submit(
     if let Some(secs) = blocked {
         let msg = format!("Too many failed sign-ins. Try again in {secs} seconds.");
         let mut resp = signin_form(
-            &state,
+            state,
             jar,
-            &form.request,
-            &form.username,
+            attempt.request,
+            attempt.username,
             Some(&msg),
             StatusCode::TOO_MANY_REQUESTS,
         )
@@ -237,11 +320,10 @@ async fn password_submit(
         }
         return Ok(resp);
     }
-    let outcome = password::verify(&state, &form.username, &form.password).await?;
-    match outcome {
+    match verify().await? {
         Ok(employee_id) => {
             limiter.clear(&name_key);
-            let (cookie, session) = session::start(&state, &employee_id, &["pwd"]).await?;
+            let (cookie, session) = session::start(state, &employee_id, &[attempt.amr]).await?;
             let mut conn = state.store.conn().await?;
             audit::record(
                 &mut conn,
@@ -252,18 +334,18 @@ async fn password_submit(
                     kind: "employee",
                     id: &employee_id,
                 }),
-                json!({ "method": "password", "session": session.id }),
+                json!({ "method": attempt.method, "session": session.id }),
             )
             .await?;
             let jar = jar
                 .remove(Cookie::build(SIGNIN_CSRF_COOKIE).path("/login"))
                 .add(cookie);
-            Ok((jar, Redirect::to(&after_signin(&form.request))).into_response())
+            Ok((jar, Redirect::to(&after_signin(attempt.request))).into_response())
         }
         Err(failure) => {
             limiter.record_failure(&name_key, now);
             limiter.record_failure(&ip_key, now);
-            tracing::info!(reason = ?failure_kind(&failure), "employee sign-in failed");
+            tracing::info!(method = attempt.method, reason = ?failure_kind(&failure), "employee sign-in failed");
             let mut conn = state.store.conn().await?;
             audit::record(
                 &mut conn,
@@ -271,24 +353,27 @@ async fn password_submit(
                 &Actor::Anonymous { ip },
                 "employee.sign_in_failed",
                 None,
-                json!({ "method": "password", "account": form.username.trim(), "reason": failure_kind(&failure) }),
+                json!({ "method": attempt.method, "account": attempt.username.trim(), "reason": failure_kind(&failure) }),
             )
             .await?;
             drop(conn);
             if let Some(rest) = FAILURE_FLOOR.checked_sub(started.elapsed()) {
                 tokio::time::sleep(rest).await;
             }
-            let msg = match failure {
-                password::Failure::DirectoryUnavailable(_) => {
+            let msg = match (&failure, attempt.method) {
+                (Failure::DirectoryUnavailable(_), _) => {
                     "Your domain cannot be reached right now. Try again shortly, or use a passkey."
+                }
+                (_, "offline_code") => {
+                    "Wrong account or code, or this account cannot sign in here. Codes change every 30 seconds and work once."
                 }
                 _ => "Wrong account or password, or this account cannot sign in here.",
             };
             signin_form(
-                &state,
+                state,
                 jar,
-                &form.request,
-                &form.username,
+                attempt.request,
+                attempt.username,
                 Some(msg),
                 StatusCode::UNAUTHORIZED,
             )
@@ -297,12 +382,13 @@ async fn password_submit(
     }
 }
 
-fn failure_kind(f: &password::Failure) -> &'static str {
+fn failure_kind(f: &Failure) -> &'static str {
     match f {
-        password::Failure::UnknownAccount => "unknown_account",
-        password::Failure::WrongPassword => "wrong_password",
-        password::Failure::NotActive => "not_active",
-        password::Failure::DirectoryUnavailable(_) => "directory_unavailable",
+        Failure::UnknownAccount => "unknown_account",
+        Failure::WrongPassword => "wrong_password",
+        Failure::WrongCode => "wrong_code",
+        Failure::NotActive => "not_active",
+        Failure::DirectoryUnavailable(_) => "directory_unavailable",
     }
 }
 

@@ -12,15 +12,7 @@ use crate::error::Result;
 use crate::store::directory::IdentityRow;
 use crate::store::{self};
 
-/// Why a password sign-in failed, for the log only: the answer to the user is the same for all.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Failure {
-    UnknownAccount,
-    WrongPassword,
-    NotActive,
-    /// No DC of the domain could be reached (shown as such: it is not the user's fault).
-    DirectoryUnavailable(String),
-}
+pub use super::Failure;
 
 /// The directory accounts the typed name can mean.
 async fn candidates(state: &AppState, typed: &str) -> Result<Vec<IdentityRow>> {

@@ -159,6 +159,8 @@ pub struct RegisterAnswer {
     pub device_id: String,
     pub server_public_key: String,
     pub account_name: String,
+    /// The offline-code secret and its parameters (sent once, here).
+    pub totp: super::totp::TotpParams,
 }
 
 fn bad(field: &str, message: &str) -> Error {
@@ -243,6 +245,7 @@ pub async fn register(state: &AppState, body: RegisterBody) -> Result<RegisterAn
         },
     )
     .await?;
+    let totp = super::totp::provision(state, &mut tx, &device_id).await?;
     audit::record(
         &mut tx,
         now,
@@ -270,5 +273,6 @@ pub async fn register(state: &AppState, body: RegisterBody) -> Result<RegisterAn
             .chars()
             .take(256)
             .collect(),
+        totp,
     })
 }

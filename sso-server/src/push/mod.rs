@@ -15,6 +15,7 @@ pub mod enrol;
 pub mod fcm;
 pub mod gateway;
 pub mod key;
+pub mod totp;
 pub mod wire;
 pub mod workstation;
 

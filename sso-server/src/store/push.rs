@@ -387,3 +387,58 @@ pub async fn set_push_token(conn: &mut Conn, device_id: &str, token: Option<&str
         .await?;
     Ok(())
 }
+
+/// Stores the device's sealed offline-code (TOTP) secret.
+pub async fn set_totp_secret(conn: &mut Conn, device_id: &str, sealed: &[u8]) -> Result<()> {
+    sqlx::query("UPDATE authenticator_device SET totp_secret = $2 WHERE id = $1")
+        .bind(device_id)
+        .bind(sealed)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The active devices of an employee that have an offline-code secret: (device id, sealed secret).
+pub async fn totp_secrets_of(conn: &mut Conn, employee_id: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, totp_secret FROM authenticator_device WHERE employee_id = $1 \
+         AND state = 'active' AND totp_secret IS NOT NULL ORDER BY created_at DESC",
+    )
+    .bind(employee_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Marks time step `step` used on the device, if it is later than the last one used. `false`:
+/// this code (or a later one) was already used — a replay, or two sign-ins racing.
+pub async fn use_totp_step(conn: &mut Conn, device_id: &str, step: i64, now: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE authenticator_device SET totp_last_step = $2, last_used_at = $3 \
+         WHERE id = $1 AND state = 'active' AND (totp_last_step IS NULL OR totp_last_step < $2)",
+    )
+    .bind(device_id)
+    .bind(step)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Revokes one active device of an employee; `false` if there is no such active device.
+pub async fn revoke_device(
+    conn: &mut Conn,
+    employee_id: &str,
+    device_id: &str,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE authenticator_device SET state = 'revoked', revoked_at = $3 \
+         WHERE id = $2 AND employee_id = $1 AND state = 'active'",
+    )
+    .bind(employee_id)
+    .bind(device_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -202,6 +202,7 @@ async fn invitation_e_mail_then_phone_registration() {
         .expect("register");
     assert_eq!(resp.status(), 200);
     auth.complete_registration(info, resp.text().await.expect("body"))
+        .await
         .expect("stored");
 
     // The page's status check sees it; the link is spent.

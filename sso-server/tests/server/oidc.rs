@@ -20,7 +20,7 @@ use sso_server::directory::sync::Trigger;
 use sso_server::directory::{Domains, RunOptions, SyncMode, Syncer};
 
 use crate::ad::{Corner, Dc, NewUser, USER_PASSWORD};
-use crate::support::{backends, call, client, Db, TestServer};
+use crate::support::{backends, call, client, form_field as field, Db, TestServer};
 
 const REDIRECT: &str = "http://localhost:9/callback";
 const LOGGED_OUT: &str = "http://localhost:9/bye";
@@ -172,15 +172,6 @@ fn absolute(f: &Fixture, loc: &str) -> String {
     } else {
         loc.to_owned()
     }
-}
-
-fn field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap_or("").to_owned()
 }
 
 /// Follows redirects inside the SSO server until one leaves it; returns that URL.

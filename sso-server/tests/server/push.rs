@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sso_server::clock::Clock as _;
 
-use crate::support::{backends, call, client, Db, TestServer};
+use crate::support::{backends, call, client, form_field, Db, TestServer};
 
 const REDIRECT: &str = "http://localhost:9/callback";
 
@@ -120,6 +120,7 @@ async fn register(s: &Setup, link: &str) -> (reqwest::StatusCode, Value, Option<
     }
     let account = auth
         .complete_registration(info, text.clone())
+        .await
         .expect("complete");
     let id = account.id.clone();
     (
@@ -342,6 +343,176 @@ async fn approve_on_the_phone_signs_in() {
         .expect("json");
         assert_eq!(claims["amr"], json!(["pop", "user"]));
         assert_eq!(claims["sub"], json!(s.employee_id));
+    }
+}
+
+/// Posts the offline-code form of the sign-in page; returns the status, the `Location` (if a
+/// redirect) and the page.
+async fn code_sign_in(
+    s: &Setup,
+    browser: &reqwest::Client,
+    request: &str,
+    username: &str,
+    code: &str,
+) -> (u16, Option<String>, String) {
+    let page = browser
+        .get(s.server.url(&format!("/login?request={request}")))
+        .send()
+        .await
+        .expect("sign-in page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("action=\"/login/code\""),
+        "the page offers offline codes"
+    );
+    let resp = browser
+        .post(s.server.url("/login/code"))
+        .form(&[
+            ("csrf_token", form_field(&page, "csrf_token").as_str()),
+            ("request", request),
+            ("username", username),
+            ("code", code),
+        ])
+        .send()
+        .await
+        .expect("code sign-in");
+    let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, location, resp.text().await.unwrap_or_default())
+}
+
+/// Offline codes: the registration answer carries the secret once; a code the phone core makes
+/// signs the employee in (ID token `amr` = `otp`); the same code again, a wrong code, an old
+/// code, an unknown name and a revoked phone are all refused with one message.
+#[tokio::test]
+async fn offline_code_signs_in_once() {
+    for db in backends() {
+        let s = setup(db).await;
+        let link = enrolment_link(&s).await;
+        let (status, reg, phone) = register(&s, &link).await;
+        assert_eq!(status, 200, "{reg}");
+        assert_eq!(
+            (
+                reg["totp"]["algorithm"].as_str(),
+                reg["totp"]["digits"].as_u64()
+            ),
+            (Some("SHA256"), Some(6))
+        );
+        let phone = phone.expect("registered");
+        let code_at = |t: i64| {
+            let auth = phone.auth.clone();
+            let id = phone.id.clone();
+            async move { auth.offline_code(id, t).await.expect("offline code").code }
+        };
+        let now = now_unix(&s.server);
+        let code = code_at(now).await;
+        const REFUSED: &str = "Wrong account or code";
+
+        let (browser, request) = start_sign_in(&s).await;
+        let wrong = format!(
+            "{:06}",
+            (code.parse::<u32>().expect("digits") + 1) % 1_000_000
+        );
+        let (status, _, page) = code_sign_in(&s, &browser, &request, &s.email, &wrong).await;
+        assert_eq!(status, 401);
+        assert!(page.contains(REFUSED), "{page}");
+        let (status, _, page) =
+            code_sign_in(&s, &browser, &request, "nobody@example.test", &code).await;
+        assert_eq!(status, 401);
+        assert!(page.contains(REFUSED), "unknown names answer alike");
+
+        let (status, location, page) = code_sign_in(&s, &browser, &request, &s.email, &code).await;
+        assert_eq!(status, 303, "{page}");
+        let resume = s.server.url(&location.expect("redirect"));
+        let resp = browser.get(resume).send().await.expect("resume");
+        let back = url::Url::parse(resp.headers()["location"].to_str().expect("loc")).expect("url");
+        let auth_code = back
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.to_string())
+            .expect("authorization code");
+        let tokens: Value = client()
+            .post(s.server.url("/oauth2/token"))
+            .basic_auth(&s.client_id, Some(&s.secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", auth_code.as_str()),
+                ("redirect_uri", REDIRECT),
+            ])
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("json");
+        let payload = tokens["id_token"]
+            .as_str()
+            .expect("id token")
+            .split('.')
+            .nth(1)
+            .expect("payload")
+            .to_owned();
+        use base64::Engine as _;
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .expect("b64"),
+        )
+        .expect("json");
+        assert_eq!(claims["amr"], json!(["otp"]));
+        assert_eq!(claims["sub"], json!(s.employee_id));
+
+        // The same code again (another browser): refused, it works once.
+        let (browser, request) = start_sign_in(&s).await;
+        let (status, _, _) = code_sign_in(&s, &browser, &request, &s.email, &code).await;
+        assert_eq!(status, 401, "a code works once");
+        // Two minutes later: the old code is refused, the new one works.
+        s.server.clock.advance(Duration::from_secs(120));
+        let later = now_unix(&s.server);
+        let (status, _, _) = code_sign_in(
+            &s,
+            &browser,
+            &request,
+            &s.email,
+            &code_at(later - 120).await,
+        )
+        .await;
+        assert_eq!(status, 401, "an old code is refused");
+        let (browser, request) = start_sign_in(&s).await;
+        let (status, _, page) =
+            code_sign_in(&s, &browser, &request, &s.email, &code_at(later).await).await;
+        assert_eq!(status, 303, "{page}");
+
+        // A revoked phone's codes stop working.
+        let (status, body) = call(
+            &s.admin,
+            Method::DELETE,
+            s.server.url(&format!(
+                "/api/v1/employees/{}/devices/{}",
+                s.employee_id, phone.id
+            )),
+            &s.csrf,
+            None,
+        )
+        .await;
+        assert!(status.is_success(), "revoke: {status} {body}");
+        s.server.clock.advance(Duration::from_secs(60));
+        let (browser, request) = start_sign_in(&s).await;
+        let (status, _, _) = code_sign_in(
+            &s,
+            &browser,
+            &request,
+            &s.email,
+            &code_at(now_unix(&s.server)).await,
+        )
+        .await;
+        assert_eq!(status, 401, "a revoked phone's codes are refused");
     }
 }
 

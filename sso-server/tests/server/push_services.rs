@@ -232,6 +232,7 @@ async fn phone_for(
     assert_eq!(resp.status(), 200);
     let account = auth
         .complete_registration(info, resp.text().await.expect("body"))
+        .await
         .expect("complete");
     (
         Phone {

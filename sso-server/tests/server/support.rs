@@ -192,3 +192,13 @@ pub async fn call(
     };
     (status, value)
 }
+
+/// The value of the form field `name` in a page (hidden inputs: CSRF tokens, request ids).
+pub fn form_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap_or("").to_owned()
+}
