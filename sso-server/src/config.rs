@@ -20,6 +20,11 @@ pub const DEFAULT_CONFIG_FILE: &str = "sso-server.toml";
 pub struct Config {
     /// Address and port to listen on.
     pub listen: SocketAddr,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` header is believed:
+    /// the client is the right-most address in it that is not one of these. Empty (the
+    /// default): the header is ignored and the peer address is the client.
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The URL users and relying parties reach the server at (the OIDC issuer). `https://` makes
     /// cookies `Secure`.
     pub public_url: Url,
@@ -47,6 +52,9 @@ pub struct PushConfig {
     pub fcm: Option<crate::push::fcm::FcmConfig>,
     /// How long the employee has to answer a sign-in challenge on the phone (10 to 600).
     pub challenge_ttl_seconds: u32,
+    /// A MaxMind-format GeoIP database (GeoLite2-City.mmdb or similar): the phone then shows the
+    /// city and country a sign-in comes from. Without one it shows the kind of network.
+    pub geoip_database: Option<PathBuf>,
 }
 
 impl Default for PushConfig {
@@ -55,6 +63,7 @@ impl Default for PushConfig {
             apns: None,
             fcm: None,
             challenge_ttl_seconds: 60,
+            geoip_database: None,
         }
     }
 }
@@ -205,6 +214,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            trusted_proxies: Vec::new(),
             public_url: Url::parse("http://localhost:8080").unwrap_or_else(|_| unreachable!()),
             data_dir: PathBuf::from("./data"),
             database: DatabaseConfig::default(),
@@ -493,6 +503,32 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_take_addresses_and_networks() {
+        let c =
+            Config::from_toml_str("trusted_proxies = [\"10.0.0.5\", \"192.168.0.0/16\", \"::1\"]")
+                .unwrap();
+        let shown: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["10.0.0.5/32", "192.168.0.0/16", "::1/128"]);
+        let msg = Config::from_toml_str("trusted_proxies = [\"10.0.0.0/33\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("trusted_proxies") && msg.contains("10.0.0.0/33"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_missing_geoip_database_names_the_key() {
+        let mut push = PushConfig::default();
+        push.geoip_database = Some(PathBuf::from("/nonexistent/GeoLite2-City.mmdb"));
+        let msg = crate::push::place::Places::open(push.geoip_database.as_deref().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("push.geoip_database"), "{msg}");
+    }
+
+    #[test]
     fn unknown_key_is_refused() {
         let msg = Config::from_toml_str("listne = \"1.2.3.4:80\"")
             .unwrap_err()
@@ -518,4 +554,24 @@ mod tests {
         assert!(!r.contains("s3cret"));
         assert!(r.contains("***"));
     }
+}
+
+/// A list of networks, each written as CIDR (`10.0.0.0/8`) or as one address (`10.0.0.5`).
+fn networks<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<ipnet::IpNet>, D::Error> {
+    let items: Vec<String> = Deserialize::deserialize(d)?;
+    items
+        .iter()
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{s}` is neither an IP address nor a CIDR network"
+                    ))
+                })
+        })
+        .collect()
 }

@@ -82,11 +82,35 @@ impl AdminSession {
     }
 }
 
-pub fn client_ip(parts: &Parts) -> Option<String> {
-    parts
+/// The client's address: the peer, or, when the peer is a trusted reverse proxy, the right-most
+/// address in `X-Forwarded-For` that is not a trusted proxy (the left part of the header is
+/// whatever the client claimed, so it is never believed).
+pub fn client_ip(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<String> {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+        .map(|c| c.0.ip())?;
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer.to_string());
+    }
+    let mut client = peer;
+    for value in parts.headers.get_all("x-forwarded-for").iter().rev() {
+        let Ok(value) = value.to_str() else { break };
+        for hop in value.rsplit(',') {
+            match hop.trim().parse::<std::net::IpAddr>() {
+                Ok(ip) => {
+                    client = ip;
+                    if !is_trusted(&ip) {
+                        return Some(client.to_string());
+                    }
+                }
+                // Garbage from the client side of the header: stop at the last good hop.
+                Err(_) => return Some(client.to_string()),
+            }
+        }
+    }
+    Some(client.to_string())
 }
 
 /// Resolves the cookie to a live session, or `None`.
@@ -117,7 +141,7 @@ pub async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<AdminSess
         username: admin.username,
         csrf_token: row.csrf_token,
         token_hash: hash,
-        ip: client_ip(parts),
+        ip: client_ip(parts, &state.config.trusted_proxies),
     }))
 }
 
@@ -158,10 +182,13 @@ impl FromRequestParts<AppState> for MaybeAdmin {
 /// The caller's address, for audit records of unauthenticated actions.
 pub struct ClientIp(pub Option<String>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(client_ip(parts)))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_ip(parts, &state.config.trusted_proxies)))
     }
 }

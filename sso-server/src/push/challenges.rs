@@ -24,22 +24,6 @@ fn clean(s: &str, max: usize) -> String {
     s.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
-/// Where a request comes from, in words the employee can judge. Without a GeoIP database only
-/// the kind of network is known.
-pub fn describe_place(ip: &str) -> String {
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(a) if a.is_loopback() => "this computer".into(),
-        Ok(std::net::IpAddr::V4(v4)) if v4.is_private() || v4.is_link_local() => {
-            "company network".into()
-        }
-        Ok(std::net::IpAddr::V6(v6)) if (v6.segments()[0] & 0xfe00) == 0xfc00 => {
-            "company network".into()
-        }
-        Ok(_) => "internet".into(),
-        Err(_) => String::new(),
-    }
-}
-
 pub struct Origin<'a> {
     pub purpose: &'a str,
     pub client_name: &'a str,
@@ -171,7 +155,7 @@ pub async fn create(
     let employee_name = clean(&employee.display_name, 256);
     let client_name = clean(origin.client_name, 256);
     let ip = clean(origin.ip, 512);
-    let place = clean(&describe_place(origin.ip), 512);
+    let place = clean(&state.push.places.describe(origin.ip), 512);
     let user_agent = clean(origin.user_agent, 512);
     let message = wire::challenge_message(&ChallengeFields {
         device_id: &device.id,

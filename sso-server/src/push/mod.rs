@@ -15,6 +15,7 @@ pub mod enrol;
 pub mod fcm;
 pub mod gateway;
 pub mod key;
+pub mod place;
 pub mod totp;
 pub mod wire;
 pub mod workstation;
@@ -31,6 +32,8 @@ pub struct PushState {
     pub key: key::PushKey,
     pub feed: Arc<gateway::Feed>,
     pub gateways: Vec<Arc<dyn gateway::PushGateway>>,
+    /// Where sign-ins come from (GeoIP), shown on the phone.
+    pub places: place::Places,
 }
 
 impl PushState {
@@ -52,10 +55,15 @@ impl PushState {
         if let Some(c) = &config.fcm {
             gateways.push(Arc::new(fcm::Fcm::new(c.clone(), clock, store)?));
         }
+        let places = match &config.geoip_database {
+            Some(path) => place::Places::open(path)?,
+            None => place::Places::none(),
+        };
         Ok(Self {
             key: key::PushKey::default(),
             gateways,
             feed,
+            places,
         })
     }
 }

@@ -14,6 +14,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::challenges::{self, Origin, Reach};
+use crate::admin::session::ClientIp;
 use crate::app::AppState;
 use crate::oidc::clients::ClientKind;
 use crate::oidc::errors::OAuthError;
@@ -51,7 +52,12 @@ async fn agent(
 }
 
 /// `POST /api/workstation/challenges` `{username, workstation}`.
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn create(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let run = async {
         let p = form_or_json(&headers, &body);
         let client = agent(&state, &headers, &p).await?;
@@ -76,11 +82,8 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
             Reach::Refused { .. } | Reach::Nobody => None,
         };
         drop(conn);
-        let ip = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        // The agent runs on the workstation: its address is the workstation's.
+        let ip = ip.clone().unwrap_or_default();
         let c = match target {
             Some((employee, device)) => challenges::create(
                 &state,

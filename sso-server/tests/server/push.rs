@@ -37,7 +37,11 @@ struct Setup {
 }
 
 async fn setup(db: Db) -> Setup {
-    let server = TestServer::start(db).await;
+    setup_with(db, |_| {}).await
+}
+
+async fn setup_with(db: Db, adjust: impl FnOnce(&mut sso_server::config::Config)) -> Setup {
+    let server = TestServer::start_with(db, adjust).await;
     let (admin, csrf) = server.admin_client().await;
     let email = format!("pia.{}@example.test", uuid::Uuid::new_v4().simple());
     let (status, e) = call(
@@ -204,12 +208,24 @@ async fn start_sign_in(s: &Setup) -> (reqwest::Client, String) {
 }
 
 async fn push_start(s: &Setup, browser: &reqwest::Client, request: &str, username: &str) -> Value {
-    let resp = browser
+    push_start_via(s, browser, request, username, None).await
+}
+
+/// Starts a push sign-in, optionally as a reverse proxy would forward it.
+async fn push_start_via(
+    s: &Setup,
+    browser: &reqwest::Client,
+    request: &str,
+    username: &str,
+    forwarded_for: Option<&str>,
+) -> Value {
+    let mut req = browser
         .post(s.server.url("/login/push"))
-        .json(&json!({"request": request, "username": username}))
-        .send()
-        .await
-        .expect("push start");
+        .json(&json!({"request": request, "username": username}));
+    if let Some(f) = forwarded_for {
+        req = req.header("x-forwarded-for", f);
+    }
+    let resp = req.send().await.expect("push start");
     assert_eq!(resp.status(), 200);
     resp.json().await.expect("json")
 }
@@ -247,14 +263,18 @@ async fn approve_on_the_phone_signs_in() {
         assert_eq!(status, 403);
 
         let (browser, request) = start_sign_in(&s).await;
-        let started = push_start(&s, &browser, &request, &s.email).await;
+        // No trusted proxies configured: a client's own X-Forwarded-For is ignored.
+        let started = push_start_via(&s, &browser, &request, &s.email, Some("203.0.113.9")).await;
         let shown = started["number"].as_u64().expect("number") as u32;
         let challenges = poll(&s, &phone).await;
         assert_eq!(challenges.len(), 1);
         let c = &challenges[0];
         assert_eq!(c.client_name, "Payroll");
         assert_eq!(c.employee, "Pia Phone");
-        assert_eq!(c.place, "this computer");
+        assert_eq!(
+            (c.ip.as_str(), c.place.as_str()),
+            ("127.0.0.1", "this computer")
+        );
         assert!(c.number_choices.contains(&shown));
         assert_eq!(
             push_status(
@@ -343,6 +363,106 @@ async fn approve_on_the_phone_signs_in() {
         .expect("json");
         assert_eq!(claims["amr"], json!(["pop", "user"]));
         assert_eq!(claims["sub"], json!(s.employee_id));
+    }
+}
+
+/// A GeoIP database in MaxMind's format, written with `mmdb-writer` in the GeoIP2 City layout
+/// (typed as MaxMind types it: `geoname_id` is a uint32).
+fn geoip_database(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::collections::BTreeMap;
+    #[derive(serde::Serialize)]
+    struct Place {
+        geoname_id: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        iso_code: Option<&'static str>,
+        names: BTreeMap<&'static str, &'static str>,
+    }
+    #[derive(serde::Serialize)]
+    struct CityRecord {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        city: Option<Place>,
+        country: Place,
+    }
+    let mut w = mmdb_writer::Writer::new("GeoIP2-City");
+    let berlin = CityRecord {
+        city: Some(Place {
+            geoname_id: 2950159,
+            iso_code: None,
+            names: BTreeMap::from([("en", "Berlin"), ("de", "Berlin")]),
+        }),
+        country: Place {
+            geoname_id: 2921044,
+            iso_code: Some("DE"),
+            names: BTreeMap::from([("en", "Germany"), ("de", "Deutschland")]),
+        },
+    };
+    w.insert(
+        "203.0.113.0/24".parse::<ipnet::IpNet>().expect("net"),
+        &berlin,
+    )
+    .expect("insert");
+    let only_country = CityRecord {
+        city: None,
+        country: Place {
+            geoname_id: 3017382,
+            iso_code: Some("FR"),
+            names: BTreeMap::from([("en", "France")]),
+        },
+    };
+    w.insert(
+        "198.51.100.0/24".parse::<ipnet::IpNet>().expect("net"),
+        &only_country,
+    )
+    .expect("insert");
+    let path = dir.join("city.mmdb");
+    std::fs::write(&path, w.to_bytes().expect("mmdb")).expect("write");
+    path
+}
+
+/// Behind a trusted reverse proxy the phone shows where the sign-in comes from: the client is
+/// the right-most untrusted address of X-Forwarded-For, placed with the GeoIP database.
+#[tokio::test]
+async fn the_phone_shows_where_a_sign_in_comes_from() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let geoip = geoip_database(dir.path());
+    for db in backends() {
+        let path = geoip.clone();
+        let s = setup_with(db, move |c| {
+            c.push.geoip_database = Some(path);
+            c.trusted_proxies = vec!["127.0.0.0/8".parse().expect("net")];
+        })
+        .await;
+        let link = enrolment_link(&s).await;
+        let (_, reg, phone) = register(&s, &link).await;
+        let phone = phone.unwrap_or_else(|| panic!("registered: {reg}"));
+        for (forwarded, ip, place) in [
+            // The left part is what the client claimed: never believed past an untrusted hop.
+            ("192.0.2.1, 203.0.113.9", "203.0.113.9", "Berlin, Germany"),
+            ("198.51.100.20, 127.0.0.5", "198.51.100.20", "France"),
+            ("10.1.2.3", "10.1.2.3", "company network"),
+            ("192.0.2.44", "192.0.2.44", "internet"),
+        ] {
+            let (browser, request) = start_sign_in(&s).await;
+            push_start_via(&s, &browser, &request, &s.email, Some(forwarded)).await;
+            let challenges = poll(&s, &phone).await;
+            let c = challenges.last().expect("a challenge");
+            assert_eq!(
+                (c.ip.as_str(), c.place.as_str()),
+                (ip, place),
+                "{forwarded}"
+            );
+            answer(&s, &phone, c, Decision::Deny, None).await;
+            // Denials block push sign-in after three; lift it for the next round.
+            let _ = call(
+                &s.admin,
+                Method::DELETE,
+                s.server
+                    .url(&format!("/api/v1/employees/{}/push-block", s.employee_id)),
+                &s.csrf,
+                None,
+            )
+            .await;
+        }
     }
 }
 
