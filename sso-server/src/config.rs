@@ -483,6 +483,26 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     Ok(cwd.join(p))
 }
 
+/// A list of networks, each written as CIDR (`10.0.0.0/8`) or as one address (`10.0.0.5`).
+fn networks<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<ipnet::IpNet>, D::Error> {
+    let items: Vec<String> = Deserialize::deserialize(d)?;
+    items
+        .iter()
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{s}` is neither an IP address nor a CIDR network"
+                    ))
+                })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -520,9 +540,7 @@ mod tests {
 
     #[test]
     fn a_missing_geoip_database_names_the_key() {
-        let mut push = PushConfig::default();
-        push.geoip_database = Some(PathBuf::from("/nonexistent/GeoLite2-City.mmdb"));
-        let msg = crate::push::place::Places::open(push.geoip_database.as_deref().unwrap())
+        let msg = crate::push::place::Places::open(Path::new("/nonexistent/GeoLite2-City.mmdb"))
             .unwrap_err()
             .to_string();
         assert!(msg.contains("push.geoip_database"), "{msg}");
@@ -554,24 +572,4 @@ mod tests {
         assert!(!r.contains("s3cret"));
         assert!(r.contains("***"));
     }
-}
-
-/// A list of networks, each written as CIDR (`10.0.0.0/8`) or as one address (`10.0.0.5`).
-fn networks<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Vec<ipnet::IpNet>, D::Error> {
-    let items: Vec<String> = Deserialize::deserialize(d)?;
-    items
-        .iter()
-        .map(|s| {
-            let s = s.trim();
-            s.parse::<ipnet::IpNet>()
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    serde::de::Error::custom(format!(
-                        "`{s}` is neither an IP address nor a CIDR network"
-                    ))
-                })
-        })
-        .collect()
 }
