@@ -11,6 +11,7 @@ pub mod code;
 pub mod limiter;
 pub mod passkey;
 pub mod password;
+pub mod phone;
 pub mod push;
 pub mod session;
 
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(passkey::account_page))
         .route("/account/passkeys/options", post(passkey::register_options))
         .route("/account/passkeys", post(passkey::register_finish))
+        .route("/account/phone", post(phone::register_phone))
         .route("/account/logout", post(account_logout))
 }
 

@@ -223,6 +223,8 @@ struct AccountPage<'a> {
     name: &'a str,
     csrf_token: &'a str,
     passkeys: Vec<(String, String)>,
+    /// Active phones: (name, registered on).
+    phones: Vec<(String, String)>,
 }
 
 pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Result<Response> {
@@ -238,10 +240,21 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
             (p.name, when)
         })
         .collect();
+    let phones = store::push::active_devices_of(&mut conn, &cur.employee.id)
+        .await?
+        .into_iter()
+        .map(|d| {
+            (
+                d.name,
+                crate::clock::from_ms(d.created_at).date().to_string(),
+            )
+        })
+        .collect();
     let page = render(&AccountPage {
         name: &cur.employee.display_name,
         csrf_token: &account_csrf(&cur.session),
         passkeys,
+        phones,
     })?;
     Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
 }

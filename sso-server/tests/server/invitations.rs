@@ -14,7 +14,7 @@ use sso_server::clock::Clock as _;
 use sso_server::config::MailTls;
 use sso_server::enrol::invitations::deliver_due;
 
-use crate::support::{call, client, Db, TestServer};
+use crate::support::{call, client, registration_link, Db, TestServer};
 
 struct Smtp {
     host: String,
@@ -96,40 +96,6 @@ async fn employee(server: &TestServer, admin: &reqwest::Client, csrf: &str) -> (
     .await;
     assert_eq!(status, 201, "{e}");
     (e["id"].as_str().expect("id").to_owned(), email)
-}
-
-/// Undoes askama's HTML escaping (numeric entities) and the named ones.
-fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("&#") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        match after
-            .find(';')
-            .and_then(|j| after[..j].parse::<u32>().ok().map(|n| (j, n)))
-        {
-            Some((j, n)) => {
-                out.push(char::from_u32(n).unwrap_or('?'));
-                rest = &after[j + 1..];
-            }
-            None => {
-                out.push_str("&#");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out.replace("&amp;", "&")
-}
-
-/// The registration link in the invitation page (the `href` of "this link").
-fn registration_link(page: &str) -> String {
-    let start = page
-        .find("hideez-auth://register")
-        .expect("registration link in the page");
-    let rest = &page[start..];
-    unescape(&rest[..rest.find('"').expect("end of href")])
 }
 
 #[tokio::test]

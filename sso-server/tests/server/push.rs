@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sso_server::clock::Clock as _;
 
-use crate::support::{backends, call, client, form_field, Db, TestServer};
+use crate::support::{backends, call, client, form_field, registration_link, Db, TestServer};
 
 const REDIRECT: &str = "http://localhost:9/callback";
 
@@ -634,6 +634,98 @@ async fn offline_code_signs_in_once() {
         .await;
         assert_eq!(status, 401, "a revoked phone's codes are refused");
     }
+}
+
+/// A replaced phone: after signing in by approving on the old phone, the employee registers a
+/// new one from the account page; the old one is revoked. A session from an offline code alone
+/// may not register a phone.
+#[tokio::test]
+async fn the_employee_replaces_their_phone() {
+    for db in backends() {
+        let s = setup(db).await;
+        let link = enrolment_link(&s).await;
+        let (_, reg, old) = register(&s, &link).await;
+        let old = old.unwrap_or_else(|| panic!("registered: {reg}"));
+
+        // Signed in with an offline code only: refused.
+        let (browser, request) = start_sign_in(&s).await;
+        let code = old
+            .auth
+            .offline_code(old.id.clone(), now_unix(&s.server))
+            .await
+            .expect("code")
+            .code;
+        let (status, _, _) = code_sign_in(&s, &browser, &request, &s.email, &code).await;
+        assert_eq!(status, 303);
+        let (status, page) = replace_phone(&s, &browser).await;
+        assert_eq!(status, 403, "{page}");
+        assert!(page.contains("Sign in another way first"), "{page}");
+
+        // Signed in by approving on the old phone: allowed.
+        let (browser, request) = start_sign_in(&s).await;
+        let started = push_start(&s, &browser, &request, &s.email).await;
+        let shown = started["number"].as_u64().expect("number") as u32;
+        let c = poll(&s, &old).await.pop().expect("challenge");
+        answer(&s, &old, &c, Decision::Approve, Some(shown)).await;
+        let st = push_status(
+            &s,
+            &browser,
+            started["challenge"].as_str().expect("id"),
+            &request,
+        )
+        .await;
+        assert_eq!(st["state"], "approved", "{st}");
+        let (status, page) = replace_phone(&s, &browser).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Your current phone stops working"), "{page}");
+        let (status, reg, new) = register(&s, &registration_link(&page)).await;
+        assert_eq!(status, 200, "{reg}");
+        let new = new.expect("new phone");
+        assert_eq!(reg["account_name"], json!(s.email));
+
+        let (_, devices) = call(
+            &s.admin,
+            Method::GET,
+            s.server
+                .url(&format!("/api/v1/employees/{}/devices", s.employee_id)),
+            &s.csrf,
+            None,
+        )
+        .await;
+        let state_of = |id: &str| {
+            devices["devices"]
+                .as_array()
+                .expect("devices")
+                .iter()
+                .find(|d| d["id"] == json!(id))
+                .map(|d| d["state"].clone())
+        };
+        assert_eq!(state_of(&old.id), Some(json!("revoked")), "{devices}");
+        assert_eq!(state_of(&new.id), Some(json!("active")), "{devices}");
+    }
+}
+
+/// Posts "Register a phone" on the account page; returns the status and the page.
+async fn replace_phone(s: &Setup, browser: &reqwest::Client) -> (u16, String) {
+    let account = browser
+        .get(s.server.url("/account"))
+        .send()
+        .await
+        .expect("account")
+        .text()
+        .await
+        .expect("html");
+    assert!(account.contains("action=\"/account/phone\""), "{account}");
+    let resp = browser
+        .post(s.server.url("/account/phone"))
+        .form(&[("csrf_token", form_field(&account, "csrf_token"))])
+        .send()
+        .await
+        .expect("register phone");
+    (
+        resp.status().as_u16(),
+        resp.text().await.unwrap_or_default(),
+    )
 }
 
 /// Wrong number, denial, expiry, fraud (which blocks push sign-in until an admin lifts it), and

@@ -202,3 +202,37 @@ pub fn form_field(html: &str, name: &str) -> String {
         + marker.len();
     html[start..].split('"').next().unwrap_or("").to_owned()
 }
+
+/// Undoes askama's HTML escaping (numeric entities) and the named ones.
+pub fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("&#") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after
+            .find(';')
+            .and_then(|j| after[..j].parse::<u32>().ok().map(|n| (j, n)))
+        {
+            Some((j, n)) => {
+                out.push(char::from_u32(n).unwrap_or('?'));
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push_str("&#");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("&amp;", "&")
+}
+
+/// The registration link in the invitation page (the `href` of "this link").
+pub fn registration_link(page: &str) -> String {
+    let start = page
+        .find("hideez-auth://register")
+        .expect("registration link in the page");
+    let rest = &page[start..];
+    unescape(&rest[..rest.find('"').expect("end of href")])
+}
