@@ -8,15 +8,20 @@
 //!   saved in an encrypted file, with injectable faults for tests.
 //! - [`error`]: [`KeyError`] (what a device reports) and [`StoreError`] (the emulated key's file).
 //!
-//! **Status:** the trait and the emulated key; the agent arrives with the hardware-keys issue.
-//! The API is synchronous: the async agent calls it from `spawn_blocking`. See
+//! - [`agent`]: the agent the `key-bridge` binary runs: activation, fetching and applying the
+//!   server's tasks, confirmations, the employee's own password change.
+//!
+//! The device API is synchronous (device I/O blocks); the emulated key answers at once, a real
+//! transport would be driven from `spawn_blocking`. See
 //! `../shared/DESIGN.md` (Hardware keys and domain passwords).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod agent;
 pub mod device;
 pub mod emulated;
 pub mod error;
 
+pub use agent::{Agent, AgentConfig, AgentError, Round};
 pub use device::{Credential, DeviceStatus, KeyDevice};
 pub use emulated::{
     EmulatedKey, EmulatedKeyConfig, Fault, FaultHandle, DEFAULT_PIN_ATTEMPTS, DEFAULT_SLOTS,

@@ -124,6 +124,7 @@ pub async fn serve(
         .schedule_enabled
         .then(|| crate::directory::schedule::spawn(state.clone()));
     let maintenance = tokio::spawn(maintenance(state.clone()));
+    let rotations = tokio::spawn(crate::keys::rotation::run_schedule(state.clone()));
     let delivery = crate::enrol::invitations::spawn_delivery(state.clone());
     let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
@@ -134,6 +135,7 @@ pub async fn serve(
         s.abort();
     }
     maintenance.abort();
+    rotations.abort();
     delivery.abort();
     store.close().await;
     Ok(())

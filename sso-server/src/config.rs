@@ -42,6 +42,29 @@ pub struct Config {
     pub mail: MailConfig,
     pub invitations: InvitationConfig,
     pub push: PushConfig,
+    pub keys: KeysConfig,
+}
+
+/// Hardware keys and the domain passwords they hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Length of generated domain passwords (12 to 128).
+    pub password_length: usize,
+    /// Rotate passwords older than this (the domain's `maxPwdAge` wins when shorter).
+    pub max_password_age_days: u32,
+    /// Minutes between rotation scans in this instance (0: only on demand).
+    pub scan_interval_minutes: u32,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            password_length: crate::keys::passwords::DEFAULT_LENGTH,
+            max_password_age_days: 28,
+            scan_interval_minutes: 60,
+        }
+    }
 }
 
 /// Push services for the phone app. Without them phones get challenges through their poll.
@@ -227,6 +250,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             invitations: InvitationConfig::default(),
             push: PushConfig::default(),
+            keys: KeysConfig::default(),
         }
     }
 }
@@ -314,6 +338,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
+        if !(12..=128).contains(&self.keys.password_length) {
+            return Err(invalid("keys.password_length", "must be 12 to 128"));
+        }
+        if !(1..=3650).contains(&self.keys.max_password_age_days) {
+            return Err(invalid("keys.max_password_age_days", "must be 1 to 3650"));
+        }
         if self.push.challenge_ttl_seconds > 600 {
             return Err(invalid("push.challenge_ttl_seconds", "must be at most 600"));
         }

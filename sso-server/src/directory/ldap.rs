@@ -568,3 +568,76 @@ mod tests {
         assert_eq!(domain_root("CN=x"), "CN=x");
     }
 }
+
+/// Why the directory did not take a new password.
+#[derive(Debug)]
+pub enum SetPasswordError {
+    /// The directory refused the password itself (its policy: length, complexity, history) or
+    /// the bind account may not reset it: retrying the same password will not help.
+    Refused(String),
+    /// The DC could not be reached or answered with a transient error: try again later.
+    Unavailable(String),
+}
+
+impl DirectoryConn {
+    /// The domain's maximum password age in days (`maxPwdAge` on the domain root), `None` when
+    /// passwords never expire.
+    pub async fn max_password_age_days(
+        &mut self,
+        base_dn: &str,
+    ) -> Result<Option<u32>, DirectoryError> {
+        let root = domain_root(base_dn);
+        let found = self
+            .search_all(&root, Scope::Base, "(objectClass=*)", &["maxPwdAge"])
+            .await?;
+        // A negative count of 100-ns intervals; 0 or the minimum value mean "never".
+        let ticks = found
+            .first()
+            .and_then(|e| e.attrs.get("maxPwdAge"))
+            .and_then(|v| v.first())
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0);
+        if ticks == 0 || ticks == i64::MIN {
+            return Ok(None);
+        }
+        let days = ticks.unsigned_abs() / 10_000_000 / 86_400;
+        Ok(Some(u32::try_from(days).unwrap_or(u32::MAX)))
+    }
+
+    /// Resets `dn`'s password (`unicodePwd`: the quoted password in UTF-16LE; needs LDAPS or
+    /// StartTLS, which every connection here has).
+    pub async fn set_password(&mut self, dn: &str, password: &str) -> Result<(), SetPasswordError> {
+        let value: Vec<u8> = format!("\"{password}\"")
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let value = zeroize::Zeroizing::new(value);
+        let result = self
+            .ldap
+            .with_timeout(self.timeout)
+            .modify(
+                dn,
+                vec![ldap3::Mod::Replace(
+                    b"unicodePwd".to_vec(),
+                    std::collections::HashSet::from([value.to_vec()]),
+                )],
+            )
+            .await
+            .map_err(|e| SetPasswordError::Unavailable(format!("{}: {e}", self.url)))?;
+        match result.rc {
+            0 => Ok(()),
+            // constraintViolation (policy), unwillingToPerform, insufficientAccessRights,
+            // noSuchObject: the same request would fail again.
+            19 | 53 | 50 | 32 => Err(SetPasswordError::Refused(format!(
+                "rc={} {}",
+                result.rc,
+                result.text.trim()
+            ))),
+            rc => Err(SetPasswordError::Unavailable(format!(
+                "{}: rc={rc} {}",
+                self.url,
+                result.text.trim()
+            ))),
+        }
+    }
+}

@@ -41,6 +41,7 @@ pub async fn deactivate(
     let sessions = store::oidc::delete_sessions_of_employee(conn, employee_id).await?;
     let grants = store::oidc::revoke_grants_of_employee(conn, employee_id, now_ms).await?;
     let devices = store::push::revoke_devices_of(conn, employee_id, None, now_ms).await?;
+    let keys = crate::keys::deactivate_keys_of(conn, employee_id, now_ms).await?;
     audit::record(
         conn,
         now_ms,
@@ -50,7 +51,7 @@ pub async fn deactivate(
             kind: "employee",
             id: employee_id,
         }),
-        json!({ "reason": reason.as_str(), "sessions_ended": sessions, "grants_revoked": grants, "devices_revoked": devices }),
+        json!({ "reason": reason.as_str(), "sessions_ended": sessions, "grants_revoked": grants, "devices_revoked": devices, "keys_deactivated": keys }),
     )
     .await
 }

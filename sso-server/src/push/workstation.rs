@@ -20,7 +20,7 @@ use crate::oidc::clients::ClientKind;
 use crate::oidc::errors::OAuthError;
 use crate::store;
 
-fn form_or_json(headers: &HeaderMap, body: &Bytes) -> HashMap<String, String> {
+pub(crate) fn form_or_json(headers: &HeaderMap, body: &Bytes) -> HashMap<String, String> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -36,7 +36,7 @@ fn form_or_json(headers: &HeaderMap, body: &Bytes) -> HashMap<String, String> {
     }
 }
 
-async fn agent(
+pub(crate) async fn agent(
     state: &AppState,
     headers: &HeaderMap,
     p: &HashMap<String, String>,

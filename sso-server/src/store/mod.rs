@@ -11,6 +11,7 @@ pub mod audit;
 pub mod directory;
 pub mod employees;
 pub mod invitations;
+pub mod keys;
 pub mod meta;
 pub mod oidc;
 pub mod push;

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod directory;
 pub mod employees;
 pub mod invitations;
+pub mod keys;
 pub mod phones;
 pub mod session;
 
@@ -55,9 +56,18 @@ use crate::app::AppState;
         invitations::invite_many,
         invitations::resend,
         invitations::revoke,
+        keys::import,
+        keys::import_csv,
+        keys::list,
+        keys::get_one,
+        keys::assign,
+        keys::action,
+        keys::accounts,
+        keys::rotate,
+        keys::scan,
     ),
     components(schemas(crate::error::ErrorBody)),
-    tags((name = "session"), (name = "employees"), (name = "directory"), (name = "oidc"), (name = "invitations"), (name = "audit"))
+    tags((name = "session"), (name = "employees"), (name = "directory"), (name = "oidc"), (name = "invitations"), (name = "keys"), (name = "audit"))
 )]
 pub struct ApiDoc;
 
@@ -121,6 +131,20 @@ pub fn router() -> Router<AppState> {
             post(phones::create_enrolment),
         )
         .route("/api/v1/employees/{id}/devices", get(phones::devices))
+        .route("/api/v1/keys", get(keys::list).post(keys::import))
+        .route("/api/v1/keys/import", post(keys::import_csv))
+        .route("/api/v1/keys/rotation-scan", post(keys::scan))
+        .route("/api/v1/keys/{id}", get(keys::get_one))
+        .route("/api/v1/keys/{id}/assign", post(keys::assign))
+        .route("/api/v1/keys/{id}/actions", post(keys::action))
+        .route(
+            "/api/v1/employees/{id}/domain-accounts",
+            get(keys::accounts),
+        )
+        .route(
+            "/api/v1/employees/{id}/password-rotations",
+            post(keys::rotate),
+        )
         .route(
             "/api/v1/employees/{id}/devices/{device}",
             axum::routing::delete(phones::revoke),

@@ -1,0 +1,430 @@
+//! Hardware keys: the inventory, assignment with an activation code, the lifecycle actions, the
+//! tasks the key-bridge applies on the workstation, and domain password rotation.
+//!
+//! - `state`: the lifecycle, one transition table.
+//! - `passwords`: generated and typed domain passwords.
+//! - `tasks`: the per-key task queue (sealed payloads, applied in order, confirmed once).
+//! - `rotation`: which accounts rotate, and the key-first ordering of a rotation.
+//! - `bridge`: the HTTP API the key-bridge agent calls.
+
+pub mod bridge;
+pub mod passwords;
+pub mod rotation;
+pub mod state;
+pub mod tasks;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use subtle::ConstantTimeEq as _;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::audit::{self, Actor, Target};
+use crate::crypto::random_below;
+use crate::employees::State as EmployeeState;
+use crate::error::{Error, Result};
+use crate::store::keys::KeyRow;
+use crate::store::{self, Conn};
+pub use state::{Action, KeyState};
+
+/// How long an activation code works.
+pub const ACTIVATION_TTL_MS: i64 = 72 * 3600 * 1000;
+/// Wrong activation codes before the key locks.
+pub const ACTIVATION_ATTEMPTS: i64 = 5;
+const MAX_SERIAL: usize = 64;
+
+/// A key as the API shows it (never the activation code or its hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    pub serial: String,
+    pub model: String,
+    pub state: KeyState,
+    pub reason: Option<String>,
+    pub employee_id: Option<String>,
+    /// While reserved: when the activation code stops working (Unix ms) and attempts left.
+    pub activation_expires_at: Option<i64>,
+    pub activation_attempts_left: Option<i64>,
+    pub activated_at: Option<i64>,
+}
+
+impl From<KeyRow> for KeyView {
+    fn from(k: KeyRow) -> Self {
+        Self {
+            state: KeyState::parse(&k.state).unwrap_or(KeyState::Deactivated),
+            id: k.id,
+            serial: k.serial,
+            model: k.model,
+            reason: k.reason,
+            employee_id: k.employee_id,
+            activation_expires_at: k.activation_expires,
+            activation_attempts_left: k.activation_attempts,
+            activated_at: k.activated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewKey {
+    pub serial: String,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ImportReport {
+    pub added: u64,
+    /// Serials already in the inventory.
+    pub skipped: u64,
+    /// Lines that could not be read (CSV), with the reason.
+    pub errors: Vec<ImportError>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportError {
+    pub line: usize,
+    pub message: String,
+}
+
+fn check_serial(s: &str) -> std::result::Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || s.len() > MAX_SERIAL {
+        return Err(format!("serial: 1 to {MAX_SERIAL} characters"));
+    }
+    if !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err("serial: letters, digits, '-', '_' and '.' only".into());
+    }
+    Ok(s.to_owned())
+}
+
+/// Adds keys to the inventory (state `ready`); known serials are skipped.
+pub async fn import(state: &AppState, actor: &Actor, keys: &[NewKey]) -> Result<ImportReport> {
+    if keys.is_empty() || keys.len() > 10_000 {
+        return Err(Error::validation("keys", "1 to 10000 keys"));
+    }
+    let now = state.clock.now_ms();
+    let mut rows = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        let serial = check_serial(&k.serial)
+            .map_err(|m| Error::validation(format!("keys[{i}].serial"), m.replace("serial: ", "")))?;
+        let model = k.model.as_deref().unwrap_or("").trim();
+        if model.chars().count() > 64 || model.chars().any(char::is_control) {
+            return Err(Error::validation(
+                format!("keys[{i}].model"),
+                "at most 64 printable characters",
+            ));
+        }
+        rows.push(KeyRow {
+            id: Uuid::new_v4().to_string(),
+            serial,
+            model: if model.is_empty() { "unknown".into() } else { model.to_owned() },
+            state: KeyState::Ready.as_str().into(),
+            reason: None,
+            employee_id: None,
+            activation_hash: None,
+            activation_expires: None,
+            activation_attempts: None,
+            activated_at: None,
+            created_at: now,
+            updated_at: now,
+        });
+    }
+    let mut tx = state.store.begin().await?;
+    let added = store::keys::insert_keys(&mut tx, &rows).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "keys.imported",
+        None,
+        json!({ "added": added, "skipped": rows.len() as u64 - added }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ImportReport {
+        added,
+        skipped: rows.len() as u64 - added,
+        errors: Vec::new(),
+    })
+}
+
+/// Reads a CSV of `serial[,model]` lines (a header line naming `serial` is skipped); bad lines
+/// are reported by number and the good ones imported.
+pub async fn import_csv(state: &AppState, actor: &Actor, text: &str) -> Result<ImportReport> {
+    let mut keys = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || (i == 0 && line.to_ascii_lowercase().starts_with("serial")) {
+            continue;
+        }
+        let mut cols = line.split(',').map(|c| c.trim().trim_matches('"'));
+        let serial = cols.next().unwrap_or("");
+        match check_serial(serial) {
+            Ok(serial) => keys.push(NewKey {
+                serial,
+                model: cols.next().filter(|m| !m.is_empty()).map(str::to_owned),
+            }),
+            Err(message) => errors.push(ImportError {
+                line: i + 1,
+                message,
+            }),
+        }
+    }
+    let mut report = if keys.is_empty() {
+        ImportReport::default()
+    } else {
+        import(state, actor, &keys).await?
+    };
+    report.errors = errors;
+    Ok(report)
+}
+
+pub async fn get(conn: &mut Conn, id: &str) -> Result<KeyRow> {
+    store::keys::get(conn, id)
+        .await?
+        .ok_or(Error::NotFound("key"))
+}
+
+fn key_state(k: &KeyRow) -> KeyState {
+    KeyState::parse(&k.state).unwrap_or(KeyState::Deactivated)
+}
+
+/// Applies `action` to the key row (in memory) after checking the transition.
+fn transition(k: &mut KeyRow, action: Action, now: i64) -> Result<KeyState> {
+    let to = state::next(key_state(k), action)?;
+    k.state = to.as_str().into();
+    k.updated_at = now;
+    Ok(to)
+}
+
+/// Writes the transition, refusing if another request changed the key meanwhile.
+async fn save(conn: &mut Conn, k: &KeyRow, from: &str) -> Result<()> {
+    if !store::keys::update_state(conn, k, from).await? {
+        return Err(Error::conflict(
+            Some("state"),
+            "the key changed meanwhile; reload and try again",
+        ));
+    }
+    Ok(())
+}
+
+fn activation_hash(key_id: &str, code: &str) -> Vec<u8> {
+    crate::crypto::token_hash(&format!("key-activation:{key_id}:{code}"))
+}
+
+/// A new 6-digit code from the CSPRNG.
+fn activation_code() -> Result<String> {
+    Ok(format!("{:06}", random_below(1_000_000)?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Assigned {
+    pub key: KeyView,
+    /// Shown once; the server keeps only a hash.
+    pub activation_code: String,
+}
+
+/// Assigns a ready key to an active employee (`ready` -> `reserved`) with a new activation code.
+pub async fn assign(
+    state: &AppState,
+    actor: &Actor,
+    key_id: &str,
+    employee_id: &str,
+) -> Result<Assigned> {
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin().await?;
+    let employee = store::employees::get(&mut tx, employee_id)
+        .await?
+        .ok_or_else(|| Error::validation("employee_id", "no such employee"))?;
+    if employee.state != EmployeeState::Active.as_str() {
+        return Err(Error::validation("employee_id", "the employee is not active"));
+    }
+    let mut k = get(&mut tx, key_id).await?;
+    let from = k.state.clone();
+    transition(&mut k, Action::Assign, now)?;
+    let code = activation_code()?;
+    k.employee_id = Some(employee.id.clone());
+    k.reason = None;
+    k.activation_hash = Some(activation_hash(&k.id, &code));
+    k.activation_expires = Some(now + ACTIVATION_TTL_MS);
+    k.activation_attempts = Some(ACTIVATION_ATTEMPTS);
+    save(&mut tx, &k, &from).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "key.assigned",
+        Some(Target { kind: "employee", id: &employee.id }),
+        json!({ "key": k.id, "serial": k.serial }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Assigned {
+        key: k.into(),
+        activation_code: code,
+    })
+}
+
+/// What an activation attempt came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Activation {
+    Activated { employee_id: String },
+    WrongCode { attempts_left: i64 },
+    /// The last wrong code: the key is now locked.
+    Locked,
+    Expired,
+}
+
+/// Checks the code the employee typed at the workstation for the key `serial`.
+pub async fn activate(state: &AppState, actor: &Actor, serial: &str, code: &str) -> Result<Activation> {
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin().await?;
+    let mut k = store::keys::by_serial(&mut tx, serial)
+        .await?
+        .ok_or(Error::NotFound("key"))?;
+    let from = k.state.clone();
+    if key_state(&k) != KeyState::Reserved {
+        // Says what the state is, so the agent can tell the employee (e.g. locked).
+        state::next(key_state(&k), Action::Activate)?;
+    }
+    if k.activation_expires.is_none_or(|e| e <= now) {
+        return Ok(Activation::Expired);
+    }
+    let expected = k.activation_hash.clone().unwrap_or_default();
+    let code = code.trim();
+    let matches = code.len() == 6
+        && code.bytes().all(|b| b.is_ascii_digit())
+        && bool::from(activation_hash(&k.id, code).ct_eq(&expected));
+    let employee_id = k.employee_id.clone().unwrap_or_default();
+    let outcome = if matches {
+        transition(&mut k, Action::Activate, now)?;
+        k.activation_hash = None;
+        k.activation_expires = None;
+        k.activation_attempts = None;
+        k.activated_at = Some(now);
+        Activation::Activated {
+            employee_id: employee_id.clone(),
+        }
+    } else {
+        let left = k.activation_attempts.unwrap_or(0) - 1;
+        if left <= 0 {
+            transition(&mut k, Action::LockOut, now)?;
+            k.reason = Some("too many wrong activation codes".into());
+            k.activation_hash = None;
+            k.activation_attempts = Some(0);
+            Activation::Locked
+        } else {
+            k.activation_attempts = Some(left);
+            k.updated_at = now;
+            Activation::WrongCode { attempts_left: left }
+        }
+    };
+    save(&mut tx, &k, &from).await?;
+    let (event, detail) = match &outcome {
+        Activation::Activated { .. } => ("key.activated", json!({ "key": k.id, "serial": k.serial })),
+        Activation::WrongCode { attempts_left } => (
+            "key.activation_failed",
+            json!({ "key": k.id, "serial": k.serial, "attempts_left": attempts_left }),
+        ),
+        _ => ("key.locked", json!({ "key": k.id, "serial": k.serial })),
+    };
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        event,
+        Some(Target { kind: "employee", id: &employee_id }),
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// The admin's lifecycle actions other than assign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminAction {
+    Suspend,
+    Resume,
+    MarkCompromised,
+    Withdraw,
+    /// Queue a wipe; the key returns to `ready` when the key-bridge confirms it.
+    Wipe,
+}
+
+/// Suspends, resumes, marks compromised, withdraws or queues a wipe. Withdrawing (or marking
+/// compromised) cancels the key's pending password work; the directory keeps the password the
+/// key last confirmed.
+pub async fn act(
+    state: &AppState,
+    actor: &Actor,
+    key_id: &str,
+    action: AdminAction,
+    reason: Option<&str>,
+) -> Result<KeyView> {
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin().await?;
+    let mut k = get(&mut tx, key_id).await?;
+    let from = k.state.clone();
+    match action {
+        AdminAction::Suspend => {
+            transition(&mut k, Action::Suspend, now)?;
+        }
+        AdminAction::Resume => {
+            transition(&mut k, Action::Resume, now)?;
+        }
+        AdminAction::MarkCompromised => {
+            transition(&mut k, Action::MarkCompromised, now)?;
+            tasks::cancel_password_work(&mut tx, &k.id, "the key was marked compromised", now).await?;
+        }
+        AdminAction::Withdraw => {
+            transition(&mut k, Action::Withdraw, now)?;
+            tasks::cancel_password_work(&mut tx, &k.id, "the key was withdrawn", now).await?;
+        }
+        AdminAction::Wipe => {
+            // Checked now, applied when the key-bridge confirms the wipe.
+            state::next(key_state(&k), Action::Wiped)?;
+            tasks::queue_wipe(&mut tx, &k.id, now).await?;
+        }
+    }
+    if let Some(r) = reason.map(str::trim).filter(|r| !r.is_empty()) {
+        if r.chars().count() > 256 {
+            return Err(Error::validation("reason", "at most 256 characters"));
+        }
+        k.reason = Some(r.to_owned());
+    }
+    save(&mut tx, &k, &from).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "key.changed",
+        k.employee_id.as_deref().map(|id| Target { kind: "employee", id }),
+        json!({ "key": k.id, "serial": k.serial, "action": format!("{action:?}"), "state": k.state }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(k.into())
+}
+
+/// When an employee stops being active: their keys are deactivated and a wipe is queued, in the
+/// caller's transaction.
+pub async fn deactivate_keys_of(
+    conn: &mut Conn,
+    employee_id: &str,
+    now: i64,
+) -> Result<u64> {
+    let keys = store::keys::live_keys_of(conn, employee_id).await?;
+    for mut k in keys.iter().cloned() {
+        let from = k.state.clone();
+        transition(&mut k, Action::Withdraw, now)?;
+        k.reason = Some("the employee is no longer active".into());
+        save(conn, &k, &from).await?;
+        tasks::cancel_password_work(conn, &k.id, "the employee is no longer active", now).await?;
+        tasks::queue_wipe(conn, &k.id, now).await?;
+    }
+    Ok(keys.len() as u64)
+}

@@ -1,0 +1,573 @@
+//! Domain password rotation for accounts whose password lives on a hardware key.
+//!
+//! Ordering, so the employee is never locked out: (1) the new password is written to the key
+//! *beside* the current one (`<name>+next`); (2) only when the key-bridge confirms that, the
+//! server sets `unicodePwd` in AD over LDAPS; (3) then the key promotes the new password to
+//! current. If the key cannot store it, AD is never touched; if AD refuses it, the key discards
+//! it; if AD cannot be reached, or the server restarts, step (2) is retried from the database.
+//! At every moment the password AD has is one the key holds. The plaintext is kept sealed only
+//! until AD has it; it is never logged and never returned by the admin API.
+
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::passwords;
+use super::tasks::{self, next_name, Operation, Payload};
+use crate::app::AppState;
+use crate::audit::{self, Actor, Target};
+use crate::directory::domain::Domains;
+use crate::directory::ldap::{self, SetPasswordError};
+use crate::directory::user::filetime_to_unix_ms;
+use crate::employees::State as EmployeeState;
+use crate::error::{Error, Result};
+use crate::store::directory::{DomainRow, IdentityRow};
+use crate::store::keys::{AccountRow, RotationRow, TaskRow};
+use crate::store::{self, Conn};
+
+const DAY_MS: i64 = 86_400_000;
+
+fn system() -> Actor {
+    Actor::System {
+        name: "password rotation".into(),
+    }
+}
+
+fn rotation_aad(id: &str) -> Vec<u8> {
+    format!("rotation:{id}").into_bytes()
+}
+
+/// Where the password goes: the key and AD, or (an employee's own change) the key only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    KeyAndDirectory,
+    KeyOnly,
+}
+
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::KeyAndDirectory => "key_and_directory",
+            Self::KeyOnly => "key_only",
+        }
+    }
+}
+
+/// The key's name for the domain's credential: its NetBIOS name, else its name.
+pub fn credential_name(d: &DomainRow) -> String {
+    d.netbios_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| d.name.clone())
+        .to_uppercase()
+}
+
+fn login(d: &DomainRow, identity: &IdentityRow) -> String {
+    match &identity.sam_account_name {
+        Some(sam) => format!("{}\\{sam}", credential_name(d)),
+        None => identity.upn.clone().unwrap_or_default(),
+    }
+}
+
+async fn identity(conn: &mut Conn, a: &AccountRow) -> Result<IdentityRow> {
+    store::directory::identities_of_employee(conn, &a.employee_id)
+        .await?
+        .into_iter()
+        .find(|i| i.domain_id == a.domain_id && i.object_guid == a.object_guid)
+        .ok_or_else(|| Error::conflict(None, "the account's directory identity is gone"))
+}
+
+/// Starts a rotation of one account: queues the new password for the employee's active key.
+pub async fn start(
+    state: &AppState,
+    actor: &Actor,
+    account_id: &str,
+    reason: &str,
+    scope: Scope,
+    typed: Option<&str>,
+) -> Result<RotationRow> {
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin().await?;
+    let account = store::keys::account(&mut tx, account_id)
+        .await?
+        .ok_or(Error::NotFound("domain account"))?;
+    let employee = store::employees::get(&mut tx, &account.employee_id)
+        .await?
+        .filter(|e| e.state == EmployeeState::Active.as_str())
+        .ok_or_else(|| Error::conflict(None, "the employee is not active"))?;
+    let key = store::keys::active_key_of(&mut tx, &employee.id)
+        .await?
+        .ok_or_else(|| Error::conflict(None, "the employee has no active key"))?;
+    let identity = identity(&mut tx, &account).await?;
+    let domain = store::directory::get_domain(&mut tx, &account.domain_id)
+        .await?
+        .ok_or(Error::NotFound("domain"))?;
+    let sam = identity.sam_account_name.clone().unwrap_or_default();
+    let password = Zeroizing::new(match typed {
+        Some(p) => {
+            passwords::check(p, &sam, &employee.display_name)?;
+            p.to_owned()
+        }
+        None => passwords::generate(state.config.keys.password_length, &sam, &employee.display_name)?,
+    });
+    let id = Uuid::new_v4().to_string();
+    let row = RotationRow {
+        id: id.clone(),
+        account_id: account.id.clone(),
+        key_id: key.id.clone(),
+        reason: reason.to_owned(),
+        scope: scope.as_str().into(),
+        state: "awaiting_key".into(),
+        password: Some(state.cipher.seal(password.as_bytes(), &rotation_aad(&id))?),
+        error: None,
+        created_at: now,
+        updated_at: now,
+    };
+    if !store::keys::insert_rotation(&mut tx, &row).await? {
+        return Err(Error::conflict(
+            None,
+            "a password rotation of this account is already in progress",
+        ));
+    }
+    let name = credential_name(&domain);
+    let payload = Payload {
+        name: match scope {
+            Scope::KeyAndDirectory => next_name(&name),
+            Scope::KeyOnly => name,
+        },
+        login: Some(login(&domain, &identity)),
+        password: Some(password.to_string()),
+        from: None,
+    };
+    tasks::queue(&mut tx, &state.cipher, &key.id, Operation::WritePassword, Some(&id), &payload, now)
+        .await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "password.rotation_started",
+        Some(Target { kind: "employee", id: &employee.id }),
+        json!({ "rotation": id, "account": account.id, "key": key.serial, "reason": reason, "scope": scope.as_str() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Moves the rotation a finished task belongs to.
+pub async fn on_task_finished(
+    state: &AppState,
+    task: &TaskRow,
+    applied: bool,
+    error: Option<&str>,
+) -> Result<()> {
+    let Some(rotation_id) = &task.rotation_id else {
+        return Ok(());
+    };
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin().await?;
+    let Some(r) = store::keys::rotation(&mut tx, rotation_id).await? else {
+        return Ok(());
+    };
+    let mut set_directory_now = false;
+    match (Operation::parse(&task.operation), applied) {
+        (Some(Operation::WritePassword), true) if r.scope == "key_only" => {
+            if store::keys::move_rotation(&mut tx, &r.id, "awaiting_key", "done", None, now).await? {
+                finished(&mut tx, &r, "password.changed_on_key", now).await?;
+            }
+        }
+        (Some(Operation::WritePassword), true) => {
+            set_directory_now =
+                store::keys::move_rotation(&mut tx, &r.id, "awaiting_key", "setting_directory", None, now)
+                    .await?;
+        }
+        (Some(Operation::WritePassword), false) => {
+            let why = format!(
+                "the key could not store the new password: {}",
+                error.unwrap_or("no reason given")
+            );
+            if store::keys::move_rotation(&mut tx, &r.id, "awaiting_key", "failed", Some(&why), now).await? {
+                discard(state, &mut tx, &r, now).await?;
+                failed(&mut tx, &r, &why, now).await?;
+            }
+        }
+        (Some(Operation::PromotePassword), true) => {
+            if store::keys::move_rotation(&mut tx, &r.id, "committing", "done", None, now).await? {
+                finished(&mut tx, &r, "password.rotated", now).await?;
+            }
+        }
+        (Some(Operation::PromotePassword), false) => {
+            // AD already has the new password and the key holds it as `+next`: keep asking the
+            // key to promote it.
+            let payload = promote_payload(&mut tx, &r).await?;
+            tasks::queue(&mut tx, &state.cipher, &r.key_id, Operation::PromotePassword, Some(&r.id), &payload, now)
+                .await?;
+        }
+        _ => {}
+    }
+    tx.commit().await?;
+    if set_directory_now {
+        set_directory(state, rotation_id).await?;
+    }
+    Ok(())
+}
+
+async fn finished(conn: &mut Conn, r: &RotationRow, event: &str, now: i64) -> Result<()> {
+    audit::record(
+        conn,
+        now,
+        &system(),
+        event,
+        None,
+        json!({ "rotation": r.id, "account": r.account_id, "reason": r.reason }),
+    )
+    .await
+}
+
+async fn failed(conn: &mut Conn, r: &RotationRow, why: &str, now: i64) -> Result<()> {
+    tracing::warn!(rotation = %r.id, error = %why, "password rotation failed");
+    audit::record(
+        conn,
+        now,
+        &system(),
+        "password.rotation_failed",
+        None,
+        json!({ "rotation": r.id, "account": r.account_id, "error": why }),
+    )
+    .await
+}
+
+async fn names(conn: &mut Conn, r: &RotationRow) -> Result<String> {
+    let account = store::keys::account(conn, &r.account_id)
+        .await?
+        .ok_or(Error::NotFound("domain account"))?;
+    let domain = store::directory::get_domain(conn, &account.domain_id)
+        .await?
+        .ok_or(Error::NotFound("domain"))?;
+    Ok(credential_name(&domain))
+}
+
+async fn promote_payload(conn: &mut Conn, r: &RotationRow) -> Result<Payload> {
+    let name = names(conn, r).await?;
+    Ok(Payload {
+        from: Some(next_name(&name)),
+        name,
+        login: None,
+        password: None,
+    })
+}
+
+async fn discard(state: &AppState, conn: &mut Conn, r: &RotationRow, now: i64) -> Result<()> {
+    if r.scope != "key_and_directory" {
+        return Ok(());
+    }
+    let payload = Payload {
+        name: next_name(&names(conn, r).await?),
+        login: None,
+        password: None,
+        from: None,
+    };
+    tasks::queue(conn, &state.cipher, &r.key_id, Operation::DiscardPassword, Some(&r.id), &payload, now)
+        .await?;
+    Ok(())
+}
+
+/// Step 2: sets the password the key confirmed in AD. A refusal by the directory fails the
+/// rotation (the key discards the new password); an unreachable DC leaves it to be retried.
+pub async fn set_directory(state: &AppState, rotation_id: &str) -> Result<()> {
+    let (r, account, identity, domain) = {
+        let mut conn = state.store.conn().await?;
+        let Some(r) = store::keys::rotation(&mut conn, rotation_id).await? else {
+            return Ok(());
+        };
+        if r.state != "setting_directory" {
+            return Ok(());
+        }
+        let account = store::keys::account(&mut conn, &r.account_id)
+            .await?
+            .ok_or(Error::NotFound("domain account"))?;
+        let identity = identity(&mut conn, &account).await?;
+        let domains = Domains {
+            store: &state.store,
+            cipher: &state.cipher,
+        };
+        let domain = domains.load(&mut conn, &account.domain_id).await?;
+        (r, account, identity, domain)
+    };
+    let sealed = r.password.clone().unwrap_or_default();
+    let password = Zeroizing::new(
+        String::from_utf8(state.cipher.open(&sealed, &rotation_aad(&r.id))?)
+            .map_err(|_| Error::Internal("a sealed password is not UTF-8".into()))?,
+    );
+    let outcome = match ldap::connect(&domain.connect).await {
+        Ok(mut conn) => {
+            let result = conn.set_password(&identity.dn, &password).await;
+            conn.close().await;
+            result
+        }
+        Err(e) => Err(SetPasswordError::Unavailable(e.to_string())),
+    };
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin().await?;
+    match outcome {
+        Ok(()) => {
+            if store::keys::move_rotation(&mut tx, &r.id, "setting_directory", "committing", None, now)
+                .await?
+            {
+                store::keys::mark_rotated(&mut tx, &account.id, now).await?;
+                let payload = promote_payload(&mut tx, &r).await?;
+                tasks::queue(&mut tx, &state.cipher, &r.key_id, Operation::PromotePassword, Some(&r.id), &payload, now)
+                    .await?;
+                finished(&mut tx, &r, "password.set_in_directory", now).await?;
+            }
+        }
+        Err(SetPasswordError::Refused(why)) => {
+            let why = format!("the directory refused the new password: {why}");
+            if store::keys::move_rotation(&mut tx, &r.id, "setting_directory", "failed", Some(&why), now)
+                .await?
+            {
+                discard(state, &mut tx, &r, now).await?;
+                failed(&mut tx, &r, &why, now).await?;
+            }
+        }
+        Err(SetPasswordError::Unavailable(why)) => {
+            let why = format!("the directory could not be reached; will retry: {why}");
+            tracing::warn!(rotation = %r.id, error = %why, "password rotation waits for the directory");
+            store::keys::move_rotation(&mut tx, &r.id, "setting_directory", "setting_directory", Some(&why), now)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Retries step 2 of every rotation waiting for the directory (after a restart, or a DC that was
+/// down). Returns how many were tried.
+pub async fn resume(state: &AppState) -> Result<usize> {
+    let waiting = {
+        let mut conn = state.store.conn().await?;
+        store::keys::rotations_in_state(&mut conn, "setting_directory").await?
+    };
+    for r in &waiting {
+        if let Err(e) = set_directory(state, &r.id).await {
+            tracing::warn!(rotation = %r.id, error = %e, "resuming a password rotation failed");
+        }
+    }
+    Ok(waiting.len())
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ScanReport {
+    /// Accounts of rotation-group members with an active key.
+    pub accounts: u64,
+    /// Rotations started.
+    pub started: u64,
+    /// Problems per domain (unreachable, group missing).
+    pub errors: Vec<String>,
+}
+
+/// Finds the accounts whose password lives on a key (members of each domain's rotation group
+/// whose employee has an active key) and starts the rotations that are due: the password is
+/// older than the domain's maximum age (or the configured one, whichever is shorter), or
+/// `force` (first activation, an admin's "generate now").
+pub async fn scan(
+    state: &AppState,
+    only_employee: Option<&str>,
+    reason: &str,
+    force: bool,
+) -> Result<ScanReport> {
+    let mut report = ScanReport::default();
+    let domains = {
+        let mut conn = state.store.conn().await?;
+        store::directory::list_domains(&mut conn).await?
+    };
+    for d in domains.into_iter().filter(|d| d.enabled != 0) {
+        if let Err(e) = scan_domain(state, &d, only_employee, reason, force, &mut report).await {
+            report.errors.push(format!("{}: {e}", d.name));
+        }
+    }
+    Ok(report)
+}
+
+async fn scan_domain(
+    state: &AppState,
+    d: &DomainRow,
+    only_employee: Option<&str>,
+    reason: &str,
+    force: bool,
+    report: &mut ScanReport,
+) -> Result<()> {
+    let domain = {
+        let mut conn = state.store.conn().await?;
+        Domains {
+            store: &state.store,
+            cipher: &state.cipher,
+        }
+        .load(&mut conn, &d.id)
+        .await?
+    };
+    let mut dc = ldap::connect(&domain.connect).await?;
+    let members = async {
+        let group = dc.resolve_group(&d.base_dn, &d.rotation_group).await?;
+        let guids = dc.member_guids(&d.base_dn, &group).await?;
+        let max_age = dc.max_password_age_days(&d.base_dn).await?;
+        Ok::<_, crate::directory::DirectoryError>((guids, max_age))
+    }
+    .await;
+    dc.close().await;
+    let (guids, domain_max_age) = members?;
+    let configured = i64::from(state.config.keys.max_password_age_days);
+    // Rotate a day before the domain would make the password expire.
+    let max_age_days = domain_max_age
+        .map(|d| (i64::from(d) - 1).max(1).min(configured))
+        .unwrap_or(configured);
+    let now = state.clock.now_ms();
+    let guids: std::collections::HashSet<String> = guids.iter().map(|g| g.to_string()).collect();
+    let identities = {
+        let mut conn = state.store.conn().await?;
+        store::directory::all_identities(&mut conn).await?
+    };
+    for identity in identities
+        .into_iter()
+        .filter(|i| i.domain_id == d.id && i.in_scope == 1 && guids.contains(&i.object_guid))
+        .filter(|i| only_employee.is_none_or(|e| e == i.employee_id))
+    {
+        let account = {
+            let mut conn = state.store.conn().await?;
+            if store::keys::active_key_of(&mut conn, &identity.employee_id)
+                .await?
+                .is_none()
+            {
+                continue;
+            }
+            store::keys::ensure_account(
+                &mut conn,
+                &AccountRow {
+                    id: Uuid::new_v4().to_string(),
+                    employee_id: identity.employee_id.clone(),
+                    domain_id: d.id.clone(),
+                    object_guid: identity.object_guid.clone(),
+                    password_version: 0,
+                    last_rotated_at: None,
+                    created_at: now,
+                },
+            )
+            .await?
+        };
+        report.accounts += 1;
+        let last_set = identity
+            .pwd_last_set
+            .filter(|ft| *ft > 0)
+            .map(filetime_to_unix_ms)
+            .unwrap_or(0)
+            .max(account.last_rotated_at.unwrap_or(0));
+        let due = force || now - last_set >= max_age_days * DAY_MS;
+        if !due {
+            continue;
+        }
+        match start(state, &system(), &account.id, reason, Scope::KeyAndDirectory, None).await {
+            Ok(_) => report.started += 1,
+            // Already rotating, or the key went away meanwhile: not an error of the scan.
+            Err(Error::Conflict { .. }) => {}
+            Err(e) => report.errors.push(format!("{}: {e}", d.name)),
+        }
+    }
+    Ok(())
+}
+
+/// An account and its latest rotation, as the admin API shows them (no password).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountStatus {
+    pub id: String,
+    pub domain_id: String,
+    pub object_guid: String,
+    pub password_version: i64,
+    pub last_rotated_at: Option<i64>,
+    pub rotation: Option<RotationStatus>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotationStatus {
+    pub id: String,
+    pub state: String,
+    pub reason: String,
+    pub scope: String,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<RotationRow> for RotationStatus {
+    fn from(r: RotationRow) -> Self {
+        Self {
+            id: r.id,
+            state: r.state,
+            reason: r.reason,
+            scope: r.scope,
+            error: r.error,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+pub async fn accounts_of(conn: &mut Conn, employee_id: &str) -> Result<Vec<AccountStatus>> {
+    let mut out = Vec::new();
+    for a in store::keys::accounts_of(conn, employee_id).await? {
+        let rotation = store::keys::rotations_of_account(conn, &a.id)
+            .await?
+            .into_iter()
+            .next()
+            .map(RotationStatus::from);
+        out.push(AccountStatus {
+            id: a.id,
+            domain_id: a.domain_id,
+            object_guid: a.object_guid,
+            password_version: a.password_version,
+            last_rotated_at: a.last_rotated_at,
+            rotation,
+        });
+    }
+    Ok(out)
+}
+
+/// At start and every `keys.scan_interval_minutes`: resume rotations waiting for the directory
+/// (a restart mid-rotation lands here) and start the rotations that are due. A lease keeps one
+/// scan at a time across instances; resuming is safe anywhere (each step is a conditional move).
+pub async fn run_schedule(state: AppState) {
+    let minutes = u64::from(state.config.keys.scan_interval_minutes);
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60 * minutes.max(1)));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = resume(&state).await {
+            tracing::warn!(error = %e, "resuming password rotations failed");
+        }
+        if minutes == 0 {
+            continue;
+        }
+        let now = state.clock.now_ms();
+        let holder = uuid::Uuid::new_v4().to_string();
+        let leased = async {
+            let mut conn = state.store.conn().await?;
+            store::directory::try_lease(&mut conn, "password-rotation-scan", &holder, now, 15 * 60_000).await
+        }
+        .await;
+        if !matches!(leased, Ok(true)) {
+            continue;
+        }
+        match scan(&state, None, "scheduled", false).await {
+            Ok(r) if r.started > 0 || !r.errors.is_empty() => {
+                tracing::info!(started = r.started, accounts = r.accounts, errors = ?r.errors, "password rotation scan")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "password rotation scan failed"),
+        }
+        if let Ok(mut conn) = state.store.conn().await {
+            let _ = store::directory::release_lease(&mut conn, "password-rotation-scan", &holder).await;
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The per-key task queue. The server queues work for a key; the key-bridge on the employee's
+//! workstation fetches the pending tasks in order, applies them to the key and confirms each
+//! once. Passwords travel only inside a task's sealed payload, which is dropped as soon as the
+//! task ends.
+//!
+//! Credentials on the key: a domain account's current password is stored under the domain's
+//! name (its NetBIOS name); a rotation first writes the new one beside it under `<name>+next`
+//! and only promotes it once the directory has it. So at every moment the key holds the
+//! password the directory has.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::crypto::Cipher;
+use crate::error::{Error, Result};
+use crate::store::keys::TaskRow;
+use crate::store::{self, Conn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// Store `password` for `login` under `name`.
+    WritePassword,
+    /// Make the credential `from` the current one under `name` (and delete `from`).
+    PromotePassword,
+    /// Delete the credential `name` if it is there.
+    DiscardPassword,
+    /// Return the key to its factory state.
+    Wipe,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WritePassword => "write_password",
+            Self::PromotePassword => "promote_password",
+            Self::DiscardPassword => "discard_password",
+            Self::Wipe => "wipe",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "write_password" => Self::WritePassword,
+            "promote_password" => Self::PromotePassword,
+            "discard_password" => Self::DiscardPassword,
+            "wipe" => Self::Wipe,
+            _ => return None,
+        })
+    }
+}
+
+/// What a task carries (sealed at rest).
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct Payload {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payload")
+            .field("name", &self.name)
+            .field("login", &self.login)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+impl Drop for Payload {
+    fn drop(&mut self) {
+        if let Some(p) = self.password.as_mut() {
+            zeroize::Zeroize::zeroize(p);
+        }
+    }
+}
+
+/// A task as the key-bridge receives it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TaskView {
+    pub id: String,
+    pub operation: String,
+    pub name: Option<String>,
+    pub login: Option<String>,
+    /// Only in `write_password` tasks.
+    pub password: Option<String>,
+    pub from: Option<String>,
+}
+
+fn aad(task_id: &str) -> Vec<u8> {
+    format!("key_task:{task_id}").into_bytes()
+}
+
+/// The name of the pending (not yet confirmed by the directory) credential beside `name`.
+pub fn next_name(name: &str) -> String {
+    format!("{name}+next")
+}
+
+/// Queues a task; returns its id.
+pub async fn queue(
+    conn: &mut Conn,
+    cipher: &Cipher,
+    key_id: &str,
+    operation: Operation,
+    rotation_id: Option<&str>,
+    payload: &Payload,
+    now: i64,
+) -> Result<String> {
+    let id = Uuid::new_v4().to_string();
+    let plain = Zeroizing::new(
+        serde_json::to_vec(payload).map_err(|e| Error::Internal(format!("task payload: {e}")))?,
+    );
+    let sealed = cipher.seal(&plain, &aad(&id))?;
+    store::keys::insert_task(
+        conn,
+        &TaskRow {
+            id: id.clone(),
+            key_id: key_id.to_owned(),
+            seq: 0,
+            operation: operation.as_str().into(),
+            rotation_id: rotation_id.map(str::to_owned),
+            payload: Some(sealed),
+            state: "pending".into(),
+            error: None,
+            created_at: now,
+            finished_at: None,
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Queues a wipe (no payload).
+pub async fn queue_wipe(conn: &mut Conn, key_id: &str, now: i64) -> Result<String> {
+    let id = Uuid::new_v4().to_string();
+    store::keys::insert_task(
+        conn,
+        &TaskRow {
+            id: id.clone(),
+            key_id: key_id.to_owned(),
+            seq: 0,
+            operation: Operation::Wipe.as_str().into(),
+            rotation_id: None,
+            payload: None,
+            state: "pending".into(),
+            error: None,
+            created_at: now,
+            finished_at: None,
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Opens a task for the key-bridge.
+pub fn view(cipher: &Cipher, t: &TaskRow) -> Result<TaskView> {
+    let payload: Payload = match &t.payload {
+        Some(sealed) => {
+            let plain = Zeroizing::new(cipher.open(sealed, &aad(&t.id))?);
+            serde_json::from_slice(&plain)
+                .map_err(|e| Error::Internal(format!("task payload: {e}")))?
+        }
+        None => Payload::default(),
+    };
+    Ok(TaskView {
+        id: t.id.clone(),
+        operation: t.operation.clone(),
+        name: Some(payload.name.clone()).filter(|n| !n.is_empty()),
+        login: payload.login.clone(),
+        password: payload.password.clone(),
+        from: payload.from.clone(),
+    })
+}
+
+/// Cancels the key's pending password tasks and fails the rotations they belonged to (and any
+/// other open rotation on this key): the directory keeps the password the key last confirmed.
+pub async fn cancel_password_work(conn: &mut Conn, key_id: &str, why: &str, now: i64) -> Result<()> {
+    store::keys::cancel_password_tasks(conn, key_id, now).await?;
+    for state in ["awaiting_key", "setting_directory", "committing"] {
+        for r in store::keys::rotations_in_state(conn, state).await? {
+            if r.key_id == key_id {
+                store::keys::move_rotation(conn, &r.id, state, "failed", Some(why), now).await?;
+                crate::audit::record(
+                    conn,
+                    now,
+                    &crate::audit::Actor::System { name: "password rotation".into() },
+                    "password.rotation_failed",
+                    None,
+                    json!({ "rotation": r.id, "key": key_id, "error": why }),
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! Hardware keys, their tasks, domain accounts and password rotations.
+
+use super::Conn;
+use crate::error::Result;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct KeyRow {
+    pub id: String,
+    pub serial: String,
+    pub model: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub employee_id: Option<String>,
+    pub activation_hash: Option<Vec<u8>>,
+    pub activation_expires: Option<i64>,
+    pub activation_attempts: Option<i64>,
+    pub activated_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const KEY_COLUMNS: &str = "id, serial, model, state, reason, employee_id, activation_hash, \
+    activation_expires, activation_attempts, activated_at, created_at, updated_at";
+
+/// Inserts keys that are not known yet (by serial); returns how many were new.
+pub async fn insert_keys(conn: &mut Conn, rows: &[KeyRow]) -> Result<u64> {
+    let mut added = 0;
+    for k in rows {
+        let done = sqlx::query(
+            "INSERT INTO hardware_key (id, serial, model, state, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (serial) DO NOTHING",
+        )
+        .bind(&k.id)
+        .bind(&k.serial)
+        .bind(&k.model)
+        .bind(&k.state)
+        .bind(k.created_at)
+        .bind(k.updated_at)
+        .execute(&mut *conn)
+        .await?;
+        added += done.rows_affected();
+    }
+    Ok(added)
+}
+
+pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<KeyRow>> {
+    Ok(
+        sqlx::query_as(&format!("SELECT {KEY_COLUMNS} FROM hardware_key WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn by_serial(conn: &mut Conn, serial: &str) -> Result<Option<KeyRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {KEY_COLUMNS} FROM hardware_key WHERE serial = $1"
+    ))
+    .bind(serial)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn list(conn: &mut Conn, state: Option<&str>, employee: Option<&str>) -> Result<Vec<KeyRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {KEY_COLUMNS} FROM hardware_key WHERE ($1 IS NULL OR state = $1) \
+         AND ($2 IS NULL OR employee_id = $2) ORDER BY serial"
+    ))
+    .bind(state)
+    .bind(employee)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Writes a key's state fields if the key is still in `expected` state (optimistic: two admins
+/// acting at once cannot both win). `false`: someone else changed it first.
+pub async fn update_state(conn: &mut Conn, k: &KeyRow, expected: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE hardware_key SET state = $2, reason = $3, employee_id = $4, activation_hash = $5, \
+         activation_expires = $6, activation_attempts = $7, activated_at = $8, updated_at = $9 \
+         WHERE id = $1 AND state = $10",
+    )
+    .bind(&k.id)
+    .bind(&k.state)
+    .bind(&k.reason)
+    .bind(&k.employee_id)
+    .bind(&k.activation_hash)
+    .bind(k.activation_expires)
+    .bind(k.activation_attempts)
+    .bind(k.activated_at)
+    .bind(k.updated_at)
+    .bind(expected)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The employee's active key, if any.
+pub async fn active_key_of(conn: &mut Conn, employee_id: &str) -> Result<Option<KeyRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {KEY_COLUMNS} FROM hardware_key WHERE employee_id = $1 AND state = 'active' \
+         ORDER BY activated_at DESC LIMIT 1"
+    ))
+    .bind(employee_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Keys of an employee that still give access (to deactivate when the employee leaves).
+pub async fn live_keys_of(conn: &mut Conn, employee_id: &str) -> Result<Vec<KeyRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {KEY_COLUMNS} FROM hardware_key WHERE employee_id = $1 \
+         AND state IN ('reserved', 'active', 'locked', 'suspended')"
+    ))
+    .bind(employee_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TaskRow {
+    pub id: String,
+    pub key_id: String,
+    pub seq: i64,
+    pub operation: String,
+    pub rotation_id: Option<String>,
+    pub payload: Option<Vec<u8>>,
+    pub state: String,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+const TASK_COLUMNS: &str =
+    "id, key_id, seq, operation, rotation_id, payload, state, error, created_at, finished_at";
+
+pub async fn insert_task(conn: &mut Conn, t: &TaskRow) -> Result<()> {
+    // The next number in the key's queue, taken in the same statement.
+    sqlx::query(
+        "INSERT INTO key_task (id, key_id, seq, operation, rotation_id, payload, state, created_at) \
+         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5, 'pending', $6 FROM key_task \
+         WHERE key_id = $2",
+    )
+    .bind(&t.id)
+    .bind(&t.key_id)
+    .bind(&t.operation)
+    .bind(&t.rotation_id)
+    .bind(&t.payload)
+    .bind(t.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_task(conn: &mut Conn, id: &str) -> Result<Option<TaskRow>> {
+    Ok(
+        sqlx::query_as(&format!("SELECT {TASK_COLUMNS} FROM key_task WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn pending_tasks(conn: &mut Conn, key_id: &str) -> Result<Vec<TaskRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TASK_COLUMNS} FROM key_task WHERE key_id = $1 AND state = 'pending' ORDER BY seq"
+    ))
+    .bind(key_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Ends a pending task (`applied`, `failed` or `cancelled`) and drops its payload. `false` if it
+/// was not pending.
+pub async fn finish_task(
+    conn: &mut Conn,
+    id: &str,
+    state: &str,
+    error: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE key_task SET state = $2, error = $3, finished_at = $4, payload = NULL \
+         WHERE id = $1 AND state = 'pending'",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(error)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Cancels a key's pending tasks except wipes; returns the rotation ids they belonged to.
+pub async fn cancel_password_tasks(conn: &mut Conn, key_id: &str, now: i64) -> Result<Vec<String>> {
+    let rotations: Vec<(Option<String>,)> = sqlx::query_as(
+        "SELECT rotation_id FROM key_task WHERE key_id = $1 AND state = 'pending' \
+         AND operation <> 'wipe'",
+    )
+    .bind(key_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE key_task SET state = 'cancelled', finished_at = $2, payload = NULL \
+         WHERE key_id = $1 AND state = 'pending' AND operation <> 'wipe'",
+    )
+    .bind(key_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(rotations.into_iter().filter_map(|r| r.0).collect())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccountRow {
+    pub id: String,
+    pub employee_id: String,
+    pub domain_id: String,
+    pub object_guid: String,
+    pub password_version: i64,
+    pub last_rotated_at: Option<i64>,
+    pub created_at: i64,
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "id, employee_id, domain_id, object_guid, password_version, last_rotated_at, created_at";
+
+/// Creates the account unless it exists; returns the stored row.
+pub async fn ensure_account(conn: &mut Conn, a: &AccountRow) -> Result<AccountRow> {
+    sqlx::query(
+        "INSERT INTO domain_account (id, employee_id, domain_id, object_guid, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (domain_id, object_guid) DO NOTHING",
+    )
+    .bind(&a.id)
+    .bind(&a.employee_id)
+    .bind(&a.domain_id)
+    .bind(&a.object_guid)
+    .bind(a.created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(sqlx::query_as(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM domain_account WHERE domain_id = $1 AND object_guid = $2"
+    ))
+    .bind(&a.domain_id)
+    .bind(&a.object_guid)
+    .fetch_one(conn)
+    .await?)
+}
+
+pub async fn account(conn: &mut Conn, id: &str) -> Result<Option<AccountRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM domain_account WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn accounts_of(conn: &mut Conn, employee_id: &str) -> Result<Vec<AccountRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM domain_account WHERE employee_id = $1 ORDER BY domain_id"
+    ))
+    .bind(employee_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn mark_rotated(conn: &mut Conn, account_id: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE domain_account SET password_version = password_version + 1, last_rotated_at = $2 \
+         WHERE id = $1",
+    )
+    .bind(account_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RotationRow {
+    pub id: String,
+    pub account_id: String,
+    pub key_id: String,
+    pub reason: String,
+    pub scope: String,
+    pub state: String,
+    pub password: Option<Vec<u8>>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const ROTATION_COLUMNS: &str =
+    "id, account_id, key_id, reason, scope, state, password, error, created_at, updated_at";
+
+/// Inserts an open rotation; `false` if the account already has one (the partial unique index).
+pub async fn insert_rotation(conn: &mut Conn, r: &RotationRow) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO password_rotation (id, account_id, key_id, reason, scope, state, password, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&r.id)
+    .bind(&r.account_id)
+    .bind(&r.key_id)
+    .bind(&r.reason)
+    .bind(&r.scope)
+    .bind(&r.state)
+    .bind(&r.password)
+    .bind(r.created_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn rotation(conn: &mut Conn, id: &str) -> Result<Option<RotationRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM password_rotation WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn rotations_in_state(conn: &mut Conn, state: &str) -> Result<Vec<RotationRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM password_rotation WHERE state = $1 ORDER BY created_at"
+    ))
+    .bind(state)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn rotations_of_account(conn: &mut Conn, account_id: &str) -> Result<Vec<RotationRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM password_rotation WHERE account_id = $1 \
+         ORDER BY created_at DESC"
+    ))
+    .bind(account_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Moves a rotation from `from` to `to`; a final state drops the sealed password. `false` if it
+/// was not in `from` (another instance moved it).
+pub async fn move_rotation(
+    conn: &mut Conn,
+    id: &str,
+    from: &str,
+    to: &str,
+    error: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE password_rotation SET state = $3, error = $4, updated_at = $5, \
+         password = CASE WHEN $3 IN ('done', 'failed', 'committing') THEN NULL ELSE password END \
+         WHERE id = $1 AND state = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(error)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
