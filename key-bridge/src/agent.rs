@@ -173,7 +173,12 @@ impl Agent {
         if status.is_success() {
             return Ok(body);
         }
-        let text = |k: &str| body.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+        let text = |k: &str| {
+            body.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned()
+        };
         Err(AgentError::Refused {
             status: status.as_u16(),
             code: text("error"),
@@ -209,7 +214,11 @@ impl Agent {
     }
 
     /// The key's pending tasks, waiting up to `wait` for some.
-    pub async fn fetch(&self, serial: &str, wait: Duration) -> Result<(String, Vec<Task>), AgentError> {
+    pub async fn fetch(
+        &self,
+        serial: &str,
+        wait: Duration,
+    ) -> Result<(String, Vec<Task>), AgentError> {
         let mut url = self.url(&format!("api/keys/{serial}/tasks"))?;
         url.query_pairs_mut()
             .append_pair("wait", &wait.as_secs().to_string());
@@ -248,7 +257,11 @@ impl Agent {
 
     /// Fetches the key's tasks (waiting up to `wait`), applies them in order and confirms each.
     /// Stops at the first task the key cannot be reached for: it stays pending on the server.
-    pub async fn run_once(&self, key: &mut dyn KeyDevice, wait: Duration) -> Result<Round, AgentError> {
+    pub async fn run_once(
+        &self,
+        key: &mut dyn KeyDevice,
+        wait: Duration,
+    ) -> Result<Round, AgentError> {
         let serial = key.serial();
         let (key_state, tasks) = self.fetch(&serial, wait).await?;
         let mut round = Round {
@@ -323,7 +336,11 @@ pub fn apply(key: &mut dyn KeyDevice, task: &Task) -> Result<(), KeyError> {
             let from = required(&task.from, "the task names no source credential")?;
             match key.read_credential(from) {
                 Ok(next) => {
-                    key.write_credential(&Credential::new(name, next.login.clone(), next.password.clone()))?;
+                    key.write_credential(&Credential::new(
+                        name,
+                        next.login.clone(),
+                        next.password.clone(),
+                    ))?;
                     match key.delete_credential(from) {
                         Ok(()) | Err(KeyError::NoSuchCredential(_)) => Ok(()),
                         Err(e) => Err(e),

@@ -17,7 +17,11 @@ use key_bridge::{Agent, AgentConfig, AgentError, EmulatedKey, EmulatedKeyConfig,
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
-#[command(name = "key-bridge", version, about = "Workstation agent for hardware keys")]
+#[command(
+    name = "key-bridge",
+    version,
+    about = "Workstation agent for hardware keys"
+)]
 struct Cli {
     /// The SSO server's URL.
     #[arg(long, env = "KEY_BRIDGE_SERVER")]
@@ -104,7 +108,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Activate { code } => {
             agent.activate(&mut key, &code).await.map_err(|e| match e {
-                AgentError::Refused { message, attempts_left: Some(n), .. } if n > 0 => {
+                AgentError::Refused {
+                    message,
+                    attempts_left: Some(n),
+                    ..
+                } if n > 0 => {
                     format!("{message} ({n} attempts left)")
                 }
                 other => other.to_string(),
@@ -135,14 +143,19 @@ async fn run(cli: Cli) -> Result<(), String> {
         },
         Command::ChangePassword { key_only } => {
             let password = if key_only {
-                Some(Zeroizing::new(std::env::var("KEY_BRIDGE_NEW_PASSWORD").map_err(|_| {
-                    "KEY_BRIDGE_NEW_PASSWORD is not set".to_owned()
-                })?))
+                Some(Zeroizing::new(
+                    std::env::var("KEY_BRIDGE_NEW_PASSWORD")
+                        .map_err(|_| "KEY_BRIDGE_NEW_PASSWORD is not set".to_owned())?,
+                ))
             } else {
                 None
             };
             let id = agent
-                .change_password(&key.serial(), key_only, password.as_deref().map(String::as_str))
+                .change_password(
+                    &key.serial(),
+                    key_only,
+                    password.as_deref().map(String::as_str),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             println!("password change {id} queued; `key-bridge run` applies it");
@@ -151,7 +164,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             let s = key.status().map_err(|e| e.to_string())?;
             println!(
                 "serial {} linked {} slots {}/{} locked {}",
-                s.serial, s.linked, s.slots - s.free_slots, s.slots, s.locked
+                s.serial,
+                s.linked,
+                s.slots - s.free_slots,
+                s.slots,
+                s.locked
             );
         }
     }
@@ -160,7 +177,10 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("key-bridge: {e}");

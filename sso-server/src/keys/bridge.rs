@@ -48,16 +48,25 @@ fn bridge_actor(client: &Client) -> Actor {
     }
 }
 
-async fn authenticated(state: &AppState, headers: &HeaderMap, body: &Bytes) -> std::result::Result<Client, Response> {
+async fn authenticated(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> std::result::Result<Client, Response> {
     let p = form_or_json(headers, body);
-    agent(state, headers, &p).await.map_err(IntoResponse::into_response)
+    agent(state, headers, &p)
+        .await
+        .map_err(IntoResponse::into_response)
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
-        Error::validation(if field == "." { "body".into() } else { field }, e.inner().to_string())
+        Error::validation(
+            if field == "." { "body".into() } else { field },
+            e.inner().to_string(),
+        )
     })
 }
 
@@ -74,7 +83,8 @@ async fn activate(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     };
     let run = async {
         let b: ActivateBody = parse(&body)?;
-        let outcome = super::activate(&state, &bridge_actor(&client), b.serial.trim(), &b.code).await?;
+        let outcome =
+            super::activate(&state, &bridge_actor(&client), b.serial.trim(), &b.code).await?;
         Ok::<_, Error>(match outcome {
             Activation::Activated { employee_id } => {
                 // First activation: the accounts whose password will live on the key get one
@@ -118,7 +128,9 @@ struct WaitQuery {
 fn deliverable(state: KeyState, op: Option<Operation>) -> bool {
     match state {
         KeyState::Active => true,
-        KeyState::Deactivated | KeyState::Compromised | KeyState::Locked => op == Some(Operation::Wipe),
+        KeyState::Deactivated | KeyState::Compromised | KeyState::Locked => {
+            op == Some(Operation::Wipe)
+        }
         _ => false,
     }
 }
@@ -201,6 +213,8 @@ async fn confirm(
             .map(|e| e.chars().filter(|c| !c.is_control()).take(512).collect());
         let applied = matches!(b.result, TaskResult::Applied);
         let now = state.clock.now_ms();
+        // One writer at a time on SQLite: a read-then-write transaction must not race another.
+        let permit = state.store.write_permit().await;
         let mut tx = state.store.begin().await?;
         let mut key = store::keys::by_serial(&mut tx, &serial)
             .await?
@@ -254,6 +268,7 @@ async fn confirm(
         )
         .await?;
         tx.commit().await?;
+        drop(permit);
         rotation::on_task_finished(&state, &task, applied, error.as_deref()).await?;
         Ok(Json(json!({ "result": "recorded" })).into_response())
     };
@@ -296,17 +311,31 @@ async fn change_password(
                 .await?
                 .ok_or(Error::NotFound("key"))?;
             if key.state != KeyState::Active.as_str() {
-                return Err(Error::conflict(Some("state"), format!("the key is {}", key.state)));
+                return Err(Error::conflict(
+                    Some("state"),
+                    format!("the key is {}", key.state),
+                ));
             }
             let employee_id = key.employee_id.clone().unwrap_or_default();
-            (employee_id.clone(), store::keys::accounts_of(&mut conn, &employee_id).await?)
+            (
+                employee_id.clone(),
+                store::keys::accounts_of(&mut conn, &employee_id).await?,
+            )
         };
         let account = match (&b.domain, accounts.as_slice()) {
             (None, [one]) => one.clone(),
             (None, []) => {
-                return Err(Error::conflict(None, "no domain account of this employee is kept on a key"))
+                return Err(Error::conflict(
+                    None,
+                    "no domain account of this employee is kept on a key",
+                ))
             }
-            (None, _) => return Err(Error::validation("domain", "the employee has accounts in several domains: name one")),
+            (None, _) => {
+                return Err(Error::validation(
+                    "domain",
+                    "the employee has accounts in several domains: name one",
+                ))
+            }
             (Some(d), _) => {
                 let mut conn = state.store.conn().await?;
                 let row = crate::directory::domain::Domains::find_row(&mut conn, d).await?;
@@ -314,7 +343,9 @@ async fn change_password(
                     .iter()
                     .find(|a| a.domain_id == row.id)
                     .cloned()
-                    .ok_or_else(|| Error::validation("domain", "no account of this employee in that domain"))?
+                    .ok_or_else(|| {
+                        Error::validation("domain", "no account of this employee in that domain")
+                    })?
             }
         };
         let r = rotation::start(
@@ -326,8 +357,15 @@ async fn change_password(
             b.password.as_deref(),
         )
         .await?;
-        let _ = Target { kind: "employee", id: &employee_id };
-        Ok((StatusCode::ACCEPTED, Json(json!({ "rotation": r.id, "state": r.state }))).into_response())
+        let _ = Target {
+            kind: "employee",
+            id: &employee_id,
+        };
+        Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "rotation": r.id, "state": r.state })),
+        )
+            .into_response())
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }

@@ -92,7 +92,10 @@ fn check_serial(s: &str) -> std::result::Result<String, String> {
     if s.is_empty() || s.len() > MAX_SERIAL {
         return Err(format!("serial: 1 to {MAX_SERIAL} characters"));
     }
-    if !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
         return Err("serial: letters, digits, '-', '_' and '.' only".into());
     }
     Ok(s.to_owned())
@@ -106,8 +109,9 @@ pub async fn import(state: &AppState, actor: &Actor, keys: &[NewKey]) -> Result<
     let now = state.clock.now_ms();
     let mut rows = Vec::with_capacity(keys.len());
     for (i, k) in keys.iter().enumerate() {
-        let serial = check_serial(&k.serial)
-            .map_err(|m| Error::validation(format!("keys[{i}].serial"), m.replace("serial: ", "")))?;
+        let serial = check_serial(&k.serial).map_err(|m| {
+            Error::validation(format!("keys[{i}].serial"), m.replace("serial: ", ""))
+        })?;
         let model = k.model.as_deref().unwrap_or("").trim();
         if model.chars().count() > 64 || model.chars().any(char::is_control) {
             return Err(Error::validation(
@@ -118,7 +122,11 @@ pub async fn import(state: &AppState, actor: &Actor, keys: &[NewKey]) -> Result<
         rows.push(KeyRow {
             id: Uuid::new_v4().to_string(),
             serial,
-            model: if model.is_empty() { "unknown".into() } else { model.to_owned() },
+            model: if model.is_empty() {
+                "unknown".into()
+            } else {
+                model.to_owned()
+            },
             state: KeyState::Ready.as_str().into(),
             reason: None,
             employee_id: None,
@@ -130,6 +138,8 @@ pub async fn import(state: &AppState, actor: &Actor, keys: &[NewKey]) -> Result<
             updated_at: now,
         });
     }
+    // One writer at a time on SQLite: a read-then-write transaction must not race another.
+    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     let added = store::keys::insert_keys(&mut tx, &rows).await?;
     audit::record(
@@ -142,6 +152,7 @@ pub async fn import(state: &AppState, actor: &Actor, keys: &[NewKey]) -> Result<
     )
     .await?;
     tx.commit().await?;
+    drop(permit);
     Ok(ImportReport {
         added,
         skipped: rows.len() as u64 - added,
@@ -234,12 +245,17 @@ pub async fn assign(
     employee_id: &str,
 ) -> Result<Assigned> {
     let now = state.clock.now_ms();
+    // One writer at a time on SQLite: a read-then-write transaction must not race another.
+    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     let employee = store::employees::get(&mut tx, employee_id)
         .await?
         .ok_or_else(|| Error::validation("employee_id", "no such employee"))?;
     if employee.state != EmployeeState::Active.as_str() {
-        return Err(Error::validation("employee_id", "the employee is not active"));
+        return Err(Error::validation(
+            "employee_id",
+            "the employee is not active",
+        ));
     }
     let mut k = get(&mut tx, key_id).await?;
     let from = k.state.clone();
@@ -256,11 +272,15 @@ pub async fn assign(
         now,
         actor,
         "key.assigned",
-        Some(Target { kind: "employee", id: &employee.id }),
+        Some(Target {
+            kind: "employee",
+            id: &employee.id,
+        }),
         json!({ "key": k.id, "serial": k.serial }),
     )
     .await?;
     tx.commit().await?;
+    drop(permit);
     Ok(Assigned {
         key: k.into(),
         activation_code: code,
@@ -270,16 +290,27 @@ pub async fn assign(
 /// What an activation attempt came to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Activation {
-    Activated { employee_id: String },
-    WrongCode { attempts_left: i64 },
+    Activated {
+        employee_id: String,
+    },
+    WrongCode {
+        attempts_left: i64,
+    },
     /// The last wrong code: the key is now locked.
     Locked,
     Expired,
 }
 
 /// Checks the code the employee typed at the workstation for the key `serial`.
-pub async fn activate(state: &AppState, actor: &Actor, serial: &str, code: &str) -> Result<Activation> {
+pub async fn activate(
+    state: &AppState,
+    actor: &Actor,
+    serial: &str,
+    code: &str,
+) -> Result<Activation> {
     let now = state.clock.now_ms();
+    // One writer at a time on SQLite: a read-then-write transaction must not race another.
+    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     let mut k = store::keys::by_serial(&mut tx, serial)
         .await?
@@ -318,12 +349,16 @@ pub async fn activate(state: &AppState, actor: &Actor, serial: &str, code: &str)
         } else {
             k.activation_attempts = Some(left);
             k.updated_at = now;
-            Activation::WrongCode { attempts_left: left }
+            Activation::WrongCode {
+                attempts_left: left,
+            }
         }
     };
     save(&mut tx, &k, &from).await?;
     let (event, detail) = match &outcome {
-        Activation::Activated { .. } => ("key.activated", json!({ "key": k.id, "serial": k.serial })),
+        Activation::Activated { .. } => {
+            ("key.activated", json!({ "key": k.id, "serial": k.serial }))
+        }
         Activation::WrongCode { attempts_left } => (
             "key.activation_failed",
             json!({ "key": k.id, "serial": k.serial, "attempts_left": attempts_left }),
@@ -335,11 +370,15 @@ pub async fn activate(state: &AppState, actor: &Actor, serial: &str, code: &str)
         now,
         actor,
         event,
-        Some(Target { kind: "employee", id: &employee_id }),
+        Some(Target {
+            kind: "employee",
+            id: &employee_id,
+        }),
         detail,
     )
     .await?;
     tx.commit().await?;
+    drop(permit);
     Ok(outcome)
 }
 
@@ -366,6 +405,8 @@ pub async fn act(
     reason: Option<&str>,
 ) -> Result<KeyView> {
     let now = state.clock.now_ms();
+    // One writer at a time on SQLite: a read-then-write transaction must not race another.
+    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     let mut k = get(&mut tx, key_id).await?;
     let from = k.state.clone();
@@ -378,7 +419,8 @@ pub async fn act(
         }
         AdminAction::MarkCompromised => {
             transition(&mut k, Action::MarkCompromised, now)?;
-            tasks::cancel_password_work(&mut tx, &k.id, "the key was marked compromised", now).await?;
+            tasks::cancel_password_work(&mut tx, &k.id, "the key was marked compromised", now)
+                .await?;
         }
         AdminAction::Withdraw => {
             transition(&mut k, Action::Withdraw, now)?;
@@ -407,16 +449,13 @@ pub async fn act(
     )
     .await?;
     tx.commit().await?;
+    drop(permit);
     Ok(k.into())
 }
 
 /// When an employee stops being active: their keys are deactivated and a wipe is queued, in the
 /// caller's transaction.
-pub async fn deactivate_keys_of(
-    conn: &mut Conn,
-    employee_id: &str,
-    now: i64,
-) -> Result<u64> {
+pub async fn deactivate_keys_of(conn: &mut Conn, employee_id: &str, now: i64) -> Result<u64> {
     let keys = store::keys::live_keys_of(conn, employee_id).await?;
     for mut k in keys.iter().cloned() {
         let from = k.state.clone();

@@ -90,6 +90,8 @@ pub async fn start(
     typed: Option<&str>,
 ) -> Result<RotationRow> {
     let now = state.clock.now_ms();
+    // One writer at a time on SQLite: a read-then-write transaction must not race another.
+    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     let account = store::keys::account(&mut tx, account_id)
         .await?
@@ -111,7 +113,11 @@ pub async fn start(
             passwords::check(p, &sam, &employee.display_name)?;
             p.to_owned()
         }
-        None => passwords::generate(state.config.keys.password_length, &sam, &employee.display_name)?,
+        None => passwords::generate(
+            state.config.keys.password_length,
+            &sam,
+            &employee.display_name,
+        )?,
     });
     let id = Uuid::new_v4().to_string();
     let row = RotationRow {
@@ -142,8 +148,16 @@ pub async fn start(
         password: Some(password.to_string()),
         from: None,
     };
-    tasks::queue(&mut tx, &state.cipher, &key.id, Operation::WritePassword, Some(&id), &payload, now)
-        .await?;
+    tasks::queue(
+        &mut tx,
+        &state.cipher,
+        &key.id,
+        Operation::WritePassword,
+        Some(&id),
+        &payload,
+        now,
+    )
+    .await?;
     audit::record(
         &mut tx,
         now,
@@ -154,10 +168,13 @@ pub async fn start(
     )
     .await?;
     tx.commit().await?;
+    drop(permit);
     Ok(row)
 }
 
 /// Moves the rotation a finished task belongs to.
+// The inner conditions await, which a match guard cannot.
+#[allow(clippy::collapsible_match)]
 pub async fn on_task_finished(
     state: &AppState,
     task: &TaskRow,
@@ -168,6 +185,8 @@ pub async fn on_task_finished(
         return Ok(());
     };
     let now = state.clock.now_ms();
+    // One writer at a time on SQLite: a read-then-write transaction must not race another.
+    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     let Some(r) = store::keys::rotation(&mut tx, rotation_id).await? else {
         return Ok(());
@@ -175,21 +194,30 @@ pub async fn on_task_finished(
     let mut set_directory_now = false;
     match (Operation::parse(&task.operation), applied) {
         (Some(Operation::WritePassword), true) if r.scope == "key_only" => {
-            if store::keys::move_rotation(&mut tx, &r.id, "awaiting_key", "done", None, now).await? {
+            if store::keys::move_rotation(&mut tx, &r.id, "awaiting_key", "done", None, now).await?
+            {
                 finished(&mut tx, &r, "password.changed_on_key", now).await?;
             }
         }
         (Some(Operation::WritePassword), true) => {
-            set_directory_now =
-                store::keys::move_rotation(&mut tx, &r.id, "awaiting_key", "setting_directory", None, now)
-                    .await?;
+            set_directory_now = store::keys::move_rotation(
+                &mut tx,
+                &r.id,
+                "awaiting_key",
+                "setting_directory",
+                None,
+                now,
+            )
+            .await?;
         }
         (Some(Operation::WritePassword), false) => {
             let why = format!(
                 "the key could not store the new password: {}",
                 error.unwrap_or("no reason given")
             );
-            if store::keys::move_rotation(&mut tx, &r.id, "awaiting_key", "failed", Some(&why), now).await? {
+            if store::keys::move_rotation(&mut tx, &r.id, "awaiting_key", "failed", Some(&why), now)
+                .await?
+            {
                 discard(state, &mut tx, &r, now).await?;
                 failed(&mut tx, &r, &why, now).await?;
             }
@@ -203,12 +231,21 @@ pub async fn on_task_finished(
             // AD already has the new password and the key holds it as `+next`: keep asking the
             // key to promote it.
             let payload = promote_payload(&mut tx, &r).await?;
-            tasks::queue(&mut tx, &state.cipher, &r.key_id, Operation::PromotePassword, Some(&r.id), &payload, now)
-                .await?;
+            tasks::queue(
+                &mut tx,
+                &state.cipher,
+                &r.key_id,
+                Operation::PromotePassword,
+                Some(&r.id),
+                &payload,
+                now,
+            )
+            .await?;
         }
         _ => {}
     }
     tx.commit().await?;
+    drop(permit);
     if set_directory_now {
         set_directory(state, rotation_id).await?;
     }
@@ -270,8 +307,16 @@ async fn discard(state: &AppState, conn: &mut Conn, r: &RotationRow, now: i64) -
         password: None,
         from: None,
     };
-    tasks::queue(conn, &state.cipher, &r.key_id, Operation::DiscardPassword, Some(&r.id), &payload, now)
-        .await?;
+    tasks::queue(
+        conn,
+        &state.cipher,
+        &r.key_id,
+        Operation::DiscardPassword,
+        Some(&r.id),
+        &payload,
+        now,
+    )
+    .await?;
     Ok(())
 }
 
@@ -311,23 +356,47 @@ pub async fn set_directory(state: &AppState, rotation_id: &str) -> Result<()> {
         Err(e) => Err(SetPasswordError::Unavailable(e.to_string())),
     };
     let now = state.clock.now_ms();
+    // One writer at a time on SQLite: a read-then-write transaction must not race another.
+    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     match outcome {
         Ok(()) => {
-            if store::keys::move_rotation(&mut tx, &r.id, "setting_directory", "committing", None, now)
-                .await?
+            if store::keys::move_rotation(
+                &mut tx,
+                &r.id,
+                "setting_directory",
+                "committing",
+                None,
+                now,
+            )
+            .await?
             {
                 store::keys::mark_rotated(&mut tx, &account.id, now).await?;
                 let payload = promote_payload(&mut tx, &r).await?;
-                tasks::queue(&mut tx, &state.cipher, &r.key_id, Operation::PromotePassword, Some(&r.id), &payload, now)
-                    .await?;
+                tasks::queue(
+                    &mut tx,
+                    &state.cipher,
+                    &r.key_id,
+                    Operation::PromotePassword,
+                    Some(&r.id),
+                    &payload,
+                    now,
+                )
+                .await?;
                 finished(&mut tx, &r, "password.set_in_directory", now).await?;
             }
         }
         Err(SetPasswordError::Refused(why)) => {
             let why = format!("the directory refused the new password: {why}");
-            if store::keys::move_rotation(&mut tx, &r.id, "setting_directory", "failed", Some(&why), now)
-                .await?
+            if store::keys::move_rotation(
+                &mut tx,
+                &r.id,
+                "setting_directory",
+                "failed",
+                Some(&why),
+                now,
+            )
+            .await?
             {
                 discard(state, &mut tx, &r, now).await?;
                 failed(&mut tx, &r, &why, now).await?;
@@ -336,11 +405,19 @@ pub async fn set_directory(state: &AppState, rotation_id: &str) -> Result<()> {
         Err(SetPasswordError::Unavailable(why)) => {
             let why = format!("the directory could not be reached; will retry: {why}");
             tracing::warn!(rotation = %r.id, error = %why, "password rotation waits for the directory");
-            store::keys::move_rotation(&mut tx, &r.id, "setting_directory", "setting_directory", Some(&why), now)
-                .await?;
+            store::keys::move_rotation(
+                &mut tx,
+                &r.id,
+                "setting_directory",
+                "setting_directory",
+                Some(&why),
+                now,
+            )
+            .await?;
         }
     }
     tx.commit().await?;
+    drop(permit);
     Ok(())
 }
 
@@ -468,7 +545,16 @@ async fn scan_domain(
         if !due {
             continue;
         }
-        match start(state, &system(), &account.id, reason, Scope::KeyAndDirectory, None).await {
+        match start(
+            state,
+            &system(),
+            &account.id,
+            reason,
+            Scope::KeyAndDirectory,
+            None,
+        )
+        .await
+        {
             Ok(_) => report.started += 1,
             // Already rotating, or the key went away meanwhile: not an error of the scan.
             Err(Error::Conflict { .. }) => {}
@@ -553,7 +639,14 @@ pub async fn run_schedule(state: AppState) {
         let holder = uuid::Uuid::new_v4().to_string();
         let leased = async {
             let mut conn = state.store.conn().await?;
-            store::directory::try_lease(&mut conn, "password-rotation-scan", &holder, now, 15 * 60_000).await
+            store::directory::try_lease(
+                &mut conn,
+                "password-rotation-scan",
+                &holder,
+                now,
+                15 * 60_000,
+            )
+            .await
         }
         .await;
         if !matches!(leased, Ok(true)) {
@@ -567,7 +660,8 @@ pub async fn run_schedule(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "password rotation scan failed"),
         }
         if let Ok(mut conn) = state.store.conn().await {
-            let _ = store::directory::release_lease(&mut conn, "password-rotation-scan", &holder).await;
+            let _ =
+                store::directory::release_lease(&mut conn, "password-rotation-scan", &holder).await;
         }
     }
 }

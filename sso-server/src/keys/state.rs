@@ -96,11 +96,7 @@ pub fn next(from: KeyState, action: Action) -> Result<KeyState, Error> {
         _ => {
             return Err(Error::conflict(
                 Some("state"),
-                format!(
-                    "cannot {} a key that is {}",
-                    action.as_str(),
-                    from.as_str()
-                ),
+                format!("cannot {} a key that is {}", action.as_str(), from.as_str()),
             ))
         }
     };
@@ -135,8 +131,14 @@ mod tests {
             s = next(s, a).unwrap();
             assert_eq!(s, want);
         }
-        assert_eq!(next(KeyState::Reserved, Action::LockOut).unwrap(), KeyState::Locked);
-        assert_eq!(next(KeyState::Locked, Action::Wiped).unwrap(), KeyState::Ready);
+        assert_eq!(
+            next(KeyState::Reserved, Action::LockOut).unwrap(),
+            KeyState::Locked
+        );
+        assert_eq!(
+            next(KeyState::Locked, Action::Wiped).unwrap(),
+            KeyState::Ready
+        );
     }
 
     #[test]
@@ -144,14 +146,27 @@ mod tests {
         let e = next(KeyState::Ready, Action::Activate).unwrap_err();
         assert_eq!(e.to_string(), "cannot activate a key that is ready");
         let e = next(KeyState::Compromised, Action::Assign).unwrap_err();
-        assert!(e.to_string().contains("cannot assign a key that is compromised"));
+        assert!(e
+            .to_string()
+            .contains("cannot assign a key that is compromised"));
         // Only a ready key can be assigned; only a reserved one activated.
         for s in ALL {
-            assert_eq!(next(s, Action::Assign).is_ok(), s == KeyState::Ready, "{s:?}");
-            assert_eq!(next(s, Action::Activate).is_ok(), s == KeyState::Reserved, "{s:?}");
+            assert_eq!(
+                next(s, Action::Assign).is_ok(),
+                s == KeyState::Ready,
+                "{s:?}"
+            );
+            assert_eq!(
+                next(s, Action::Activate).is_ok(),
+                s == KeyState::Reserved,
+                "{s:?}"
+            );
             assert_eq!(KeyState::parse(s.as_str()), Some(s));
         }
         assert!(next(KeyState::Ready, Action::MarkCompromised).is_err());
-        assert!(next(KeyState::Active, Action::Wiped).is_err(), "withdraw first");
+        assert!(
+            next(KeyState::Active, Action::Wiped).is_err(),
+            "withdraw first"
+        );
     }
 }

@@ -182,7 +182,12 @@ pub fn view(cipher: &Cipher, t: &TaskRow) -> Result<TaskView> {
 
 /// Cancels the key's pending password tasks and fails the rotations they belonged to (and any
 /// other open rotation on this key): the directory keeps the password the key last confirmed.
-pub async fn cancel_password_work(conn: &mut Conn, key_id: &str, why: &str, now: i64) -> Result<()> {
+pub async fn cancel_password_work(
+    conn: &mut Conn,
+    key_id: &str,
+    why: &str,
+    now: i64,
+) -> Result<()> {
     store::keys::cancel_password_tasks(conn, key_id, now).await?;
     for state in ["awaiting_key", "setting_directory", "committing"] {
         for r in store::keys::rotations_in_state(conn, state).await? {
@@ -191,7 +196,9 @@ pub async fn cancel_password_work(conn: &mut Conn, key_id: &str, why: &str, now:
                 crate::audit::record(
                     conn,
                     now,
-                    &crate::audit::Actor::System { name: "password rotation".into() },
+                    &crate::audit::Actor::System {
+                        name: "password rotation".into(),
+                    },
                     "password.rotation_failed",
                     None,
                     json!({ "rotation": r.id, "key": key_id, "error": why }),

@@ -44,12 +44,12 @@ pub async fn insert_keys(conn: &mut Conn, rows: &[KeyRow]) -> Result<u64> {
 }
 
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<KeyRow>> {
-    Ok(
-        sqlx::query_as(&format!("SELECT {KEY_COLUMNS} FROM hardware_key WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(conn)
-            .await?,
-    )
+    Ok(sqlx::query_as(&format!(
+        "SELECT {KEY_COLUMNS} FROM hardware_key WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
 }
 
 pub async fn by_serial(conn: &mut Conn, serial: &str) -> Result<Option<KeyRow>> {
@@ -61,7 +61,11 @@ pub async fn by_serial(conn: &mut Conn, serial: &str) -> Result<Option<KeyRow>> 
     .await?)
 }
 
-pub async fn list(conn: &mut Conn, state: Option<&str>, employee: Option<&str>) -> Result<Vec<KeyRow>> {
+pub async fn list(
+    conn: &mut Conn,
+    state: Option<&str>,
+    employee: Option<&str>,
+) -> Result<Vec<KeyRow>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {KEY_COLUMNS} FROM hardware_key WHERE ($1 IS NULL OR state = $1) \
          AND ($2 IS NULL OR employee_id = $2) ORDER BY serial"
@@ -153,12 +157,12 @@ pub async fn insert_task(conn: &mut Conn, t: &TaskRow) -> Result<()> {
 }
 
 pub async fn get_task(conn: &mut Conn, id: &str) -> Result<Option<TaskRow>> {
-    Ok(
-        sqlx::query_as(&format!("SELECT {TASK_COLUMNS} FROM key_task WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(conn)
-            .await?,
-    )
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TASK_COLUMNS} FROM key_task WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
 }
 
 pub async fn pending_tasks(conn: &mut Conn, key_id: &str) -> Result<Vec<TaskRow>> {
@@ -336,7 +340,8 @@ pub async fn rotations_in_state(conn: &mut Conn, state: &str) -> Result<Vec<Rota
 pub async fn rotations_of_account(conn: &mut Conn, account_id: &str) -> Result<Vec<RotationRow>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {ROTATION_COLUMNS} FROM password_rotation WHERE account_id = $1 \
-         ORDER BY created_at DESC"
+         ORDER BY created_at DESC, \
+         CASE WHEN state IN ('awaiting_key', 'setting_directory', 'committing') THEN 0 ELSE 1 END"
     ))
     .bind(account_id)
     .fetch_all(conn)

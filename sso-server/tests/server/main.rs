@@ -7,6 +7,7 @@ mod auth;
 mod directory;
 mod encryption;
 mod invitations;
+mod keys;
 mod oidc;
 mod process;
 mod push;

@@ -59,6 +59,8 @@ pub async fn config_for(db: Db, dir: &TempDir) -> Config {
     };
     // Tests start syncs themselves (and drive the schedule with `schedule::tick`).
     config.directory.schedule_enabled = false;
+    // Rotation scans only when a test asks (rotations waiting for AD still resume at start).
+    config.keys.scan_interval_minutes = 0;
     if db == Db::Postgres {
         config.database.url = Some(fresh_postgres_db().await);
     }
@@ -115,6 +117,20 @@ impl TestServer {
             _dir: dir,
             shutdown: Some(tx),
         }
+    }
+
+    /// Stops this instance and starts a new one on the same configuration, data folder and
+    /// database (a restart; the new one listens on a new port).
+    pub async fn restart(mut self) -> Self {
+        let config = (*self.state.config).clone();
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("tempdir"));
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        drop(self);
+        let mut config = config;
+        config.public_url = Config::default().public_url;
+        Self::start_config(config, dir).await
     }
 
     pub fn url(&self, path: &str) -> String {

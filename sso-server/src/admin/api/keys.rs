@@ -13,7 +13,7 @@ use crate::admin::session::ApiAdmin;
 use crate::app::AppState;
 use crate::error::{Error, ErrorBody, Result};
 use crate::http::extract::ApiJson;
-use crate::keys::rotation::{self, AccountStatus, RotationStatus, Scope, ScanReport};
+use crate::keys::rotation::{self, AccountStatus, RotationStatus, ScanReport, Scope};
 use crate::keys::{self, AdminAction, Assigned, ImportReport, KeyState, KeyView, NewKey};
 use crate::store;
 
@@ -105,7 +105,11 @@ pub async fn assign(
     ApiAdmin(admin): ApiAdmin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AssignBody>,
-) -> Result<(StatusCode, [(axum::http::HeaderName, &'static str); 1], Json<Assigned>)> {
+) -> Result<(
+    StatusCode,
+    [(axum::http::HeaderName, &'static str); 1],
+    Json<Assigned>,
+)> {
     let id = uuid_param(&id)?.to_string();
     let employee = uuid::Uuid::parse_str(body.employee_id.trim())
         .map_err(|_| Error::validation("employee_id", "must be a UUID"))?
@@ -139,7 +143,14 @@ pub async fn action(
 ) -> Result<Json<KeyView>> {
     let id = uuid_param(&id)?.to_string();
     Ok(Json(
-        keys::act(&state, &admin.actor(), &id, body.action, body.reason.as_deref()).await?,
+        keys::act(
+            &state,
+            &admin.actor(),
+            &id,
+            body.action,
+            body.reason.as_deref(),
+        )
+        .await?,
     ))
 }
 
@@ -214,5 +225,7 @@ pub async fn rotate(
 #[utoipa::path(post, path = "/api/v1/keys/rotation-scan", operation_id = "rotation_scan", tag = "keys",
     responses((status = 200, body = ScanReport)))]
 pub async fn scan(State(state): State<AppState>, _admin: ApiAdmin) -> Result<Json<ScanReport>> {
-    Ok(Json(rotation::scan(&state, None, "scheduled", false).await?))
+    Ok(Json(
+        rotation::scan(&state, None, "scheduled", false).await?,
+    ))
 }

@@ -1,0 +1,954 @@
+//! Hardware keys against the real server, the real key-bridge agent (with the emulated key) and
+//! the real Samba AD DC: inventory and lifecycle, activation codes, and key-first password
+//! rotation with a failure injected at each step. The invariant checked throughout: the password
+//! AD accepts is one the key holds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use key_bridge::{Agent, AgentConfig, AgentError, EmulatedKey, EmulatedKeyConfig, KeyDevice};
+use ldap3::{LdapConnAsync, LdapConnSettings};
+use reqwest::Method;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::CertificateDer;
+use serde_json::{json, Value};
+
+use crate::ad::{Corner, Dc, NewUser, USER_PASSWORD};
+use crate::support::{backends, call, Db, TestServer};
+
+const WAIT: Duration = Duration::from_secs(2);
+
+fn key() -> EmulatedKey {
+    EmulatedKey::in_memory(EmulatedKeyConfig {
+        serial: Some(format!(
+            "EMU-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        )),
+        ..EmulatedKeyConfig::default()
+    })
+    .expect("emulated key")
+}
+
+async fn api(
+    server: &TestServer,
+    admin: &reqwest::Client,
+    csrf: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let (s, v) = call(admin, method, server.url(path), csrf, body).await;
+    (s.as_u16(), v)
+}
+
+/// An agent client (confidential, client credentials) and the agent using it.
+async fn agent(server: &TestServer, admin: &reqwest::Client, csrf: &str) -> Agent {
+    let (status, c) = api(
+        server,
+        admin,
+        csrf,
+        Method::POST,
+        "/api/v1/oidc/clients",
+        Some(json!({"name": "Workstation agent", "kind": "confidential", "redirect_uris": ["https://agent.example/cb"], "grant_types": ["client_credentials"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    Agent::new(AgentConfig {
+        server: server.base.clone(),
+        client_id: c["client_id"].as_str().expect("id").to_owned(),
+        client_secret: zeroize::Zeroizing::new(
+            c["client_secret"].as_str().expect("secret").to_owned(),
+        ),
+        ca_pem: None,
+    })
+    .expect("agent")
+}
+
+async fn import_one(
+    server: &TestServer,
+    admin: &reqwest::Client,
+    csrf: &str,
+    serial: &str,
+) -> String {
+    let (status, r) = api(
+        server,
+        admin,
+        csrf,
+        Method::POST,
+        "/api/v1/keys",
+        Some(json!({"keys": [{"serial": serial, "model": "Hideez Key 4"}]})),
+    )
+    .await;
+    assert_eq!((status, r["added"].as_u64()), (201, Some(1)), "{r}");
+    let (_, list) = api(server, admin, csrf, Method::GET, "/api/v1/keys", None).await;
+    list.as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["serial"] == json!(serial))
+        .and_then(|k| k["id"].as_str())
+        .expect("imported key")
+        .to_owned()
+}
+
+async fn manual_employee(server: &TestServer, admin: &reqwest::Client, csrf: &str) -> String {
+    let email = format!("k.{}@example.test", uuid::Uuid::new_v4().simple());
+    let (status, e) = api(
+        server,
+        admin,
+        csrf,
+        Method::POST,
+        "/api/v1/employees",
+        Some(json!({"display_name": "Kim Key", "email": email})),
+    )
+    .await;
+    assert_eq!(status, 201, "{e}");
+    e["id"].as_str().expect("id").to_owned()
+}
+
+async fn key_state(server: &TestServer, admin: &reqwest::Client, csrf: &str, id: &str) -> String {
+    let (_, k) = api(
+        server,
+        admin,
+        csrf,
+        Method::GET,
+        &format!("/api/v1/keys/{id}"),
+        None,
+    )
+    .await;
+    k["state"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Inventory, CSV import, the state machine's 409s, activation codes (shown once, wrong ones lock
+/// the key), and a locked key wiped back to ready by the agent.
+#[tokio::test]
+async fn inventory_activation_and_lifecycle() {
+    for db in backends() {
+        let server = TestServer::start(db).await;
+        let (admin, csrf) = server.admin_client().await;
+        let agent = agent(&server, &admin, &csrf).await;
+        let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+
+        // CSV with a header, a model column and a bad line reported by number.
+        let csv = format!("serial,model\nCSV-{tag}-1,Hideez Key 4\nCSV-{tag}-2\nbad serial!\n");
+        let resp = admin
+            .post(server.url("/api/v1/keys/import"))
+            .header("x-csrf-token", &csrf)
+            .header("content-type", "text/csv")
+            .body(csv.clone())
+            .send()
+            .await
+            .expect("import");
+        assert_eq!(resp.status(), 201);
+        let r: Value = resp.json().await.expect("json");
+        assert_eq!(
+            (r["added"].as_u64(), r["skipped"].as_u64()),
+            (Some(2), Some(0)),
+            "{r}"
+        );
+        assert_eq!(r["errors"][0]["line"], json!(4), "{r}");
+        let again: Value = admin
+            .post(server.url("/api/v1/keys/import"))
+            .header("x-csrf-token", &csrf)
+            .body(csv)
+            .send()
+            .await
+            .expect("import")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            (again["added"].as_u64(), again["skipped"].as_u64()),
+            (Some(0), Some(2))
+        );
+        let (status, e) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::POST,
+            "/api/v1/keys",
+            Some(json!({"keys": [{"serial": ""}]})),
+        )
+        .await;
+        assert_eq!(
+            (status, e["field"].as_str()),
+            (400, Some("keys[0].serial")),
+            "{e}"
+        );
+        let (_, ready) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::GET,
+            "/api/v1/keys?state=ready",
+            None,
+        )
+        .await;
+        assert!(ready.as_array().expect("list").len() >= 2);
+        let (status, e) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::GET,
+            "/api/v1/keys?state=lost",
+            None,
+        )
+        .await;
+        assert_eq!((status, e["field"].as_str()), (400, Some("state")));
+
+        // Invalid transitions say the state and the action.
+        let mut device = key();
+        let key_id = import_one(&server, &admin, &csrf, &device.serial()).await;
+        let (status, e) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::POST,
+            &format!("/api/v1/keys/{key_id}/actions"),
+            Some(json!({"action": "suspend"})),
+        )
+        .await;
+        assert_eq!(status, 409);
+        assert_eq!(e["message"], "cannot suspend a key that is ready");
+
+        // Assign: the code is shown once, never again.
+        let employee = manual_employee(&server, &admin, &csrf).await;
+        let (status, a) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::POST,
+            &format!("/api/v1/keys/{key_id}/assign"),
+            Some(json!({"employee_id": employee})),
+        )
+        .await;
+        assert_eq!(status, 200, "{a}");
+        let code = a["activation_code"].as_str().expect("code").to_owned();
+        assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()));
+        let (_, k) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::GET,
+            &format!("/api/v1/keys/{key_id}"),
+            None,
+        )
+        .await;
+        assert_eq!(k["state"], "reserved");
+        assert!(
+            !k.to_string().contains(&code),
+            "the code is not shown again"
+        );
+        let (status, _) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::POST,
+            &format!("/api/v1/keys/{key_id}/assign"),
+            Some(json!({"employee_id": employee})),
+        )
+        .await;
+        assert_eq!(status, 409, "a reserved key cannot be assigned again");
+
+        // Five wrong codes lock the key; the right one then no longer works.
+        let wrong = format!(
+            "{:06}",
+            (code.parse::<u32>().expect("digits") + 1) % 1_000_000
+        );
+        for left in (0..5).rev() {
+            match agent.activate(&mut device, &wrong).await {
+                Err(AgentError::Refused { attempts_left, .. }) => {
+                    assert_eq!(attempts_left, Some(left))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(key_state(&server, &admin, &csrf, &key_id).await, "locked");
+        assert!(matches!(
+            agent.activate(&mut device, &code).await,
+            Err(AgentError::Refused { status: 409, .. })
+        ));
+        assert!(
+            !device.status().expect("status").linked,
+            "the device is linked only after the server agrees"
+        );
+
+        // A locked key is wiped through the agent and returns to stock.
+        let (status, _) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::POST,
+            &format!("/api/v1/keys/{key_id}/actions"),
+            Some(json!({"action": "wipe"})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let round = agent.run_once(&mut device, WAIT).await.expect("round");
+        assert_eq!((round.key_state.as_str(), round.applied), ("locked", 1));
+        let (_, k) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::GET,
+            &format!("/api/v1/keys/{key_id}"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (k["state"].as_str(), k["employee_id"].as_str()),
+            (Some("ready"), None),
+            "{k}"
+        );
+
+        // Assigned again, activated with the new code, suspended (no tasks), withdrawn.
+        let (_, a) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::POST,
+            &format!("/api/v1/keys/{key_id}/assign"),
+            Some(json!({"employee_id": employee})),
+        )
+        .await;
+        agent
+            .activate(&mut device, a["activation_code"].as_str().expect("code"))
+            .await
+            .expect("activated");
+        assert_eq!(key_state(&server, &admin, &csrf, &key_id).await, "active");
+        assert!(device.status().expect("status").linked);
+        for (action, state) in [
+            ("suspend", "suspended"),
+            ("resume", "active"),
+            ("withdraw", "deactivated"),
+        ] {
+            let (status, k) = api(
+                &server,
+                &admin,
+                &csrf,
+                Method::POST,
+                &format!("/api/v1/keys/{key_id}/actions"),
+                Some(json!({"action": action, "reason": "test"})),
+            )
+            .await;
+            assert_eq!((status, k["state"].as_str()), (200, Some(state)), "{k}");
+        }
+    }
+}
+
+/// A test's AD user in the sync and rotation groups, imported, with an active key.
+struct Rotating {
+    server: TestServer,
+    admin: reqwest::Client,
+    csrf: String,
+    corner: Corner,
+    agent: Agent,
+    device: EmulatedKey,
+    key_id: String,
+    employee: String,
+    dn: String,
+    domain_name: String,
+    domain_id: String,
+    netbios: String,
+}
+
+async fn sync_now(
+    server: &TestServer,
+    admin: &reqwest::Client,
+    csrf: &str,
+    domain: &str,
+    force: bool,
+) {
+    let (status, r) = api(
+        server,
+        admin,
+        csrf,
+        Method::POST,
+        "/api/v1/directory/sync",
+        Some(json!({"domain": domain, "mode": "full", "force": force})),
+    )
+    .await;
+    assert_eq!(status, 202, "{r}");
+    let run = r["runs"][0]["run_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("run id in {r}"))
+        .to_owned();
+    for _ in 0..200 {
+        let (_, v) = api(
+            server,
+            admin,
+            csrf,
+            Method::GET,
+            &format!("/api/v1/directory/runs/{run}"),
+            None,
+        )
+        .await;
+        match v["state"].as_str() {
+            Some("succeeded") => return,
+            Some("running") | Some("queued") | None => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Some(other) => panic!("sync {other}: {v}"),
+        }
+    }
+    panic!("sync did not finish");
+}
+
+async fn rotating(db: Db) -> Option<Rotating> {
+    let dc = Dc::corp()?;
+    let server = TestServer::start(db).await;
+    let (admin, csrf) = server.admin_client().await;
+    let mut corner = Corner::new(&dc).await;
+    let rotation_group = corner.add_group("Rotate").await;
+    let sam = format!("k{}", &corner.tag[..8]);
+    let mail = format!("{sam}@corp.example.test");
+    let dn = corner
+        .add_user(&NewUser {
+            sam: &sam,
+            given: Some("Kim"),
+            sn: Some(&format!("Key{}", &corner.tag[..4])),
+            mail: Some(&mail),
+            ..NewUser::default()
+        })
+        .await;
+    let group = corner.group.clone();
+    corner.add_member(&group, &dn).await;
+    corner.add_member(&rotation_group, &dn).await;
+    let domain_name = format!("corp-{}", corner.tag);
+    let mut body = corner.domain_json(&domain_name);
+    body["rotation_group"] = json!(rotation_group);
+    let (status, d) = api(
+        &server,
+        &admin,
+        &csrf,
+        Method::POST,
+        "/api/v1/directory/domains",
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{d}");
+    let domain_id = d["id"].as_str().expect("id").to_owned();
+    sync_now(&server, &admin, &csrf, &domain_name, false).await;
+    let (_, list) = api(
+        &server,
+        &admin,
+        &csrf,
+        Method::GET,
+        &format!("/api/v1/employees?q={sam}"),
+        None,
+    )
+    .await;
+    let employee = list["items"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|e| e["id"].as_str())
+        .unwrap_or_else(|| panic!("imported employee in {list}"))
+        .to_owned();
+    let agent = agent(&server, &admin, &csrf).await;
+    let mut device = key();
+    let key_id = import_one(&server, &admin, &csrf, &device.serial()).await;
+    let (_, a) = api(
+        &server,
+        &admin,
+        &csrf,
+        Method::POST,
+        &format!("/api/v1/keys/{key_id}/assign"),
+        Some(json!({"employee_id": employee})),
+    )
+    .await;
+    agent
+        .activate(&mut device, a["activation_code"].as_str().expect("code"))
+        .await
+        .expect("activate");
+    let netbios = dc.netbios.to_uppercase();
+    Some(Rotating {
+        server,
+        admin,
+        csrf,
+        corner,
+        agent,
+        device,
+        key_id,
+        employee,
+        dn,
+        domain_name,
+        domain_id,
+        netbios,
+    })
+}
+
+impl Rotating {
+    async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        api(&self.server, &self.admin, &self.csrf, method, path, body).await
+    }
+
+    /// The latest rotation of the employee's account (waits for the account to appear).
+    async fn rotation(&self) -> Value {
+        for _ in 0..100 {
+            let (_, a) = self
+                .api(
+                    Method::GET,
+                    &format!("/api/v1/employees/{}/domain-accounts", self.employee),
+                    None,
+                )
+                .await;
+            if let Some(r) = a[0].get("rotation").filter(|r| !r.is_null()) {
+                return r.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no rotation for {}", self.employee);
+    }
+
+    async fn wait_state(&self, want: &str) -> Value {
+        for _ in 0..100 {
+            let r = self.rotation().await;
+            if r["state"] == json!(want) {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("rotation never reached {want}: {}", self.rotation().await);
+    }
+
+    fn held(&mut self, name: &str) -> Option<String> {
+        self.device
+            .read_credential(name)
+            .ok()
+            .map(|c| c.password.clone())
+    }
+
+    /// The passwords on the key for the domain: current and pending.
+    fn key_passwords(&mut self) -> Vec<String> {
+        let n = self.netbios.clone();
+        [self.held(&n), self.held(&format!("{n}+next"))]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// The invariant: AD accepts one of the passwords the key holds.
+    async fn key_can_sign_in(&mut self) -> bool {
+        let dc = self.corner.dc.clone();
+        for p in self.key_passwords() {
+            if binds(&dc, &self.dn, &p).await {
+                return true;
+            }
+        }
+        false
+    }
+
+    async fn round(&mut self) -> key_bridge::Round {
+        self.agent
+            .run_once(&mut self.device, WAIT)
+            .await
+            .expect("agent round")
+    }
+
+    async fn rotate(&self, body: Value) -> (u16, Value) {
+        // Each rotation at its own time, so "the latest" is well defined.
+        self.server.clock.advance(Duration::from_secs(1));
+        self.api(
+            Method::POST,
+            &format!("/api/v1/employees/{}/password-rotations", self.employee),
+            Some(body),
+        )
+        .await
+    }
+}
+
+async fn binds(dc: &Dc, dn: &str, password: &str) -> bool {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(dc.ca_pem().as_bytes()) {
+        roots.add(c.expect("pem")).expect("CA");
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("tls")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let settings = LdapConnSettings::new()
+        .set_config(Arc::new(cfg))
+        .set_conn_timeout(Duration::from_secs(10));
+    let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &dc.url)
+        .await
+        .expect("connect");
+    ldap3::drive!(conn);
+    let ok = ldap
+        .simple_bind(dn, password)
+        .await
+        .map(|r| r.rc == 0)
+        .unwrap_or(false);
+    let _ = ldap.unbind().await;
+    ok
+}
+
+/// First activation rotates at once; after it the new password binds, the old one does not, and
+/// the key holds the new one as its only credential for the domain.
+#[tokio::test]
+async fn activation_rotates_the_password_key_first() {
+    for db in backends() {
+        let Some(mut f) = rotating(db).await else {
+            return;
+        };
+        let dc = f.corner.dc.clone();
+        assert!(binds(&dc, &f.dn, USER_PASSWORD).await);
+        let r = f.wait_state("awaiting_key").await;
+        assert_eq!(r["reason"], "activation");
+        // Until the key confirms, AD keeps the old password.
+        assert!(
+            binds(&dc, &f.dn, USER_PASSWORD).await,
+            "AD is untouched before the key confirms"
+        );
+        let round = f.round().await;
+        assert_eq!(round.applied, 1);
+        f.wait_state("committing").await;
+        // Now AD has the new one, which the key holds as pending.
+        assert!(
+            !binds(&dc, &f.dn, USER_PASSWORD).await,
+            "the old password stops working"
+        );
+        assert!(f.key_can_sign_in().await);
+        f.round().await;
+        let r = f.wait_state("done").await;
+        assert!(r["error"].is_null(), "{r}");
+        let n = f.netbios.clone();
+        let new = f.held(&n).expect("the key holds the new password");
+        assert!(f.held(&format!("{n}+next")).is_none());
+        assert!(binds(&dc, &f.dn, &new).await);
+        assert_eq!(new.len(), 20);
+        let login = f
+            .device
+            .read_credential(&n)
+            .expect("credential")
+            .login
+            .clone();
+        assert!(
+            login.ends_with(&format!("\\k{}", &f.corner.tag[..8])),
+            "{login}"
+        );
+        // The API never shows the password, and the audit has no trace of it.
+        let (_, accounts) = f
+            .api(
+                Method::GET,
+                &format!("/api/v1/employees/{}/domain-accounts", f.employee),
+                None,
+            )
+            .await;
+        assert_eq!(accounts[0]["password_version"], json!(1));
+        assert!(!accounts.to_string().contains(&new));
+        let (_, audit) = f.api(Method::GET, "/api/v1/audit?per_page=200", None).await;
+        assert!(!audit.to_string().contains(&new));
+    }
+}
+
+/// Failure at each step: the key offline (AD untouched), AD refusing by policy (the key discards
+/// the new password), AD unreachable and the server restarting (the new instance finishes the
+/// rotation). After every step the key can still sign in.
+#[tokio::test]
+async fn failures_at_each_step_never_lock_the_employee_out() {
+    let Some(mut f) = rotating(Db::Sqlite).await else {
+        return;
+    };
+    let dc = f.corner.dc.clone();
+    // Finish the activation rotation first.
+    f.wait_state("awaiting_key").await;
+    f.round().await;
+    f.wait_state("committing").await;
+    f.round().await;
+    f.wait_state("done").await;
+    let n = f.netbios.clone();
+    let first = f.held(&n).expect("password");
+
+    // 1. The key is offline: the task waits, AD keeps the key's password.
+    let (status, r) = f.rotate(json!({})).await;
+    assert_eq!(status, 202, "{r}");
+    f.device.set_offline(true);
+    let round = f.round().await;
+    assert!(round.key_unreachable);
+    assert_eq!(f.rotation().await["state"], "awaiting_key");
+    f.device.set_offline(false);
+    assert!(binds(&dc, &f.dn, &first).await && f.key_can_sign_in().await);
+    // A second rotation cannot start while this one is open.
+    let (status, e) = f.rotate(json!({})).await;
+    assert_eq!(status, 409, "{e}");
+    f.round().await;
+    f.wait_state("committing").await;
+    assert!(f.key_can_sign_in().await);
+    f.round().await;
+    f.wait_state("done").await;
+    let second = f.held(&n).expect("password");
+    assert_ne!(first, second);
+    assert!(binds(&dc, &f.dn, &second).await && !binds(&dc, &f.dn, &first).await);
+
+    // 2. AD refuses the new password by its policy: a fine-grained password policy that wants
+    // 30 characters applies to this user only (generated passwords have 20).
+    let pso = format!("pso-{}", f.corner.tag);
+    let sam = format!("k{}", &f.corner.tag[..8]);
+    samba_tool(&[
+        "domain",
+        "passwordsettings",
+        "pso",
+        "create",
+        &pso,
+        "1",
+        "--min-pwd-length=30",
+    ]);
+    samba_tool(&["domain", "passwordsettings", "pso", "apply", &pso, &sam]);
+    let (status, r) = f.rotate(json!({})).await;
+    assert_eq!(status, 202, "{r}");
+    f.round().await;
+    let r = f.wait_state("failed").await;
+    samba_tool(&["domain", "passwordsettings", "pso", "delete", &pso]);
+    assert!(
+        r["error"].as_str().unwrap_or_default().contains("refused"),
+        "{r}"
+    );
+    // The key is told to discard the pending password and keeps the current one.
+    let round = f.round().await;
+    assert_eq!(round.applied, 1, "the discard task");
+    assert!(f.held(&format!("{n}+next")).is_none());
+    assert_eq!(f.held(&n).as_deref(), Some(second.as_str()));
+    assert!(binds(&dc, &f.dn, &second).await);
+
+    // 3. AD unreachable when the key confirms, then the server restarts: the rotation waits in
+    // the database and the next instance completes it.
+    let (status, d) = f
+        .api(
+            Method::PUT,
+            &format!("/api/v1/directory/domains/{}", f.domain_id),
+            Some({
+                let mut b = f.corner.domain_json(&f.domain_name);
+                b["urls"] = json!(["ldaps://127.0.0.1:1"]);
+                b["timeout_seconds"] = json!(2);
+                b
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{d}");
+    let (status, _) = f.rotate(json!({})).await;
+    assert_eq!(status, 202);
+    f.round().await;
+    let r = f.wait_state("setting_directory").await;
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("will retry"),
+        "{r}"
+    );
+    assert!(
+        binds(&dc, &f.dn, &second).await,
+        "AD still has the key's current password"
+    );
+    assert!(f.key_can_sign_in().await);
+    let (status, _) = f
+        .api(
+            Method::PUT,
+            &format!("/api/v1/directory/domains/{}", f.domain_id),
+            Some(f.corner.domain_json(&f.domain_name)),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The process stops here; a new one on the same database picks the rotation up.
+    f.server = f.server.restart().await;
+    f.admin = crate::support::client();
+    f.csrf = f
+        .server
+        .api_login(
+            &f.admin,
+            crate::support::ADMIN,
+            crate::support::ADMIN_PASSWORD,
+        )
+        .await;
+    f.agent = agent(&f.server, &f.admin, &f.csrf).await;
+    f.wait_state("committing").await;
+    f.round().await;
+    f.wait_state("done").await;
+    let third = f.held(&n).expect("password");
+    assert!(binds(&dc, &f.dn, &third).await && !binds(&dc, &f.dn, &second).await);
+}
+
+fn samba_tool(args: &[&str]) {
+    let conf = std::env::var("E2E_SAMBA_SMB_CONF").expect("E2E_SAMBA_SMB_CONF");
+    let out = std::process::Command::new("samba-tool")
+        .args(args)
+        .args(["-s", &conf])
+        .output()
+        .expect("samba-tool");
+    assert!(
+        out.status.success(),
+        "samba-tool {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Concurrent rotations of one employee do not interleave; the employee's own change on the key
+/// only leaves AD alone; a withdrawn key gets no more tasks (its pending work is cancelled and
+/// AD keeps the key's password); removing the employee from the sync group deactivates the key
+/// and queues a wipe, which returns it to stock.
+#[tokio::test]
+async fn concurrency_withdrawal_and_leaving_the_company() {
+    for db in backends() {
+        let Some(mut f) = rotating(db).await else {
+            return;
+        };
+        let dc = f.corner.dc.clone();
+        f.wait_state("awaiting_key").await;
+        f.round().await;
+        f.wait_state("committing").await;
+        f.round().await;
+        f.wait_state("done").await;
+        let n = f.netbios.clone();
+        let current = f.held(&n).expect("password");
+
+        // Two admins press "generate now" at once: one rotation.
+        f.server.clock.advance(Duration::from_secs(1));
+        let path = format!("/api/v1/employees/{}/password-rotations", f.employee);
+        let (a, b) = tokio::join!(
+            api(
+                &f.server,
+                &f.admin,
+                &f.csrf,
+                Method::POST,
+                &path,
+                Some(json!({}))
+            ),
+            api(
+                &f.server,
+                &f.admin,
+                &f.csrf,
+                Method::POST,
+                &path,
+                Some(json!({}))
+            ),
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [202, 409], "{a:?} {b:?}");
+        let (_, pending) = f
+            .api(Method::GET, &format!("/api/v1/keys/{}", f.key_id), None)
+            .await;
+        assert_eq!(pending["state"], "active");
+
+        // Withdrawn while the new password waits for the key: the task is cancelled, the
+        // rotation fails, the agent gets nothing, AD keeps the current password.
+        let (status, k) = f
+            .api(
+                Method::POST,
+                &format!("/api/v1/keys/{}/actions", f.key_id),
+                Some(json!({"action": "withdraw", "reason": "left the project"})),
+            )
+            .await;
+        assert_eq!(
+            (status, k["state"].as_str()),
+            (200, Some("deactivated")),
+            "{k}"
+        );
+        let r = f.wait_state("failed").await;
+        assert!(
+            r["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("withdrawn"),
+            "{r}"
+        );
+        let round = f.round().await;
+        assert_eq!(
+            (round.key_state.as_str(), round.applied, round.failed),
+            ("deactivated", 0, 0)
+        );
+        assert!(f.held(&format!("{n}+next")).is_none());
+        assert!(binds(&dc, &f.dn, &current).await);
+        let (status, _) = f.api(Method::POST, &path, Some(json!({}))).await;
+        assert_eq!(status, 409, "no rotation without an active key");
+
+        // Wiped and assigned again, then activated: a new rotation (first activation).
+        f.api(
+            Method::POST,
+            &format!("/api/v1/keys/{}/actions", f.key_id),
+            Some(json!({"action": "wipe"})),
+        )
+        .await;
+        let round = f.round().await;
+        assert_eq!(round.applied, 1);
+        assert!(!f.device.status().expect("status").linked);
+        let (_, a) = f
+            .api(
+                Method::POST,
+                &format!("/api/v1/keys/{}/assign", f.key_id),
+                Some(json!({"employee_id": f.employee})),
+            )
+            .await;
+        f.server.clock.advance(Duration::from_secs(1));
+        f.agent
+            .activate(&mut f.device, a["activation_code"].as_str().expect("code"))
+            .await
+            .expect("activate");
+        f.wait_state("awaiting_key").await;
+        f.round().await;
+        f.wait_state("committing").await;
+        f.round().await;
+        f.wait_state("done").await;
+        let current = f.held(&n).expect("password");
+        assert!(binds(&dc, &f.dn, &current).await);
+
+        // The employee's own change, on the key only (they changed it in AD themselves).
+        let serial = f.device.serial();
+        let own = format!("Own-Choice-{}-42", &f.corner.tag[..6]);
+        f.server.clock.advance(Duration::from_secs(1));
+        f.agent
+            .change_password(&serial, true, Some(&own))
+            .await
+            .expect("change");
+        f.round().await;
+        f.wait_state("done").await;
+        assert_eq!(f.held(&n).as_deref(), Some(own.as_str()));
+        assert!(
+            binds(&dc, &f.dn, &current).await,
+            "AD unchanged by a key-only change"
+        );
+        // A key-only change needs the password.
+        assert!(matches!(
+            f.agent.change_password(&serial, true, None).await,
+            Err(AgentError::Refused { status: 400, .. })
+        ));
+
+        // The employee leaves the sync group: the key is deactivated and wiped.
+        let group = f.corner.group.clone();
+        f.corner
+            .ldap
+            .modify(
+                &group,
+                vec![ldap3::Mod::Delete(
+                    "member",
+                    std::collections::HashSet::from([f.dn.as_str()]),
+                )],
+            )
+            .await
+            .expect("modify")
+            .success()
+            .expect("remove member");
+        // Its only member leaves: more than the removal guard allows, so the admin forces it.
+        sync_now(&f.server, &f.admin, &f.csrf, &f.domain_name, true).await;
+        let (_, k) = f
+            .api(Method::GET, &format!("/api/v1/keys/{}", f.key_id), None)
+            .await;
+        assert_eq!(k["state"], "deactivated", "{k}");
+        let round = f.round().await;
+        assert_eq!(
+            (round.key_state.as_str(), round.applied),
+            ("deactivated", 1)
+        );
+        assert!(!f.device.status().expect("status").linked, "wiped");
+        let (_, k) = f
+            .api(Method::GET, &format!("/api/v1/keys/{}", f.key_id), None)
+            .await;
+        assert_eq!(
+            (k["state"].as_str(), k["employee_id"].as_str()),
+            (Some("ready"), None),
+            "{k}"
+        );
+    }
+}
