@@ -905,6 +905,7 @@ mod tests {
             max_removal_percent: None,
             timeout_seconds: None,
             enabled: None,
+            ..DomainInput::default()
         }
     }
 
