@@ -455,8 +455,8 @@ fn https_base(field: &str, v: Option<&str>, default: &str) -> Result<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .unwrap_or(default);
-    let u = url::Url::parse(raw)
-        .map_err(|e| Error::validation(field, format!("is not a URL: {e}")))?;
+    let u =
+        url::Url::parse(raw).map_err(|e| Error::validation(field, format!("is not a URL: {e}")))?;
     if u.scheme() != "https" {
         return Err(Error::validation(field, "must start with https://"));
     }
@@ -488,7 +488,11 @@ fn validate_entra(input: &DomainInput) -> Result<DomainRow> {
             ("rotation_group", given(&input.rotation_group)),
         ],
     )?;
-    let tenant_id = non_empty("tenant_id", input.tenant_id.as_deref().unwrap_or_default(), 253)?;
+    let tenant_id = non_empty(
+        "tenant_id",
+        input.tenant_id.as_deref().unwrap_or_default(),
+        253,
+    )?;
     let tenant_ok = Uuid::parse_str(&tenant_id).is_ok()
         || (tenant_id.contains('.')
             && tenant_id
@@ -507,7 +511,11 @@ fn validate_entra(input: &DomainInput) -> Result<DomainRow> {
         input.authority_url.as_deref(),
         graph::DEFAULT_AUTHORITY,
     )?;
-    let graph_url = https_base("graph_url", input.graph_url.as_deref(), graph::DEFAULT_GRAPH)?;
+    let graph_url = https_base(
+        "graph_url",
+        input.graph_url.as_deref(),
+        graph::DEFAULT_GRAPH,
+    )?;
     let ca_pem = pem_of(input)?;
     if let Some(pem) = &ca_pem {
         graph::http_client(Some(pem), Duration::from_secs(1))
@@ -668,9 +676,8 @@ impl Domains<'_> {
             }),
             DomainKind::EntraId => {
                 let col = |v: &Option<String>, name: &str| {
-                    v.clone().ok_or_else(|| {
-                        Error::Internal(format!("domain {} has no {name}", row.id))
-                    })
+                    v.clone()
+                        .ok_or_else(|| Error::Internal(format!("domain {} has no {name}", row.id)))
                 };
                 SourceSettings::Graph(GraphSettings {
                     tenant_id: col(&row.tenant_id, "tenant_id")?,

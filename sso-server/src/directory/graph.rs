@@ -304,7 +304,12 @@ impl GraphClient {
                 continue;
             }
             if throttled(status) && attempt < MAX_ATTEMPTS {
-                tracing::info!(operation, status = status.as_u16(), attempt, "Microsoft Graph throttled the sync; waiting");
+                tracing::info!(
+                    operation,
+                    status = status.as_u16(),
+                    attempt,
+                    "Microsoft Graph throttled the sync; waiting"
+                );
                 self.back_off(resp.headers(), attempt).await;
                 continue;
             }

@@ -235,11 +235,10 @@ impl DirectorySource for GraphSource {
 
     async fn read(&mut self, req: ReadRequest<'_>) -> Result<Read, DirectoryError> {
         // A link from another Graph endpoint (the domain was edited) is not used.
-        let link = req
-            .row
-            .cursor_delta_link
-            .clone()
-            .filter(|_| req.delta && req.row.cursor_dc.as_deref() == Some(self.location.as_str()));
+        let link =
+            req.row.cursor_delta_link.clone().filter(|_| {
+                req.delta && req.row.cursor_dc.as_deref() == Some(self.location.as_str())
+            });
         if let Some(link) = link {
             if let Some(read) = self.delta(&req, &link).await? {
                 return Ok(read);
@@ -253,10 +252,7 @@ impl DirectorySource for GraphSource {
             "/groups/{}?$select=id,displayName",
             self.client.settings.group_id
         ));
-        let group = self
-            .client
-            .get(&url, OP_GROUP, PERMISSION_MEMBERS)
-            .await?;
+        let group = self.client.get(&url, OP_GROUP, PERMISSION_MEMBERS).await?;
         let name = group
             .get("displayName")
             .and_then(Value::as_str)
@@ -291,11 +287,17 @@ mod tests {
             "accountEnabled": false
         });
         let u = to_dir_user(parse(v).unwrap()).unwrap();
-        assert!(super::super::user::is_disabled(u.user_account_control, None, 0));
+        assert!(super::super::user::is_disabled(
+            u.user_account_control,
+            None,
+            0
+        ));
         assert_eq!(u.phone.as_deref(), Some("+1 425 555 0109"));
         assert_eq!(u.dn, "AdeleV@contoso.com");
-        assert!(parse(serde_json::json!({"id": "x", "@removed": {"reason": "deleted"}}))
-            .is_some_and(|u| u.removed.is_some()));
+        assert!(
+            parse(serde_json::json!({"id": "x", "@removed": {"reason": "deleted"}}))
+                .is_some_and(|u| u.removed.is_some())
+        );
         assert!(to_dir_user(parse(serde_json::json!({"id": "not-a-guid"})).unwrap()).is_none());
     }
 }

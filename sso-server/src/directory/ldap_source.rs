@@ -86,7 +86,8 @@ impl DirectorySource for LdapSource {
                 .into_iter()
                 .collect()
         } else {
-            let deleted: HashSet<Uuid> = conn.deleted_since(&base, usn).await?.into_iter().collect();
+            let deleted: HashSet<Uuid> =
+                conn.deleted_since(&base, usn).await?.into_iter().collect();
             in_scope.difference(&deleted).copied().collect()
         };
         let mut users: Vec<DirUser> = conn

@@ -443,7 +443,8 @@ impl Syncer {
             .map_err(dir_error)?;
         row.kind = if read.delta { "delta" } else { "full" }.into();
         if options.mode == SyncMode::Delta && !read.delta {
-            row.message = Some("no usable delta cursor for this directory yet: ran a full sync".into());
+            row.message =
+                Some("no usable delta cursor for this directory yet: ran a full sync".into());
         }
         Ok(read)
     }

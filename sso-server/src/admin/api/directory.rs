@@ -120,9 +120,7 @@ pub async fn test_domain(
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionTest>> {
     Ok(Json(
-        domains(&state)
-            .test_connection(&id, &state.clock)
-            .await?,
+        domains(&state).test_connection(&id, &state.clock).await?,
     ))
 }
 
