@@ -164,6 +164,10 @@ enum DomainCommand {
         /// Entra ID: the app registration's application (client) id.
         #[arg(long)]
         client_id: Option<String>,
+        /// Entra ID: authenticate with this certificate and its RSA private key (one PEM file)
+        /// instead of a client secret; standard input is then not read.
+        #[arg(long)]
+        client_certificate_file: Option<PathBuf>,
         /// Entra ID: the sync group's object id.
         #[arg(long)]
         group_id: Option<String>,
@@ -357,6 +361,7 @@ async fn domain(command: DomainCommand, config: Config) -> sso_server::Result<()
             max_removal_percent,
             tenant_id,
             client_id,
+            client_certificate_file,
             group_id,
             authority_url,
             graph_url,
@@ -376,13 +381,17 @@ async fn domain(command: DomainCommand, config: Config) -> sso_server::Result<()
                 ),
                 None => None,
             };
-            let secret = read_stdin_line(match kind {
-                DomainKind::Ldap => "the bind password",
-                DomainKind::EntraId => "the client secret",
-            })?;
+            let client_certificate = match &client_certificate_file {
+                Some(p) => Some(std::fs::read_to_string(p).map_err(Error::io(format!(
+                    "reading --client-certificate-file {}",
+                    p.display()
+                )))?),
+                None => None,
+            };
             let (bind_password, client_secret) = match kind {
-                DomainKind::Ldap => (Some(secret), None),
-                DomainKind::EntraId => (None, Some(secret)),
+                DomainKind::Ldap => (Some(read_stdin_line("the bind password")?), None),
+                DomainKind::EntraId if client_certificate.is_some() => (None, None),
+                DomainKind::EntraId => (None, Some(read_stdin_line("the client secret")?)),
             };
             let input = DomainInput {
                 kind,
@@ -404,6 +413,7 @@ async fn domain(command: DomainCommand, config: Config) -> sso_server::Result<()
                 tenant_id,
                 client_id,
                 client_secret,
+                client_certificate,
                 group_id,
                 authority_url,
                 graph_url,

@@ -102,6 +102,9 @@ pub struct DomainInput {
     /// Entra ID: a client secret of the app registration. Required on create; on edit, omit it
     /// to keep the stored one.
     pub client_secret: Option<String>,
+    /// Entra ID, instead of a client secret: a certificate registered on the app and its RSA
+    /// private key, in PEM (CERTIFICATE and PRIVATE KEY blocks). Sealed at rest like a secret.
+    pub client_certificate: Option<String>,
     /// Entra ID: the object id of the sync group (members of nested groups are included).
     pub group_id: Option<String>,
     /// Entra ID: the authority. Default `https://login.microsoftonline.com`.
@@ -138,6 +141,7 @@ pub struct DomainView {
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
     pub has_client_secret: bool,
+    pub has_client_certificate: bool,
     pub group_id: Option<String>,
     pub authority_url: Option<String>,
     pub graph_url: Option<String>,
@@ -188,31 +192,107 @@ fn kind_of(row: &DomainRow) -> Result<DomainKind> {
         .ok_or_else(|| Error::Internal(format!("bad kind of domain {}", row.id)))
 }
 
-/// The sealed secret of a domain: the LDAP bind password or the Entra ID client secret.
-fn secret_name_for(domain_id: &str, kind: DomainKind) -> String {
+/// The sealed credentials a domain of this kind can hold, by their input field: the LDAP bind
+/// password; an Entra ID client secret or client certificate (one of them).
+fn credential_slots(kind: DomainKind) -> &'static [&'static str] {
     match kind {
-        DomainKind::Ldap => format!("domain:{domain_id}:bind_password"),
-        DomainKind::EntraId => format!("domain:{domain_id}:client_secret"),
+        DomainKind::Ldap => &["bind_password"],
+        DomainKind::EntraId => &["client_secret", "client_certificate"],
     }
 }
 
-fn secret_name(row: &DomainRow) -> Result<String> {
-    Ok(secret_name_for(&row.id, kind_of(row)?))
+fn slot_name(domain_id: &str, slot: &str) -> String {
+    format!("domain:{domain_id}:{slot}")
 }
 
-/// The input's secret field: its name and value.
-fn secret_field(kind: DomainKind) -> &'static str {
-    match kind {
-        DomainKind::Ldap => "bind_password",
-        DomainKind::EntraId => "client_secret",
+/// Which credential the domain has stored, if any.
+async fn stored_slot(conn: &mut Conn, row: &DomainRow) -> Result<Option<&'static str>> {
+    for slot in credential_slots(kind_of(row)?) {
+        if store::secrets::get(conn, &slot_name(&row.id, slot))
+            .await?
+            .is_some()
+        {
+            return Ok(Some(slot));
+        }
+    }
+    Ok(None)
+}
+
+/// The credential given in the input, as (field, value), checked.
+fn credential_of(input: &DomainInput, required: bool) -> Result<Option<(&'static str, String)>> {
+    let given_in = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+    let found: Vec<(&'static str, String)> = match input.kind {
+        DomainKind::Ldap => given_in(&input.bind_password)
+            .map(|p| ("bind_password", p))
+            .into_iter()
+            .collect(),
+        DomainKind::EntraId => [
+            given_in(&input.client_secret).map(|p| ("client_secret", p)),
+            given_in(&input.client_certificate).map(|p| ("client_certificate", p)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+    };
+    let first = credential_slots(input.kind)[0];
+    match found.as_slice() {
+        [] if required => Err(Error::validation(
+            first,
+            match input.kind {
+                DomainKind::Ldap => "is required",
+                DomainKind::EntraId => "is required (or give client_certificate)",
+            },
+        )),
+        [] => Ok(None),
+        [_, _] => Err(Error::validation(
+            "client_certificate",
+            "give either client_secret or client_certificate, not both",
+        )),
+        [(field, v)] => {
+            let max = if *field == "client_certificate" {
+                64 * 1024
+            } else {
+                1024
+            };
+            if v.len() > max {
+                return Err(Error::validation(
+                    *field,
+                    format!("must be at most {max} bytes"),
+                ));
+            }
+            if *field == "client_certificate" {
+                graph::ClientCertificate::from_pem(v)
+                    .map_err(|e| Error::validation("client_certificate", e))?;
+            }
+            Ok(Some((field, v.clone())))
+        }
+        _ => Err(Error::Internal("more than two credentials".into())),
     }
 }
 
-fn secret_of(input: &DomainInput) -> Option<&str> {
-    match input.kind {
-        DomainKind::Ldap => input.bind_password.as_deref(),
-        DomainKind::EntraId => input.client_secret.as_deref(),
+/// Stores the given credential and drops the domain's other kind of credential.
+async fn store_credential(
+    conn: &mut Conn,
+    cipher: &Cipher,
+    row: &DomainRow,
+    slot: &str,
+    value: &str,
+    now_ms: i64,
+) -> Result<()> {
+    crate::secrets::put(
+        conn,
+        cipher,
+        &slot_name(&row.id, slot),
+        value.as_bytes(),
+        now_ms,
+    )
+    .await?;
+    for other in credential_slots(kind_of(row)?) {
+        if *other != slot {
+            store::secrets::delete(conn, &slot_name(&row.id, other)).await?;
+        }
     }
+    Ok(())
 }
 
 fn non_empty(field: &str, v: &str, max: usize) -> Result<String> {
@@ -321,6 +401,7 @@ fn validate_ldap(input: &DomainInput) -> Result<DomainRow> {
             ("tenant_id", given(&input.tenant_id)),
             ("client_id", given(&input.client_id)),
             ("client_secret", given(&input.client_secret)),
+            ("client_certificate", given(&input.client_certificate)),
             ("group_id", given(&input.group_id)),
             ("authority_url", given(&input.authority_url)),
             ("graph_url", given(&input.graph_url)),
@@ -552,16 +633,6 @@ fn validate_entra(input: &DomainInput) -> Result<DomainRow> {
     })
 }
 
-fn validate_password(input: &DomainInput, required: bool) -> Result<Option<String>> {
-    let field = secret_field(input.kind);
-    match secret_of(input) {
-        None | Some("") if required => Err(Error::validation(field, "is required")),
-        None | Some("") => Ok(None),
-        Some(p) if p.len() > 1024 => Err(Error::validation(field, "must be at most 1024 bytes")),
-        Some(p) => Ok(Some(p.to_owned())),
-    }
-}
-
 pub fn urls_of(row: &DomainRow) -> Result<Vec<String>> {
     serde_json::from_str(&row.urls)
         .map_err(|_| Error::Internal(format!("bad URL list of domain {}", row.id)))
@@ -572,7 +643,7 @@ fn tls_of(row: &DomainRow) -> Result<TlsMode> {
         .ok_or_else(|| Error::Internal(format!("bad tls_mode of domain {}", row.id)))
 }
 
-pub fn view(row: &DomainRow, has_password: bool) -> Result<DomainView> {
+pub fn view(row: &DomainRow, credential: Option<&str>) -> Result<DomainView> {
     let kind = kind_of(row)?;
     let entra = kind == DomainKind::EntraId;
     Ok(DomainView {
@@ -584,7 +655,7 @@ pub fn view(row: &DomainRow, has_password: bool) -> Result<DomainView> {
         tls_mode: tls_of(row)?,
         ca_pem: row.ca_pem.clone(),
         bind_dn: row.bind_dn.clone(),
-        has_bind_password: has_password && !entra,
+        has_bind_password: credential == Some("bind_password"),
         base_dn: row.base_dn.clone(),
         netbios_name: row.netbios_name.clone(),
         sync_group: row.sync_group.clone(),
@@ -597,7 +668,8 @@ pub fn view(row: &DomainRow, has_password: bool) -> Result<DomainView> {
         last_full_sync_at: row.last_full_sync_at.map(from_ms),
         tenant_id: row.tenant_id.clone(),
         client_id: row.client_id.clone(),
-        has_client_secret: has_password && entra,
+        has_client_secret: credential == Some("client_secret"),
+        has_client_certificate: credential == Some("client_certificate"),
         group_id: entra.then(|| row.sync_group.clone()),
         authority_url: row.authority_url.clone(),
         graph_url: row.graph_url.clone(),
@@ -618,10 +690,8 @@ impl Domains<'_> {
         let rows = store::directory::list_domains(&mut conn).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let has = store::secrets::get(&mut conn, &secret_name(&r)?)
-                .await?
-                .is_some();
-            out.push(view(&r, has)?);
+            let slot = stored_slot(&mut conn, &r).await?;
+            out.push(view(&r, slot)?);
         }
         Ok(out)
     }
@@ -643,27 +713,27 @@ impl Domains<'_> {
     pub async fn get(&self, id_or_name: &str) -> Result<DomainView> {
         let mut conn = self.store.conn().await?;
         let row = Self::find_row(&mut conn, id_or_name).await?;
-        let has = store::secrets::get(&mut conn, &secret_name(&row)?)
-            .await?
-            .is_some();
-        view(&row, has)
+        let slot = stored_slot(&mut conn, &row).await?;
+        view(&row, slot)
     }
 
     /// The domain with its bind password or client secret, ready to connect.
     pub async fn load(&self, conn: &mut Conn, id_or_name: &str) -> Result<Domain> {
         let row = Self::find_row(conn, id_or_name).await?;
         let kind = kind_of(&row)?;
-        let field = secret_field(kind);
-        let secret = crate::secrets::get(conn, self.cipher, &secret_name(&row)?)
+        let missing = || {
+            let field = credential_slots(kind)[0];
+            Error::conflict(
+                Some(field),
+                format!("domain {} has no {}", row.name, field.replace('_', " ")),
+            )
+        };
+        let slot = stored_slot(conn, &row).await?.ok_or_else(missing)?;
+        let secret = crate::secrets::get(conn, self.cipher, &slot_name(&row.id, slot))
             .await?
-            .ok_or_else(|| {
-                Error::conflict(
-                    Some(field),
-                    format!("domain {} has no {}", row.name, field.replace('_', " ")),
-                )
-            })?;
+            .ok_or_else(missing)?;
         let secret = String::from_utf8(secret)
-            .map_err(|_| Error::Internal(format!("the {field} is not UTF-8")))?;
+            .map_err(|_| Error::Internal(format!("the {slot} is not UTF-8")))?;
         let timeout = Duration::from_secs(u64::try_from(row.timeout_seconds).unwrap_or(30));
         let source = match kind {
             DomainKind::Ldap => SourceSettings::Ldap(ConnectSettings {
@@ -682,7 +752,15 @@ impl Domains<'_> {
                 SourceSettings::Graph(GraphSettings {
                     tenant_id: col(&row.tenant_id, "tenant_id")?,
                     client_id: col(&row.client_id, "client_id")?,
-                    client_secret: secret,
+                    credential: if slot == "client_certificate" {
+                        graph::Credential::Certificate(
+                            graph::ClientCertificate::from_pem(&secret).map_err(|e| {
+                                Error::Internal(format!("stored client certificate: {e}"))
+                            })?,
+                        )
+                    } else {
+                        graph::Credential::Secret(secret)
+                    },
                     authority_url: col(&row.authority_url, "authority_url")?,
                     graph_url: col(&row.graph_url, "graph_url")?,
                     group_id: row.sync_group.clone(),
@@ -701,7 +779,7 @@ impl Domains<'_> {
         input: &DomainInput,
     ) -> Result<DomainView> {
         let mut row = validate(input)?;
-        let password = validate_password(input, true)?;
+        let credential = credential_of(input, true)?;
         row.id = Uuid::new_v4().to_string();
         row.created_at = now_ms;
         row.updated_at = now_ms;
@@ -715,15 +793,8 @@ impl Domains<'_> {
         store::directory::insert_domain(&mut tx, &row)
             .await
             .map_err(Error::on_unique_violation("name", NAME_TAKEN))?;
-        if let Some(p) = &password {
-            crate::secrets::put(
-                &mut tx,
-                self.cipher,
-                &secret_name(&row)?,
-                p.as_bytes(),
-                now_ms,
-            )
-            .await?;
+        if let Some((slot, value)) = &credential {
+            store_credential(&mut tx, self.cipher, &row, slot, value, now_ms).await?;
         }
         audit::record(
             &mut tx,
@@ -739,7 +810,7 @@ impl Domains<'_> {
         )
         .await?;
         tx.commit().await?;
-        view(&row, password.is_some())
+        view(&row, credential.map(|c| c.0))
     }
 
     pub async fn update(
@@ -750,7 +821,7 @@ impl Domains<'_> {
         input: &DomainInput,
     ) -> Result<DomainView> {
         let mut row = validate(input)?;
-        let password = validate_password(input, false)?;
+        let credential = credential_of(input, false)?;
         let id = id.to_string();
         let mut tx = self.store.begin().await?;
         let current = store::directory::get_domain(&mut tx, &id)
@@ -786,11 +857,10 @@ impl Domains<'_> {
         {
             store::directory::clear_cursor(&mut tx, &id).await?;
         }
-        let secret = secret_name(&row)?;
-        if let Some(p) = &password {
-            crate::secrets::put(&mut tx, self.cipher, &secret, p.as_bytes(), now_ms).await?;
+        if let Some((slot, value)) = &credential {
+            store_credential(&mut tx, self.cipher, &row, slot, value, now_ms).await?;
         }
-        let has = store::secrets::get(&mut tx, &secret).await?.is_some();
+        let slot = stored_slot(&mut tx, &row).await?;
         audit::record(
             &mut tx,
             now_ms,
@@ -800,7 +870,7 @@ impl Domains<'_> {
                 kind: "domain",
                 id: &id,
             }),
-            json!({ "name": row.name, format!("{}_changed", secret_field(input.kind)): password.is_some() }),
+            json!({ "name": row.name,             "credential_changed": credential.as_ref().map(|c| c.0) }),
         )
         .await?;
         tx.commit().await?;
@@ -810,7 +880,7 @@ impl Domains<'_> {
                 .await?
                 .ok_or(Error::NotFound("domain"))?
         };
-        view(&row, has)
+        view(&row, slot)
     }
 
     /// Deleting a domain that has imported employees is refused: they would be orphaned.
@@ -831,7 +901,9 @@ impl Domains<'_> {
             ));
         }
         store::directory::delete_domain(&mut tx, &id).await?;
-        store::secrets::delete(&mut tx, &secret_name(&current)?).await?;
+        for slot in credential_slots(kind_of(&current)?) {
+            store::secrets::delete(&mut tx, &slot_name(&id, slot)).await?;
+        }
         audit::record(
             &mut tx,
             now_ms,

@@ -1,12 +1,18 @@
 //! A small Microsoft Graph client for directory sync: app-only tokens with the client-credentials
-//! grant, GETs with `@odata.nextLink` paging, throttling (429/503/504 with `Retry-After`, bounded
+//! grant (a client secret, or a certificate: a signed client assertion), GETs with `@odata.nextLink` paging, throttling (429/503/504 with `Retry-After`, bounded
 //! retries, the wait on the app's clock) and errors that say what to fix. The client secret and
 //! the access token never appear in errors or logs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
+use ring::signature::RsaKeyPair;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -21,12 +27,97 @@ const MAX_ATTEMPTS: u32 = 5;
 /// A `Retry-After` longer than this is cut to it (a run should not stall for an hour).
 const MAX_WAIT: Duration = Duration::from_secs(120);
 
+/// How the app proves who it is to the authority.
+#[derive(Clone)]
+pub enum Credential {
+    Secret(String),
+    Certificate(ClientCertificate),
+}
+
+/// A certificate registered on the app, with its RSA private key: the token request carries a
+/// client assertion (a JWT signed RS256, the certificate's thumbprints in its header).
+#[derive(Clone)]
+pub struct ClientCertificate {
+    cert_der: Vec<u8>,
+    key: Arc<RsaKeyPair>,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl ClientCertificate {
+    /// From PEM: one CERTIFICATE and its RSA private key (PKCS#8 `PRIVATE KEY` or PKCS#1
+    /// `RSA PRIVATE KEY`). The error says what is missing, never the key.
+    pub fn from_pem(pem: &str) -> Result<Self, String> {
+        let cert_der = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .next()
+            .ok_or("no CERTIFICATE block found")?
+            .map_err(|_| "the CERTIFICATE block is not valid PEM")?
+            .to_vec();
+        let key = match PrivateKeyDer::from_pem_slice(pem.as_bytes())
+            .map_err(|_| "no PRIVATE KEY block found (PKCS#8 or PKCS#1 RSA)")?
+        {
+            PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+            PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
+            _ => return Err("the private key must be an RSA key".into()),
+        }
+        .map_err(|_| "the private key is not a usable RSA key (2048 bits or more)")?;
+        Ok(Self {
+            cert_der,
+            key: Arc::new(key),
+        })
+    }
+
+    /// The certificate's SHA-256 thumbprint, base64url (as `x5t#S256`).
+    pub fn thumbprint_s256(&self) -> String {
+        b64(ring::digest::digest(&ring::digest::SHA256, &self.cert_der).as_ref())
+    }
+
+    /// A client assertion for the token endpoint `audience`, valid ten minutes.
+    fn assertion(
+        &self,
+        client_id: &str,
+        audience: &str,
+        now_ms: i64,
+    ) -> Result<String, DirectoryError> {
+        let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &self.cert_der);
+        let header = serde_json::json!({
+            "alg": "RS256", "typ": "JWT",
+            "x5t": b64(sha1.as_ref()), "x5t#S256": self.thumbprint_s256(),
+        });
+        let now = now_ms / 1000;
+        let claims = serde_json::json!({
+            "aud": audience, "iss": client_id, "sub": client_id,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "nbf": now, "iat": now, "exp": now + 600,
+        });
+        let mut out = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let mut sig = vec![0; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                out.as_bytes(),
+                &mut sig,
+            )
+            .map_err(|_| DirectoryError::Config("signing the client assertion failed".into()))?;
+        out.push('.');
+        out.push_str(&b64(&sig));
+        Ok(out)
+    }
+}
+
 /// How to reach and authenticate to a tenant.
 #[derive(Clone)]
 pub struct GraphSettings {
     pub tenant_id: String,
     pub client_id: String,
-    pub client_secret: String,
+    pub credential: Credential,
     /// e.g. `https://login.microsoftonline.com` (no trailing slash).
     pub authority_url: String,
     /// e.g. `https://graph.microsoft.com/v1.0` (no trailing slash).
@@ -43,7 +134,7 @@ impl std::fmt::Debug for GraphSettings {
         f.debug_struct("GraphSettings")
             .field("tenant_id", &self.tenant_id)
             .field("client_id", &self.client_id)
-            .field("client_secret", &"<redacted>")
+            .field("credential", &"<redacted>")
             .field("authority_url", &self.authority_url)
             .field("graph_url", &self.graph_url)
             .field("group_id", &self.group_id)
@@ -204,15 +295,28 @@ impl GraphClient {
         let s = &self.settings;
         let url = format!("{}/{}/oauth2/v2.0/token", s.authority_url, s.tenant_id);
         let scope = format!("{}/.default", self.graph_origin);
-        let form = [
-            ("client_id", s.client_id.as_str()),
-            ("scope", scope.as_str()),
-            ("client_secret", s.client_secret.as_str()),
-            ("grant_type", "client_credentials"),
-        ];
         let mut attempt = 0;
         let resp = loop {
             attempt += 1;
+            // A fresh assertion per attempt: each has its own jti and validity.
+            let mut form = vec![
+                ("client_id", s.client_id.clone()),
+                ("scope", scope.clone()),
+                ("grant_type", "client_credentials".to_owned()),
+            ];
+            match &s.credential {
+                Credential::Secret(secret) => form.push(("client_secret", secret.clone())),
+                Credential::Certificate(c) => {
+                    form.push((
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                    ));
+                    form.push((
+                        "client_assertion",
+                        c.assertion(&s.client_id, &url, self.clock.now_ms())?,
+                    ));
+                }
+            }
             let resp = self
                 .http
                 .post(&url)

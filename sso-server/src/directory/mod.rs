@@ -58,7 +58,7 @@ pub enum DirectoryError {
     #[error("Microsoft Graph: {operation} failed: {reason}")]
     Graph { operation: String, reason: String },
 
-    #[error("the authority {authority} refused the app's credentials (check tenant_id, client_id and client_secret): {reason}")]
+    #[error("the authority {authority} refused the app's credentials (check tenant_id, client_id and the client secret or certificate): {reason}")]
     GraphCredentials { authority: String, reason: String },
 
     #[error("Microsoft Graph denied {operation} ({code}): the app registration needs the application permission {permission} (Microsoft Graph, with admin consent)")]

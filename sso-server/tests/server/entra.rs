@@ -511,3 +511,62 @@ async fn bad_entra_domain_input_names_the_field() {
     assert_eq!(st, StatusCode::BAD_REQUEST, "{err}");
     assert_eq!(err["field"], "kind");
 }
+
+/// A certificate instead of a secret: the token request carries a signed client assertion; the
+/// private key is sealed and never shown.
+#[tokio::test]
+async fn a_certificate_credential_gets_a_token() {
+    for db in backends() {
+        let server = TestServer::start(db).await;
+        let mock = GraphMock::start().await;
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        mock.add_user("Cert", "User", &format!("c.{tag}@example.test"), true, true);
+        let pem = mock.use_certificate();
+        let mut body = mock.domain_json("cloud");
+        let o = body.as_object_mut().expect("object");
+        o.remove("client_secret");
+        o.insert("client_certificate".into(), json!(pem));
+        let (c, csrf) = server.admin_client().await;
+        let (st, view) = call(
+            &c,
+            Method::POST,
+            server.url("/api/v1/directory/domains"),
+            &csrf,
+            Some(body),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{view}");
+        assert_eq!(
+            (
+                view["has_client_certificate"].clone(),
+                view["has_client_secret"].clone()
+            ),
+            (json!(true), json!(false))
+        );
+        assert!(!view.to_string().contains("PRIVATE KEY"));
+        let (run, _) = sync_ok(&server, "cloud", SyncMode::Full).await;
+        assert_eq!(run.added, 1);
+        assert_eq!(mock.with(|t| t.assertions), 1);
+
+        // A certificate without its key is refused, naming the field.
+        let mut body = mock.domain_json("other");
+        let o = body.as_object_mut().expect("object");
+        o.remove("client_secret");
+        let cert_only = pem
+            .split("-----BEGIN PRIVATE KEY-----")
+            .next()
+            .unwrap_or_default();
+        o.insert("client_certificate".into(), json!(cert_only));
+        let (st, err) = call(
+            &c,
+            Method::POST,
+            server.url("/api/v1/directory/domains"),
+            &csrf,
+            Some(body),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{err}");
+        assert_eq!(err["field"], "client_certificate");
+        assert_eq!(mock.problems(), Vec::<String>::new());
+    }
+}

@@ -61,6 +61,11 @@ pub struct Tenant {
     delta_select: Vec<String>,
     delta_pending: Vec<Value>,
     serial: u64,
+    /// A certificate credential registered on the app: its SHA-256 thumbprint (base64url) and
+    /// RSA public key (PKCS#1 DER).
+    cert: Option<(String, Vec<u8>)>,
+    /// Client assertions accepted.
+    pub assertions: usize,
 }
 
 #[derive(Clone)]
@@ -261,6 +266,31 @@ impl GraphMock {
         });
     }
 
+    /// Registers a certificate credential on the app (as an admin uploads one in the Entra admin
+    /// center) and returns the PEM the domain is configured with: certificate and private key.
+    pub fn use_certificate(&self) -> String {
+        use rsa::pkcs8::EncodePrivateKey as _;
+        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key");
+        let key_pem = key
+            .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+            .expect("PKCS#8")
+            .to_string();
+        let kp = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256)
+            .expect("rcgen key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "sso-server directory sync");
+        let cert = params.self_signed(&kp).expect("certificate");
+        let thumb = b64(ring::digest::digest(&ring::digest::SHA256, cert.der()).as_ref());
+        let ring_key = ring::signature::RsaKeyPair::from_pkcs8(&kp.serialize_der()).expect("ring");
+        let public = ring::signature::KeyPair::public_key(&ring_key)
+            .as_ref()
+            .to_vec();
+        self.with(|t| t.cert = Some((thumb, public)));
+        format!("{}{key_pem}", cert.pem())
+    }
+
     pub fn problems(&self) -> Vec<String> {
         self.with(|t| t.problems.clone())
     }
@@ -268,6 +298,57 @@ impl GraphMock {
     pub fn seen(&self, needle: &str) -> usize {
         self.with(|t| t.seen.iter().filter(|s| s.contains(needle)).count())
     }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap_or_default()
+}
+
+/// Checks a client assertion as the identity platform documents it: RS256, the certificate's
+/// thumbprint in `x5t#S256`, signed by its key, `aud` the token endpoint, `iss` = `sub` = the
+/// client id, a `jti`, and a validity window. Returns what is wrong.
+fn check_assertion(
+    jwt: &str,
+    cert: &(String, Vec<u8>),
+    aud: &str,
+    client_id: &str,
+) -> Option<String> {
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, c, sig] = parts.as_slice() else {
+        return Some("not a compact JWS".into());
+    };
+    let header: Value = serde_json::from_slice(&unb64(h)).unwrap_or_default();
+    let claims: Value = serde_json::from_slice(&unb64(c)).unwrap_or_default();
+    if header["alg"] != "RS256"
+        || header["x5t#S256"] != cert.0.as_str()
+        || header["x5t"].as_str().is_none()
+    {
+        return Some(format!("assertion header {header}"));
+    }
+    let signed = format!("{h}.{c}");
+    if ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        &cert.1,
+    )
+    .verify(signed.as_bytes(), &unb64(sig))
+    .is_err()
+    {
+        return Some("assertion signature does not verify".into());
+    }
+    let ok = claims["aud"] == aud
+        && claims["iss"] == client_id
+        && claims["sub"] == client_id
+        && claims["jti"].as_str().is_some_and(|j| !j.is_empty())
+        && claims["exp"].as_i64() > claims["nbf"].as_i64();
+    (!ok).then(|| format!("assertion claims {claims}"))
 }
 
 fn query_map(uri: &Uri) -> HashMap<String, String> {
@@ -340,7 +421,27 @@ async fn handle(
             t.problems.push(format!("token request form: {form:?}"));
             return json_response(StatusCode::BAD_REQUEST, json!({"error": "invalid_request"}));
         }
-        if form.get("client_secret") != Some(&m.client_secret) {
+        if let Some(jwt) = form.get("client_assertion") {
+            let aud = format!("{}{path}", m.base);
+            let kind_ok = form.get("client_assertion_type").map(String::as_str)
+                == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+            let problem = match &t.cert {
+                None => Some("a client assertion, but no certificate is registered".into()),
+                Some(_) if !kind_ok => Some(format!(
+                    "client_assertion_type {:?}",
+                    form.get("client_assertion_type")
+                )),
+                Some(cert) => check_assertion(jwt, cert, &aud, &m.client_id),
+            };
+            if form.contains_key("client_secret") {
+                t.problems.push("both a secret and an assertion".into());
+            }
+            if let Some(p) = problem {
+                t.problems.push(p);
+                return graph_error(StatusCode::UNAUTHORIZED, "error-invalid-client.json");
+            }
+            t.assertions += 1;
+        } else if form.get("client_secret") != Some(&m.client_secret) {
             return graph_error(StatusCode::UNAUTHORIZED, "error-invalid-client.json");
         }
         let token = format!("eyJ0eXAiOiJKV1Qi.{}", uuid::Uuid::new_v4().simple());
