@@ -547,6 +547,20 @@ async fn a_certificate_credential_gets_a_token() {
         let (run, _) = sync_ok(&server, "cloud", SyncMode::Full).await;
         assert_eq!(run.added, 1);
         assert_eq!(mock.with(|t| t.assertions), 1);
+        if db == crate::support::Db::Sqlite {
+            // Sealed at rest: a line of the key's base64 is nowhere in the database files.
+            let line = pem
+                .split("-----BEGIN PRIVATE KEY-----")
+                .nth(1)
+                .and_then(|k| k.lines().nth(3))
+                .expect("a key line")
+                .to_owned();
+            let dir = &server.state.config.data_dir;
+            for name in ["sso.db", "sso.db-wal"] {
+                let bytes = std::fs::read(dir.join(name)).unwrap_or_default();
+                assert!(!bytes.windows(line.len()).any(|w| w == line.as_bytes()));
+            }
+        }
 
         // A certificate without its key is refused, naming the field.
         let mut body = mock.domain_json("other");
