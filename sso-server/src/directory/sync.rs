@@ -422,6 +422,8 @@ impl Syncer {
         } else {
             HashSet::new()
         };
+        // What was asked, should the read fail; what was done once it returns.
+        row.kind = if delta { "delta" } else { "full" }.into();
         progress(Progress {
             phase: Phase::Reading,
             read: 0,
