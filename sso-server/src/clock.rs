@@ -1,6 +1,8 @@
 //! Time is injected: everything that expires or is scheduled asks a [`Clock`], so tests can move
 //! time forward instead of sleeping.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,11 @@ pub trait Clock: Send + Sync + 'static {
 
     fn now(&self) -> OffsetDateTime {
         from_ms(self.now_ms())
+    }
+
+    /// Waits `d` (e.g. a `Retry-After`). The manual clock moves forward instead of waiting.
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        Box::pin(tokio::time::sleep(d))
     }
 }
 
@@ -58,6 +65,12 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
         self.ms.load(Ordering::SeqCst)
+    }
+
+    /// Tests do not wait: the time passes at once.
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        self.advance(d);
+        Box::pin(std::future::ready(()))
     }
 }
 

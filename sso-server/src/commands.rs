@@ -91,7 +91,7 @@ pub async fn domain_test(
         store: &state.store,
         cipher: &state.cipher,
     }
-    .test_connection(name)
+    .test_connection(name, &state.clock)
     .await;
     state.store.close().await;
     result

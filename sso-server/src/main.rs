@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sso_server::audit::Actor;
 use sso_server::config::{Config, LogFormat};
+use sso_server::directory::domain::DomainKind;
 use sso_server::directory::ldap::TlsMode;
 use sso_server::directory::sync::{Phase, Progress, Trigger};
 use sso_server::directory::{DomainInput, RunOptions, SyncMode};
@@ -26,6 +27,8 @@ struct Cli {
     command: Option<Command>,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default).
@@ -117,12 +120,16 @@ enum KeysCommand {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum DomainCommand {
-    /// Add a domain. The bind password is read from the first line of standard input.
+    /// Add a domain. The bind password (or, for Entra ID, the client secret) is read from the
+    /// first line of standard input.
     Add {
+        /// ldap (on-premises AD, the default) or entra-id.
+        #[arg(long, default_value = "ldap")]
+        kind: String,
         #[arg(long)]
         name: String,
         /// LDAP URL of a domain controller; repeat for failover, tried in order.
-        #[arg(long = "url", required = true)]
+        #[arg(long = "url")]
         urls: Vec<String>,
         /// ldaps, starttls or plain (default from the URL scheme).
         #[arg(long)]
@@ -130,12 +137,13 @@ enum DomainCommand {
         /// Allow tls_mode plain (the bind password crosses the network in clear).
         #[arg(long)]
         allow_plain: bool,
-        /// PEM file of the CA that issued the DCs' certificates.
+        /// PEM file of the CA that issued the DCs' certificates (Entra ID: an extra CA to trust
+        /// for the authority and Graph, e.g. a TLS-intercepting proxy's).
         #[arg(long)]
         ca_file: Option<PathBuf>,
-        #[arg(long)]
+        #[arg(long, default_value = "")]
         bind_dn: String,
-        #[arg(long)]
+        #[arg(long, default_value = "")]
         base_dn: String,
         #[arg(long)]
         netbios_name: Option<String>,
@@ -150,10 +158,29 @@ enum DomainCommand {
         /// Default 10.
         #[arg(long)]
         max_removal_percent: Option<u32>,
+        /// Entra ID: the tenant id or a verified domain.
+        #[arg(long)]
+        tenant_id: Option<String>,
+        /// Entra ID: the app registration's application (client) id.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Entra ID: authenticate with this certificate and its RSA private key (one PEM file)
+        /// instead of a client secret; standard input is then not read.
+        #[arg(long)]
+        client_certificate_file: Option<PathBuf>,
+        /// Entra ID: the sync group's object id.
+        #[arg(long)]
+        group_id: Option<String>,
+        /// Entra ID: default https://login.microsoftonline.com.
+        #[arg(long)]
+        authority_url: Option<String>,
+        /// Entra ID: default https://graph.microsoft.com/v1.0.
+        #[arg(long)]
+        graph_url: Option<String>,
     },
     /// List the domains (no passwords).
     List,
-    /// Bind, find the sync group and count its members.
+    /// Connect (bind, or get a Graph token), find the sync group and count its members.
     Test { name: String },
 }
 
@@ -319,6 +346,7 @@ async fn client(command: ClientCommand, config: Config) -> sso_server::Result<()
 async fn domain(command: DomainCommand, config: Config) -> sso_server::Result<()> {
     match command {
         DomainCommand::Add {
+            kind,
             name,
             urls,
             tls_mode,
@@ -331,7 +359,15 @@ async fn domain(command: DomainCommand, config: Config) -> sso_server::Result<()
             rotation_group,
             invite_on_import,
             max_removal_percent,
+            tenant_id,
+            client_id,
+            client_certificate_file,
+            group_id,
+            authority_url,
+            graph_url,
         } => {
+            let kind = DomainKind::parse(&kind.replace('-', "_"))
+                .ok_or_else(|| Error::validation("--kind", "must be ldap or entra-id"))?;
             let tls_mode = match tls_mode.as_deref() {
                 None => None,
                 Some(m) => Some(TlsMode::parse(m).ok_or_else(|| {
@@ -345,15 +381,27 @@ async fn domain(command: DomainCommand, config: Config) -> sso_server::Result<()
                 ),
                 None => None,
             };
-            let bind_password = read_stdin_line("the bind password")?;
+            let client_certificate = match &client_certificate_file {
+                Some(p) => Some(std::fs::read_to_string(p).map_err(Error::io(format!(
+                    "reading --client-certificate-file {}",
+                    p.display()
+                )))?),
+                None => None,
+            };
+            let (bind_password, client_secret) = match kind {
+                DomainKind::Ldap => (Some(read_stdin_line("the bind password")?), None),
+                DomainKind::EntraId if client_certificate.is_some() => (None, None),
+                DomainKind::EntraId => (None, Some(read_stdin_line("the client secret")?)),
+            };
             let input = DomainInput {
+                kind,
                 name,
                 urls,
                 tls_mode,
                 allow_plain,
                 ca_pem,
                 bind_dn,
-                bind_password: Some(bind_password),
+                bind_password,
                 base_dn,
                 netbios_name,
                 sync_group,
@@ -362,6 +410,13 @@ async fn domain(command: DomainCommand, config: Config) -> sso_server::Result<()
                 max_removal_percent,
                 timeout_seconds: None,
                 enabled: None,
+                tenant_id,
+                client_id,
+                client_secret,
+                client_certificate,
+                group_id,
+                authority_url,
+                graph_url,
             };
             println!("{}", commands::domain_add(config, input).await?);
             Ok(())
@@ -374,7 +429,7 @@ async fn domain(command: DomainCommand, config: Config) -> sso_server::Result<()
             let r = commands::domain_test(config, &name).await?;
             if r.ok {
                 println!(
-                    "ok: bound to {}, group {} has {} members",
+                    "ok: connected to {}, group {} has {} members",
                     r.dc_url.unwrap_or_default(),
                     r.group_dn.unwrap_or_default(),
                     r.members.unwrap_or(0)

@@ -1,7 +1,11 @@
-//! Directory sync: employees imported from the members of a group in Active Directory, one or
-//! several domains, merged by e-mail, hourly and on demand.
+//! Directory sync: employees imported from the members of a group in Active Directory (on
+//! premises over LDAP, or Entra ID over Microsoft Graph), one or several domains, merged by
+//! e-mail, hourly and on demand.
 //!
+//! - `source`: the trait a directory implements for the sync engine; `ldap_source` and
+//!   `graph_source` implement it.
 //! - `ldap`: connecting (DC failover, verified TLS), binding, paged searches (never VLV).
+//! - `graph`: Microsoft Graph (client-credentials token, paging, throttling, errors).
 //! - `user`, `guid`: a directory account as read, and objectGUID's mixed-endian text form.
 //! - `domain`: the domains to sync (configuration, validation, "test connection").
 //! - `plan`: what a run changes, computed in memory from the directory and the database, so a dry
@@ -11,11 +15,15 @@
 //! - `schedule`: the hourly schedule.
 
 pub mod domain;
+pub mod graph;
+pub mod graph_source;
 pub mod guid;
 pub mod ldap;
+pub mod ldap_source;
 pub mod plan;
 pub mod report;
 pub mod schedule;
+pub mod source;
 pub mod sync;
 pub mod user;
 
@@ -46,4 +54,21 @@ pub enum DirectoryError {
 
     #[error("LDAP {operation} failed: {reason}")]
     Ldap { operation: String, reason: String },
+
+    #[error("Microsoft Graph: {operation} failed: {reason}")]
+    Graph { operation: String, reason: String },
+
+    #[error("the authority {authority} refused the app's credentials (check tenant_id, client_id and the client secret or certificate): {reason}")]
+    GraphCredentials { authority: String, reason: String },
+
+    #[error("Microsoft Graph denied {operation} ({code}): the app registration needs the application permission {permission} (Microsoft Graph, with admin consent)")]
+    MissingPermission {
+        operation: String,
+        code: String,
+        permission: String,
+    },
+
+    /// The stored delta link is no longer valid; the source reads in full instead.
+    #[error("the stored delta link has expired")]
+    DeltaExpired,
 }

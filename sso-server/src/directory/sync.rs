@@ -1,11 +1,12 @@
 //! A sync run of one domain: claim the domain's lease (one run per domain, also across server
-//! instances sharing a database), connect to the first DC that answers, read the members of the
-//! sync group (all of them, or only what changed since the last run on the same DC), plan, check
-//! the removal guard, and apply everything in one transaction together with the run's report.
+//! instances sharing a database), open the domain's directory source (the first DC that answers,
+//! or Microsoft Graph), read the members of the sync group (all of them, or only what changed
+//! since the last run), plan, check the removal guard, and apply everything in one transaction
+//! together with the run's report. The same for every kind of directory: sources only read.
 //!
-//! Anything that goes wrong before the apply (an unreachable DC, a wrong password, a search error,
-//! a timeout, a partial result) fails the run and changes nothing: nobody is removed because the
-//! directory could not be read.
+//! Anything that goes wrong before the apply (an unreachable DC or Graph, a wrong password or
+//! secret, a missing permission, a search error, a timeout, a partial result) fails the run and
+//! changes nothing: nobody is removed because the directory could not be read.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -17,10 +18,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::domain::{Domain, Domains};
-use super::ldap::{self, DirectoryConn};
 use super::plan::{self, Plan, PlanInput};
 use super::report::RunReport;
-use super::user::DirUser;
+use super::source::{self, Cursor, Read, ReadRequest};
 use super::DirectoryError;
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
@@ -305,11 +305,20 @@ impl Syncer {
             phase: Phase::Connecting,
             read: 0,
         });
-        let mut conn = ldap::connect(&domain.connect).await.map_err(dir_error)?;
-        row.dc_url = Some(conn.url.clone());
-        let read = self.read(domain, options, &mut conn, row, progress).await;
-        conn.close().await;
-        let (fetched, members, anchors) = read?;
+        let mut source = source::open(domain, &self.app.clock)
+            .await
+            .map_err(dir_error)?;
+        row.dc_url = Some(source.location().to_owned());
+        let read = self
+            .read(domain, options, source.as_mut(), row, progress)
+            .await;
+        source.close().await;
+        let Read {
+            fetched,
+            members,
+            cursor,
+            ..
+        } = read?;
 
         progress(Progress {
             phase: Phase::Planning,
@@ -381,128 +390,65 @@ impl Syncer {
                 plan.synced_before
             ));
         }
-        self.apply(domain, options, &plan, &anchors, now, row).await
+        self.apply(domain, options, &plan, &cursor, now, row).await
     }
 
-    /// Reads what the run needs from the DC: accounts to examine, the membership, the anchors.
+    /// Reads what the run needs from the directory: accounts to examine, the membership, the
+    /// next cursor. Whether to ask for a delta is decided here, alike for every source.
     async fn read(
         &self,
         domain: &Domain,
         options: &RunOptions,
-        conn: &mut DirectoryConn,
+        source: &mut dyn source::DirectorySource,
         row: &mut RunRow,
         progress: &(dyn Fn(Progress) + Send + Sync),
-    ) -> Result<(Vec<DirUser>, HashSet<Uuid>, ldap::Anchors)> {
-        // Anchors first: whatever changes during the read is after them, so the next delta sees it.
-        let anchors = conn.anchors().await.map_err(dir_error)?;
-        let group = conn
-            .resolve_group(&domain.row.base_dn, &domain.row.sync_group)
-            .await
-            .map_err(dir_error)?;
+    ) -> Result<Read> {
         let now = self.app.clock.now_ms();
-        let cursor = match (
-            &domain.row.cursor_dc,
-            &domain.row.cursor_invocation_id,
-            domain.row.cursor_usn,
-        ) {
-            (Some(dc), Some(inv), Some(usn))
-                if dc == &conn.url && inv == &anchors.invocation_id =>
-            {
-                Some(usn)
-            }
-            _ => None,
-        };
         let full_due = domain.row.last_full_sync_at.is_none_or(|t| {
             now - t >= i64::from(self.app.config.directory.full_sync_interval_hours) * 3_600_000
         });
-        let delta_from = match options.mode {
-            SyncMode::Full => None,
-            SyncMode::Delta => cursor,
-            SyncMode::Auto => cursor.filter(|_| !full_due),
+        let delta = match options.mode {
+            SyncMode::Full => false,
+            SyncMode::Delta => true,
+            SyncMode::Auto => !full_due,
         };
+        let in_scope: HashSet<Uuid> = if delta {
+            let mut db = self.app.store.conn().await?;
+            store::directory::in_scope_guids(&mut db, domain.id())
+                .await?
+                .iter()
+                .filter_map(|g| Uuid::parse_str(g).ok())
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        // What was asked, should the read fail; what was done once it returns.
+        row.kind = if delta { "delta" } else { "full" }.into();
         progress(Progress {
             phase: Phase::Reading,
             read: 0,
         });
-        let base = &domain.row.base_dn;
-        match delta_from {
-            None => {
-                row.kind = "full".into();
-                if options.mode == SyncMode::Delta {
-                    row.message = Some("no delta cursor for this DC yet: ran a full sync".into());
-                }
-                let users = conn
-                    .members(base, &group, |n| {
-                        progress(Progress {
-                            phase: Phase::Reading,
-                            read: n as u64,
-                        })
-                    })
-                    .await
-                    .map_err(dir_error)?;
-                let members = users.iter().map(|u| u.guid).collect();
-                Ok((users, members, anchors))
-            }
-            Some(usn) => {
-                row.kind = "delta".into();
-                let in_scope: HashSet<Uuid> = {
-                    let mut db = self.app.store.conn().await?;
-                    store::directory::in_scope_guids(&mut db, domain.id())
-                        .await?
-                        .iter()
-                        .filter_map(|g| Uuid::parse_str(g).ok())
-                        .collect()
-                };
-                // Membership: read in full only when a group in the chain changed; otherwise it
-                // is what we hold, less members deleted since (deletion does not touch groups).
-                let groups_changed = conn
-                    .groups_changed(base, &group, usn)
-                    .await
-                    .map_err(dir_error)?;
-                let members: HashSet<Uuid> = if groups_changed {
-                    conn.member_guids(base, &group)
-                        .await
-                        .map_err(dir_error)?
-                        .into_iter()
-                        .collect()
-                } else {
-                    let deleted: HashSet<Uuid> = conn
-                        .deleted_since(base, usn)
-                        .await
-                        .map_err(dir_error)?
-                        .into_iter()
-                        .collect();
-                    in_scope.difference(&deleted).copied().collect()
-                };
-                let mut users: Vec<DirUser> = conn
-                    .changed_users(base, usn)
-                    .await
-                    .map_err(dir_error)?
-                    .into_iter()
-                    .filter(|u| members.contains(&u.guid))
-                    .collect();
-                // Members we do not hold as in scope: new ones, and ones added back to the group
-                // (a membership change does not bump the user's own uSNChanged).
-                let have: HashSet<Uuid> = users.iter().map(|u| u.guid).collect();
-                let missing: Vec<Uuid> = members
-                    .iter()
-                    .filter(|g| !in_scope.contains(g) && !have.contains(g))
-                    .copied()
-                    .collect();
-                if !missing.is_empty() {
-                    users.extend(
-                        conn.users_by_guid(base, &missing)
-                            .await
-                            .map_err(dir_error)?,
-                    );
-                }
-                progress(Progress {
-                    phase: Phase::Reading,
-                    read: users.len() as u64,
-                });
-                Ok((users, members, anchors))
-            }
+        let on_read = |n: u64| {
+            progress(Progress {
+                phase: Phase::Reading,
+                read: n,
+            })
+        };
+        let read = source
+            .read(ReadRequest {
+                delta,
+                row: &domain.row,
+                in_scope: &in_scope,
+                progress: &on_read,
+            })
+            .await
+            .map_err(dir_error)?;
+        row.kind = if read.delta { "delta" } else { "full" }.into();
+        if options.mode == SyncMode::Delta && !read.delta {
+            row.message =
+                Some("no usable delta cursor for this directory yet: ran a full sync".into());
         }
+        Ok(read)
     }
 
     async fn apply(
@@ -510,7 +456,7 @@ impl Syncer {
         domain: &Domain,
         options: &RunOptions,
         plan: &Plan,
-        anchors: &ldap::Anchors,
+        cursor: &Cursor,
         now: i64,
         row: &mut RunRow,
     ) -> Result<()> {
@@ -569,17 +515,30 @@ impl Syncer {
                 None => note,
             });
         }
-        let url = row.dc_url.clone().unwrap_or_default();
         let full_at = (row.kind == "full").then_some(now);
-        store::directory::set_cursor(
-            &mut tx,
-            domain.id(),
-            &url,
-            &anchors.invocation_id,
-            anchors.highest_usn,
-            full_at,
-        )
-        .await?;
+        match cursor {
+            Cursor::Ldap {
+                dc,
+                invocation_id,
+                usn,
+            } => {
+                store::directory::set_cursor(&mut tx, domain.id(), dc, invocation_id, *usn, full_at)
+                    .await?
+            }
+            Cursor::Graph {
+                graph_url,
+                delta_link,
+            } => {
+                store::directory::set_delta_link(
+                    &mut tx,
+                    domain.id(),
+                    graph_url,
+                    delta_link,
+                    full_at,
+                )
+                .await?
+            }
+        }
         store::directory::finish_run(&mut tx, row).await?;
         audit::record(
             &mut tx,

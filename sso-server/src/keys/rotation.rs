@@ -18,7 +18,7 @@ use super::passwords;
 use super::tasks::{self, next_name, Operation, Payload};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
-use crate::directory::domain::Domains;
+use crate::directory::domain::{Domains, SourceSettings};
 use crate::directory::ldap::{self, SetPasswordError};
 use crate::directory::user::filetime_to_unix_ms;
 use crate::employees::State as EmployeeState;
@@ -347,7 +347,13 @@ pub async fn set_directory(state: &AppState, rotation_id: &str) -> Result<()> {
         String::from_utf8(state.cipher.open(&sealed, &rotation_aad(&r.id))?)
             .map_err(|_| Error::Internal("a sealed password is not UTF-8".into()))?,
     );
-    let outcome = match ldap::connect(&domain.connect).await {
+    let SourceSettings::Ldap(settings) = &domain.source else {
+        return Err(Error::conflict(
+            None,
+            "passwords on keys are for on-premises AD domains only",
+        ));
+    };
+    let outcome = match ldap::connect(settings).await {
         Ok(mut conn) => {
             let result = conn.set_password(&identity.dn, &password).await;
             conn.close().await;
@@ -486,7 +492,11 @@ async fn scan_domain(
         .load(&mut conn, &d.id)
         .await?
     };
-    let mut dc = ldap::connect(&domain.connect).await?;
+    // Only on-premises AD has domain passwords to keep on keys.
+    let SourceSettings::Ldap(settings) = &domain.source else {
+        return Ok(());
+    };
+    let mut dc = ldap::connect(settings).await?;
     let members = async {
         let group = dc.resolve_group(&d.base_dn, &d.rotation_group).await?;
         let guids = dc.member_guids(&d.base_dn, &group).await?;

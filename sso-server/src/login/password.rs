@@ -3,7 +3,7 @@
 //! LDAPS/StartTLS as that account. The password is never stored or logged.
 
 use crate::app::AppState;
-use crate::directory::domain::Domains;
+use crate::directory::domain::{Domains, SourceSettings};
 use crate::directory::ldap;
 use crate::directory::user::is_disabled;
 use crate::directory::DirectoryError;
@@ -55,7 +55,10 @@ pub async fn verify(
             let mut conn = state.store.conn().await?;
             domains.load(&mut conn, &account.domain_id).await?
         };
-        let mut settings = domain.connect.clone();
+        // Only on-premises AD checks passwords by binding; Entra ID accounts sign in otherwise.
+        let SourceSettings::Ldap(mut settings) = domain.source else {
+            continue;
+        };
         settings.bind_dn = account.dn.clone();
         settings.bind_password = password.to_owned();
         match ldap::connect(&settings).await {

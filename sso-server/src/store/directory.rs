@@ -26,19 +26,31 @@ pub struct DomainRow {
     pub last_full_sync_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `ldap` (on-premises AD) or `entra_id` (Microsoft Graph).
+    pub kind: String,
+    /// Entra ID: the tenant (directory) id or a verified domain name.
+    pub tenant_id: Option<String>,
+    /// Entra ID: the app registration's application (client) id.
+    pub client_id: Option<String>,
+    pub authority_url: Option<String>,
+    pub graph_url: Option<String>,
+    /// Entra ID: the Graph delta link of the last run (users/delta).
+    pub cursor_delta_link: Option<String>,
 }
 
 const DOMAIN_COLUMNS: &str = "id, name, urls, tls_mode, ca_pem, bind_dn, base_dn, netbios_name, \
     sync_group, rotation_group, invite_on_import, max_removal_percent, timeout_seconds, enabled, \
-    cursor_dc, cursor_invocation_id, cursor_usn, last_full_sync_at, created_at, updated_at";
+    cursor_dc, cursor_invocation_id, cursor_usn, last_full_sync_at, created_at, updated_at, kind, \
+    tenant_id, client_id, authority_url, graph_url, cursor_delta_link";
 
 pub async fn insert_domain(conn: &mut Conn, d: &DomainRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO directory_domain (id, name, name_norm, urls, tls_mode, ca_pem, bind_dn, base_dn, \
          netbios_name, sync_group, rotation_group, invite_on_import, max_removal_percent, \
          timeout_seconds, enabled, cursor_dc, cursor_invocation_id, cursor_usn, last_full_sync_at, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16, $17, $18, $19, $20, $21)",
+         created_at, updated_at, kind, tenant_id, client_id, authority_url, graph_url) VALUES ($1, \
+         $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
+         $22, $23, $24, $25, $26)",
     )
     .bind(&d.id)
     .bind(&d.name)
@@ -61,6 +73,11 @@ pub async fn insert_domain(conn: &mut Conn, d: &DomainRow) -> Result<(), sqlx::E
     .bind(d.last_full_sync_at)
     .bind(d.created_at)
     .bind(d.updated_at)
+    .bind(&d.kind)
+    .bind(&d.tenant_id)
+    .bind(&d.client_id)
+    .bind(&d.authority_url)
+    .bind(&d.graph_url)
     .execute(conn)
     .await?;
     Ok(())
@@ -72,7 +89,8 @@ pub async fn update_domain_config(conn: &mut Conn, d: &DomainRow) -> Result<bool
         "UPDATE directory_domain SET name = $2, name_norm = $3, urls = $4, tls_mode = $5, ca_pem = $6, \
          bind_dn = $7, base_dn = $8, netbios_name = $9, sync_group = $10, rotation_group = $11, \
          invite_on_import = $12, max_removal_percent = $13, timeout_seconds = $14, enabled = $15, \
-         updated_at = $16 WHERE id = $1",
+         updated_at = $16, tenant_id = $17, client_id = $18, authority_url = $19, graph_url = $20 \
+         WHERE id = $1",
     )
     .bind(&d.id)
     .bind(&d.name)
@@ -90,6 +108,10 @@ pub async fn update_domain_config(conn: &mut Conn, d: &DomainRow) -> Result<bool
     .bind(d.timeout_seconds)
     .bind(d.enabled)
     .bind(d.updated_at)
+    .bind(&d.tenant_id)
+    .bind(&d.client_id)
+    .bind(&d.authority_url)
+    .bind(&d.graph_url)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -111,6 +133,27 @@ pub async fn set_cursor(
     .bind(dc)
     .bind(invocation_id)
     .bind(usn)
+    .bind(full_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores an Entra ID domain's delta link (and the time of a full run).
+pub async fn set_delta_link(
+    conn: &mut Conn,
+    id: &str,
+    graph_url: &str,
+    delta_link: &str,
+    full_at: Option<i64>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE directory_domain SET cursor_dc = $2, cursor_delta_link = $3, \
+         last_full_sync_at = COALESCE($4, last_full_sync_at) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(graph_url)
+    .bind(delta_link)
     .bind(full_at)
     .execute(conn)
     .await?;
@@ -358,7 +401,7 @@ pub async fn release_lease(conn: &mut Conn, name: &str, holder: &str) -> Result<
 pub async fn clear_cursor(conn: &mut Conn, id: &str) -> Result<()> {
     sqlx::query(
         "UPDATE directory_domain SET cursor_dc = NULL, cursor_invocation_id = NULL, \
-         cursor_usn = NULL WHERE id = $1",
+         cursor_usn = NULL, cursor_delta_link = NULL WHERE id = $1",
     )
     .bind(id)
     .execute(conn)

@@ -517,7 +517,7 @@ async fn connection_failures_change_nothing_and_failover_works() {
             store: &server.state.store,
             cipher: &server.state.cipher,
         }
-        .test_connection(name)
+        .test_connection(name, &server.state.clock)
         .await
         .expect("test ran");
         assert!(!t.ok);
@@ -527,7 +527,7 @@ async fn connection_failures_change_nothing_and_failover_works() {
         store: &server.state.store,
         cipher: &server.state.cipher,
     }
-    .test_connection("failover")
+    .test_connection("failover", &server.state.clock)
     .await
     .expect("test ran");
     assert!(t.ok, "{t:?}");

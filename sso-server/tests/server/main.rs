@@ -6,6 +6,8 @@ mod api;
 mod auth;
 mod directory;
 mod encryption;
+mod entra;
+mod graph_mock;
 mod invitations;
 mod keys;
 mod oidc;

@@ -119,7 +119,9 @@ pub async fn test_domain(
     _admin: ApiAdmin,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionTest>> {
-    Ok(Json(domains(&state).test_connection(&id).await?))
+    Ok(Json(
+        domains(&state).test_connection(&id, &state.clock).await?,
+    ))
 }
 
 /// What to sync.
