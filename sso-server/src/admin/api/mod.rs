@@ -48,6 +48,7 @@ use crate::app::AppState;
         phones::create_enrolment,
         phones::devices,
         phones::unblock,
+        phones::revoke_device,
         invitations::invite,
         invitations::of_employee,
         invitations::list,
@@ -120,6 +121,10 @@ pub fn router() -> Router<AppState> {
             post(phones::create_enrolment),
         )
         .route("/api/v1/employees/{id}/devices", get(phones::devices))
+        .route(
+            "/api/v1/employees/{id}/devices/{device_id}",
+            axum::routing::delete(phones::revoke_device),
+        )
         .route(
             "/api/v1/employees/{id}/invitations",
             get(invitations::of_employee).post(invitations::invite),

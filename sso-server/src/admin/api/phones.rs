@@ -120,3 +120,17 @@ pub async fn unblock(
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[utoipa::path(delete, path = "/api/v1/employees/{id}/devices/{device_id}", operation_id = "revoke_device", tag = "employees",
+    params(("id" = uuid::Uuid, Path), ("device_id" = uuid::Uuid, Path)),
+    responses((status = 204, description = "Revoked"), (status = 404, body = ErrorBody)))]
+pub async fn revoke_device(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path((id, device_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let id = uuid_param(&id)?.to_string();
+    let device_id = uuid_param(&device_id)?.to_string();
+    crate::push::devices::revoke(&state, &admin.actor(), &id, &device_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
