@@ -67,16 +67,13 @@ async fn console_forms_without_the_csrf_token_are_refused() {
                 .await
                 .expect("post");
             assert_eq!(r.status(), StatusCode::FORBIDDEN, "{db:?} {fields:?}");
-            assert!(r.text().await.expect("text").contains("nothing was changed"));
+            assert!(r
+                .text()
+                .await
+                .expect("text")
+                .contains("nothing was changed"));
         }
-        let (status, list) = call(
-            &c,
-            Method::GET,
-            srv.url("/api/v1/employees"),
-            "",
-            None,
-        )
-        .await;
+        let (status, list) = call(&c, Method::GET, srv.url("/api/v1/employees"), "", None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(list["total"], 0, "{db:?}: a refused form created nothing");
 
@@ -104,7 +101,10 @@ async fn console_forms_without_the_csrf_token_are_refused() {
             .await
             .expect("post");
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{db:?}");
-        let location = r.headers()["location"].to_str().expect("location").to_owned();
+        let location = r.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
         let detail = c
             .get(srv.url(&location))
             .send()
@@ -140,7 +140,10 @@ async fn console_form_errors_are_shown_next_to_the_field() {
             "{html}"
         );
         assert!(html.contains(r#"<p class="field-error" id="f-email-error">must be an e-mail address like name@example.com</p>"#));
-        assert!(html.contains(r#"value="ada at example""#), "keeps what was typed");
+        assert!(
+            html.contains(r#"value="ada at example""#),
+            "keeps what was typed"
+        );
         assert!(html.contains(r#"value="Ada""#));
 
         // A domain's list field names the line.

@@ -22,7 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/clients/new", get(new_form).post(create))
         .route("/admin/clients/{id}", get(show))
         .route("/admin/clients/{id}/edit", get(edit_form).post(update))
-        .route("/admin/clients/{id}/delete", get(delete_confirm).post(delete))
+        .route(
+            "/admin/clients/{id}/delete",
+            get(delete_confirm).post(delete),
+        )
 }
 
 fn service(state: &AppState) -> Clients<'_> {
@@ -38,7 +41,11 @@ struct ListPage {
     clients: Vec<ClientView>,
 }
 
-async fn list(State(state): State<AppState>, Console(admin): Console, jar: CookieJar) -> PageResult {
+async fn list(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+) -> PageResult {
     let clients = or_page(service(&state).list().await)?;
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "clients");
     page(jar, &ListPage { nav, clients })
@@ -99,7 +106,8 @@ fn input_from(form: &FormData) -> Result<ClientInput> {
     let alg = match form.opt("id_token_alg") {
         None => None,
         Some(a) => Some(
-            Alg::parse(&a).ok_or_else(|| Error::validation("id_token_alg", "must be RS256 or ES256"))?,
+            Alg::parse(&a)
+                .ok_or_else(|| Error::validation("id_token_alg", "must be RS256 or ES256"))?,
         ),
     };
     Ok(ClientInput {
@@ -145,7 +153,11 @@ fn rejected(e: Error, form: impl FnOnce() -> FormPage) -> Response {
     }
 }
 
-async fn new_form(State(state): State<AppState>, Console(admin): Console, jar: CookieJar) -> PageResult {
+async fn new_form(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+) -> PageResult {
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "clients");
     page(jar, &form_page(nav, None, fields(None, None)))
 }
@@ -170,7 +182,11 @@ async fn create(State(state): State<AppState>, Posted { admin, form }: Posted) -
             },
         )),
         Err(e) => Err(rejected(e, || {
-            form_page(Nav::plain(&admin, "clients"), None, fields(Some(&form), None))
+            form_page(
+                Nav::plain(&admin, "clients"),
+                None,
+                fields(Some(&form), None),
+            )
         })),
     }
 }
@@ -229,7 +245,12 @@ async fn update(
     let result = async {
         let input = input_from(&form)?;
         service(&state)
-            .update(&admin.actor(), state.clock.now_ms(), &current.client_id, &input)
+            .update(
+                &admin.actor(),
+                state.clock.now_ms(),
+                &current.client_id,
+                &input,
+            )
             .await
     }
     .await;

@@ -27,7 +27,11 @@ struct Dashboard {
     phones: i64,
 }
 
-pub async fn show(State(state): State<AppState>, Console(admin): Console, jar: CookieJar) -> PageResult {
+pub async fn show(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+) -> PageResult {
     let gathered = async {
         let mut conn = state.store.conn().await?;
         let mut domains = Vec::new();

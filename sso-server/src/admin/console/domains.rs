@@ -6,7 +6,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
 
-
 use askama::Template;
 
 use super::forms::{Field, FormError, FormPage};
@@ -41,7 +40,11 @@ struct ListPage {
     domains: Vec<DomainView>,
 }
 
-async fn list(State(state): State<AppState>, Console(admin): Console, jar: CookieJar) -> PageResult {
+async fn list(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+) -> PageResult {
     let domains = or_page(service(&state).list().await)?;
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "domains");
     page(jar, &ListPage { nav, domains })
@@ -66,8 +69,8 @@ fn fields(form: Option<&FormData>, d: Option<&DomainView>, editing: bool) -> Vec
     };
     let on = |b: bool| if b { "on" } else { "" };
     let s = |f: fn(&DomainView) -> String| d.map(f).unwrap_or_default();
-    let mut password = Field::new("bind_password", "Bind password", "password")
-        .autocomplete("new-password");
+    let mut password =
+        Field::new("bind_password", "Bind password", "password").autocomplete("new-password");
     if editing {
         password = password.hint("Leave blank to keep the stored password.");
     } else {
@@ -174,7 +177,11 @@ fn form_page(nav: Nav, d: Option<&DomainView>, fields: Vec<Field>) -> FormPage {
     }
 }
 
-async fn new_form(State(state): State<AppState>, Console(admin): Console, jar: CookieJar) -> PageResult {
+async fn new_form(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+) -> PageResult {
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "domains");
     page(jar, &form_page(nav, None, fields(None, None, false)))
 }
@@ -199,10 +206,17 @@ async fn create(State(state): State<AppState>, Posted { admin, form }: Posted) -
             &state,
             &admin,
             &format!("/admin/domains/{}", d.id),
-            Flash::notice(format!("Added domain {}. Test the connection, then sync.", d.name)),
+            Flash::notice(format!(
+                "Added domain {}. Test the connection, then sync.",
+                d.name
+            )),
         )),
         Err(e) => Err(rejected(e, || {
-            form_page(Nav::plain(&admin, "domains"), None, fields(Some(&form), None, false))
+            form_page(
+                Nav::plain(&admin, "domains"),
+                None,
+                fields(Some(&form), None, false),
+            )
         })),
     }
 }
@@ -312,4 +326,3 @@ async fn test(
         },
     )
 }
-

@@ -13,7 +13,9 @@ use uuid::Uuid;
 use askama::Template;
 
 use super::forms::{Field, FormError, FormPage};
-use super::{done, or_page, page, when, when_opt, Console, Flash, FormData, Nav, PageResult, Posted};
+use super::{
+    done, or_page, page, when, when_opt, Console, Flash, FormData, Nav, PageResult, Posted,
+};
 use crate::admin::api::{int_param, uuid_param};
 use crate::app::AppState;
 use crate::employees::{Employee, EmployeeFields, Employees, Source};
@@ -208,7 +210,11 @@ fn employee_form(nav: Nav, edit: Option<&Employee>, fields: Vec<Field>) -> FormP
     }
 }
 
-async fn new_form(State(state): State<AppState>, Console(admin): Console, jar: CookieJar) -> PageResult {
+async fn new_form(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+) -> PageResult {
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "employees");
     let fields = employee_fields(&FormDataOrEmployee::Employee(None));
     page(jar, &employee_form(nav, None, fields))
@@ -441,7 +447,14 @@ async fn detail(
             .into_iter()
             .map(super::audit::row)
             .collect();
-        Ok::<_, Error>((identities, invitations, devices, push_blocked, passkeys, audit))
+        Ok::<_, Error>((
+            identities,
+            invitations,
+            devices,
+            push_blocked,
+            passkeys,
+            audit,
+        ))
     }
     .await;
     let (identities, invitations, devices, push_blocked, passkeys, audit) = or_page(gathered)?;
@@ -471,7 +484,12 @@ fn back_to(id: &Uuid) -> String {
 }
 
 /// An action's outcome as a notice (or its refusal as an error) on the employee's page.
-fn outcome(state: &AppState, admin: &crate::admin::session::AdminSession, to: &str, r: Result<String>) -> PageResult {
+fn outcome(
+    state: &AppState,
+    admin: &crate::admin::session::AdminSession,
+    to: &str,
+    r: Result<String>,
+) -> PageResult {
     match r {
         Ok(notice) => Ok(done(state, admin, to, Flash::notice(notice))),
         Err(e @ (Error::Conflict { .. } | Error::NotFound(_) | Error::Validation { .. })) => {
@@ -489,7 +507,13 @@ async fn invite(
     let id = or_page(uuid_param(&id))?;
     let r = invitations::invite(&state, &admin.actor(), &id.to_string())
         .await
-        .map(|v| format!("Invitation created for {} ({}).", v.email, delivery_text(&v.delivery)));
+        .map(|v| {
+            format!(
+                "Invitation created for {} ({}).",
+                v.email,
+                delivery_text(&v.delivery)
+            )
+        });
     outcome(&state, &admin, &back_to(&id), r)
 }
 

@@ -182,15 +182,13 @@ impl FormError {
     /// Puts the message on its field; returns the form-level message if no field took it.
     pub fn apply(self, fields: &mut [Field]) -> Option<String> {
         match self {
-            Self::Field { field, message } => {
-                match fields.iter_mut().find(|f| f.name == field) {
-                    Some(f) => {
-                        f.error = Some(message);
-                        None
-                    }
-                    None => Some(format!("{field}: {message}")),
+            Self::Field { field, message } => match fields.iter_mut().find(|f| f.name == field) {
+                Some(f) => {
+                    f.error = Some(message);
+                    None
                 }
-            }
+                None => Some(format!("{field}: {message}")),
+            },
             Self::Form(m) => Some(m),
         }
     }

@@ -108,12 +108,18 @@ async fn domain_names(conn: &mut crate::store::Conn) -> Result<HashMap<String, S
         .collect())
 }
 
-async fn confirm(State(state): State<AppState>, Console(admin): Console, jar: CookieJar) -> PageResult {
+async fn confirm(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+) -> PageResult {
     let gathered = async {
         let mut conn = state.store.conn().await?;
         let rows = store::directory::list_domains(&mut conn).await?;
-        let names: HashMap<String, String> =
-            rows.iter().map(|d| (d.id.clone(), d.name.clone())).collect();
+        let names: HashMap<String, String> = rows
+            .iter()
+            .map(|d| (d.id.clone(), d.name.clone()))
+            .collect();
         let domains = rows
             .into_iter()
             .filter(|d| d.enabled != 0)
@@ -173,7 +179,10 @@ async fn start(State(state): State<AppState>, Posted { admin, form }: Posted) ->
             let notice = if started.busy.is_empty() {
                 "Sync started.".to_owned()
             } else {
-                format!("Sync started; already syncing: {}.", started.busy.join(", "))
+                format!(
+                    "Sync started; already syncing: {}.",
+                    started.busy.join(", ")
+                )
             };
             Ok(done(
                 &state,
@@ -235,14 +244,7 @@ async fn progress(
     )?;
     let running = runs.iter().any(|r| r.state == "running");
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "sync");
-    page(
-        jar,
-        &ProgressPage {
-            nav,
-            runs,
-            running,
-        },
-    )
+    page(jar, &ProgressPage { nav, runs, running })
 }
 
 #[derive(Template)]
