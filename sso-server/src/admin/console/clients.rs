@@ -1,7 +1,6 @@
 //! OIDC clients (relying parties): list, create (the secret shown once), edit, delete.
 
 use axum::extract::{Path, State};
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
@@ -146,10 +145,10 @@ fn form_page(nav: Nav, c: Option<&ClientView>, fields: Vec<Field>) -> FormPage {
     }
 }
 
-fn rejected(e: Error, form: impl FnOnce() -> FormPage) -> Response {
+fn rejected(e: Error, form: impl FnOnce() -> FormPage) -> super::Stop {
     match FormError::from_error(e) {
-        Ok(fe) => form().rejected(fe),
-        Err(e) => super::page_error(e),
+        Ok(fe) => form().rejected(fe).into(),
+        Err(e) => super::page_error(e).into(),
     }
 }
 
@@ -191,7 +190,7 @@ async fn create(State(state): State<AppState>, Posted { admin, form }: Posted) -
     }
 }
 
-async fn load(state: &AppState, id: &str) -> std::result::Result<ClientView, Response> {
+async fn load(state: &AppState, id: &str) -> std::result::Result<ClientView, super::Stop> {
     or_page(service(state).get(id).await.map(|c| c.view()))
 }
 

@@ -1,7 +1,6 @@
 //! Domains to sync: list, add, edit, and "test connection" (bind, find the group, count).
 
 use axum::extract::{Path, State};
-use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
@@ -186,10 +185,10 @@ async fn new_form(
     page(jar, &form_page(nav, None, fields(None, None, false)))
 }
 
-fn rejected(e: Error, form: impl FnOnce() -> FormPage) -> Response {
+fn rejected(e: Error, form: impl FnOnce() -> FormPage) -> super::Stop {
     match FormError::from_error(e) {
-        Ok(fe) => form().rejected(fe),
-        Err(e) => super::page_error(e),
+        Ok(fe) => form().rejected(fe).into(),
+        Err(e) => super::page_error(e).into(),
     }
 }
 
@@ -221,7 +220,7 @@ async fn create(State(state): State<AppState>, Posted { admin, form }: Posted) -
     }
 }
 
-async fn load(state: &AppState, id: &str) -> std::result::Result<DomainView, Response> {
+async fn load(state: &AppState, id: &str) -> std::result::Result<DomainView, super::Stop> {
     let id = or_page(uuid_param(id))?;
     or_page(service(state).get(&id.to_string()).await)
 }
@@ -313,7 +312,7 @@ async fn test(
             members: None,
             error: Some(e.to_string()),
         },
-        Err(e) => return Err(super::page_error(e)),
+        Err(e) => return Err(super::page_error(e).into()),
     };
     let nav = Nav::plain(&admin, "domains");
     page(

@@ -224,12 +224,12 @@ async fn new_form(
 fn form_outcome<T>(
     r: Result<T>,
     form: impl FnOnce() -> FormPage,
-) -> std::result::Result<T, Response> {
+) -> std::result::Result<T, super::Stop> {
     match r {
         Ok(v) => Ok(v),
         Err(e) => match FormError::from_error(e) {
-            Ok(fe) => Err(form().rejected(fe)),
-            Err(e) => Err(super::page_error(e)),
+            Ok(fe) => Err(form().rejected(fe).into()),
+            Err(e) => Err(super::page_error(e).into()),
         },
     }
 }
@@ -257,7 +257,7 @@ async fn create(State(state): State<AppState>, Posted { admin, form }: Posted) -
     ))
 }
 
-async fn load(state: &AppState, id: &str) -> std::result::Result<Employee, Response> {
+async fn load(state: &AppState, id: &str) -> std::result::Result<Employee, super::Stop> {
     let id = or_page(uuid_param(id))?;
     or_page(service(state).get(id).await)
 }
@@ -270,7 +270,7 @@ async fn edit_form(
 ) -> PageResult {
     let e = load(&state, &id).await?;
     if e.source == Source::Directory {
-        return Err(imported_refusal());
+        return Err(imported_refusal().into());
     }
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "employees");
     let fields = employee_fields(&FormDataOrEmployee::Employee(Some(&e)));
@@ -495,7 +495,7 @@ fn outcome(
         Err(e @ (Error::Conflict { .. } | Error::NotFound(_) | Error::Validation { .. })) => {
             Ok(done(state, admin, to, Flash::error(e.to_string())))
         }
-        Err(e) => Err(super::page_error(e)),
+        Err(e) => Err(super::page_error(e).into()),
     }
 }
 

@@ -201,17 +201,32 @@ pub fn render(t: &impl Template) -> Result<Html<String>> {
         .map_err(|e| Error::Internal(format!("template: {e}")))
 }
 
-/// A page result: rendered HTML with the cookie jar (the flash taken), or an error page.
-pub type PageResult = std::result::Result<Response, Response>;
+/// A page that ends early: an error page or a redirect. Boxed, as responses are large.
+pub struct Stop(Box<Response>);
+
+impl From<Response> for Stop {
+    fn from(r: Response) -> Self {
+        Self(Box::new(r))
+    }
+}
+
+impl IntoResponse for Stop {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// A page result: rendered HTML with the cookie jar (the flash taken), or an early stop.
+pub type PageResult = std::result::Result<Response, Stop>;
 
 pub fn page(jar: CookieJar, t: &impl Template) -> PageResult {
-    let html = render(t).map_err(page_error)?;
+    let html = render(t).map_err(|e| Stop::from(page_error(e)))?;
     Ok((jar, [(header::CACHE_CONTROL, "no-store")], html).into_response())
 }
 
 /// Turns any service error into its error page (for `?`).
-pub fn or_page<T>(r: Result<T>) -> std::result::Result<T, Response> {
-    r.map_err(page_error)
+pub fn or_page<T>(r: Result<T>) -> std::result::Result<T, Stop> {
+    r.map_err(|e| page_error(e).into())
 }
 
 /// After a successful POST: back to a page, with a one-time notice (post/redirect/get, so a

@@ -197,7 +197,7 @@ async fn start(State(state): State<AppState>, Posted { admin, form }: Posted) ->
             "/admin/sync",
             Flash::error(e.to_string()),
         )),
-        Err(e) => Err(super::page_error(e)),
+        Err(e) => Err(super::page_error(e).into()),
     }
 }
 
