@@ -146,11 +146,7 @@ impl Chromedriver {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .unwrap_or_else(|e| panic!("no free port: {e}"));
-        let mut cmd = std::process::Command::new(&driver);
-        // Its own process group, so the browsers it starts are stopped with it (`Drop`).
-        #[cfg(unix)]
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd
+        let child = std::process::Command::new(&driver)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(std::process::Stdio::null())
@@ -177,11 +173,17 @@ impl Chromedriver {
 
 impl Drop for Chromedriver {
     fn drop(&mut self) {
-        // The whole group: chromedriver and any browser a failed test left open.
-        #[cfg(unix)]
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .status();
+        // Ask chromedriver to end its sessions (closing the browsers a failed test left open)
+        // and exit; then make sure it has, by its own pid. Never signal a process group or a
+        // negative pid here: procps `kill -KILL -<pid>` can end up as kill(-1), every process.
+        use std::io::{Read as _, Write as _};
+        if let Some(addr) = self.url.strip_prefix("http://") {
+            if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let _ = s.write_all(b"GET /shutdown HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+                let _ = s.read(&mut [0u8; 256]);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -424,12 +424,41 @@ async fn admin_runs_the_console_in_a_browser() {
     );
     assert!(!c.source().await.expect("source").contains(&secret));
     shots.take(&c, "client").await;
+    click(&c, Locator::LinkText("Edit")).await;
+    fill(&c, "f-name", &format!("Team wiki {tag}")).await;
+    shots.take(&c, "client-edit").await;
+    click(&c, Locator::XPath(&button("Save"))).await;
+    assert_eq!(text_of(&c, Locator::Css(".notice")).await, "Saved.");
+    assert_eq!(
+        text_of(&c, Locator::Css("main h1")).await,
+        format!("Client Team wiki {tag}")
+    );
     click(&c, Locator::LinkText("OIDC clients")).await;
     shots.take(&c, "clients").await;
+    click(
+        &c,
+        Locator::Css(&format!("a[aria-label='Delete Team wiki {tag}']")),
+    )
+    .await;
+    shots.take(&c, "client-delete").await;
+    click(&c, Locator::XPath(&button("Delete client"))).await;
+    let notice = text_of(&c, Locator::Css(".notice")).await;
+    assert!(notice.contains("Deleted client"), "{notice}");
+    assert!(
+        c.find_all(Locator::Css(&format!(
+            "a[aria-label='Delete Team wiki {tag}']"
+        )))
+        .await
+        .expect("find")
+        .is_empty(),
+        "the client is gone from the list"
+    );
 
     // Domains: the list, the connection test, the edit form.
     click(&c, Locator::LinkText("Domains")).await;
     shots.take(&c, "domains").await;
+    click(&c, Locator::LinkText("Add domain")).await;
+    shots.take(&c, "domain-new").await;
     c.goto(&format!("{base}/admin/domains/{}", domain.id))
         .await
         .expect("goto");
