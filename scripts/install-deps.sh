@@ -4,6 +4,7 @@ set -euo pipefail
 
 PACKAGES=(
   postgresql            # storage tests on PostgreSQL
+  chromium chromium-driver   # the admin console tests drive headless Chromium over WebDriver
   samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldap-utils   # a real AD DC, ldapsearch
   openssl               # the test CA for the DC's certificate
   iproute2              # a second loopback address for the second domain

@@ -102,3 +102,100 @@ pub fn postgres_url() -> Option<String> {
 pub fn servers_required() -> bool {
     std::env::var("E2E_REQUIRE_SERVERS").is_ok_and(|v| v == "1")
 }
+
+/// Headless Chromium driven over WebDriver: a `chromedriver` started on a free loopback port,
+/// stopped when this is dropped.
+pub struct Chromedriver {
+    child: std::process::Child,
+    pub url: String,
+    /// The Chromium binary to start.
+    pub chromium: PathBuf,
+}
+
+/// The flags Chromium is started with: headless, and nothing that reaches out to the network.
+pub const CHROMIUM_ARGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+];
+
+fn find_binary(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/bin")]) {
+        for n in names {
+            let p = dir.join(n);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+impl Chromedriver {
+    /// Starts chromedriver; `None` when Chromium or chromedriver is not installed (Debian
+    /// packages `chromium` and `chromium-driver`). Panics if it is installed but does not start.
+    pub fn start() -> Option<Self> {
+        let driver = find_binary(&["chromedriver"])?;
+        let chromium = find_binary(&["chromium", "chromium-browser"])?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let child = std::process::Command::new(&driver)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", driver.display()));
+        let me = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            chromium,
+        };
+        // Ready when it accepts connections (it answers /status at once after that).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "chromedriver did not start listening on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(me)
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        // Ask chromedriver to end its sessions (closing the browsers a failed test left open)
+        // and exit; then make sure it has, by its own pid. Never signal a process group or a
+        // negative pid here: procps `kill -KILL -<pid>` can end up as kill(-1), every process.
+        use std::io::{Read as _, Write as _};
+        if let Some(addr) = self.url.strip_prefix("http://") {
+            if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let _ = s.write_all(b"GET /shutdown HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+                let _ = s.read(&mut [0u8; 256]);
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where tests save screenshots: `target/console-screenshots/` of the workspace (an artifact,
+/// not committed).
+pub fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    dir
+}

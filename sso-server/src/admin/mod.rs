@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod console;
 pub mod pages;
 pub mod session;
 
@@ -11,5 +12,8 @@ use axum::Router;
 use crate::app::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(api::router()).merge(pages::router())
+    Router::new()
+        .merge(api::router())
+        .merge(pages::router())
+        .merge(console::router())
 }

@@ -1,5 +1,4 @@
-//! Console pages (server-rendered). For now: sign-in, sign-out and the landing page; the full
-//! console is its own issue.
+//! Console sign-in and sign-out. The console's pages are in `admin::console`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,7 +22,6 @@ const LOGIN_CSRF_COOKIE: &str = "sso_login_csrf";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin", get(home))
         .route("/admin/login", get(login_page).post(login_submit))
         .route("/admin/logout", post(logout))
 }
@@ -37,32 +35,10 @@ struct LoginPage<'a> {
     no_admin: bool,
 }
 
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage<'a> {
-    username: &'a str,
-    csrf_token: &'a str,
-    employees: i64,
-}
-
 fn render(t: &impl Template) -> Result<Html<String>> {
     t.render()
         .map(Html)
         .map_err(|e| Error::Internal(format!("template: {e}")))
-}
-
-async fn home(State(state): State<AppState>, MaybeAdmin(admin): MaybeAdmin) -> Result<Response> {
-    let Some(admin) = admin else {
-        return Ok(Redirect::to("/admin/login").into_response());
-    };
-    let mut conn = state.store.conn().await?;
-    let employees = store::employees::count(&mut conn).await?;
-    Ok(render(&HomePage {
-        username: &admin.username,
-        csrf_token: &admin.csrf_token,
-        employees,
-    })?
-    .into_response())
 }
 
 async fn login_form(

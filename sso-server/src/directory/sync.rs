@@ -116,6 +116,21 @@ impl LiveRuns {
     }
 }
 
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct StartedRun {
+    pub domain_id: String,
+    pub domain: String,
+    pub run_id: String,
+}
+
+/// The runs a request started.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Started {
+    pub runs: Vec<StartedRun>,
+    /// Domains not started because a run of them is in progress.
+    pub busy: Vec<String>,
+}
+
 /// A run that holds its domain's lease and has its row, ready to execute.
 pub struct Claimed {
     pub run_id: String,
@@ -199,6 +214,41 @@ impl Syncer {
             this.execute(claimed, None).await;
         });
         Ok(run_id)
+    }
+
+    /// Starts runs of one domain (by id or name) or of every enabled domain, in the background.
+    /// One named domain already syncing is a 409; with all domains, busy ones are listed instead.
+    /// The API and the console both start syncs through here.
+    pub async fn start_selected(
+        &self,
+        domain: Option<&str>,
+        options: &RunOptions,
+    ) -> Result<Started> {
+        let targets = {
+            let mut conn = self.app.store.conn().await?;
+            match domain {
+                Some(d) => vec![Domains::find_row(&mut conn, d).await?],
+                None => store::directory::list_domains(&mut conn)
+                    .await?
+                    .into_iter()
+                    .filter(|d| d.enabled != 0)
+                    .collect(),
+            }
+        };
+        let mut out = Started::default();
+        for d in targets {
+            match self.start(&d.id, options.clone()).await {
+                Ok(run_id) => out.runs.push(StartedRun {
+                    domain_id: d.id,
+                    domain: d.name,
+                    run_id,
+                }),
+                Err(e @ Error::Conflict { .. }) if domain.is_some() => return Err(e),
+                Err(Error::Conflict { .. }) => out.busy.push(d.name),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// Claims and runs to the end; returns the finished run.

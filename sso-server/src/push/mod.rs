@@ -4,6 +4,7 @@
 //! - `key`: the server's long-lived P-256 key that signs challenges (phones pin it at
 //!   registration, so it does not rotate with the OIDC keys).
 //! - `enrol`: enrolments (the QR code) and device registration.
+//! - `devices`: an admin revoking a phone.
 //! - `challenges`: sign-in challenges, answers, the poll fallback.
 //! - `gateway`: delivery (the feed the phone long-polls; APNs and FCM senders plug in here).
 //! - `api`: the endpoints the phone calls.
@@ -11,6 +12,7 @@
 pub mod api;
 pub mod apns;
 pub mod challenges;
+pub mod devices;
 pub mod enrol;
 pub mod fcm;
 pub mod gateway;

@@ -137,6 +137,33 @@ pub async fn revoke_devices_of(
     Ok(done.rows_affected())
 }
 
+/// Revokes one active device of the employee; false when there is none by that id.
+pub async fn revoke_device(
+    conn: &mut Conn,
+    employee_id: &str,
+    device_id: &str,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE authenticator_device SET state = 'revoked', revoked_at = $3 \
+         WHERE employee_id = $1 AND id = $2 AND state = 'active'",
+    )
+    .bind(employee_id)
+    .bind(device_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn count_active_devices(conn: &mut Conn) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM authenticator_device WHERE state = 'active'")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
 pub async fn touch_device(conn: &mut Conn, id: &str, now: i64) -> Result<()> {
     sqlx::query("UPDATE authenticator_device SET last_used_at = $2 WHERE id = $1")
         .bind(id)
@@ -418,25 +445,6 @@ pub async fn use_totp_step(conn: &mut Conn, device_id: &str, step: i64, now: i64
     )
     .bind(device_id)
     .bind(step)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Revokes one active device of an employee; `false` if there is no such active device.
-pub async fn revoke_device(
-    conn: &mut Conn,
-    employee_id: &str,
-    device_id: &str,
-    now: i64,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE authenticator_device SET state = 'revoked', revoked_at = $3 \
-         WHERE id = $2 AND employee_id = $1 AND state = 'active'",
-    )
-    .bind(employee_id)
-    .bind(device_id)
     .bind(now)
     .execute(conn)
     .await?;

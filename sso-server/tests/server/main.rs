@@ -4,6 +4,7 @@
 mod ad;
 mod api;
 mod auth;
+mod console;
 mod directory;
 mod encryption;
 mod entra;

@@ -1158,3 +1158,83 @@ async fn the_phone_updates_its_push_token() {
         false
     );
 }
+
+#[tokio::test]
+async fn an_admin_revokes_a_phone_from_the_console() {
+    for db in backends() {
+        let s = setup(db).await;
+        let link = enrolment_link(&s).await;
+        let phone = register(&s, &link).await.2.expect("registered");
+        let page = |s: &Setup| {
+            let url = s.server.url(&format!("/admin/employees/{}", s.employee_id));
+            let admin = s.admin.clone();
+            async move {
+                admin
+                    .get(url)
+                    .send()
+                    .await
+                    .expect("get")
+                    .text()
+                    .await
+                    .expect("text")
+            }
+        };
+        let device_id = {
+            let (_, body) = call(
+                &s.admin,
+                Method::GET,
+                s.server
+                    .url(&format!("/api/v1/employees/{}/devices", s.employee_id)),
+                &s.csrf,
+                None,
+            )
+            .await;
+            body["devices"][0]["id"].as_str().expect("id").to_owned()
+        };
+        let action = format!(
+            "/admin/employees/{}/devices/{device_id}/revoke",
+            s.employee_id
+        );
+        assert!(page(&s).await.contains(&action), "{db:?}: a Revoke button");
+        let r = s
+            .admin
+            .post(s.server.url(&action))
+            .form(&[("csrf_token", s.csrf.as_str())])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 303, "{db:?}");
+        let html = page(&s).await;
+        assert!(html.contains("Phone revoked"), "{db:?}: the notice");
+        assert!(
+            !html.contains(&action),
+            "{db:?}: no Revoke button on a revoked phone"
+        );
+        // The phone is cut off, and revoking again finds no active device.
+        let req = phone
+            .auth
+            .poll_request(phone.id.clone(), now_unix(&s.server))
+            .await
+            .expect("poll request");
+        let mut r = client().get(&req.url);
+        for h in &req.headers {
+            r = r.header(&h.name, &h.value);
+        }
+        assert!(
+            r.send().await.expect("poll").status().is_client_error(),
+            "{db:?}"
+        );
+        let (status, _) = call(
+            &s.admin,
+            Method::DELETE,
+            s.server.url(&format!(
+                "/api/v1/employees/{}/devices/{device_id}",
+                s.employee_id
+            )),
+            &s.csrf,
+            None,
+        )
+        .await;
+        assert_eq!(status, 404, "{db:?}");
+    }
+}

@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::clock::from_ms;
 use crate::directory::domain::ConnectionTest;
 use crate::directory::report::{Counts, RunReport};
-use crate::directory::sync::{Progress, RunOptions, SyncMode, Trigger};
+use crate::directory::sync::{Progress, RunOptions, Started, SyncMode, Trigger};
 use crate::directory::{DomainInput, DomainView, Domains, Syncer};
 use crate::error::{Error, ErrorBody, Result};
 use crate::http::extract::ApiJson;
@@ -141,24 +141,10 @@ pub struct SyncRequest {
     pub force: bool,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StartedRun {
-    pub domain_id: String,
-    pub domain: String,
-    pub run_id: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SyncStarted {
-    pub runs: Vec<StartedRun>,
-    /// Domains not started because a run of them is in progress.
-    pub busy: Vec<String>,
-}
-
 #[utoipa::path(post, path = "/api/v1/directory/sync", operation_id = "start_sync", tag = "directory",
     request_body = SyncRequest,
     responses(
-        (status = 202, description = "Started; follow each run at /api/v1/directory/runs/{id}", body = SyncStarted),
+        (status = 202, description = "Started; follow each run at /api/v1/directory/runs/{id}", body = Started),
         (status = 404, body = ErrorBody),
         (status = 409, description = "A run of this domain is in progress", body = ErrorBody),
     ))]
@@ -166,45 +152,17 @@ pub async fn start_sync(
     State(state): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
     ApiJson(req): ApiJson<SyncRequest>,
-) -> Result<(StatusCode, Json<SyncStarted>)> {
-    let targets = match &req.domain {
-        Some(d) => {
-            let mut conn = state.store.conn().await?;
-            vec![Domains::find_row(&mut conn, d).await?]
-        }
-        None => {
-            let mut conn = state.store.conn().await?;
-            store::directory::list_domains(&mut conn)
-                .await?
-                .into_iter()
-                .filter(|d| d.enabled != 0)
-                .collect()
-        }
+) -> Result<(StatusCode, Json<Started>)> {
+    let options = RunOptions {
+        mode: req.mode,
+        dry_run: req.dry_run,
+        force: req.force,
+        trigger: Trigger::Api,
+        actor: admin.actor(),
     };
-    let syncer = Syncer::new(&state);
-    let mut out = SyncStarted {
-        runs: Vec::new(),
-        busy: Vec::new(),
-    };
-    for d in targets {
-        let options = RunOptions {
-            mode: req.mode,
-            dry_run: req.dry_run,
-            force: req.force,
-            trigger: Trigger::Api,
-            actor: admin.actor(),
-        };
-        match syncer.start(&d.id, options).await {
-            Ok(run_id) => out.runs.push(StartedRun {
-                domain_id: d.id,
-                domain: d.name,
-                run_id,
-            }),
-            Err(e @ Error::Conflict { .. }) if req.domain.is_some() => return Err(e),
-            Err(Error::Conflict { .. }) => out.busy.push(d.name),
-            Err(e) => return Err(e),
-        }
-    }
+    let out = Syncer::new(&state)
+        .start_selected(req.domain.as_deref(), &options)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(out)))
 }
 

@@ -49,7 +49,7 @@ use crate::app::AppState;
         phones::create_enrolment,
         phones::devices,
         phones::unblock,
-        phones::revoke,
+        phones::revoke_device,
         invitations::invite,
         invitations::of_employee,
         invitations::list,
@@ -146,8 +146,8 @@ pub fn router() -> Router<AppState> {
             post(keys::rotate),
         )
         .route(
-            "/api/v1/employees/{id}/devices/{device}",
-            axum::routing::delete(phones::revoke),
+            "/api/v1/employees/{id}/devices/{device_id}",
+            axum::routing::delete(phones::revoke_device),
         )
         .route(
             "/api/v1/employees/{id}/invitations",

@@ -121,36 +121,16 @@ pub async fn unblock(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(delete, path = "/api/v1/employees/{id}/devices/{device}", operation_id = "revoke_device", tag = "employees",
-    params(("id" = uuid::Uuid, Path), ("device" = uuid::Uuid, Path)),
-    responses(
-        (status = 204, description = "The phone is revoked: no more challenges, answers or offline codes"),
-        (status = 404, description = "No such active phone of this employee", body = ErrorBody),
-    ))]
-pub async fn revoke(
+#[utoipa::path(delete, path = "/api/v1/employees/{id}/devices/{device_id}", operation_id = "revoke_device", tag = "employees",
+    params(("id" = uuid::Uuid, Path), ("device_id" = uuid::Uuid, Path)),
+    responses((status = 204, description = "Revoked"), (status = 404, body = ErrorBody)))]
+pub async fn revoke_device(
     State(state): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
-    Path((id, device)): Path<(String, String)>,
+    Path((id, device_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let id = uuid_param(&id)?.to_string();
-    let device = uuid_param(&device)?.to_string();
-    let now = state.clock.now_ms();
-    let mut tx = state.store.begin().await?;
-    if !store::push::revoke_device(&mut tx, &id, &device, now).await? {
-        return Err(Error::NotFound("active phone"));
-    }
-    audit::record(
-        &mut tx,
-        now,
-        &admin.actor(),
-        "employee.device_revoked",
-        Some(Target {
-            kind: "employee",
-            id: &id,
-        }),
-        json!({ "device": device }),
-    )
-    .await?;
-    tx.commit().await?;
+    let device_id = uuid_param(&device_id)?.to_string();
+    crate::push::devices::revoke(&state, &admin.actor(), &id, &device_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,66 @@
+//! The dashboard: per domain, the last sync run (counts, errors); employees and phones.
+
+use axum::extract::State;
+use axum_extra::extract::cookie::CookieJar;
+
+use askama::Template;
+
+use super::sync::RunCard;
+use super::{or_page, page, Console, Nav, PageResult};
+use crate::app::AppState;
+use crate::error::Error;
+use crate::store;
+
+pub struct DomainCard {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub last_run: Option<RunCard>,
+}
+
+#[derive(Template)]
+#[template(path = "console/dashboard.html")]
+struct Dashboard {
+    nav: Nav,
+    domains: Vec<DomainCard>,
+    employees: i64,
+    phones: i64,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+) -> PageResult {
+    let gathered = async {
+        let mut conn = state.store.conn().await?;
+        let mut domains = Vec::new();
+        for d in store::directory::list_domains(&mut conn).await? {
+            let last = store::directory::list_runs(&mut conn, Some(&d.id), 1)
+                .await?
+                .into_iter()
+                .next();
+            domains.push(DomainCard {
+                last_run: last.map(|r| RunCard::new(&state, r, &d.name)),
+                id: d.id,
+                name: d.name,
+                enabled: d.enabled != 0,
+            });
+        }
+        let employees = store::employees::count(&mut conn).await?;
+        let phones = store::push::count_active_devices(&mut conn).await?;
+        Ok::<_, Error>((domains, employees, phones))
+    }
+    .await;
+    let (domains, employees, phones) = or_page(gathered)?;
+    let (nav, _, jar) = Nav::new(&state, &admin, jar, "dashboard");
+    page(
+        jar,
+        &Dashboard {
+            nav,
+            domains,
+            employees,
+            phones,
+        },
+    )
+}

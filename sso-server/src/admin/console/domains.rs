@@ -1,0 +1,338 @@
+//! Domains to sync: list, add, edit, and "test connection" (bind, find the group, count).
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::Router;
+use axum_extra::extract::cookie::CookieJar;
+
+use askama::Template;
+
+use super::forms::{Field, FormError, FormPage};
+use super::{done, or_page, page, when_opt, Console, Flash, FormData, Nav, PageResult, Posted};
+use crate::admin::api::uuid_param;
+use crate::app::AppState;
+use crate::directory::domain::ConnectionTest;
+use crate::directory::ldap::TlsMode;
+use crate::directory::{DomainInput, DomainView, Domains};
+use crate::error::{Error, Result};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/domains", get(list))
+        .route("/admin/domains/new", get(new_form).post(create))
+        .route("/admin/domains/{id}", get(show))
+        .route("/admin/domains/{id}/edit", get(edit_form).post(update))
+        .route("/admin/domains/{id}/test", post(test))
+}
+
+fn service(state: &AppState) -> Domains<'_> {
+    Domains {
+        store: &state.store,
+        cipher: &state.cipher,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/domains.html")]
+struct ListPage {
+    nav: Nav,
+    domains: Vec<DomainView>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+) -> PageResult {
+    let domains = or_page(service(&state).list().await)?;
+    let (nav, _, jar) = Nav::new(&state, &admin, jar, "domains");
+    page(jar, &ListPage { nav, domains })
+}
+
+const TLS_OPTIONS: &[(&str, &str)] = &[
+    ("", "From the URLs (ldaps:// → LDAPS, ldap:// → StartTLS)"),
+    ("ldaps", "LDAPS"),
+    ("starttls", "StartTLS"),
+    ("plain", "None (plain LDAP)"),
+];
+
+/// The form's fields, filled from what was typed or from the stored domain.
+fn fields(form: Option<&FormData>, d: Option<&DomainView>, editing: bool) -> Vec<Field> {
+    let val = |name: &str, stored: String| match form {
+        Some(f) => f.get(name).to_owned(),
+        None => stored,
+    };
+    let check = |name: &str, stored: bool| match form {
+        Some(f) => f.checked(name),
+        None => stored,
+    };
+    let on = |b: bool| if b { "on" } else { "" };
+    let s = |f: fn(&DomainView) -> String| d.map(f).unwrap_or_default();
+    let mut password =
+        Field::new("bind_password", "Bind password", "password").autocomplete("new-password");
+    if editing {
+        password = password.hint("Leave blank to keep the stored password.");
+    } else {
+        password = password.required();
+    }
+    vec![
+        Field::new("name", "Name", "text")
+            .value(val("name", s(|d| d.name.clone())))
+            .required()
+            .hint("A short name, e.g. corp."),
+        Field::new("urls", "Domain controllers", "textarea")
+            .value(val("urls", s(|d| d.urls.join("\n"))))
+            .required()
+            .hint("One LDAP URL per line, tried in order, e.g. ldaps://dc1.corp.example.com:636"),
+        Field::new("tls_mode", "TLS", "select")
+            .value(val("tls_mode", s(|d| d.tls_mode.as_str().to_owned())))
+            .options(TLS_OPTIONS),
+        Field::new("allow_plain", "Allow plain LDAP (the bind password crosses the network in clear)", "checkbox")
+            .value(on(check("allow_plain", d.is_some_and(|d| d.tls_mode == TlsMode::Plain)))),
+        Field::new("ca_pem", "CA certificate (PEM)", "textarea")
+            .value(val("ca_pem", s(|d| d.ca_pem.clone().unwrap_or_default())))
+            .hint("The certificate of the CA that issued the domain controllers' certificates."),
+        Field::new("bind_dn", "Bind user", "text")
+            .value(val("bind_dn", s(|d| d.bind_dn.clone())))
+            .required()
+            .hint("A DN or user@realm."),
+        password,
+        Field::new("base_dn", "Base DN", "text")
+            .value(val("base_dn", s(|d| d.base_dn.clone())))
+            .required()
+            .hint("Where users are searched, e.g. DC=corp,DC=example,DC=com"),
+        Field::new("netbios_name", "NetBIOS name", "text")
+            .value(val("netbios_name", s(|d| d.netbios_name.clone().unwrap_or_default()))),
+        Field::new("sync_group", "Sync group", "text")
+            .value(val("sync_group", s(|d| d.sync_group.clone())))
+            .hint("A DN or a group name. Default: Hideez Users Sync."),
+        Field::new("rotation_group", "Password rotation group", "text")
+            .value(val("rotation_group", s(|d| d.rotation_group.clone())))
+            .hint("Default: Security Key Auto Password Change."),
+        Field::new("invite_on_import", "Invite imported employees by e-mail", "checkbox")
+            .value(on(check("invite_on_import", d.is_some_and(|d| d.invite_on_import)))),
+        Field::new("max_removal_percent", "Removal guard (percent)", "number")
+            .value(val("max_removal_percent", d.map(|d| d.max_removal_percent.to_string()).unwrap_or_else(|| "10".into())))
+            .hint("A run that would remove more than this share of the domain's employees stops and reports instead."),
+        Field::new("timeout_seconds", "LDAP timeout (seconds)", "number")
+            .value(val("timeout_seconds", d.map(|d| d.timeout_seconds.to_string()).unwrap_or_else(|| "30".into()))),
+        Field::new("enabled", "Enabled (scheduled syncs run)", "checkbox")
+            .value(on(check("enabled", d.is_none_or(|d| d.enabled)))),
+    ]
+}
+
+fn input_from(form: &FormData) -> Result<DomainInput> {
+    let tls_mode = match form.opt("tls_mode") {
+        None => None,
+        Some(m) => Some(
+            TlsMode::parse(&m)
+                .ok_or_else(|| Error::validation("tls_mode", "must be ldaps, starttls or plain"))?,
+        ),
+    };
+    Ok(DomainInput {
+        kind: crate::directory::domain::DomainKind::Ldap,
+        tenant_id: None,
+        client_id: None,
+        client_secret: None,
+        client_certificate: None,
+        group_id: None,
+        authority_url: None,
+        graph_url: None,
+        name: form.get("name").to_owned(),
+        urls: form.lines("urls"),
+        tls_mode,
+        allow_plain: form.checked("allow_plain"),
+        ca_pem: form.opt("ca_pem"),
+        bind_dn: form.get("bind_dn").to_owned(),
+        bind_password: Some(form.get("bind_password").to_owned()).filter(|p| !p.is_empty()),
+        base_dn: form.get("base_dn").to_owned(),
+        netbios_name: form.opt("netbios_name"),
+        sync_group: form.opt("sync_group"),
+        rotation_group: form.opt("rotation_group"),
+        invite_on_import: form.checked("invite_on_import"),
+        max_removal_percent: form.number("max_removal_percent")?,
+        timeout_seconds: form.number("timeout_seconds")?,
+        enabled: Some(form.checked("enabled")),
+    })
+}
+
+fn form_page(nav: Nav, d: Option<&DomainView>, fields: Vec<Field>) -> FormPage {
+    match d {
+        Some(d) => FormPage {
+            nav,
+            title: format!("Edit domain {}", d.name),
+            intro: None,
+            form_error: None,
+            action: format!("/admin/domains/{}/edit", d.id),
+            submit: "Save",
+            cancel: format!("/admin/domains/{}", d.id),
+            fields,
+        },
+        None => FormPage {
+            nav,
+            title: "Add a domain".into(),
+            intro: Some(
+                "An Active Directory domain whose sync group's members are imported as employees."
+                    .into(),
+            ),
+            form_error: None,
+            action: "/admin/domains/new".into(),
+            submit: "Add domain",
+            cancel: "/admin/domains".into(),
+            fields,
+        },
+    }
+}
+
+async fn new_form(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+) -> PageResult {
+    let (nav, _, jar) = Nav::new(&state, &admin, jar, "domains");
+    page(jar, &form_page(nav, None, fields(None, None, false)))
+}
+
+fn rejected(e: Error, form: impl FnOnce() -> FormPage) -> super::Stop {
+    match FormError::from_error(e) {
+        Ok(fe) => form().rejected(fe).into(),
+        Err(e) => super::page_error(e).into(),
+    }
+}
+
+async fn create(State(state): State<AppState>, Posted { admin, form }: Posted) -> PageResult {
+    let result = async {
+        let input = input_from(&form)?;
+        service(&state)
+            .create(&admin.actor(), state.clock.now_ms(), &input)
+            .await
+    }
+    .await;
+    match result {
+        Ok(d) => Ok(done(
+            &state,
+            &admin,
+            &format!("/admin/domains/{}", d.id),
+            Flash::notice(format!(
+                "Added domain {}. Test the connection, then sync.",
+                d.name
+            )),
+        )),
+        Err(e) => Err(rejected(e, || {
+            form_page(
+                Nav::plain(&admin, "domains"),
+                None,
+                fields(Some(&form), None, false),
+            )
+        })),
+    }
+}
+
+async fn load(state: &AppState, id: &str) -> std::result::Result<DomainView, super::Stop> {
+    let id = or_page(uuid_param(id))?;
+    or_page(service(state).get(&id.to_string()).await)
+}
+
+#[derive(Template)]
+#[template(path = "console/domain.html")]
+struct ShowPage {
+    nav: Nav,
+    d: DomainView,
+    last_full_sync: String,
+    test: Option<ConnectionTest>,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> PageResult {
+    let d = load(&state, &id).await?;
+    let (nav, _, jar) = Nav::new(&state, &admin, jar, "domains");
+    page(
+        jar,
+        &ShowPage {
+            nav,
+            last_full_sync: when_opt(d.last_full_sync_at.map(crate::clock::to_ms)),
+            d,
+            test: None,
+        },
+    )
+}
+
+async fn edit_form(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> PageResult {
+    let d = load(&state, &id).await?;
+    let (nav, _, jar) = Nav::new(&state, &admin, jar, "domains");
+    page(jar, &form_page(nav, Some(&d), fields(None, Some(&d), true)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, form }: Posted,
+) -> PageResult {
+    let current = load(&state, &id).await?;
+    let result = async {
+        let input = input_from(&form)?;
+        service(&state)
+            .update(&admin.actor(), state.clock.now_ms(), current.id, &input)
+            .await
+    }
+    .await;
+    match result {
+        Ok(d) => Ok(done(
+            &state,
+            &admin,
+            &format!("/admin/domains/{}", d.id),
+            Flash::notice("Saved."),
+        )),
+        Err(e) => Err(rejected(e, || {
+            form_page(
+                Nav::plain(&admin, "domains"),
+                Some(&current),
+                fields(Some(&form), Some(&current), true),
+            )
+        })),
+    }
+}
+
+/// Tests the stored settings and shows the result on the domain's page. Changes nothing, but
+/// it makes the server connect out, so it is a POST like any other action.
+async fn test(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, .. }: Posted,
+) -> PageResult {
+    let d = load(&state, &id).await?;
+    let result = match service(&state)
+        .test_connection(&d.id.to_string(), &state.clock)
+        .await
+    {
+        Ok(t) => t,
+        // No bind password stored: a failed test, not an error page.
+        Err(e @ Error::Conflict { .. }) => ConnectionTest {
+            ok: false,
+            dc_url: None,
+            group_dn: None,
+            members: None,
+            error: Some(e.to_string()),
+        },
+        Err(e) => return Err(super::page_error(e).into()),
+    };
+    let nav = Nav::plain(&admin, "domains");
+    page(
+        CookieJar::new(),
+        &ShowPage {
+            nav,
+            last_full_sync: when_opt(d.last_full_sync_at.map(crate::clock::to_ms)),
+            d,
+            test: Some(result),
+        },
+    )
+}

@@ -1,0 +1,583 @@
+//! Employees: the list (search, paging), add and edit manual employees, and one employee's page
+//! (directory accounts, invitations, phones, passkeys, audit trail).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use axum_extra::extract::cookie::CookieJar;
+use uuid::Uuid;
+
+use askama::Template;
+
+use super::forms::{Field, FormError, FormPage};
+use super::{
+    done, or_page, page, when, when_opt, Console, Flash, FormData, Nav, PageResult, Posted,
+};
+use crate::admin::api::{int_param, uuid_param};
+use crate::app::AppState;
+use crate::employees::{Employee, EmployeeFields, Employees, Source};
+use crate::enrol::invitations::{self, InvitationView};
+use crate::error::{Error, Result};
+use crate::store;
+
+const PER_PAGE: i64 = 25;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/employees", get(list))
+        .route("/admin/employees/new", get(new_form).post(create))
+        .route("/admin/employees/{id}", get(detail))
+        .route("/admin/employees/{id}/edit", get(edit_form).post(update))
+        .route("/admin/employees/{id}/invite", post(invite))
+        .route(
+            "/admin/employees/{id}/invitations/{inv}/resend",
+            post(resend),
+        )
+        .route(
+            "/admin/employees/{id}/invitations/{inv}/revoke",
+            post(revoke),
+        )
+        .route(
+            "/admin/employees/{id}/devices/{device}/revoke",
+            post(revoke_device),
+        )
+}
+
+fn service(state: &AppState) -> Employees<'_> {
+    Employees {
+        store: &state.store,
+    }
+}
+
+/// One row of the list.
+pub struct Row {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub department: String,
+    pub imported: bool,
+    pub state: &'static str,
+}
+
+impl From<Employee> for Row {
+    fn from(e: Employee) -> Self {
+        Self {
+            id: e.id.to_string(),
+            name: e.fields.display_name,
+            email: e.fields.email.unwrap_or_default(),
+            department: e.fields.department.unwrap_or_default(),
+            imported: e.source == Source::Directory,
+            state: e.state.as_str(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/employees.html")]
+struct ListPage {
+    nav: Nav,
+    q: String,
+    rows: Vec<Row>,
+    total: i64,
+    page: i64,
+    pages: i64,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+fn page_link(q: &str, page: i64) -> String {
+    let mut u = url::form_urlencoded::Serializer::new(String::new());
+    if !q.is_empty() {
+        u.append_pair("q", q);
+    }
+    u.append_pair("page", &page.to_string());
+    format!("/admin/employees?{}", u.finish())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+    Query(params): Query<HashMap<String, String>>,
+) -> PageResult {
+    let current = or_page(int_param("page", params.get("page"), 1, 1, 1_000_000))?;
+    let q = params.get("q").map(|s| s.trim()).unwrap_or("").to_owned();
+    let result = or_page(
+        service(&state)
+            .list(
+                (!q.is_empty()).then_some(q.as_str()),
+                PER_PAGE,
+                (current - 1) * PER_PAGE,
+            )
+            .await,
+    )?;
+    let pages = ((result.total + PER_PAGE - 1) / PER_PAGE).max(1);
+    let (nav, _, jar) = Nav::new(&state, &admin, jar, "employees");
+    page(
+        jar,
+        &ListPage {
+            nav,
+            prev: (current > 1).then(|| page_link(&q, current - 1)),
+            next: (current < pages).then(|| page_link(&q, current + 1)),
+            rows: result.items.into_iter().map(Row::from).collect(),
+            total: result.total,
+            page: current,
+            pages,
+            q,
+        },
+    )
+}
+
+fn employee_fields(v: &FormDataOrEmployee<'_>) -> Vec<Field> {
+    let get = |n: &str| match v {
+        FormDataOrEmployee::Form(f) => f.get(n).to_owned(),
+        FormDataOrEmployee::Employee(Some(e)) => match n {
+            "given_name" => e.fields.given_name.clone().unwrap_or_default(),
+            "family_name" => e.fields.family_name.clone().unwrap_or_default(),
+            "display_name" => e.fields.display_name.clone(),
+            "email" => e.fields.email.clone().unwrap_or_default(),
+            "phone" => e.fields.phone.clone().unwrap_or_default(),
+            "department" => e.fields.department.clone().unwrap_or_default(),
+            "title" => e.fields.title.clone().unwrap_or_default(),
+            _ => String::new(),
+        },
+        FormDataOrEmployee::Employee(None) => String::new(),
+    };
+    vec![
+        Field::new("given_name", "Given name", "text")
+            .value(get("given_name"))
+            .autocomplete("off"),
+        Field::new("family_name", "Family name", "text").value(get("family_name")),
+        Field::new("display_name", "Display name", "text")
+            .value(get("display_name"))
+            .hint("Leave blank to use the given and family names."),
+        Field::new("email", "E-mail", "email")
+            .value(get("email"))
+            .hint("Needed to send an invitation."),
+        Field::new("phone", "Phone", "tel").value(get("phone")),
+        Field::new("department", "Department", "text").value(get("department")),
+        Field::new("title", "Job title", "text").value(get("title")),
+    ]
+}
+
+enum FormDataOrEmployee<'a> {
+    Form(&'a FormData),
+    Employee(Option<&'a Employee>),
+}
+
+fn fields_from(form: &FormData) -> EmployeeFields {
+    EmployeeFields {
+        given_name: form.opt("given_name"),
+        family_name: form.opt("family_name"),
+        display_name: form.opt("display_name"),
+        email: form.opt("email"),
+        phone: form.opt("phone"),
+        department: form.opt("department"),
+        title: form.opt("title"),
+    }
+}
+
+fn employee_form(nav: Nav, edit: Option<&Employee>, fields: Vec<Field>) -> FormPage {
+    match edit {
+        Some(e) => FormPage {
+            nav,
+            title: format!("Edit {}", e.fields.display_name),
+            intro: None,
+            form_error: None,
+            action: format!("/admin/employees/{}/edit", e.id),
+            submit: "Save",
+            cancel: format!("/admin/employees/{}", e.id),
+            fields,
+        },
+        None => FormPage {
+            nav,
+            title: "Add an employee".into(),
+            intro: Some(
+                "A manual employee. Employees in the sync group are imported from Active \
+                 Directory instead; a manual employee with the same e-mail is taken over by the \
+                 directory at the next sync."
+                    .into(),
+            ),
+            form_error: None,
+            action: "/admin/employees/new".into(),
+            submit: "Add employee",
+            cancel: "/admin/employees".into(),
+            fields,
+        },
+    }
+}
+
+async fn new_form(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+) -> PageResult {
+    let (nav, _, jar) = Nav::new(&state, &admin, jar, "employees");
+    let fields = employee_fields(&FormDataOrEmployee::Employee(None));
+    page(jar, &employee_form(nav, None, fields))
+}
+
+/// Runs a form action; an input error shows the form again, anything else an error page.
+fn form_outcome<T>(
+    r: Result<T>,
+    form: impl FnOnce() -> FormPage,
+) -> std::result::Result<T, super::Stop> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(e) => match FormError::from_error(e) {
+            Ok(fe) => Err(form().rejected(fe).into()),
+            Err(e) => Err(super::page_error(e).into()),
+        },
+    }
+}
+
+async fn create(State(state): State<AppState>, Posted { admin, form }: Posted) -> PageResult {
+    let result = async {
+        let valid = fields_from(&form).validate()?;
+        service(&state)
+            .create_manual(&admin.actor(), state.clock.now_ms(), valid)
+            .await
+    }
+    .await;
+    let e = form_outcome(result, || {
+        employee_form(
+            Nav::plain(&admin, "employees"),
+            None,
+            employee_fields(&FormDataOrEmployee::Form(&form)),
+        )
+    })?;
+    Ok(done(
+        &state,
+        &admin,
+        &format!("/admin/employees/{}", e.id),
+        Flash::notice(format!("Added {}.", e.fields.display_name)),
+    ))
+}
+
+async fn load(state: &AppState, id: &str) -> std::result::Result<Employee, super::Stop> {
+    let id = or_page(uuid_param(id))?;
+    or_page(service(state).get(id).await)
+}
+
+async fn edit_form(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> PageResult {
+    let e = load(&state, &id).await?;
+    if e.source == Source::Directory {
+        return Err(imported_refusal().into());
+    }
+    let (nav, _, jar) = Nav::new(&state, &admin, jar, "employees");
+    let fields = employee_fields(&FormDataOrEmployee::Employee(Some(&e)));
+    page(jar, &employee_form(nav, Some(&e), fields))
+}
+
+fn imported_refusal() -> Response {
+    super::message_page(
+        axum::http::StatusCode::CONFLICT,
+        "Imported employee",
+        "This employee is imported from Active Directory and cannot be edited here; change it \
+         in the directory and it follows at the next sync.",
+    )
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, form }: Posted,
+) -> PageResult {
+    let current = load(&state, &id).await?;
+    let result = async {
+        let valid = fields_from(&form).validate()?;
+        service(&state)
+            .update_manual(&admin.actor(), state.clock.now_ms(), current.id, valid)
+            .await
+    }
+    .await;
+    let e = form_outcome(result, || {
+        employee_form(
+            Nav::plain(&admin, "employees"),
+            Some(&current),
+            employee_fields(&FormDataOrEmployee::Form(&form)),
+        )
+    })?;
+    Ok(done(
+        &state,
+        &admin,
+        &format!("/admin/employees/{}", e.id),
+        Flash::notice("Saved."),
+    ))
+}
+
+pub struct IdentityRow {
+    pub domain: String,
+    pub account: String,
+    pub upn: String,
+    pub dn: String,
+    pub status: &'static str,
+    pub password_last_set: String,
+}
+
+pub struct DeviceRow {
+    pub id: String,
+    pub name: String,
+    pub platform: String,
+    pub state: String,
+    pub created: String,
+    pub last_used: String,
+}
+
+pub struct PasskeyRow {
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+}
+
+pub struct AuditRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/employee.html")]
+struct DetailPage {
+    nav: Nav,
+    e: Row,
+    email: String,
+    phone: String,
+    title: String,
+    created: String,
+    updated: String,
+    identities: Vec<IdentityRow>,
+    invitations: Vec<InvitationView>,
+    devices: Vec<DeviceRow>,
+    push_blocked: bool,
+    passkeys: Vec<PasskeyRow>,
+    audit: Vec<AuditRow>,
+}
+
+impl DetailPage {
+    fn fmt(t: &time::OffsetDateTime) -> String {
+        when(crate::clock::to_ms(*t))
+    }
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    Console(admin): Console,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> PageResult {
+    let e = load(&state, &id).await?;
+    let id = e.id.to_string();
+    let now = state.clock.now_ms();
+    let gathered = async {
+        let mut conn = state.store.conn().await?;
+        let domains: HashMap<String, String> = store::directory::list_domains(&mut conn)
+            .await?
+            .into_iter()
+            .map(|d| (d.id, d.name))
+            .collect();
+        let identities = store::directory::identities_of_employee(&mut conn, &id)
+            .await?
+            .into_iter()
+            .map(|i| {
+                use crate::directory::user::{filetime_to_unix_ms, is_disabled, is_locked_out};
+                let status = if i.in_scope == 0 {
+                    "not in the sync group"
+                } else if is_disabled(i.user_account_control, i.account_expires, now) {
+                    "disabled in AD"
+                } else if is_locked_out(i.lockout_time) {
+                    "locked out"
+                } else {
+                    "active"
+                };
+                IdentityRow {
+                    domain: domains.get(&i.domain_id).cloned().unwrap_or(i.domain_id),
+                    account: i.sam_account_name.unwrap_or_default(),
+                    upn: i.upn.unwrap_or_default(),
+                    dn: i.dn,
+                    status,
+                    password_last_set: when_opt(
+                        i.pwd_last_set.filter(|v| *v > 0).map(filetime_to_unix_ms),
+                    ),
+                }
+            })
+            .collect();
+        let invitations = store::invitations::list(&mut conn, Some(&id), 20)
+            .await?
+            .iter()
+            .map(|r| invitations::view(&state, r))
+            .collect();
+        let devices = store::push::devices_of(&mut conn, &id)
+            .await?
+            .into_iter()
+            .map(|d| DeviceRow {
+                id: d.id,
+                name: d.name,
+                platform: d.platform,
+                state: d.state,
+                created: when(d.created_at),
+                last_used: when_opt(d.last_used_at),
+            })
+            .collect();
+        let push_blocked = store::push::is_blocked(&mut conn, &id).await?;
+        let passkeys = store::oidc::passkeys_of_employee(&mut conn, &id)
+            .await?
+            .into_iter()
+            .map(|p| PasskeyRow {
+                name: p.name,
+                created: when(p.created_at),
+                last_used: when_opt(p.last_used_at),
+            })
+            .collect();
+        let filter = store::audit::AuditFilter {
+            action: None,
+            target_id: Some(id.clone()),
+        };
+        let audit = store::audit::list(&mut conn, &filter, None, 50)
+            .await?
+            .into_iter()
+            .map(super::audit::row)
+            .collect();
+        Ok::<_, Error>((
+            identities,
+            invitations,
+            devices,
+            push_blocked,
+            passkeys,
+            audit,
+        ))
+    }
+    .await;
+    let (identities, invitations, devices, push_blocked, passkeys, audit) = or_page(gathered)?;
+    let (nav, _, jar) = Nav::new(&state, &admin, jar, "employees");
+    page(
+        jar,
+        &DetailPage {
+            nav,
+            email: e.fields.email.clone().unwrap_or_default(),
+            phone: e.fields.phone.clone().unwrap_or_default(),
+            title: e.fields.title.clone().unwrap_or_default(),
+            created: DetailPage::fmt(&e.created_at),
+            updated: DetailPage::fmt(&e.updated_at),
+            e: Row::from(e),
+            identities,
+            invitations,
+            devices,
+            push_blocked,
+            passkeys,
+            audit,
+        },
+    )
+}
+
+fn back_to(id: &Uuid) -> String {
+    format!("/admin/employees/{id}")
+}
+
+/// An action's outcome as a notice (or its refusal as an error) on the employee's page.
+fn outcome(
+    state: &AppState,
+    admin: &crate::admin::session::AdminSession,
+    to: &str,
+    r: Result<String>,
+) -> PageResult {
+    match r {
+        Ok(notice) => Ok(done(state, admin, to, Flash::notice(notice))),
+        Err(e @ (Error::Conflict { .. } | Error::NotFound(_) | Error::Validation { .. })) => {
+            Ok(done(state, admin, to, Flash::error(e.to_string())))
+        }
+        Err(e) => Err(super::page_error(e).into()),
+    }
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, .. }: Posted,
+) -> PageResult {
+    let id = or_page(uuid_param(&id))?;
+    let r = invitations::invite(&state, &admin.actor(), &id.to_string())
+        .await
+        .map(|v| {
+            format!(
+                "Invitation created for {} ({}).",
+                v.email,
+                delivery_text(&v.delivery)
+            )
+        });
+    outcome(&state, &admin, &back_to(&id), r)
+}
+
+fn delivery_text(d: &str) -> &'static str {
+    match d {
+        "sent" => "sent",
+        "queued" => "it is being e-mailed",
+        "failed" => "e-mail failed, retrying",
+        "outbox" => "no SMTP server: copy the link below",
+        _ => "not deliverable",
+    }
+}
+
+/// The invitation, if it belongs to this employee (ids in the URL are checked together).
+async fn invitation_of(state: &AppState, employee: &Uuid, inv: &str) -> Result<String> {
+    let inv = uuid_param(inv)?.to_string();
+    let mut conn = state.store.conn().await?;
+    match store::invitations::get(&mut conn, &inv).await? {
+        Some(r) if r.employee_id == employee.to_string() => Ok(inv),
+        _ => Err(Error::NotFound("invitation")),
+    }
+}
+
+async fn resend(
+    State(state): State<AppState>,
+    Path((id, inv)): Path<(String, String)>,
+    Posted { admin, .. }: Posted,
+) -> PageResult {
+    let id = or_page(uuid_param(&id))?;
+    let r = async {
+        let inv = invitation_of(&state, &id, &inv).await?;
+        let v = invitations::resend(&state, &admin.actor(), &inv).await?;
+        Ok(format!("Invitation to {} is being sent again.", v.email))
+    }
+    .await;
+    outcome(&state, &admin, &back_to(&id), r)
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    Path((id, inv)): Path<(String, String)>,
+    Posted { admin, .. }: Posted,
+) -> PageResult {
+    let id = or_page(uuid_param(&id))?;
+    let r = async {
+        let inv = invitation_of(&state, &id, &inv).await?;
+        invitations::revoke(&state, &admin.actor(), &inv).await?;
+        Ok("Invitation revoked: its link no longer works.".to_owned())
+    }
+    .await;
+    outcome(&state, &admin, &back_to(&id), r)
+}
+
+async fn revoke_device(
+    State(state): State<AppState>,
+    Path((id, device)): Path<(String, String)>,
+    Posted { admin, .. }: Posted,
+) -> PageResult {
+    let id = or_page(uuid_param(&id))?;
+    let r = async {
+        let device = uuid_param(&device)?.to_string();
+        crate::push::devices::revoke(&state, &admin.actor(), &id.to_string(), &device).await?;
+        Ok("Phone revoked: it can no longer approve sign-ins.".to_owned())
+    }
+    .await;
+    outcome(&state, &admin, &back_to(&id), r)
+}

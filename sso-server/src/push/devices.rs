@@ -1,0 +1,37 @@
+//! An admin revoking one of an employee's phones (the API and the console call this).
+
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::audit::{self, Actor, Target};
+use crate::error::{Error, Result};
+use crate::store;
+
+/// Revokes the device: it can no longer answer challenges or poll. 404 unless it is an active
+/// device of this employee.
+pub async fn revoke(
+    state: &AppState,
+    actor: &Actor,
+    employee_id: &str,
+    device_id: &str,
+) -> Result<()> {
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin().await?;
+    if !store::push::revoke_device(&mut tx, employee_id, device_id, now).await? {
+        return Err(Error::NotFound("active device"));
+    }
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "device.revoked",
+        Some(Target {
+            kind: "employee",
+            id: employee_id,
+        }),
+        json!({ "device": device_id }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

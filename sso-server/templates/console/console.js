@@ -1,0 +1,67 @@
+// The console's only script: live progress of sync runs (the page works without it by
+// refreshing itself), and selecting a shown-once secret on focus.
+"use strict";
+
+(function () {
+  const PHASES = {
+    connecting: () => "Connecting to the domain controller…",
+    reading: (n) => `Reading the sync group: ${n} accounts read…`,
+    planning: (n) => `Comparing ${n} accounts with the employee list…`,
+    applying: () => "Saving the changes…",
+    done: () => "Finishing…",
+  };
+  const STATES = {
+    running: "Running",
+    succeeded: "Succeeded",
+    failed: "Failed",
+    refused: "Refused by the removal guard",
+  };
+
+  async function poll(box) {
+    const cards = Array.from(box.querySelectorAll("[data-run]"));
+    let running = 0;
+    for (const card of cards) {
+      if (card.dataset.state !== "running") continue;
+      let run;
+      try {
+        const r = await fetch(`/api/v1/directory/runs/${card.dataset.run}`, {
+          credentials: "same-origin",
+          headers: { Accept: "application/json" },
+        });
+        if (!r.ok) { running++; continue; }
+        run = await r.json();
+      } catch (e) {
+        running++;
+        continue;
+      }
+      card.dataset.state = run.state;
+      card.querySelector(".run-state").textContent = STATES[run.state] || run.state;
+      for (const [k, v] of Object.entries(run.counts || {})) {
+        const dd = card.querySelector(`[data-count="${k}"]`);
+        if (dd) dd.textContent = String(v);
+      }
+      const p = card.querySelector(".run-progress");
+      if (run.state === "running") {
+        running++;
+        if (run.progress && PHASES[run.progress.phase]) {
+          p.textContent = PHASES[run.progress.phase](run.progress.read);
+        }
+      } else {
+        p.textContent = "";
+      }
+    }
+    if (running > 0) {
+      setTimeout(() => poll(box), 1000);
+    } else {
+      // Every run finished: show the server's finished page (report links, totals).
+      window.location.reload();
+    }
+  }
+
+  const box = document.querySelector("[data-poll]");
+  if (box) setTimeout(() => poll(box), 1000);
+
+  for (const el of document.querySelectorAll("input.copy")) {
+    el.addEventListener("focus", () => el.select());
+  }
+})();

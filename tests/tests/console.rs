@@ -1,0 +1,525 @@
+//! The admin console in a real browser (headless Chromium over WebDriver): sign-in, "Sync with
+//! Active Directory" against the Samba AD DC with live progress, imported employees marked and
+//! not editable, a manual employee added (after a field error) and edited, an invitation sent
+//! and resent over real SMTP, an OIDC client whose secret is shown once, a domain's connection
+//! test, the audit log. Screenshots of every page go to `target/console-screenshots/`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use sso_server::audit::Actor;
+use sso_server::clock::{Clock as _, SystemClock};
+use sso_server::config::{Config, MailTls};
+use sso_server::directory::Domains;
+
+const ADMIN: &str = "console-admin";
+const ADMIN_PASSWORD: &str = "console test password 1";
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Shots {
+    dir: std::path::PathBuf,
+    n: u32,
+}
+
+impl Shots {
+    async fn take(&mut self, c: &Client, name: &str) {
+        self.n += 1;
+        let png = c.screenshot().await.expect("screenshot");
+        let path = self.dir.join(format!("{:02}-{name}.png", self.n));
+        std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+async fn text_of(c: &Client, loc: Locator<'_>) -> String {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(loc)
+        .await
+        .unwrap_or_else(|e| panic!("{loc:?}: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn click(c: &Client, loc: Locator<'_>) {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(loc)
+        .await
+        .unwrap_or_else(|e| panic!("{loc:?}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {loc:?}: {e}"));
+}
+
+async fn fill(c: &Client, id: &str, value: &str) {
+    let el = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"));
+    el.clear().await.expect("clear");
+    el.send_keys(value).await.expect("type");
+}
+
+async fn body(c: &Client) -> String {
+    c.find(Locator::Css("body"))
+        .await
+        .expect("body")
+        .text()
+        .await
+        .expect("text")
+}
+
+fn button(label: &str) -> String {
+    format!("//button[normalize-space()='{label}']")
+}
+
+#[tokio::test]
+async fn admin_runs_the_console_in_a_browser() {
+    let servers = (e2e::SambaDc::from_env(), e2e::Smtp::from_env());
+    let (Some(dc), Some(smtp)) = servers else {
+        assert!(
+            !e2e::servers_required(),
+            "E2E_SAMBA_* / E2E_SMTP_* not set but servers are required"
+        );
+        eprintln!("skipped: run scripts/test.sh");
+        return;
+    };
+    let Some(driver) = e2e::Chromedriver::start() else {
+        assert!(
+            !e2e::servers_required(),
+            "chromium / chromedriver not installed but servers are required (apt-get install \
+             chromium chromium-driver, as scripts/install-deps.sh does)"
+        );
+        eprintln!("skipped: chromium and chromium-driver are not installed");
+        return;
+    };
+
+    // Two employees in a sync group of their own.
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let group = format!("Console Sync {tag}");
+    let ou = format!("OU=Console {tag},{}", dc.base_dn);
+    dc.samba_tool(&["ou", "add", &ou]);
+    dc.samba_tool(&["group", "add", &group]);
+    let people = [("Grace", "Hopper"), ("Alan", "Turing")];
+    let mut emails = Vec::new();
+    for (given, family) in people {
+        let sam = format!("c{}{tag}", &given.to_lowercase()[..3]);
+        let email = format!("{sam}@corp.example.test");
+        dc.samba_tool(&[
+            "user",
+            "create",
+            &sam,
+            "Console-Passw0rd!",
+            &format!("--userou=OU=Console {tag}"),
+            &format!("--mail-address={email}"),
+            &format!("--given-name={given}"),
+            &format!("--surname={family}"),
+        ]);
+        dc.samba_tool(&["group", "addmembers", &group, &sam]);
+        emails.push(email);
+    }
+
+    // The server (SMTP for invitations), a domain for that group, an administrator.
+    let dir = tempfile::tempdir().expect("dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!(
+        "http://localhost:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
+    config.public_url = base.parse().expect("url");
+    config.directory.schedule_enabled = false;
+    config.mail.smtp_host = Some(smtp.host.clone());
+    config.mail.smtp_port = smtp.port;
+    config.mail.tls = MailTls::None;
+    let state = sso_server::app::init(config, Arc::new(SystemClock))
+        .await
+        .expect("init");
+    let serving = state.clone();
+    tokio::spawn(async move {
+        let _ = sso_server::app::serve(serving, listener, std::future::pending()).await;
+    });
+    let ca = std::fs::read_to_string(&dc.ca_file).expect("ca");
+    let input = serde_json::from_value(json!({
+        "name": format!("corp{tag}"), "urls": [dc.ldaps_url], "ca_pem": ca,
+        "bind_dn": dc.admin_user, "bind_password": dc.admin_password, "base_dn": dc.base_dn,
+        "netbios_name": dc.netbios, "sync_group": group,
+    }))
+    .expect("domain");
+    let domain = Domains {
+        store: &state.store,
+        cipher: &state.cipher,
+    }
+    .create(&Actor::cli(), SystemClock.now_ms(), &input)
+    .await
+    .expect("domain");
+    sso_server::admin::accounts::create_admin(
+        &state.store,
+        SystemClock.now_ms(),
+        &Actor::cli(),
+        ADMIN,
+        ADMIN_PASSWORD,
+    )
+    .await
+    .expect("admin");
+
+    // The browser.
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": driver.chromium,
+            "args": e2e::CHROMIUM_ARGS.iter().chain(&["--window-size=1280,900"]).collect::<Vec<_>>(),
+        }),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("webdriver session");
+    let mut shots = Shots {
+        dir: e2e::screenshot_dir(),
+        n: 0,
+    };
+
+    // Sign-in: the console sends a stranger to the sign-in page.
+    c.goto(&format!("{base}/admin")).await.expect("goto");
+    assert!(c
+        .current_url()
+        .await
+        .expect("url")
+        .path()
+        .ends_with("/admin/login"));
+    fill(&c, "username", ADMIN).await;
+    fill(&c, "password", ADMIN_PASSWORD).await;
+    shots.take(&c, "sign-in").await;
+    click(&c, Locator::Css("button[type=submit]")).await;
+    assert_eq!(text_of(&c, Locator::Css("main h1")).await, "Dashboard");
+    assert!(body(&c).await.contains("Never synced"));
+    shots.take(&c, "dashboard-before-sync").await;
+
+    // Sync with AD → confirmation → Sync now → live progress → finished.
+    click(&c, Locator::LinkText("Employees")).await;
+    click(&c, Locator::LinkText("Sync with Active Directory")).await;
+    assert_eq!(
+        text_of(&c, Locator::Css("main h1")).await,
+        "Sync with Active Directory"
+    );
+    shots.take(&c, "sync-confirm").await;
+    click(&c, Locator::XPath(&button("Sync now"))).await;
+    let live = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("runs"))
+        .await
+        .expect("progress");
+    assert_eq!(
+        live.attr("aria-live").await.expect("attr").as_deref(),
+        Some("polite")
+    );
+    shots.take(&c, "sync-progress").await;
+    let finished = text_of(&c, Locator::Id("sync-finished")).await;
+    assert!(finished.contains("Finished"), "{finished}");
+    let card = text_of(&c, Locator::Css("[data-run]")).await;
+    assert!(card.contains("Succeeded"), "{card}");
+    assert_eq!(
+        text_of(&c, Locator::Css("[data-count=added]")).await,
+        "2",
+        "{card}"
+    );
+    shots.take(&c, "sync-finished").await;
+    click(&c, Locator::LinkText("Run report")).await;
+    let report = text_of(&c, Locator::Css("main")).await;
+    assert!(
+        report.contains("Changes (2)") && report.contains("Grace Hopper"),
+        "{report}"
+    );
+    shots.take(&c, "sync-report").await;
+
+    // The imported employees: the directory icon, and no Edit button.
+    c.goto(&format!("{base}/admin/employees?q={tag}"))
+        .await
+        .expect("goto");
+    for (given, family) in people {
+        let row = c
+            .find(Locator::XPath(&format!(
+                "//tr[th/a[normalize-space()='{given} {family}']]"
+            )))
+            .await
+            .unwrap_or_else(|e| panic!("row of {given}: {e}"));
+        let source = row
+            .find(Locator::Css(".source.directory"))
+            .await
+            .expect("directory icon");
+        assert_eq!(
+            source.attr("title").await.expect("title").as_deref(),
+            Some("Imported from Active Directory")
+        );
+        row.find(Locator::Css("svg.icon")).await.expect("the icon");
+        assert!(
+            row.find_all(Locator::LinkText("Edit"))
+                .await
+                .expect("find")
+                .is_empty(),
+            "an imported employee has no Edit button"
+        );
+        assert!(row.text().await.expect("text").contains("active"));
+    }
+    shots.take(&c, "employees-imported").await;
+
+    // A manual employee: a bad e-mail is shown next to the field, keeping what was typed.
+    c.goto(&format!("{base}/admin/employees"))
+        .await
+        .expect("goto");
+    click(&c, Locator::LinkText("Add employee")).await;
+    fill(&c, "f-given_name", "Margaret").await;
+    fill(&c, "f-family_name", &format!("Hamilton{tag}")).await;
+    fill(&c, "f-email", "margaret at example").await;
+    shots.take(&c, "employee-new").await;
+    click(&c, Locator::XPath(&button("Add employee"))).await;
+    let error = text_of(&c, Locator::Id("f-email-error")).await;
+    assert!(error.contains("must be an e-mail address"), "{error}");
+    let email_input = c.find(Locator::Id("f-email")).await.expect("input");
+    let described = email_input
+        .attr("aria-describedby")
+        .await
+        .expect("attr")
+        .unwrap_or_default();
+    assert!(
+        described.split(' ').any(|id| id == "f-email-error"),
+        "{described}"
+    );
+    assert_eq!(
+        email_input
+            .attr("aria-invalid")
+            .await
+            .expect("attr")
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        email_input.prop("value").await.expect("value").as_deref(),
+        Some("margaret at example"),
+        "what the admin typed is kept"
+    );
+    assert_eq!(
+        c.active_element()
+            .await
+            .expect("focus")
+            .attr("id")
+            .await
+            .expect("id")
+            .as_deref(),
+        Some("f-email"),
+        "the field in error has the focus"
+    );
+    shots.take(&c, "employee-new-field-error").await;
+    fill(&c, "f-email", &format!("margaret.{tag}@example.test")).await;
+    click(&c, Locator::XPath(&button("Add employee"))).await;
+    let notice = text_of(&c, Locator::Css(".notice")).await;
+    assert!(notice.contains("Added Margaret Hamilton"), "{notice}");
+    click(&c, Locator::LinkText("Edit")).await;
+    fill(&c, "f-department", "Apollo Guidance").await;
+    shots.take(&c, "employee-edit").await;
+    click(&c, Locator::XPath(&button("Save"))).await;
+    assert_eq!(text_of(&c, Locator::Css(".notice")).await, "Saved.");
+    assert!(body(&c).await.contains("Apollo Guidance"));
+    shots.take(&c, "employee-manual").await;
+    c.goto(&format!("{base}/admin/employees?q=hamilton{tag}"))
+        .await
+        .expect("goto");
+    let row = text_of(&c, Locator::Css("tbody tr")).await;
+    assert!(
+        row.contains("Manual") && row.contains("Apollo Guidance"),
+        "{row}"
+    );
+    c.find(Locator::Css("tbody tr a[aria-label^='Edit']"))
+        .await
+        .expect("a manual employee has an Edit button");
+
+    // An invitation for an imported employee, sent and then resent (real SMTP).
+    c.goto(&format!("{base}/admin/employees?q={tag}"))
+        .await
+        .expect("goto");
+    click(&c, Locator::LinkText("Grace Hopper")).await;
+    let detail = text_of(&c, Locator::Css("main")).await;
+    assert!(
+        detail.contains(&format!("corp{tag}")),
+        "the directory account: {detail}"
+    );
+    click(&c, Locator::XPath(&button("Send invitation"))).await;
+    let notice = text_of(&c, Locator::Css(".notice")).await;
+    assert!(notice.contains("Invitation created"), "{notice}");
+    sso_server::enrol::invitations::deliver_due(&state)
+        .await
+        .expect("deliver");
+    click(&c, Locator::XPath(&button("Resend"))).await;
+    let notice = text_of(&c, Locator::Css(".notice")).await;
+    assert!(notice.contains("is being sent again"), "{notice}");
+    sso_server::enrol::invitations::deliver_due(&state)
+        .await
+        .expect("deliver");
+    let to_grace = smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.contains(&emails[0]))
+        .count();
+    assert_eq!(to_grace, 2, "the invitation was e-mailed, then again");
+    let trail = text_of(&c, Locator::Css("section[aria-labelledby=audit-h]")).await;
+    assert!(trail.contains("employee.invited"), "{trail}");
+    c.refresh().await.expect("refresh");
+    let trail = text_of(&c, Locator::Css("section[aria-labelledby=audit-h]")).await;
+    assert!(
+        trail.contains("invitation.resent") || body(&c).await.contains("sent"),
+        "{trail}"
+    );
+    shots.take(&c, "employee-imported-detail").await;
+
+    // An OIDC client: its secret is shown once, and not again on reload.
+    click(&c, Locator::LinkText("OIDC clients")).await;
+    click(&c, Locator::LinkText("Add client")).await;
+    fill(&c, "f-name", &format!("Wiki {tag}")).await;
+    fill(&c, "f-redirect_uris", "ftp://wiki.example.test/cb").await;
+    click(&c, Locator::XPath(&button("Create client"))).await;
+    let error = text_of(&c, Locator::Id("f-redirect_uris-error")).await;
+    assert!(error.starts_with("line 1: must use https"), "{error}");
+    fill(
+        &c,
+        "f-redirect_uris",
+        "https://wiki.example.test/oidc/callback",
+    )
+    .await;
+    shots.take(&c, "client-new").await;
+    click(&c, Locator::XPath(&button("Create client"))).await;
+    let secret = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("client-secret"))
+        .await
+        .expect("secret shown")
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
+    assert_eq!(secret.len(), 43, "a 256-bit secret");
+    shots.take(&c, "client-created-secret").await;
+    c.refresh().await.expect("refresh");
+    text_of(&c, Locator::Id("client-id")).await;
+    assert!(
+        c.find_all(Locator::Id("client-secret"))
+            .await
+            .expect("find")
+            .is_empty(),
+        "the secret is not shown again"
+    );
+    assert!(!c.source().await.expect("source").contains(&secret));
+    shots.take(&c, "client").await;
+    click(&c, Locator::LinkText("Edit")).await;
+    fill(&c, "f-name", &format!("Team wiki {tag}")).await;
+    shots.take(&c, "client-edit").await;
+    click(&c, Locator::XPath(&button("Save"))).await;
+    assert_eq!(text_of(&c, Locator::Css(".notice")).await, "Saved.");
+    assert_eq!(
+        text_of(&c, Locator::Css("main h1")).await,
+        format!("Client Team wiki {tag}")
+    );
+    click(&c, Locator::LinkText("OIDC clients")).await;
+    shots.take(&c, "clients").await;
+    click(
+        &c,
+        Locator::Css(&format!("a[aria-label='Delete Team wiki {tag}']")),
+    )
+    .await;
+    shots.take(&c, "client-delete").await;
+    click(&c, Locator::XPath(&button("Delete client"))).await;
+    let notice = text_of(&c, Locator::Css(".notice")).await;
+    assert!(notice.contains("Deleted client"), "{notice}");
+    assert!(
+        c.find_all(Locator::Css(&format!(
+            "a[aria-label='Delete Team wiki {tag}']"
+        )))
+        .await
+        .expect("find")
+        .is_empty(),
+        "the client is gone from the list"
+    );
+
+    // Domains: the list, the connection test, the edit form.
+    click(&c, Locator::LinkText("Domains")).await;
+    shots.take(&c, "domains").await;
+    click(&c, Locator::LinkText("Add domain")).await;
+    shots.take(&c, "domain-new").await;
+    c.goto(&format!("{base}/admin/domains/{}", domain.id))
+        .await
+        .expect("goto");
+    click(&c, Locator::XPath(&button("Test connection"))).await;
+    let result = text_of(&c, Locator::Id("test-result")).await;
+    assert!(
+        result.contains("Connection works") && result.contains("has 2 members"),
+        "{result}"
+    );
+    shots.take(&c, "domain-test").await;
+    click(&c, Locator::LinkText("Edit")).await;
+    shots.take(&c, "domain-edit").await;
+
+    // The audit log, filtered.
+    click(&c, Locator::LinkText("Audit log")).await;
+    shots.take(&c, "audit").await;
+    fill(&c, "action", "employee.updated").await;
+    click(&c, Locator::XPath(&button("Filter"))).await;
+    let rows = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("tbody"))
+        .await
+        .expect("rows")
+        .find_all(Locator::Css("tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 1, "one edit");
+    shots.take(&c, "audit-filtered").await;
+
+    // The dashboard after the sync, on a laptop and on a phone.
+    click(&c, Locator::LinkText("Dashboard")).await;
+    let dash = body(&c).await;
+    assert!(
+        dash.contains("Succeeded") && dash.contains(&format!("corp{tag}")),
+        "{dash}"
+    );
+    shots.take(&c, "dashboard").await;
+    c.set_window_size(390, 844).await.expect("resize");
+    shots.take(&c, "dashboard-phone").await;
+    c.goto(&format!("{base}/admin/employees?q={tag}"))
+        .await
+        .expect("goto");
+    shots.take(&c, "employees-phone").await;
+
+    // Keyboard: the skip link is the first stop and leads to the content.
+    c.find(Locator::Css("body"))
+        .await
+        .expect("body")
+        .send_keys("\u{E004}")
+        .await
+        .expect("tab");
+    assert_eq!(
+        c.active_element()
+            .await
+            .expect("focus")
+            .text()
+            .await
+            .expect("text"),
+        "Skip to content"
+    );
+
+    c.close().await.expect("close");
+}
