@@ -641,3 +641,35 @@ impl DirectoryConn {
         }
     }
 }
+
+impl DirectoryConn {
+    /// Which of `guids` are members of the group (nested groups included): one targeted search,
+    /// for checking a few accounts without reading the whole group.
+    pub async fn members_among(
+        &mut self,
+        base_dn: &str,
+        group_dn: &str,
+        guids: &[Uuid],
+    ) -> Result<Vec<Uuid>, DirectoryError> {
+        if guids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let any: String = guids
+            .iter()
+            .map(|g| format!("(objectGUID={})", guid::filter_value(g)))
+            .collect();
+        let entries = self
+            .search_paged(
+                base_dn,
+                &Self::members_filter(group_dn, &format!("(|{any})")),
+                &["objectGUID"],
+                |_| {},
+            )
+            .await?;
+        Ok(entries
+            .iter()
+            .filter_map(|e| first_bin(e, "objectGUID"))
+            .filter_map(|b| guid::from_ad_bytes(&b))
+            .collect())
+    }
+}

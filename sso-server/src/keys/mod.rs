@@ -233,16 +233,30 @@ fn activation_code() -> Result<String> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Assigned {
     pub key: KeyView,
-    /// Shown once; the server keeps only a hash.
-    pub activation_code: String,
+    /// Shown once (absent when it was e-mailed); the server keeps only a hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activation_code: Option<String>,
+    /// Where the code was e-mailed instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emailed_to: Option<String>,
 }
 
-/// Assigns a ready key to an active employee (`ready` -> `reserved`) with a new activation code.
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Assigns a ready key to an active employee (`ready` -> `reserved`) with a new activation code,
+/// returned once or (`email`) sent to the employee's address — then nothing is assigned unless
+/// the message was accepted by the SMTP server.
 pub async fn assign(
     state: &AppState,
     actor: &Actor,
     key_id: &str,
     employee_id: &str,
+    email: bool,
 ) -> Result<Assigned> {
     let now = state.clock.now_ms();
     // One writer at a time on SQLite: a read-then-write transaction must not race another.
@@ -257,6 +271,12 @@ pub async fn assign(
             "the employee is not active",
         ));
     }
+    if email && (employee.email.is_none() || !state.mailer.configured()) {
+        return Err(Error::validation(
+            "email",
+            "the employee has no e-mail address or no SMTP server is configured; show the code instead",
+        ));
+    }
     let mut k = get(&mut tx, key_id).await?;
     let from = k.state.clone();
     transition(&mut k, Action::Assign, now)?;
@@ -267,6 +287,36 @@ pub async fn assign(
     k.activation_expires = Some(now + ACTIVATION_TTL_MS);
     k.activation_attempts = Some(ACTIVATION_ATTEMPTS);
     save(&mut tx, &k, &from).await?;
+    let emailed_to = match (email, &employee.email) {
+        (true, Some(to)) => {
+            let hours = ACTIVATION_TTL_MS / 3_600_000;
+            let text = format!(
+                "Hello {name},\n\nyour security key {serial} is ready. On your computer, open the \
+                 key-bridge and enter this activation code:\n\n    {code}\n\nIt works for {hours} \
+                 hours and only for this key. If you did not expect it, tell your administrator.\n",
+                name = employee.display_name,
+                serial = k.serial,
+            );
+            let html = format!(
+                "<p>Hello {name},</p><p>your security key {serial} is ready. On your computer, open \
+                 the key-bridge and enter this activation code:</p><p style=\"font-size:1.6em\">\
+                 <strong>{code}</strong></p><p>It works for {hours} hours and only for this key. \
+                 If you did not expect it, tell your administrator.</p>",
+                name = escape_html(&employee.display_name),
+                serial = escape_html(&k.serial),
+            );
+            // Sent before the commit: if the mail server refuses, the key stays ready.
+            state
+                .mailer
+                .send(to, "Your security key's activation code", text, html)
+                .await
+                .map_err(|e| {
+                    Error::conflict(Some("email"), format!("the code could not be sent: {e}"))
+                })?;
+            Some(to.clone())
+        }
+        _ => None,
+    };
     audit::record(
         &mut tx,
         now,
@@ -276,14 +326,15 @@ pub async fn assign(
             kind: "employee",
             id: &employee.id,
         }),
-        json!({ "key": k.id, "serial": k.serial }),
+        json!({ "key": k.id, "serial": k.serial, "emailed": emailed_to.is_some() }),
     )
     .await?;
     tx.commit().await?;
     drop(permit);
     Ok(Assigned {
         key: k.into(),
-        activation_code: code,
+        activation_code: emailed_to.is_none().then_some(code),
+        emailed_to,
     })
 }
 

@@ -224,6 +224,7 @@ pub async fn on_task_finished(
         }
         (Some(Operation::PromotePassword), true) => {
             if store::keys::move_rotation(&mut tx, &r.id, "committing", "done", None, now).await? {
+                metrics::counter!("sso_password_rotations_total").increment(1);
                 finished(&mut tx, &r, "password.rotated", now).await?;
             }
         }
@@ -353,6 +354,7 @@ pub async fn set_directory(state: &AppState, rotation_id: &str) -> Result<()> {
             "passwords on keys are for on-premises AD domains only",
         ));
     };
+    let started = std::time::Instant::now();
     let outcome = match ldap::connect(settings).await {
         Ok(mut conn) => {
             let result = conn.set_password(&identity.dn, &password).await;
@@ -361,6 +363,8 @@ pub async fn set_directory(state: &AppState, rotation_id: &str) -> Result<()> {
         }
         Err(e) => Err(SetPasswordError::Unavailable(e.to_string())),
     };
+    // Time spent in AD per rotation (connect, bind, reset), for capacity planning.
+    metrics::histogram!("sso_password_directory_seconds").record(started.elapsed().as_secs_f64());
     let now = state.clock.now_ms();
     // One writer at a time on SQLite: a read-then-write transaction must not race another.
     let permit = state.store.write_permit().await;
@@ -496,10 +500,31 @@ async fn scan_domain(
     let SourceSettings::Ldap(settings) = &domain.source else {
         return Ok(());
     };
+    // For one employee, ask about their accounts only instead of reading the whole group.
+    let own: Option<Vec<uuid::Uuid>> = match only_employee {
+        Some(e) => {
+            let mut conn = state.store.conn().await?;
+            Some(
+                store::directory::identities_of_employee(&mut conn, e)
+                    .await?
+                    .iter()
+                    .filter(|i| i.domain_id == d.id)
+                    .filter_map(|i| uuid::Uuid::parse_str(&i.object_guid).ok())
+                    .collect(),
+            )
+        }
+        None => None,
+    };
+    if own.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(());
+    }
     let mut dc = ldap::connect(settings).await?;
     let members = async {
         let group = dc.resolve_group(&d.base_dn, &d.rotation_group).await?;
-        let guids = dc.member_guids(&d.base_dn, &group).await?;
+        let guids = match &own {
+            Some(own) => dc.members_among(&d.base_dn, &group, own).await?,
+            None => dc.member_guids(&d.base_dn, &group).await?,
+        };
         let max_age = dc.max_password_age_days(&d.base_dn).await?;
         Ok::<_, crate::directory::DirectoryError>((guids, max_age))
     }
@@ -515,7 +540,10 @@ async fn scan_domain(
     let guids: std::collections::HashSet<String> = guids.iter().map(|g| g.to_string()).collect();
     let identities = {
         let mut conn = state.store.conn().await?;
-        store::directory::all_identities(&mut conn).await?
+        match only_employee {
+            Some(e) => store::directory::identities_of_employee(&mut conn, e).await?,
+            None => store::directory::all_identities(&mut conn).await?,
+        }
     };
     for identity in identities
         .into_iter()

@@ -16,13 +16,13 @@ use sso_server::enrol::invitations::deliver_due;
 
 use crate::support::{call, client, registration_link, Db, TestServer};
 
-struct Smtp {
-    host: String,
-    port: u16,
-    maildir: std::path::PathBuf,
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub maildir: std::path::PathBuf,
 }
 
-fn smtp() -> Option<Smtp> {
+pub fn smtp() -> Option<Smtp> {
     let host = std::env::var("E2E_SMTP_HOST").ok();
     let Some(host) = host else {
         assert!(
@@ -40,7 +40,7 @@ fn smtp() -> Option<Smtp> {
 }
 
 /// Undoes quoted-printable soft breaks and escapes.
-fn unqp(s: &str) -> String {
+pub fn unqp(s: &str) -> String {
     let s = s.replace("=\r\n", "").replace("=\n", "");
     let bytes = s.as_bytes();
     let mut out = Vec::new();

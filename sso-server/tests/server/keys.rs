@@ -640,6 +640,28 @@ async fn activation_rotates_the_password_key_first() {
         assert!(!accounts.to_string().contains(&new));
         let (_, audit) = f.api(Method::GET, "/api/v1/audit?per_page=200", None).await;
         assert!(!audit.to_string().contains(&new));
+
+        // Due again only when older than the maximum age (28 days; Samba's maxPwdAge is 42).
+        let (_, scan) = f
+            .api(Method::POST, "/api/v1/keys/rotation-scan", None)
+            .await;
+        assert_eq!(
+            (scan["accounts"].as_u64(), scan["started"].as_u64()),
+            (Some(1), Some(0)),
+            "{scan}"
+        );
+        f.server.clock.advance(Duration::from_secs(27 * 86_400));
+        let (_, scan) = f
+            .api(Method::POST, "/api/v1/keys/rotation-scan", None)
+            .await;
+        assert_eq!(scan["started"].as_u64(), Some(0), "{scan}");
+        f.server.clock.advance(Duration::from_secs(2 * 86_400));
+        let (_, scan) = f
+            .api(Method::POST, "/api/v1/keys/rotation-scan", None)
+            .await;
+        assert_eq!(scan["started"].as_u64(), Some(1), "{scan}");
+        let r = f.wait_state("awaiting_key").await;
+        assert_eq!(r["reason"], "scheduled");
     }
 }
 
@@ -951,4 +973,101 @@ async fn concurrency_withdrawal_and_leaving_the_company() {
             "{k}"
         );
     }
+}
+
+/// "Or e-mailed": the activation code goes to the employee's address (a real SMTP server), not
+/// into the admin's answer, and it activates the key.
+#[tokio::test]
+async fn the_activation_code_can_be_emailed() {
+    let Some(smtp) = crate::invitations::smtp() else {
+        return;
+    };
+    let server = TestServer::start_with(Db::Sqlite, |c| {
+        c.mail.smtp_host = Some(smtp.host.clone());
+        c.mail.smtp_port = smtp.port;
+        c.mail.tls = sso_server::config::MailTls::None;
+    })
+    .await;
+    let (admin, csrf) = server.admin_client().await;
+    let agent = agent(&server, &admin, &csrf).await;
+    let email = format!("k.{}@example.test", uuid::Uuid::new_v4().simple());
+    let (_, e) = api(
+        &server,
+        &admin,
+        &csrf,
+        Method::POST,
+        "/api/v1/employees",
+        Some(json!({"display_name": "Kim Mail", "email": email})),
+    )
+    .await;
+    let employee = e["id"].as_str().expect("id").to_owned();
+    let mut device = key();
+    let key_id = import_one(&server, &admin, &csrf, &device.serial()).await;
+    let (status, a) = api(
+        &server,
+        &admin,
+        &csrf,
+        Method::POST,
+        &format!("/api/v1/keys/{key_id}/assign"),
+        Some(json!({"employee_id": employee, "email": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{a}");
+    assert!(a.get("activation_code").is_none(), "{a}");
+    assert_eq!(a["emailed_to"], json!(email));
+    let mut code = None;
+    for _ in 0..100 {
+        for dir in ["new", "cur"] {
+            for entry in std::fs::read_dir(smtp.maildir.join(dir))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let text = crate::invitations::unqp(
+                    &std::fs::read_to_string(entry.path()).unwrap_or_default(),
+                );
+                if text.contains(&email) && text.contains(&device.serial()) {
+                    code = text
+                        .split(|c: char| !c.is_ascii_digit())
+                        .find(|w| w.len() == 6)
+                        .map(str::to_owned);
+                }
+            }
+        }
+        if code.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let code = code.expect("the activation code arrived by e-mail");
+    agent
+        .activate(&mut device, &code)
+        .await
+        .expect("activated with the mailed code");
+    // Without an address (or without SMTP) the request names the field.
+    let (_, e) = api(
+        &server,
+        &admin,
+        &csrf,
+        Method::POST,
+        "/api/v1/employees",
+        Some(json!({"display_name": "No Mail"})),
+    )
+    .await;
+    let other = key();
+    let other_id = import_one(&server, &admin, &csrf, &other.serial()).await;
+    let (status, err) = api(
+        &server,
+        &admin,
+        &csrf,
+        Method::POST,
+        &format!("/api/v1/keys/{other_id}/assign"),
+        Some(json!({"employee_id": e["id"], "email": true})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (400, Some("email")),
+        "{err}"
+    );
 }

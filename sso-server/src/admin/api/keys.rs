@@ -92,6 +92,9 @@ pub async fn get_one(
 #[derive(Deserialize, ToSchema)]
 pub struct AssignBody {
     pub employee_id: String,
+    /// E-mail the code to the employee instead of returning it.
+    #[serde(default)]
+    pub email: bool,
 }
 
 #[utoipa::path(post, path = "/api/v1/keys/{id}/assign", operation_id = "assign_key", tag = "keys",
@@ -114,7 +117,7 @@ pub async fn assign(
     let employee = uuid::Uuid::parse_str(body.employee_id.trim())
         .map_err(|_| Error::validation("employee_id", "must be a UUID"))?
         .to_string();
-    let a = keys::assign(&state, &admin.actor(), &id, &employee).await?;
+    let a = keys::assign(&state, &admin.actor(), &id, &employee, body.email).await?;
     Ok((
         StatusCode::OK,
         [(axum::http::header::CACHE_CONTROL, "no-store")],

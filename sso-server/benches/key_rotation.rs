@@ -1,0 +1,428 @@
+//! Password rotations per second against a real Samba AD DC, with the key-bridge agent (emulated
+//! keys) confirming each step: N users (default 1,000) in a rotation group, each with an active
+//! key; one forced rotation of all of them; agents on 16 workstations apply the tasks. Prints
+//! the rate, the latency of a rotation and the share of it spent in AD (the `unicodePwd` reset,
+//! from the server's own histogram).
+//!
+//! Run with `BENCH=key_rotation scripts/bench.sh`. Figures go to docs/benchmarks.md.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use key_bridge::{Agent, AgentConfig, EmulatedKey, EmulatedKeyConfig, KeyDevice};
+use ldap3::{LdapConnAsync, LdapConnSettings, Mod};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::CertificateDer;
+use serde_json::{json, Value};
+use sso_server::clock::SystemClock;
+use sso_server::config::Config;
+
+fn env(k: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set: run scripts/bench.sh"))
+}
+
+fn unicode_pwd(p: &str) -> Vec<u8> {
+    format!("\"{p}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect()
+}
+
+async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    csrf: &str,
+    m: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut r = http
+        .request(m, format!("{base}{path}"))
+        .header("x-csrf-token", csrf);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{path}: {status} {v}");
+    v
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    let (url, base_dn, admin, password, ca_file) = (
+        env("E2E_SAMBA_URL"),
+        env("E2E_SAMBA_BASE_DN"),
+        env("E2E_SAMBA_ADMIN"),
+        env("E2E_SAMBA_PASSWORD"),
+        env("E2E_SAMBA_CA"),
+    );
+    let ca_pem = std::fs::read_to_string(&ca_file).expect("CA");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let (conn, mut ldap) =
+        LdapConnAsync::with_settings(LdapConnSettings::new().set_config(Arc::new(cfg)), &url)
+            .await
+            .unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind(&admin, &password)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let ou = format!("OU=rot{tag},{base_dn}");
+    ldap.add(
+        &ou,
+        vec![("objectClass", HashSet::from(["top", "organizationalUnit"]))],
+    )
+    .await
+    .unwrap()
+    .success()
+    .unwrap();
+    let group = format!("CN=Bench Rotate {tag},{ou}");
+    let gsam = format!("benchrot{tag}");
+    ldap.add(
+        &group,
+        vec![
+            ("objectClass", HashSet::from(["top", "group"])),
+            ("sAMAccountName", HashSet::from([gsam.as_str()])),
+        ],
+    )
+    .await
+    .unwrap()
+    .success()
+    .unwrap();
+    let t = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    const PAR: usize = 8;
+    for lane in 0..PAR {
+        let mut l = ldap.clone();
+        let (ou, tag) = (ou.clone(), tag.clone());
+        tasks.spawn(async move {
+            let mut dns = Vec::new();
+            for i in (lane..n).step_by(PAR) {
+                let dn = format!("CN=Rot User {i},{ou}");
+                let sam = format!("r{i}{tag}");
+                let mail = format!("rot.user{i}.{tag}@corp.example.test");
+                let attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![
+                    (
+                        b"objectClass".to_vec(),
+                        HashSet::from([
+                            b"top".to_vec(),
+                            b"person".to_vec(),
+                            b"organizationalPerson".to_vec(),
+                            b"user".to_vec(),
+                        ]),
+                    ),
+                    (
+                        b"sAMAccountName".to_vec(),
+                        HashSet::from([sam.into_bytes()]),
+                    ),
+                    (b"mail".to_vec(), HashSet::from([mail.into_bytes()])),
+                    (
+                        b"unicodePwd".to_vec(),
+                        HashSet::from([unicode_pwd("Bench-Passw0rd!x")]),
+                    ),
+                    (
+                        b"userAccountControl".to_vec(),
+                        HashSet::from([b"512".to_vec()]),
+                    ),
+                ];
+                l.add(&dn, attrs).await.unwrap().success().unwrap();
+                dns.push(dn);
+            }
+            dns
+        });
+    }
+    let mut dns = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        dns.extend(r.unwrap());
+    }
+    for chunk in dns.chunks(500) {
+        let values: HashSet<&str> = chunk.iter().map(String::as_str).collect();
+        ldap.modify(&group, vec![Mod::Add("member", values)])
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+    }
+    println!("created {n} AD users in {:.1} s", t.elapsed().as_secs_f64());
+
+    // The server, on SQLite (or BENCH_DATABASE_URL), listening on a free port.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
+    config.directory.schedule_enabled = false;
+    config.keys.scan_interval_minutes = 0;
+    config.database.url = std::env::var("BENCH_DATABASE_URL").ok();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+    config.public_url = base.parse().unwrap();
+    let state = sso_server::app::init(config, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let serving = state.clone();
+    tokio::spawn(async move {
+        sso_server::app::serve(serving, listener, std::future::pending())
+            .await
+            .unwrap()
+    });
+    sso_server::admin::accounts::create_admin(
+        &state.store,
+        state.clock.now_ms(),
+        &sso_server::audit::Actor::cli(),
+        "bench",
+        "bench password 123",
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let s = call(
+        &http,
+        &base,
+        "",
+        reqwest::Method::POST,
+        "/api/v1/session",
+        Some(json!({"username": "bench", "password": "bench password 123"})),
+    )
+    .await;
+    let csrf = s["csrf_token"].as_str().unwrap().to_owned();
+    let d = call(&http, &base, &csrf, reqwest::Method::POST, "/api/v1/directory/domains", Some(json!({
+        "name": format!("rot{tag}"), "urls": [url], "ca_pem": ca_pem, "bind_dn": admin, "bind_password": password,
+        "base_dn": ou, "netbios_name": "CORP", "sync_group": group, "rotation_group": group, "max_removal_percent": 50,
+    }))).await;
+    let t = Instant::now();
+    let r = call(
+        &http,
+        &base,
+        &csrf,
+        reqwest::Method::POST,
+        "/api/v1/directory/sync",
+        Some(json!({"domain": d["name"], "mode": "full"})),
+    )
+    .await;
+    let run = r["runs"][0]["run_id"].as_str().unwrap().to_owned();
+    loop {
+        let v = call(
+            &http,
+            &base,
+            &csrf,
+            reqwest::Method::GET,
+            &format!("/api/v1/directory/runs/{run}"),
+            None,
+        )
+        .await;
+        if v["state"] != "running" && v["state"] != "queued" {
+            assert_eq!(v["state"], "succeeded", "{v}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("synced in {:.1} s", t.elapsed().as_secs_f64());
+
+    // Keys: imported, assigned, activated (activation rotates once; that round is not timed).
+    let c = call(&http, &base, &csrf, reqwest::Method::POST, "/api/v1/oidc/clients", Some(json!({"name": "bench agents", "kind": "confidential", "redirect_uris": ["https://agent.example/cb"], "grant_types": ["client_credentials"]}))).await;
+    let agent = Arc::new(
+        Agent::new(AgentConfig {
+            server: base.clone(),
+            client_id: c["client_id"].as_str().unwrap().to_owned(),
+            client_secret: zeroize::Zeroizing::new(c["client_secret"].as_str().unwrap().to_owned()),
+            ca_pem: None,
+        })
+        .unwrap(),
+    );
+    let mut devices: Vec<EmulatedKey> = (0..n)
+        .map(|i| {
+            EmulatedKey::in_memory(EmulatedKeyConfig {
+                serial: Some(format!("ROT-{tag}-{i}")),
+                ..EmulatedKeyConfig::default()
+            })
+            .unwrap()
+        })
+        .collect();
+    let keys: Vec<Value> = devices
+        .iter()
+        .map(|d| json!({"serial": d.serial()}))
+        .collect();
+    call(
+        &http,
+        &base,
+        &csrf,
+        reqwest::Method::POST,
+        "/api/v1/keys",
+        Some(json!({"keys": keys})),
+    )
+    .await;
+    let inventory = call(
+        &http,
+        &base,
+        &csrf,
+        reqwest::Method::GET,
+        "/api/v1/keys?state=ready",
+        None,
+    )
+    .await;
+    let mut page = 1;
+    let mut employees = Vec::new();
+    loop {
+        let p = call(
+            &http,
+            &base,
+            &csrf,
+            reqwest::Method::GET,
+            &format!("/api/v1/employees?q=rot.user&per_page=200&page={page}"),
+            None,
+        )
+        .await;
+        let items = p["items"].as_array().unwrap().clone();
+        if items.is_empty() {
+            break;
+        }
+        employees.extend(items.into_iter().filter(|e| {
+            e["email"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with(&format!("{tag}@corp.example.test"))
+        }));
+        page += 1;
+    }
+    assert_eq!(employees.len(), n, "imported employees");
+    let t = Instant::now();
+    for (i, dev) in devices.iter_mut().enumerate() {
+        let key_id = inventory
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["serial"] == json!(dev.serial()))
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let a = call(
+            &http,
+            &base,
+            &csrf,
+            reqwest::Method::POST,
+            &format!("/api/v1/keys/{key_id}/assign"),
+            Some(json!({"employee_id": employees[i]["id"]})),
+        )
+        .await;
+        agent
+            .activate(dev, a["activation_code"].as_str().unwrap())
+            .await
+            .unwrap();
+    }
+    println!(
+        "assigned and activated {n} keys in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    // Workstations apply tasks until every key has been through `rounds` rotations' steps.
+    async fn drain(
+        agent: Arc<Agent>,
+        devices: Vec<EmulatedKey>,
+        want_rounds: usize,
+    ) -> Vec<EmulatedKey> {
+        const WORKSTATIONS: usize = 16;
+        let mut lanes: Vec<Vec<EmulatedKey>> = (0..WORKSTATIONS).map(|_| Vec::new()).collect();
+        for (i, d) in devices.into_iter().enumerate() {
+            lanes[i % WORKSTATIONS].push(d);
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for mut lane in lanes {
+            let agent = agent.clone();
+            set.spawn(async move {
+                let mut applied = vec![0usize; lane.len()];
+                while applied.iter().any(|a| *a < want_rounds) {
+                    for (i, d) in lane.iter_mut().enumerate() {
+                        if applied[i] < want_rounds {
+                            applied[i] += agent.run_once(d, Duration::ZERO).await.unwrap().applied;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                lane
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(l) = set.join_next().await {
+            out.extend(l.unwrap());
+        }
+        out
+    }
+    // The activation rotation: write + promote = 2 tasks per key.
+    let devices = drain(agent.clone(), devices, 2).await;
+    let before = state
+        .metrics
+        .as_ref()
+        .map(|h| h.render())
+        .unwrap_or_default();
+    let ad_sum0 = metric(&before, "sso_password_directory_seconds_sum");
+
+    // The timed round: one forced rotation of every account.
+    let t = Instant::now();
+    let report = sso_server::keys::rotation::scan(&state, None, "bench", true)
+        .await
+        .unwrap();
+    assert_eq!(report.started as usize, n, "{:?}", report.errors);
+    let queued = t.elapsed();
+    let _ = drain(agent.clone(), devices, 2).await;
+    let wall = t.elapsed();
+    let after = state
+        .metrics
+        .as_ref()
+        .map(|h| h.render())
+        .unwrap_or_default();
+    let ad = metric(&after, "sso_password_directory_seconds_sum") - ad_sum0;
+    let mut conn = state.store.conn().await.unwrap();
+    let done: Vec<(i64, i64)> = sqlx::query_as("SELECT created_at, updated_at FROM password_rotation WHERE reason = 'bench' AND state = 'done'")
+        .fetch_all(&mut *conn).await.unwrap();
+    assert_eq!(done.len(), n, "all rotations done");
+    let mut lat: Vec<i64> = done.iter().map(|(c, u)| u - c).collect();
+    lat.sort();
+    let total_lat: i64 = lat.iter().sum();
+    println!("machine: {} cores; {n} rotations (key-first: write, AD reset, promote) with 16 workstations", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!(
+        "  queued in {:.2} s; all done in {:.2} s: {:.1} rotations/s",
+        queued.as_secs_f64(),
+        wall.as_secs_f64(),
+        n as f64 / wall.as_secs_f64()
+    );
+    println!(
+        "  rotation latency median {} ms, p99 {} ms",
+        lat[lat.len() / 2],
+        lat[lat.len() * 99 / 100]
+    );
+    println!("  AD (connect, bind, unicodePwd reset): {:.1} s in total, {:.1} ms per rotation, {:.0}% of the rotations' time",
+        ad, ad * 1000.0 / n as f64, 100.0 * ad * 1000.0 / total_lat.max(1) as f64);
+}
