@@ -477,6 +477,19 @@ async fn rotating(db: Db) -> Option<Rotating> {
 }
 
 impl Rotating {
+    /// A new admin session (after the test clock jumped past the old one's lifetime).
+    async fn relogin(&mut self) {
+        self.admin = crate::support::client();
+        self.csrf = self
+            .server
+            .api_login(
+                &self.admin,
+                crate::support::ADMIN,
+                crate::support::ADMIN_PASSWORD,
+            )
+            .await;
+    }
+
     async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         api(&self.server, &self.admin, &self.csrf, method, path, body).await
     }
@@ -651,11 +664,13 @@ async fn activation_rotates_the_password_key_first() {
             "{scan}"
         );
         f.server.clock.advance(Duration::from_secs(27 * 86_400));
+        f.relogin().await;
         let (_, scan) = f
             .api(Method::POST, "/api/v1/keys/rotation-scan", None)
             .await;
         assert_eq!(scan["started"].as_u64(), Some(0), "{scan}");
         f.server.clock.advance(Duration::from_secs(2 * 86_400));
+        f.relogin().await;
         let (_, scan) = f
             .api(Method::POST, "/api/v1/keys/rotation-scan", None)
             .await;
