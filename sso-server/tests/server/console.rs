@@ -356,3 +356,101 @@ async fn console_entra_domain_form_errors_are_shown_next_to_the_field() {
     assert!(!html.contains("s3cret-value"), "a secret is never echoed");
     assert!(html.contains(r#"<option value="entra_id" selected>"#));
 }
+
+/// An Entra ID domain added through the console's form (the secret write-only), its connection
+/// tested from its page against the local Graph, and edited keeping the stored secret.
+#[tokio::test]
+async fn console_entra_domain_is_added_and_tested() {
+    let mock = crate::graph_mock::GraphMock::start().await;
+    mock.add_user("Ann", "Entra", "ann.entra@example.test", true, true);
+    mock.add_user("Bob", "Entra", "bob.entra@example.test", true, true);
+    let srv = TestServer::start(crate::support::Db::Sqlite).await;
+    let (c, token) = srv.admin_client().await;
+    let d = mock.domain_json("cloud");
+    let s = |k: &str| d[k].as_str().expect(k).to_owned();
+    let secret = s("client_secret");
+    let mut form = vec![
+        ("kind", "entra_id".to_owned()),
+        ("name", "cloud".to_owned()),
+        ("tenant_id", s("tenant_id")),
+        ("client_id", s("client_id")),
+        ("client_secret", secret.clone()),
+        ("group_id", s("group_id")),
+        ("authority_url", s("authority_url")),
+        ("graph_url", s("graph_url")),
+        ("ca_pem", s("ca_pem")),
+        ("max_removal_percent", "50".to_owned()),
+        ("enabled", "on".to_owned()),
+        ("csrf_token", token.clone()),
+    ];
+    let r = c
+        .post(srv.url("/admin/domains/new"))
+        .form(&form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let page = c
+        .get(srv.url(&location))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("Entra ID (Microsoft Graph)"), "{page}");
+    assert!(page.contains("client secret stored"));
+    assert!(!page.contains(&secret), "the secret is write-only");
+    let tested = c
+        .post(srv.url(&format!("{location}/test")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        tested.contains("Connection works") && tested.contains("has 2 members"),
+        "{tested}"
+    );
+
+    // The edit form: the secret field blank keeps the stored one.
+    let edit = c
+        .get(srv.url(&format!("{location}/edit")))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(edit.contains(r#"<option value="entra_id" selected>"#));
+    assert!(!edit.contains(&secret));
+    for (k, v) in form.iter_mut() {
+        if *k == "client_secret" {
+            v.clear();
+        }
+    }
+    let r = c
+        .post(srv.url(&format!("{location}/edit")))
+        .form(&form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let tested = c
+        .post(srv.url(&format!("{location}/test")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("text");
+    assert!(tested.contains("Connection works"), "{tested}");
+    assert!(mock.problems().is_empty(), "{:?}", mock.problems());
+}
