@@ -23,6 +23,8 @@ async fn console_pages_need_sign_in() {
         "/admin/sync",
         "/admin/domains",
         "/admin/clients",
+        "/admin/keys",
+        "/admin/keys/import",
         "/admin/audit",
     ] {
         let r = c.get(srv.url(path)).send().await.expect("get");
