@@ -482,7 +482,12 @@ async fn detail_page(
                 id: k.id,
                 serial: k.serial,
                 state: k.state.as_str(),
-                activated: when_opt(k.activated_at),
+                activated: match (k.activated_at, k.activation_expires_at) {
+                    (None, Some(until)) if k.state == crate::keys::KeyState::Reserved => {
+                        format!("waiting for the code (valid until {})", when(until))
+                    }
+                    (at, _) => when_opt(at),
+                },
             })
             .collect();
         let invitations = store::invitations::list(&mut conn, Some(&id), 20)
