@@ -2,7 +2,10 @@
 //! Active Directory" against the Samba AD DC with live progress, imported employees marked and
 //! not editable, a manual employee added (after a field error) and edited, an invitation sent
 //! and resent over real SMTP, an OIDC client whose secret is shown once, a domain's connection
-//! test, the audit log. Screenshots of every page go to `target/console-screenshots/`.
+//! test, the audit log; and hardware keys: import with a bad line named, assignment with the
+//! activation code shown once (and used), state actions and a refused one, the employee's keys
+//! and password form, an Entra ID domain form with a field error. Screenshots of every page go
+//! to `target/console-screenshots/`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +23,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 struct Shots {
     dir: std::path::PathBuf,
+    prefix: &'static str,
     n: u32,
 }
 
@@ -27,7 +31,9 @@ impl Shots {
     async fn take(&mut self, c: &Client, name: &str) {
         self.n += 1;
         let png = c.screenshot().await.expect("screenshot");
-        let path = self.dir.join(format!("{:02}-{name}.png", self.n));
+        let path = self
+            .dir
+            .join(format!("{}{:02}-{name}.png", self.prefix, self.n));
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 }
@@ -72,6 +78,22 @@ async fn body(c: &Client) -> String {
         .text()
         .await
         .expect("text")
+}
+
+async fn browser(driver: &e2e::Chromedriver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": driver.chromium,
+            "args": e2e::CHROMIUM_ARGS.iter().chain(&["--window-size=1280,900"]).collect::<Vec<_>>(),
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("webdriver session")
 }
 
 fn button(label: &str) -> String {
@@ -173,22 +195,10 @@ async fn admin_runs_the_console_in_a_browser() {
     .await
     .expect("admin");
 
-    // The browser.
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": driver.chromium,
-            "args": e2e::CHROMIUM_ARGS.iter().chain(&["--window-size=1280,900"]).collect::<Vec<_>>(),
-        }),
-    );
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("webdriver session");
+    let c = browser(&driver).await;
     let mut shots = Shots {
         dir: e2e::screenshot_dir(),
+        prefix: "",
         n: 0,
     };
 
@@ -522,4 +532,328 @@ async fn admin_runs_the_console_in_a_browser() {
     );
 
     c.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn admin_manages_hardware_keys_in_a_browser() {
+    let Some(driver) = e2e::Chromedriver::start() else {
+        assert!(
+            !e2e::servers_required(),
+            "chromium / chromedriver not installed but servers are required (apt-get install \
+             chromium chromium-driver, as scripts/install-deps.sh does)"
+        );
+        eprintln!("skipped: chromium and chromium-driver are not installed");
+        return;
+    };
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase();
+
+    // The server, an administrator and a manual employee to give a key to.
+    let dir = tempfile::tempdir().expect("dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!(
+        "http://localhost:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
+    config.public_url = base.parse().expect("url");
+    config.directory.schedule_enabled = false;
+    let state = sso_server::app::init(config, Arc::new(SystemClock))
+        .await
+        .expect("init");
+    let serving = state.clone();
+    tokio::spawn(async move {
+        let _ = sso_server::app::serve(serving, listener, std::future::pending()).await;
+    });
+    sso_server::admin::accounts::create_admin(
+        &state.store,
+        SystemClock.now_ms(),
+        &Actor::cli(),
+        ADMIN,
+        ADMIN_PASSWORD,
+    )
+    .await
+    .expect("admin");
+    let name = format!("Kim Keyholder{tag}");
+    let fields = sso_server::employees::EmployeeFields {
+        display_name: Some(name.clone()),
+        email: Some(format!("kim.{tag}@example.test").to_lowercase()),
+        ..Default::default()
+    };
+    let employee = sso_server::employees::Employees {
+        store: &state.store,
+    }
+    .create_manual(
+        &Actor::cli(),
+        SystemClock.now_ms(),
+        fields.validate().expect("valid"),
+    )
+    .await
+    .expect("employee");
+
+    let c = browser(&driver).await;
+    let mut shots = Shots {
+        dir: e2e::screenshot_dir(),
+        prefix: "keys-",
+        n: 0,
+    };
+    c.goto(&format!("{base}/admin/login")).await.expect("goto");
+    fill(&c, "username", ADMIN).await;
+    fill(&c, "password", ADMIN_PASSWORD).await;
+    click(&c, Locator::Css("button[type=submit]")).await;
+    // Waits for the new page's heading (the old page has one too).
+    text_of(&c, Locator::XPath("//main/h1[.='Dashboard']")).await;
+
+    // Import: three good lines in, the bad one named by its line next to the field.
+    click(&c, Locator::LinkText("Keys")).await;
+    text_of(&c, Locator::XPath("//main//h1[.='Hardware keys']")).await;
+    click(&c, Locator::LinkText("Import keys")).await;
+    let serials: Vec<String> = (1..=3).map(|i| format!("K{tag}-{i}")).collect();
+    let csv = format!(
+        "serial,model\n{},Hideez Key 4\n{},Hideez Key 4\nnot a serial!\n{}",
+        serials[0], serials[1], serials[2]
+    );
+    fill(&c, "f-keys", &csv).await;
+    shots.take(&c, "import").await;
+    click(&c, Locator::XPath(&button("Import"))).await;
+    let error = text_of(&c, Locator::Id("f-keys-error")).await;
+    assert!(error.starts_with("line 4: serial:"), "{error}");
+    let notice = text_of(&c, Locator::Css(".notice")).await;
+    assert!(notice.contains("Imported 3 keys"), "{notice}");
+    shots.take(&c, "import-line-error").await;
+
+    // The inventory: search by serial, filter by state.
+    c.goto(&format!("{base}/admin/keys?q=k{tag}"))
+        .await
+        .expect("goto");
+    let rows = c.find_all(Locator::Css("tbody tr")).await.expect("rows");
+    assert_eq!(rows.len(), 3, "the search is case-insensitive");
+    c.find(Locator::Id("state"))
+        .await
+        .expect("state filter")
+        .select_by_value("ready")
+        .await
+        .expect("select");
+    click(&c, Locator::XPath(&button("Search"))).await;
+    let count = text_of(&c, Locator::Id("count")).await;
+    assert!(count.starts_with("3 keys ready"), "{count}");
+    shots.take(&c, "inventory").await;
+
+    // Assign: a bad employee id is shown next to the field; then found by search.
+    click(&c, Locator::LinkText(&serials[0])).await;
+    shots.take(&c, "key-ready").await;
+    click(&c, Locator::LinkText("Assign to an employee")).await;
+    fill(&c, "f-employee_id", "kim").await;
+    click(&c, Locator::Css("form.form button.primary")).await;
+    let error = text_of(&c, Locator::Id("f-employee_id-error")).await;
+    assert!(error.contains("must be an employee id"), "{error}");
+    fill(&c, "q", &name).await;
+    click(&c, Locator::XPath(&button("Search"))).await;
+    shots.take(&c, "assign").await;
+    click(
+        &c,
+        Locator::Css(&format!("button[aria-label='Assign to {name}']")),
+    )
+    .await;
+    let code = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("activation-code"))
+        .await
+        .expect("the activation code")
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
+    assert!(
+        code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
+        "{code}"
+    );
+    assert_eq!(text_of(&c, Locator::Id("key-state")).await, "reserved");
+    c.find(Locator::Css(&format!(
+        "dl.facts a[href='/admin/employees/{}']",
+        employee.id
+    )))
+    .await
+    .expect("the key's employee");
+    shots.take(&c, "assigned-code").await;
+    c.refresh().await.expect("refresh");
+    text_of(&c, Locator::Id("key-state")).await;
+    assert!(
+        c.find_all(Locator::Id("activation-code"))
+            .await
+            .expect("find")
+            .is_empty(),
+        "the code is not shown again"
+    );
+    assert!(!c.source().await.expect("source").contains(&code));
+
+    // The employee types the code at the workstation (what the key-bridge sends).
+    let activated = sso_server::keys::activate(&state, &Actor::cli(), &serials[0], &code)
+        .await
+        .expect("activate");
+    assert!(
+        matches!(activated, sso_server::keys::Activation::Activated { .. }),
+        "{activated:?}"
+    );
+
+    // State actions: suspend and resume; an action the state no longer allows is a message.
+    c.refresh().await.expect("refresh");
+    assert_eq!(text_of(&c, Locator::Id("key-state")).await, "active");
+    fill(&c, "reason", "left at home").await;
+    click(&c, Locator::XPath(&button("Suspend"))).await;
+    let notice = text_of(&c, Locator::Css(".notice")).await;
+    assert!(notice.contains("suspended (now suspended)"), "{notice}");
+    assert!(body(&c).await.contains("left at home"));
+    shots.take(&c, "key-suspended").await;
+    click(&c, Locator::XPath(&button("Resume"))).await;
+    // The next page's notice (the current one has a notice too).
+    text_of(
+        &c,
+        Locator::XPath("//p[@class='notice'][contains(., 'resumed (now active)')]"),
+    )
+    .await;
+    // Another admin suspends it meanwhile; this page still offers Suspend.
+    sso_server::keys::act(
+        &state,
+        &Actor::cli(),
+        &employee_key(&state, &serials[0]).await,
+        sso_server::keys::AdminAction::Suspend,
+        None,
+    )
+    .await
+    .expect("suspend");
+    click(&c, Locator::XPath(&button("Suspend"))).await;
+    let alert = text_of(&c, Locator::Css("p.alert")).await;
+    assert!(
+        alert.contains("cannot suspend a key that is suspended"),
+        "{alert}"
+    );
+    shots.take(&c, "key-refused-action").await;
+    click(&c, Locator::XPath(&button("Resume"))).await;
+    text_of(&c, Locator::Css(".notice")).await;
+
+    // The employee's page: the key, and the password form (checked, never echoed).
+    click(&c, Locator::LinkText(&name)).await;
+    let keys = text_of(&c, Locator::Id("employee-keys")).await;
+    assert!(
+        keys.contains(&serials[0]) && keys.contains("active"),
+        "{keys}"
+    );
+    fill(&c, "f-password", "short1!").await;
+    click(&c, Locator::XPath(&button("Set this password"))).await;
+    let error = text_of(&c, Locator::Id("f-password-error")).await;
+    assert!(error.contains("12 to 128 characters"), "{error}");
+    assert_eq!(
+        c.find(Locator::Id("f-password"))
+            .await
+            .expect("field")
+            .prop("value")
+            .await
+            .expect("value")
+            .as_deref(),
+        Some("")
+    );
+    shots.take(&c, "employee-keys-password-error").await;
+    click(&c, Locator::XPath(&button("Rotate now"))).await;
+    let alert = text_of(&c, Locator::Css("p.alert")).await;
+    assert!(alert.contains("no domain account"), "{alert}");
+
+    // The dashboard counts keys by state.
+    click(&c, Locator::LinkText("Dashboard")).await;
+    let tile = text_of(&c, Locator::Id("keys-tile")).await;
+    assert!(tile.contains("hardware keys"), "{tile}");
+    let active = text_of(&c, Locator::Css("#keys-tile [data-state=active]")).await;
+    assert!(
+        active.ends_with("active") && active != "0 active",
+        "{active}"
+    );
+    shots.take(&c, "dashboard").await;
+
+    // An Entra ID domain: the form shows that kind's fields; a bad tenant id is shown next to it.
+    click(&c, Locator::LinkText("Domains")).await;
+    click(&c, Locator::LinkText("Add domain")).await;
+    c.find(Locator::Id("f-kind"))
+        .await
+        .expect("kind")
+        .select_by_value("entra_id")
+        .await
+        .expect("select");
+    assert!(
+        !c.find(Locator::Id("f-urls"))
+            .await
+            .expect("urls")
+            .is_displayed()
+            .await
+            .expect("displayed"),
+        "the LDAP fields are hidden"
+    );
+    fill(&c, "f-name", &format!("cloud{tag}").to_lowercase()).await;
+    fill(&c, "f-tenant_id", "not a tenant").await;
+    fill(&c, "f-client_id", "11111111-2222-3333-4444-555555555555").await;
+    fill(&c, "f-client_secret", "a-client-secret").await;
+    fill(&c, "f-group_id", "66666666-7777-8888-9999-000000000000").await;
+    assert_eq!(
+        c.find(Locator::Id("f-graph_url"))
+            .await
+            .expect("graph")
+            .prop("value")
+            .await
+            .expect("value")
+            .as_deref(),
+        Some("https://graph.microsoft.com/v1.0"),
+        "Microsoft's default"
+    );
+    shots.take(&c, "domain-entra-new").await;
+    click(&c, Locator::XPath(&button("Add domain"))).await;
+    let error = text_of(&c, Locator::Id("f-tenant_id-error")).await;
+    assert!(error.contains("must be the tenant id"), "{error}");
+    assert_eq!(
+        c.active_element()
+            .await
+            .expect("focus")
+            .attr("id")
+            .await
+            .expect("id")
+            .as_deref(),
+        Some("f-tenant_id")
+    );
+    assert!(
+        c.find(Locator::Id("f-tenant_id"))
+            .await
+            .expect("tenant")
+            .is_displayed()
+            .await
+            .expect("displayed"),
+        "the Entra ID fields stay shown"
+    );
+    shots.take(&c, "domain-entra-field-error").await;
+    fill(&c, "f-tenant_id", "contoso.onmicrosoft.com").await;
+    fill(&c, "f-client_secret", "a-client-secret").await;
+    click(&c, Locator::XPath(&button("Add domain"))).await;
+    let facts = text_of(&c, Locator::Css("dl.facts")).await;
+    assert!(
+        facts.contains("Entra ID") && facts.contains("client secret stored"),
+        "{facts}"
+    );
+    shots.take(&c, "domain-entra").await;
+    click(&c, Locator::LinkText("Keys")).await;
+    c.set_window_size(390, 844).await.expect("resize");
+    shots.take(&c, "inventory-phone").await;
+
+    c.close().await.expect("close");
+}
+
+/// The id of the key with this serial.
+async fn employee_key(state: &sso_server::app::AppState, serial: &str) -> String {
+    let mut conn = state.store.conn().await.expect("conn");
+    sso_server::store::keys::by_serial(&mut conn, serial)
+        .await
+        .expect("key")
+        .expect("the key")
+        .id
 }

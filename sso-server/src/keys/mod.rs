@@ -101,6 +101,13 @@ fn check_serial(s: &str) -> std::result::Result<String, String> {
     Ok(s.to_owned())
 }
 
+fn check_model(m: &str) -> std::result::Result<(), &'static str> {
+    if m.chars().count() > 64 || m.chars().any(char::is_control) {
+        return Err("at most 64 printable characters");
+    }
+    Ok(())
+}
+
 /// Adds keys to the inventory (state `ready`); known serials are skipped.
 pub async fn import(state: &AppState, actor: &Actor, keys: &[NewKey]) -> Result<ImportReport> {
     if keys.is_empty() || keys.len() > 10_000 {
@@ -113,12 +120,7 @@ pub async fn import(state: &AppState, actor: &Actor, keys: &[NewKey]) -> Result<
             Error::validation(format!("keys[{i}].serial"), m.replace("serial: ", ""))
         })?;
         let model = k.model.as_deref().unwrap_or("").trim();
-        if model.chars().count() > 64 || model.chars().any(char::is_control) {
-            return Err(Error::validation(
-                format!("keys[{i}].model"),
-                "at most 64 printable characters",
-            ));
-        }
+        check_model(model).map_err(|m| Error::validation(format!("keys[{i}].model"), m))?;
         rows.push(KeyRow {
             id: Uuid::new_v4().to_string(),
             serial,
@@ -172,10 +174,17 @@ pub async fn import_csv(state: &AppState, actor: &Actor, text: &str) -> Result<I
         }
         let mut cols = line.split(',').map(|c| c.trim().trim_matches('"'));
         let serial = cols.next().unwrap_or("");
-        match check_serial(serial) {
+        let model = cols.next().filter(|m| !m.is_empty());
+        // Both columns checked here, so every bad line is reported by its number.
+        let checked = check_serial(serial).and_then(|serial| {
+            check_model(model.unwrap_or(""))
+                .map(|()| serial)
+                .map_err(|m| format!("model: {m}"))
+        });
+        match checked {
             Ok(serial) => keys.push(NewKey {
                 serial,
-                model: cols.next().filter(|m| !m.is_empty()).map(str::to_owned),
+                model: model.map(str::to_owned),
             }),
             Err(message) => errors.push(ImportError {
                 line: i + 1,

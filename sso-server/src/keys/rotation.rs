@@ -602,6 +602,50 @@ async fn scan_domain(
     Ok(())
 }
 
+/// An admin's "generate now" (`password` absent) or "set this password" for one of the
+/// employee's domain accounts (all of them when `account_id` is absent). The same for the API
+/// and the console.
+pub async fn rotate_employee(
+    state: &AppState,
+    actor: &Actor,
+    employee_id: &str,
+    account_id: Option<&str>,
+    password: Option<&str>,
+) -> Result<Vec<RotationRow>> {
+    // Accounts appear once the employee's key is active and they are in a rotation group.
+    scan(state, Some(employee_id), "admin", false).await?;
+    let accounts = {
+        let mut conn = state.store.conn().await?;
+        store::keys::accounts_of(&mut conn, employee_id).await?
+    };
+    let chosen: Vec<_> = match account_id {
+        Some(a) => accounts.into_iter().filter(|x| x.id == a).collect(),
+        None => accounts,
+    };
+    if chosen.is_empty() {
+        return Err(Error::conflict(
+            None,
+            "no domain account of this employee is kept on a key (an active key and membership \
+             of the domain's rotation group are needed)",
+        ));
+    }
+    let mut started = Vec::new();
+    for a in chosen {
+        started.push(
+            start(
+                state,
+                actor,
+                &a.id,
+                "admin",
+                Scope::KeyAndDirectory,
+                password,
+            )
+            .await?,
+        );
+    }
+    Ok(started)
+}
+
 /// An account and its latest rotation, as the admin API shows them (no password).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountStatus {

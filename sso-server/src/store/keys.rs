@@ -76,6 +76,42 @@ pub async fn list(
     .await?)
 }
 
+/// Keys matching a state and a part of the serial (case-insensitive), at most `limit`, by
+/// serial; with the number of matches.
+pub async fn search(
+    conn: &mut Conn,
+    state: Option<&str>,
+    serial_part: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<KeyRow>, i64)> {
+    let pattern = serial_part.map(|q| format!("%{}%", super::like_escape(&q.to_lowercase())));
+    let filter = "WHERE ($1 IS NULL OR state = $1) \
+         AND ($2 IS NULL OR LOWER(serial) LIKE $2 ESCAPE '\\')";
+    let rows = sqlx::query_as(&format!(
+        "SELECT {KEY_COLUMNS} FROM hardware_key {filter} ORDER BY serial LIMIT $3"
+    ))
+    .bind(state)
+    .bind(pattern.as_deref())
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let total = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM hardware_key {filter}"))
+        .bind(state)
+        .bind(pattern.as_deref())
+        .fetch_one(conn)
+        .await?;
+    Ok((rows, total))
+}
+
+/// How many keys are in each state (states without keys left out).
+pub async fn count_by_state(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT state, COUNT(*) FROM hardware_key GROUP BY state ORDER BY state")
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
 /// Writes a key's state fields if the key is still in `expected` state (optimistic: two admins
 /// acting at once cannot both win). `false`: someone else changed it first.
 pub async fn update_state(conn: &mut Conn, k: &KeyRow, expected: &str) -> Result<bool> {

@@ -1,5 +1,6 @@
 // The console's only script: live progress of sync runs (the page works without it by
-// refreshing itself), and selecting a shown-once secret on focus.
+// refreshing itself), selecting a shown-once secret on focus, reading a chosen CSV file into
+// its textarea, showing the fields of a domain's kind, and confirming destructive key actions.
 "use strict";
 
 (function () {
@@ -63,5 +64,34 @@
 
   for (const el of document.querySelectorAll("input.copy")) {
     el.addEventListener("focus", () => el.select());
+  }
+
+  // A file chosen beside a textarea (CSV of keys) is read into it; the form posts as usual.
+  for (const input of document.querySelectorAll("input[type=file][data-fill]")) {
+    input.addEventListener("change", async () => {
+      const target = document.getElementById(input.dataset.fill);
+      const file = input.files && input.files[0];
+      if (target && file) target.value = await file.text();
+    });
+  }
+
+  // A form with a kind selector (a domain: on-premises AD or Entra ID) shows only the fields
+  // of the chosen kind.
+  for (const sel of document.querySelectorAll("select[data-kind-switch]")) {
+    const form = sel.form;
+    const apply = () => {
+      for (const f of form.querySelectorAll("[data-only-for]")) {
+        f.hidden = f.dataset.onlyFor !== sel.value;
+      }
+    };
+    sel.addEventListener("change", apply);
+    apply();
+  }
+
+  // Buttons that need a second thought (withdrawing or wiping a key) ask first.
+  for (const b of document.querySelectorAll("button[data-confirm]")) {
+    b.addEventListener("click", (ev) => {
+      if (!window.confirm(b.dataset.confirm)) ev.preventDefault();
+    });
   }
 })();

@@ -23,6 +23,8 @@ async fn console_pages_need_sign_in() {
         "/admin/sync",
         "/admin/domains",
         "/admin/clients",
+        "/admin/keys",
+        "/admin/keys/import",
         "/admin/audit",
     ] {
         let r = c.get(srv.url(path)).send().await.expect("get");
@@ -168,4 +170,289 @@ async fn console_form_errors_are_shown_next_to_the_field() {
         );
         assert!(!html.contains(r#"value="x""#), "a password is never echoed");
     }
+}
+
+/// The keys pages' forms (import, state action, assign, password rotation) refuse a missing or
+/// wrong CSRF token and change nothing; with the token, an import reports bad lines by number, an
+/// action the state does not allow is a message (not an error page), and the activation code is
+/// shown once.
+#[tokio::test]
+async fn console_key_forms_need_the_csrf_token() {
+    for db in backends() {
+        let srv = TestServer::start(db).await;
+        let (c, token) = srv.admin_client().await;
+        let (status, e) = call(
+            &c,
+            Method::POST,
+            srv.url("/api/v1/employees"),
+            &token,
+            Some(serde_json::json!({"display_name": "Kim Key", "email": "kim.key@example.test"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{e}");
+        let employee = e["id"].as_str().expect("id").to_owned();
+        let (status, r) = call(
+            &c,
+            Method::POST,
+            srv.url("/api/v1/keys"),
+            &token,
+            Some(serde_json::json!({"keys": [{"serial": "CSRF-0001"}]})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{r}");
+        let (_, list) = call(&c, Method::GET, srv.url("/api/v1/keys"), &token, None).await;
+        let key = list[0]["id"].as_str().expect("key").to_owned();
+
+        let forms: Vec<(String, Vec<(&str, &str)>)> = vec![
+            ("/admin/keys/import".into(), vec![("keys", "FORGED-1")]),
+            (
+                format!("/admin/keys/{key}/actions"),
+                vec![("action", "wipe")],
+            ),
+            (
+                format!("/admin/keys/{key}/assign"),
+                vec![("employee_id", employee.as_str())],
+            ),
+            (
+                format!("/admin/employees/{employee}/password-rotations"),
+                vec![("mode", "generate")],
+            ),
+        ];
+        for (path, fields) in &forms {
+            for forged in [None, Some("forged")] {
+                let mut f = fields.clone();
+                if let Some(t) = forged {
+                    f.push(("csrf_token", t));
+                }
+                let r = c.post(srv.url(path)).form(&f).send().await.expect("post");
+                assert_eq!(
+                    r.status(),
+                    StatusCode::FORBIDDEN,
+                    "{db:?} {path} {forged:?}"
+                );
+                assert!(r
+                    .text()
+                    .await
+                    .expect("text")
+                    .contains("nothing was changed"));
+            }
+        }
+        let (_, list) = call(&c, Method::GET, srv.url("/api/v1/keys"), &token, None).await;
+        assert_eq!(
+            list.as_array().map(Vec::len),
+            Some(1),
+            "{db:?}: nothing imported"
+        );
+        assert_eq!(list[0]["state"], "ready", "{db:?}: not assigned, no wipe");
+
+        // With the token: an import with a bad line names it, and imports the good ones.
+        let r = c
+            .post(srv.url("/admin/keys/import"))
+            .form(&[
+                (
+                    "keys",
+                    "serial,model\nCSRF-0002,Hideez Key 4\nbad serial!\nCSRF-0001",
+                ),
+                ("csrf_token", &token),
+            ])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{db:?}");
+        let html = r.text().await.expect("text");
+        assert!(
+            html.contains(r#"id="f-keys-error">line 3: serial: letters, digits"#),
+            "{html}"
+        );
+        assert!(
+            html.contains("Imported 1 key; 1 already in the inventory."),
+            "{html}"
+        );
+
+        // A state the action does not fit: a message on the key's page.
+        let r = c
+            .post(srv.url(&format!("/admin/keys/{key}/actions")))
+            .form(&[("action", "resume"), ("csrf_token", &token)])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{db:?}");
+        let page = c
+            .get(srv.url(&format!("/admin/keys/{key}")))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.expect("text");
+        assert!(html.contains("cannot resume a key that is ready"), "{html}");
+
+        // Assigned: the code once on the key's page, then never again.
+        let r = c
+            .post(srv.url(&format!("/admin/keys/{key}/assign")))
+            .form(&[("employee_id", employee.as_str()), ("csrf_token", &token)])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{db:?}");
+        let first = c
+            .get(srv.url(&format!("/admin/keys/{key}")))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text");
+        let marker = r#"id="activation-code" readonly value=""#;
+        let at = first.find(marker).expect("the activation code") + marker.len();
+        let code = first[at..].split('"').next().expect("code").to_owned();
+        assert!(
+            code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
+            "{code}"
+        );
+        let again = c
+            .get(srv.url(&format!("/admin/keys/{key}")))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text");
+        assert!(!again.contains("activation-code"), "{db:?}: shown once");
+        assert!(again.contains("reserved"));
+    }
+}
+
+/// The domain form of kind Entra ID: its fields are checked and the error is shown next to the
+/// field; the LDAP fields left on the page are ignored.
+#[tokio::test]
+async fn console_entra_domain_form_errors_are_shown_next_to_the_field() {
+    let srv = TestServer::start(crate::support::Db::Sqlite).await;
+    let (c, token) = srv.admin_client().await;
+    let r = c
+        .post(srv.url("/admin/domains/new"))
+        .form(&[
+            ("kind", "entra_id"),
+            ("name", "cloud"),
+            ("urls", "ldaps://ignored.example.test"),
+            ("tenant_id", "not a tenant"),
+            ("client_id", "11111111-2222-3333-4444-555555555555"),
+            ("client_secret", "s3cret-value"),
+            ("group_id", "66666666-7777-8888-9999-000000000000"),
+            ("authority_url", "https://login.microsoftonline.com"),
+            ("graph_url", "https://graph.microsoft.com/v1.0"),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let html = r.text().await.expect("text");
+    assert!(
+        html.contains(r#"id="f-tenant_id-error">must be the tenant id (a GUID)"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"value="not a tenant""#),
+        "keeps what was typed"
+    );
+    assert!(!html.contains("s3cret-value"), "a secret is never echoed");
+    assert!(html.contains(r#"<option value="entra_id" selected>"#));
+}
+
+/// An Entra ID domain added through the console's form (the secret write-only), its connection
+/// tested from its page against the local Graph, and edited keeping the stored secret.
+#[tokio::test]
+async fn console_entra_domain_is_added_and_tested() {
+    let mock = crate::graph_mock::GraphMock::start().await;
+    mock.add_user("Ann", "Entra", "ann.entra@example.test", true, true);
+    mock.add_user("Bob", "Entra", "bob.entra@example.test", true, true);
+    let srv = TestServer::start(crate::support::Db::Sqlite).await;
+    let (c, token) = srv.admin_client().await;
+    let d = mock.domain_json("cloud");
+    let s = |k: &str| d[k].as_str().expect(k).to_owned();
+    let secret = s("client_secret");
+    let mut form = vec![
+        ("kind", "entra_id".to_owned()),
+        ("name", "cloud".to_owned()),
+        ("tenant_id", s("tenant_id")),
+        ("client_id", s("client_id")),
+        ("client_secret", secret.clone()),
+        ("group_id", s("group_id")),
+        ("authority_url", s("authority_url")),
+        ("graph_url", s("graph_url")),
+        ("ca_pem", s("ca_pem")),
+        ("max_removal_percent", "50".to_owned()),
+        ("enabled", "on".to_owned()),
+        ("csrf_token", token.clone()),
+    ];
+    let r = c
+        .post(srv.url("/admin/domains/new"))
+        .form(&form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let page = c
+        .get(srv.url(&location))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("Entra ID (Microsoft Graph)"), "{page}");
+    assert!(page.contains("client secret stored"));
+    assert!(!page.contains(&secret), "the secret is write-only");
+    let tested = c
+        .post(srv.url(&format!("{location}/test")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        tested.contains("Connection works") && tested.contains("has 2 members"),
+        "{tested}"
+    );
+
+    // The edit form: the secret field blank keeps the stored one.
+    let edit = c
+        .get(srv.url(&format!("{location}/edit")))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(edit.contains(r#"<option value="entra_id" selected>"#));
+    assert!(!edit.contains(&secret));
+    for (k, v) in form.iter_mut() {
+        if *k == "client_secret" {
+            v.clear();
+        }
+    }
+    let r = c
+        .post(srv.url(&format!("{location}/edit")))
+        .form(&form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let tested = c
+        .post(srv.url(&format!("{location}/test")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("text");
+    assert!(tested.contains("Connection works"), "{tested}");
+    assert!(mock.problems().is_empty(), "{:?}", mock.problems());
 }

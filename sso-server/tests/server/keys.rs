@@ -1086,3 +1086,107 @@ async fn the_activation_code_can_be_emailed() {
         "{err}"
     );
 }
+
+/// The console's employee page: the account kept on the key with its password version and latest
+/// rotation (never the password); "Set this password" refuses a weak one next to the field and
+/// then stores a good one key-first; "Rotate now" starts a generated one.
+#[tokio::test]
+async fn the_console_shows_and_starts_rotations() {
+    let Some(mut f) = rotating(Db::Sqlite).await else {
+        return;
+    };
+    let dc = f.corner.dc.clone();
+    f.wait_state("awaiting_key").await;
+    f.round().await;
+    f.wait_state("committing").await;
+    f.round().await;
+    f.wait_state("done").await;
+    let n = f.netbios.clone();
+    let first = f.held(&n).expect("password");
+    let page_url = f.server.url(&format!("/admin/employees/{}", f.employee));
+    let page = f
+        .admin
+        .get(&page_url)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains(&f.domain_name), "{page}");
+    assert!(
+        page.contains(r#"<td data-label="Password version">1</td>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<span class="state state-done">done</span>"#));
+    assert!(page.contains(&f.key_id), "the employee's key");
+    assert!(!page.contains(&first), "never the password");
+
+    let (admin, csrf) = (f.admin.clone(), f.csrf.clone());
+    let rotate_url = f.server.url(&format!(
+        "/admin/employees/{}/password-rotations",
+        f.employee
+    ));
+    let post = |fields: Vec<(&'static str, String)>| {
+        let mut fields = fields;
+        fields.push(("csrf_token", csrf.clone()));
+        admin.post(&rotate_url).form(&fields).send()
+    };
+    let r = post(vec![
+        ("mode", "set".into()),
+        ("password", "weak-password".into()),
+    ])
+    .await
+    .expect("post");
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.expect("text");
+    assert!(
+        html.contains(r#"<p class="field-error" id="f-password-error">"#),
+        "{html}"
+    );
+    assert!(
+        !html.contains("weak-password"),
+        "a password is never echoed"
+    );
+
+    f.server.clock.advance(Duration::from_secs(1));
+    let chosen = "Chosen-Passw0rd-9x";
+    let r = post(vec![("mode", "set".into()), ("password", chosen.into())])
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 303);
+    let page = f
+        .admin
+        .get(&page_url)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("Password rotation started for 1 account"),
+        "{page}"
+    );
+    assert!(!page.contains(chosen));
+    f.wait_state("awaiting_key").await;
+    f.round().await;
+    f.wait_state("committing").await;
+    f.round().await;
+    f.wait_state("done").await;
+    assert_eq!(f.held(&n).as_deref(), Some(chosen), "the key holds it");
+    assert!(binds(&dc, &f.dn, chosen).await, "and AD has it");
+
+    f.server.clock.advance(Duration::from_secs(1));
+    let r = post(vec![("mode", "generate".into())]).await.expect("post");
+    assert_eq!(r.status(), 303);
+    let r = f.wait_state("awaiting_key").await;
+    assert_eq!(r["reason"], "admin");
+    f.round().await;
+    f.wait_state("committing").await;
+    f.round().await;
+    f.wait_state("done").await;
+    let generated = f.held(&n).expect("password");
+    assert_ne!(generated, chosen);
+    assert!(f.key_can_sign_in().await);
+}

@@ -13,7 +13,7 @@ use crate::admin::session::ApiAdmin;
 use crate::app::AppState;
 use crate::error::{Error, ErrorBody, Result};
 use crate::http::extract::ApiJson;
-use crate::keys::rotation::{self, AccountStatus, RotationStatus, ScanReport, Scope};
+use crate::keys::rotation::{self, AccountStatus, RotationStatus, ScanReport};
 use crate::keys::{self, AdminAction, Assigned, ImportReport, KeyState, KeyView, NewKey};
 use crate::store;
 
@@ -192,36 +192,17 @@ pub async fn rotate(
     ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<(StatusCode, Json<Vec<RotationStatus>>)> {
     let id = uuid_param(&id)?.to_string();
-    // Accounts appear once the employee's key is active and they are in a rotation group.
-    rotation::scan(&state, Some(&id), "admin", false).await?;
-    let accounts = {
-        let mut conn = state.store.conn().await?;
-        store::keys::accounts_of(&mut conn, &id).await?
-    };
-    let chosen: Vec<_> = match &body.account_id {
-        Some(a) => accounts.into_iter().filter(|x| &x.id == a).collect(),
-        None => accounts,
-    };
-    if chosen.is_empty() {
-        return Err(Error::conflict(
-            None,
-            "no domain account of this employee is kept on a key (an active key and membership \
-             of the domain's rotation group are needed)",
-        ));
-    }
-    let mut started = Vec::new();
-    for a in chosen {
-        let r = rotation::start(
-            &state,
-            &admin.actor(),
-            &a.id,
-            "admin",
-            Scope::KeyAndDirectory,
-            body.password.as_deref(),
-        )
-        .await?;
-        started.push(RotationStatus::from(r));
-    }
+    let started = rotation::rotate_employee(
+        &state,
+        &admin.actor(),
+        &id,
+        body.account_id.as_deref(),
+        body.password.as_deref(),
+    )
+    .await?
+    .into_iter()
+    .map(RotationStatus::from)
+    .collect();
     Ok((StatusCode::ACCEPTED, Json(started)))
 }
 

@@ -1,4 +1,4 @@
-//! The dashboard: per domain, the last sync run (counts, errors); employees and phones.
+//! The dashboard: per domain, the last sync run (counts, errors); employees, phones and keys.
 
 use axum::extract::State;
 use axum_extra::extract::cookie::CookieJar;
@@ -25,6 +25,8 @@ struct Dashboard {
     domains: Vec<DomainCard>,
     employees: i64,
     phones: i64,
+    keys: Vec<(&'static str, i64)>,
+    keys_total: i64,
 }
 
 pub async fn show(
@@ -49,10 +51,11 @@ pub async fn show(
         }
         let employees = store::employees::count(&mut conn).await?;
         let phones = store::push::count_active_devices(&mut conn).await?;
-        Ok::<_, Error>((domains, employees, phones))
+        let keys = super::keys::counts(&mut conn).await?;
+        Ok::<_, Error>((domains, employees, phones, keys))
     }
     .await;
-    let (domains, employees, phones) = or_page(gathered)?;
+    let (domains, employees, phones, keys) = or_page(gathered)?;
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "dashboard");
     page(
         jar,
@@ -61,6 +64,8 @@ pub async fn show(
             domains,
             employees,
             phones,
+            keys_total: keys.iter().map(|(_, n)| n).sum(),
+            keys,
         },
     )
 }

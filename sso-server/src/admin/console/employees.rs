@@ -1,5 +1,6 @@
 //! Employees: the list (search, paging), add and edit manual employees, and one employee's page
-//! (directory accounts, invitations, phones, passkeys, audit trail).
+//! (directory accounts, invitations, phones, passkeys, hardware keys and password rotation,
+//! audit trail).
 
 use std::collections::HashMap;
 
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
             "/admin/employees/{id}/devices/{device}/revoke",
             post(revoke_device),
         )
+        .route("/admin/employees/{id}/password-rotations", post(rotate))
 }
 
 fn service(state: &AppState) -> Employees<'_> {
@@ -338,6 +340,25 @@ pub struct PasskeyRow {
     pub last_used: String,
 }
 
+pub struct EmployeeKeyRow {
+    pub id: String,
+    pub serial: String,
+    pub state: &'static str,
+    pub activated: String,
+}
+
+/// A domain account whose password lives on the employee's key: never the password itself.
+pub struct AccountRow {
+    pub id: String,
+    pub domain: String,
+    pub account: String,
+    pub password_version: i64,
+    pub last_rotated: String,
+    pub rotation_state: String,
+    pub rotation_error: String,
+    pub rotation_when: String,
+}
+
 pub struct AuditRow {
     pub at: String,
     pub actor: String,
@@ -360,6 +381,11 @@ struct DetailPage {
     devices: Vec<DeviceRow>,
     push_blocked: bool,
     passkeys: Vec<PasskeyRow>,
+    keys: Vec<EmployeeKeyRow>,
+    accounts: Vec<AccountRow>,
+    can_rotate: bool,
+    /// "Set this password" refused: the message next to its field.
+    password_error: Option<String>,
     audit: Vec<AuditRow>,
 }
 
@@ -376,6 +402,18 @@ async fn detail(
     Path(id): Path<String>,
 ) -> PageResult {
     let e = load(&state, &id).await?;
+    let (nav, _, jar) = Nav::new(&state, &admin, jar, "employees");
+    detail_page(&state, nav, jar, e, None).await
+}
+
+/// The employee's page; `password_error` when "set this password" was refused (answered 400).
+async fn detail_page(
+    state: &AppState,
+    nav: Nav,
+    jar: CookieJar,
+    e: Employee,
+    password_error: Option<String>,
+) -> PageResult {
     let id = e.id.to_string();
     let now = state.clock.now_ms();
     let gathered = async {
@@ -385,8 +423,33 @@ async fn detail(
             .into_iter()
             .map(|d| (d.id, d.name))
             .collect();
-        let identities = store::directory::identities_of_employee(&mut conn, &id)
+        let stored_identities = store::directory::identities_of_employee(&mut conn, &id).await?;
+        let accounts = crate::keys::rotation::accounts_of(&mut conn, &id)
             .await?
+            .into_iter()
+            .map(|a| {
+                let account = stored_identities
+                    .iter()
+                    .find(|i| i.domain_id == a.domain_id && i.object_guid == a.object_guid)
+                    .and_then(|i| i.sam_account_name.clone().or_else(|| i.upn.clone()))
+                    .unwrap_or_else(|| a.object_guid.clone());
+                let r = a.rotation.as_ref();
+                AccountRow {
+                    domain: domains
+                        .get(&a.domain_id)
+                        .cloned()
+                        .unwrap_or(a.domain_id.clone()),
+                    account,
+                    password_version: a.password_version,
+                    last_rotated: when_opt(a.last_rotated_at),
+                    rotation_state: r.map(|r| r.state.clone()).unwrap_or_default(),
+                    rotation_error: r.and_then(|r| r.error.clone()).unwrap_or_default(),
+                    rotation_when: r.map(|r| when(r.updated_at)).unwrap_or_default(),
+                    id: a.id,
+                }
+            })
+            .collect::<Vec<_>>();
+        let identities = stored_identities
             .into_iter()
             .map(|i| {
                 use crate::directory::user::{filetime_to_unix_ms, is_disabled, is_locked_out};
@@ -411,10 +474,26 @@ async fn detail(
                 }
             })
             .collect();
+        let keys: Vec<EmployeeKeyRow> = store::keys::list(&mut conn, None, Some(&id))
+            .await?
+            .into_iter()
+            .map(crate::keys::KeyView::from)
+            .map(|k| EmployeeKeyRow {
+                id: k.id,
+                serial: k.serial,
+                state: k.state.as_str(),
+                activated: match (k.activated_at, k.activation_expires_at) {
+                    (None, Some(until)) if k.state == crate::keys::KeyState::Reserved => {
+                        format!("waiting for the code (valid until {})", when(until))
+                    }
+                    (at, _) => when_opt(at),
+                },
+            })
+            .collect();
         let invitations = store::invitations::list(&mut conn, Some(&id), 20)
             .await?
             .iter()
-            .map(|r| invitations::view(&state, r))
+            .map(|r| invitations::view(state, r))
             .collect();
         let devices = store::push::devices_of(&mut conn, &id)
             .await?
@@ -453,30 +532,42 @@ async fn detail(
             devices,
             push_blocked,
             passkeys,
+            keys,
+            accounts,
             audit,
         ))
     }
     .await;
-    let (identities, invitations, devices, push_blocked, passkeys, audit) = or_page(gathered)?;
-    let (nav, _, jar) = Nav::new(&state, &admin, jar, "employees");
-    page(
-        jar,
-        &DetailPage {
-            nav,
-            email: e.fields.email.clone().unwrap_or_default(),
-            phone: e.fields.phone.clone().unwrap_or_default(),
-            title: e.fields.title.clone().unwrap_or_default(),
-            created: DetailPage::fmt(&e.created_at),
-            updated: DetailPage::fmt(&e.updated_at),
-            e: Row::from(e),
-            identities,
-            invitations,
-            devices,
-            push_blocked,
-            passkeys,
-            audit,
-        },
-    )
+    let (identities, invitations, devices, push_blocked, passkeys, keys, accounts, audit) =
+        or_page(gathered)?;
+    let refused = password_error.is_some();
+    let p = DetailPage {
+        nav,
+        email: e.fields.email.clone().unwrap_or_default(),
+        phone: e.fields.phone.clone().unwrap_or_default(),
+        title: e.fields.title.clone().unwrap_or_default(),
+        created: DetailPage::fmt(&e.created_at),
+        updated: DetailPage::fmt(&e.updated_at),
+        e: Row::from(e),
+        identities,
+        invitations,
+        devices,
+        push_blocked,
+        passkeys,
+        // Accounts are found at the first rotation once a key is active; offer it from then.
+        can_rotate: !accounts.is_empty() || keys.iter().any(|k| k.state == "active"),
+        keys,
+        accounts,
+        password_error,
+        audit,
+    };
+    let r = page(jar, &p)?;
+    if refused {
+        let (mut parts, body) = r.into_parts();
+        parts.status = axum::http::StatusCode::BAD_REQUEST;
+        return Ok(Response::from_parts(parts, body));
+    }
+    Ok(r)
 }
 
 fn back_to(id: &Uuid) -> String {
@@ -580,4 +671,48 @@ async fn revoke_device(
     }
     .await;
     outcome(&state, &admin, &back_to(&id), r)
+}
+
+/// "Rotate now" (a generated password) or "Set this password", for one account or all of the
+/// employee's. The password is checked by the rotation service; a refusal shows next to the
+/// field, and the password is never sent back.
+async fn rotate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, form }: Posted,
+) -> PageResult {
+    let e = load(&state, &id).await?;
+    let set = form.get("mode") == "set";
+    let password = set.then(|| form.get("password").to_owned());
+    let r = async {
+        match password.as_deref() {
+            Some("") => return Err(Error::validation("password", "is required")),
+            // The general rules now, before the directory is asked for the accounts; each
+            // account's name is checked again when its rotation starts.
+            Some(p) => crate::keys::passwords::check(p, "", &e.fields.display_name)?,
+            None => {}
+        }
+        let started = crate::keys::rotation::rotate_employee(
+            &state,
+            &admin.actor(),
+            &e.id.to_string(),
+            form.opt("account_id").as_deref(),
+            password.as_deref(),
+        )
+        .await?;
+        Ok(format!(
+            "Password rotation started for {} account{}: the key stores the new password \
+             first, then the directory gets it.",
+            started.len(),
+            if started.len() == 1 { "" } else { "s" }
+        ))
+    }
+    .await;
+    match r {
+        Err(Error::Validation { field, message }) if field == "password" => {
+            let nav = Nav::plain(&admin, "employees");
+            detail_page(&state, nav, CookieJar::new(), e, Some(message)).await
+        }
+        r => outcome(&state, &admin, &back_to(&e.id), r),
+    }
 }

@@ -75,6 +75,11 @@ pub struct Field {
     /// For `select`: (value, label).
     pub options: Vec<(&'static str, &'static str)>,
     pub autocomplete: &'static str,
+    /// A textarea that a chosen file can fill (read in the browser; the form stays urlencoded).
+    pub upload: bool,
+    /// Shown only while the form's kind selector has this value (the script hides the others;
+    /// without it every field shows and the server reads those of the chosen kind).
+    pub only_for: Option<&'static str>,
 }
 
 impl Field {
@@ -89,7 +94,19 @@ impl Field {
             error: None,
             options: Vec::new(),
             autocomplete: "off",
+            upload: false,
+            only_for: None,
         }
+    }
+
+    pub fn upload(mut self) -> Self {
+        self.upload = true;
+        self
+    }
+
+    pub fn only_for(mut self, kind: &'static str) -> Self {
+        self.only_for = Some(kind);
+        self
     }
 
     pub fn value(mut self, v: impl Into<String>) -> Self {

@@ -1,7 +1,7 @@
 //! The admin console: server-rendered pages behind admin sign-in.
 //!
 //! Pages read and forms act through the same services as the REST API (`employees`,
-//! `directory`, `oidc::clients`, `enrol::invitations`, `push::devices`); nothing here writes the
+//! `directory`, `oidc::clients`, `enrol::invitations`, `push::devices`, `keys`); nothing here writes the
 //! database itself. Every POST goes through [`Posted`], which checks the session's CSRF token
 //! (a hidden field) before the handler runs. Sign-in and sign-out live in `admin::pages`.
 
@@ -13,6 +13,7 @@ pub mod domains;
 pub mod employees;
 pub mod flash;
 pub mod forms;
+pub mod keys;
 pub mod sync;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(sync::router())
         .merge(domains::router())
         .merge(clients::router())
+        .merge(keys::router())
         .route("/admin/audit", get(audit::show))
 }
 
