@@ -551,6 +551,8 @@ async fn scan_domain(
         .filter(|i| only_employee.is_none_or(|e| e == i.employee_id))
     {
         let account = {
+            // A write: on SQLite it queues with the other key writers (see `start`).
+            let _permit = state.store.write_permit().await;
             let mut conn = state.store.conn().await?;
             if store::keys::active_key_of(&mut conn, &identity.employee_id)
                 .await?

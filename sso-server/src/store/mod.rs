@@ -135,7 +135,13 @@ impl Store {
     }
 
     pub async fn begin(&self) -> Result<Transaction<'static, Any>> {
-        Ok(self.pool.begin().await?)
+        Ok(match self.backend {
+            // Take the write lock at the start: a deferred transaction that reads and then writes
+            // fails at once ("database is locked", no busy wait) if another connection wrote
+            // since its read began. IMMEDIATE makes it wait its turn (busy_timeout) instead.
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// Readiness: the database answers a trivial query.
