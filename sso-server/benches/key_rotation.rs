@@ -347,41 +347,70 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    // Workstations apply tasks until every key has been through `rounds` rotations' steps.
+    // 16 workstations apply tasks until no rotation is open on the server.
+    async fn open_rotations(state: &sso_server::app::AppState) -> i64 {
+        let mut conn = state.store.conn().await.unwrap();
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM password_rotation WHERE state IN ('awaiting_key', 'setting_directory', 'committing')",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        n
+    }
     async fn drain(
+        state: &sso_server::app::AppState,
         agent: Arc<Agent>,
         devices: Vec<EmulatedKey>,
-        want_rounds: usize,
     ) -> Vec<EmulatedKey> {
         const WORKSTATIONS: usize = 16;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut lanes: Vec<Vec<EmulatedKey>> = (0..WORKSTATIONS).map(|_| Vec::new()).collect();
         for (i, d) in devices.into_iter().enumerate() {
             lanes[i % WORKSTATIONS].push(d);
         }
         let mut set = tokio::task::JoinSet::new();
         for mut lane in lanes {
-            let agent = agent.clone();
+            let (agent, stop) = (agent.clone(), stop.clone());
             set.spawn(async move {
-                let mut applied = vec![0usize; lane.len()];
-                while applied.iter().any(|a| *a < want_rounds) {
-                    for (i, d) in lane.iter_mut().enumerate() {
-                        if applied[i] < want_rounds {
-                            applied[i] += agent.run_once(d, Duration::ZERO).await.unwrap().applied;
-                        }
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut applied = 0;
+                    for d in lane.iter_mut() {
+                        applied += agent.run_once(d, Duration::ZERO).await.unwrap().applied;
                     }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    if applied == 0 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
                 }
                 lane
             });
         }
+        while open_rotations(state).await > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut out = Vec::new();
         while let Some(l) = set.join_next().await {
             out.extend(l.unwrap());
         }
         out
     }
-    // The activation rotation: write + promote = 2 tasks per key.
-    let devices = drain(agent.clone(), devices, 2).await;
+    // The activations' own rotations (each activation starts one in the background), not timed;
+    // a catch-up scan starts any that did not (an activation's scan may have failed).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let catchup = sso_server::keys::rotation::scan(&state, None, "catch-up", true)
+        .await
+        .unwrap();
+    println!(
+        "activation rotations: catch-up started {} more ({:?})",
+        catchup.started, catchup.errors
+    );
+    let t = Instant::now();
+    let devices = drain(&state, agent.clone(), devices).await;
+    println!(
+        "activation round drained in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let before = state
         .metrics
         .as_ref()
@@ -396,7 +425,7 @@ async fn main() {
         .unwrap();
     assert_eq!(report.started as usize, n, "{:?}", report.errors);
     let queued = t.elapsed();
-    let _ = drain(agent.clone(), devices, 2).await;
+    let _ = drain(&state, agent.clone(), devices).await;
     let wall = t.elapsed();
     let after = state
         .metrics
