@@ -325,42 +325,8 @@ async fn approve_on_the_phone_signs_in() {
         )
         .await;
         assert_eq!(again["state"], "expired");
-        let next = s.server.url(st["redirect"].as_str().expect("redirect"));
-        let resp = browser.get(next).send().await.expect("resume");
-        let back = url::Url::parse(resp.headers()["location"].to_str().expect("loc")).expect("url");
-        let code = back
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.to_string())
-            .expect("code");
-        let tokens: Value = client()
-            .post(s.server.url("/oauth2/token"))
-            .basic_auth(&s.client_id, Some(&s.secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", REDIRECT),
-            ])
-            .send()
-            .await
-            .expect("token")
-            .json()
-            .await
-            .expect("json");
-        let payload = tokens["id_token"]
-            .as_str()
-            .expect("id token")
-            .split('.')
-            .nth(1)
-            .expect("payload")
-            .to_owned();
-        use base64::Engine as _;
-        let claims: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .expect("b64"),
-        )
-        .expect("json");
+        let claims =
+            resume_and_redeem(&s, &browser, st["redirect"].as_str().expect("redirect")).await;
         assert_eq!(claims["amr"], json!(["pop", "user"]));
         assert_eq!(claims["sub"], json!(s.employee_id));
     }
@@ -466,6 +432,50 @@ async fn the_phone_shows_where_a_sign_in_comes_from() {
     }
 }
 
+/// Follows the sign-in's redirect back into the authorization request, redeems the code as the
+/// relying party and returns the ID token's claims.
+async fn resume_and_redeem(s: &Setup, browser: &reqwest::Client, resume: &str) -> Value {
+    let resp = browser
+        .get(s.server.url(resume))
+        .send()
+        .await
+        .expect("resume");
+    let back = url::Url::parse(resp.headers()["location"].to_str().expect("loc")).expect("url");
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.to_string())
+        .expect("authorization code");
+    let tokens: Value = client()
+        .post(s.server.url("/oauth2/token"))
+        .basic_auth(&s.client_id, Some(&s.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let payload = tokens["id_token"]
+        .as_str()
+        .expect("id token")
+        .split('.')
+        .nth(1)
+        .expect("payload")
+        .to_owned();
+    use base64::Engine as _;
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("b64"),
+    )
+    .expect("json")
+}
+
 /// Posts the offline-code form of the sign-in page; returns the status, the `Location` (if a
 /// redirect) and the page.
 async fn code_sign_in(
@@ -549,42 +559,7 @@ async fn offline_code_signs_in_once() {
 
         let (status, location, page) = code_sign_in(&s, &browser, &request, &s.email, &code).await;
         assert_eq!(status, 303, "{page}");
-        let resume = s.server.url(&location.expect("redirect"));
-        let resp = browser.get(resume).send().await.expect("resume");
-        let back = url::Url::parse(resp.headers()["location"].to_str().expect("loc")).expect("url");
-        let auth_code = back
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.to_string())
-            .expect("authorization code");
-        let tokens: Value = client()
-            .post(s.server.url("/oauth2/token"))
-            .basic_auth(&s.client_id, Some(&s.secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", auth_code.as_str()),
-                ("redirect_uri", REDIRECT),
-            ])
-            .send()
-            .await
-            .expect("token")
-            .json()
-            .await
-            .expect("json");
-        let payload = tokens["id_token"]
-            .as_str()
-            .expect("id token")
-            .split('.')
-            .nth(1)
-            .expect("payload")
-            .to_owned();
-        use base64::Engine as _;
-        let claims: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .expect("b64"),
-        )
-        .expect("json");
+        let claims = resume_and_redeem(&s, &browser, &location.expect("redirect")).await;
         assert_eq!(claims["amr"], json!(["otp"]));
         assert_eq!(claims["sub"], json!(s.employee_id));
 
