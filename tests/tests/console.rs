@@ -39,17 +39,39 @@ impl Shots {
 }
 
 async fn text_of(c: &Client, loc: Locator<'_>) -> String {
-    c.wait()
-        .at_most(WAIT)
-        .for_element(loc)
-        .await
-        .unwrap_or_else(|e| panic!("{loc:?}: {e}"))
-        .text()
-        .await
-        .expect("text")
+    // The element may belong to the page being replaced (a click just navigated): a stale
+    // reference means "look again on the new page".
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let found = c.wait().at_most(WAIT).for_element(loc).await;
+        match found {
+            Ok(e) => match e.text().await {
+                Ok(t) => return t,
+                Err(err) if std::time::Instant::now() < deadline => {
+                    let _ = err;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(err) => panic!("{loc:?}: {err}"),
+            },
+            Err(e) => panic!("{loc:?}: {e}"),
+        }
+    }
+}
+
+/// The element's text once `want` holds for it (the page a click leads to may still be loading).
+async fn text_when(c: &Client, loc: Locator<'_>, want: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let t = text_of(c, loc).await;
+        if want(&t) || std::time::Instant::now() >= deadline {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn click(c: &Client, loc: Locator<'_>) {
+    let old_page = c.find(Locator::Css("html")).await.ok();
     c.wait()
         .at_most(WAIT)
         .for_element(loc)
@@ -58,6 +80,21 @@ async fn click(c: &Client, loc: Locator<'_>) {
         .click()
         .await
         .unwrap_or_else(|e| panic!("click {loc:?}: {e}"));
+    // Most clicks load a new page: wait (briefly) for the old one to go, then for the new one
+    // to finish loading, so what the test reads next is the new page.
+    if let Some(old) = old_page {
+        let until = std::time::Instant::now() + Duration::from_secs(2);
+        while std::time::Instant::now() < until && old.tag_name().await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let until = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < until {
+        match c.execute("return document.readyState", vec![]).await {
+            Ok(v) if v == serde_json::json!("complete") => break,
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }
 
 async fn fill(c: &Client, id: &str, value: &str) {
@@ -639,7 +676,7 @@ async fn admin_manages_hardware_keys_in_a_browser() {
         .await
         .expect("select");
     click(&c, Locator::XPath(&button("Search"))).await;
-    let count = text_of(&c, Locator::Id("count")).await;
+    let count = text_when(&c, Locator::Id("count"), |t| t.starts_with("3 keys ready")).await;
     assert!(count.starts_with("3 keys ready"), "{count}");
     shots.take(&c, "inventory").await;
 
