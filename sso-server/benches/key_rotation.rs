@@ -397,7 +397,23 @@ async fn main() {
     }
     // The activations' own rotations (each activation starts one in the background), not timed;
     // a catch-up scan starts any that did not (an activation's scan may have failed).
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Activation scans queue (a few at a time); give them until every account has a rotation.
+    let waited = Instant::now();
+    loop {
+        let mut conn = state.store.conn().await.unwrap();
+        let (started,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM password_rotation")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        if started as usize >= n || waited.elapsed() > Duration::from_secs(180) {
+            println!(
+                "activation rotations started: {started} in {:.1} s",
+                waited.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let catchup = sso_server::keys::rotation::scan(&state, None, "catch-up", true)
         .await
         .unwrap();

@@ -42,6 +42,9 @@ pub fn router() -> Router<AppState> {
 
 const MAX_WAIT_SECS: u64 = 30;
 
+/// First-rotation scans after activations running at once (each opens an LDAPS connection).
+static ACTIVATION_SCANS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 fn bridge_actor(client: &Client) -> Actor {
     Actor::System {
         name: format!("key-bridge ({})", client.id),
@@ -92,6 +95,8 @@ async fn activate(State(state): State<AppState>, headers: HeaderMap, body: Bytes
                 let st = state.clone();
                 let employee = employee_id.clone();
                 tokio::spawn(async move {
+                    // A burst of activations must not open a connection to the DC each at once.
+                    let _turn = ACTIVATION_SCANS.acquire().await;
                     if let Err(e) = rotation::scan(&st, Some(&employee), "activation", true).await {
                         tracing::warn!(error = %e, "first rotation after activation failed");
                     }
