@@ -1042,10 +1042,14 @@ async fn the_activation_code_can_be_emailed() {
                     &std::fs::read_to_string(entry.path()).unwrap_or_default(),
                 );
                 if text.contains(&email) && text.contains(&device.serial()) {
-                    code = text
-                        .split(|c: char| !c.is_ascii_digit())
-                        .find(|w| w.len() == 6)
-                        .map(str::to_owned);
+                    // The first 6-digit number after the words, in the text part (headers hold
+                    // other numbers).
+                    code = text.find("activation code:").and_then(|at| {
+                        text[at..]
+                            .split(|c: char| !c.is_ascii_digit())
+                            .find(|w| w.len() == 6)
+                            .map(str::to_owned)
+                    });
                 }
             }
         }
