@@ -26,7 +26,7 @@ use super::rotation::{self, Scope};
 use super::tasks::{self, Operation};
 use super::{Action, Activation, KeyState};
 use crate::app::AppState;
-use crate::audit::{self, Actor, Target};
+use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::oidc::clients::Client;
 use crate::push::workstation::{agent, form_or_json};
@@ -310,7 +310,7 @@ async fn change_password(
                 "required to change the password on the key only",
             ));
         }
-        let (employee_id, accounts) = {
+        let accounts = {
             let mut conn = state.store.conn().await?;
             let key = store::keys::by_serial(&mut conn, &serial)
                 .await?
@@ -322,10 +322,7 @@ async fn change_password(
                 ));
             }
             let employee_id = key.employee_id.clone().unwrap_or_default();
-            (
-                employee_id.clone(),
-                store::keys::accounts_of(&mut conn, &employee_id).await?,
-            )
+            store::keys::accounts_of(&mut conn, &employee_id).await?
         };
         let account = match (&b.domain, accounts.as_slice()) {
             (None, [one]) => one.clone(),
@@ -362,10 +359,6 @@ async fn change_password(
             b.password.as_deref(),
         )
         .await?;
-        let _ = Target {
-            kind: "employee",
-            id: &employee_id,
-        };
         Ok((
             StatusCode::ACCEPTED,
             Json(json!({ "rotation": r.id, "state": r.state })),

@@ -265,7 +265,7 @@ async fn finished(conn: &mut Conn, r: &RotationRow, event: &str, now: i64) -> Re
     .await
 }
 
-async fn failed(conn: &mut Conn, r: &RotationRow, why: &str, now: i64) -> Result<()> {
+pub(super) async fn failed(conn: &mut Conn, r: &RotationRow, why: &str, now: i64) -> Result<()> {
     tracing::warn!(rotation = %r.id, error = %why, "password rotation failed");
     audit::record(
         conn,

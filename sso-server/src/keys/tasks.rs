@@ -9,7 +9,6 @@
 //! password the directory has.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -189,22 +188,9 @@ pub async fn cancel_password_work(
     now: i64,
 ) -> Result<()> {
     store::keys::cancel_password_tasks(conn, key_id, now).await?;
-    for state in ["awaiting_key", "setting_directory", "committing"] {
-        for r in store::keys::rotations_in_state(conn, state).await? {
-            if r.key_id == key_id {
-                store::keys::move_rotation(conn, &r.id, state, "failed", Some(why), now).await?;
-                crate::audit::record(
-                    conn,
-                    now,
-                    &crate::audit::Actor::System {
-                        name: "password rotation".into(),
-                    },
-                    "password.rotation_failed",
-                    None,
-                    json!({ "rotation": r.id, "key": key_id, "error": why }),
-                )
-                .await?;
-            }
+    for r in store::keys::open_rotations_of_key(conn, key_id).await? {
+        if store::keys::move_rotation(conn, &r.id, &r.state, "failed", Some(why), now).await? {
+            super::rotation::failed(conn, &r, why, now).await?;
         }
     }
     Ok(())

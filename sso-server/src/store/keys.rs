@@ -232,15 +232,8 @@ pub async fn finish_task(
     Ok(done.rows_affected() == 1)
 }
 
-/// Cancels a key's pending tasks except wipes; returns the rotation ids they belonged to.
-pub async fn cancel_password_tasks(conn: &mut Conn, key_id: &str, now: i64) -> Result<Vec<String>> {
-    let rotations: Vec<(Option<String>,)> = sqlx::query_as(
-        "SELECT rotation_id FROM key_task WHERE key_id = $1 AND state = 'pending' \
-         AND operation <> 'wipe'",
-    )
-    .bind(key_id)
-    .fetch_all(&mut *conn)
-    .await?;
+/// Cancels a key's pending tasks except wipes.
+pub async fn cancel_password_tasks(conn: &mut Conn, key_id: &str, now: i64) -> Result<()> {
     sqlx::query(
         "UPDATE key_task SET state = 'cancelled', finished_at = $2, payload = NULL \
          WHERE key_id = $1 AND state = 'pending' AND operation <> 'wipe'",
@@ -249,7 +242,7 @@ pub async fn cancel_password_tasks(conn: &mut Conn, key_id: &str, now: i64) -> R
     .bind(now)
     .execute(conn)
     .await?;
-    Ok(rotations.into_iter().filter_map(|r| r.0).collect())
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -361,6 +354,17 @@ pub async fn rotation(conn: &mut Conn, id: &str) -> Result<Option<RotationRow>> 
     ))
     .bind(id)
     .fetch_optional(conn)
+    .await?)
+}
+
+/// The rotations of a key that are not finished.
+pub async fn open_rotations_of_key(conn: &mut Conn, key_id: &str) -> Result<Vec<RotationRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM password_rotation WHERE key_id = $1 \
+         AND state IN ('awaiting_key', 'setting_directory', 'committing')"
+    ))
+    .bind(key_id)
+    .fetch_all(conn)
     .await?)
 }
 
