@@ -218,8 +218,6 @@ async fn confirm(
             .map(|e| e.chars().filter(|c| !c.is_control()).take(512).collect());
         let applied = matches!(b.result, TaskResult::Applied);
         let now = state.clock.now_ms();
-        // One writer at a time on SQLite: a read-then-write transaction must not race another.
-        let permit = state.store.write_permit().await;
         let mut tx = state.store.begin().await?;
         let mut key = store::keys::by_serial(&mut tx, &serial)
             .await?
@@ -273,7 +271,6 @@ async fn confirm(
         )
         .await?;
         tx.commit().await?;
-        drop(permit);
         rotation::on_task_finished(&state, &task, applied, error.as_deref()).await?;
         Ok(Json(json!({ "result": "recorded" })).into_response())
     };

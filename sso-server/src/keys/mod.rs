@@ -13,6 +13,7 @@ pub mod rotation;
 pub mod state;
 pub mod tasks;
 
+use askama::Template as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
@@ -140,8 +141,6 @@ pub async fn import(state: &AppState, actor: &Actor, keys: &[NewKey]) -> Result<
             updated_at: now,
         });
     }
-    // One writer at a time on SQLite: a read-then-write transaction must not race another.
-    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     let added = store::keys::insert_keys(&mut tx, &rows).await?;
     audit::record(
@@ -154,7 +153,6 @@ pub async fn import(state: &AppState, actor: &Actor, keys: &[NewKey]) -> Result<
     )
     .await?;
     tx.commit().await?;
-    drop(permit);
     Ok(ImportReport {
         added,
         skipped: rows.len() as u64 - added,
@@ -250,11 +248,22 @@ pub struct Assigned {
     pub emailed_to: Option<String>,
 }
 
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+#[derive(askama::Template)]
+#[template(path = "key_activation_email.txt")]
+struct ActivationEmailText<'a> {
+    name: &'a str,
+    serial: &'a str,
+    code: &'a str,
+    hours: i64,
+}
+
+#[derive(askama::Template)]
+#[template(path = "key_activation_email.html")]
+struct ActivationEmailHtml<'a> {
+    name: &'a str,
+    serial: &'a str,
+    code: &'a str,
+    hours: i64,
 }
 
 /// Assigns a ready key to an active employee (`ready` -> `reserved`) with a new activation code,
@@ -268,8 +277,6 @@ pub async fn assign(
     email: bool,
 ) -> Result<Assigned> {
     let now = state.clock.now_ms();
-    // One writer at a time on SQLite: a read-then-write transaction must not race another.
-    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     let employee = store::employees::get(&mut tx, employee_id)
         .await?
@@ -298,22 +305,28 @@ pub async fn assign(
     save(&mut tx, &k, &from).await?;
     let emailed_to = match (email, &employee.email) {
         (true, Some(to)) => {
-            let hours = ACTIVATION_TTL_MS / 3_600_000;
-            let text = format!(
-                "Hello {name},\n\nyour security key {serial} is ready. On your computer, open the \
-                 key-bridge and enter this activation code:\n\n    {code}\n\nIt works for {hours} \
-                 hours and only for this key. If you did not expect it, tell your administrator.\n",
-                name = employee.display_name,
-                serial = k.serial,
+            let (name, serial, hours) = (
+                &employee.display_name,
+                &k.serial,
+                ACTIVATION_TTL_MS / 3_600_000,
             );
-            let html = format!(
-                "<p>Hello {name},</p><p>your security key {serial} is ready. On your computer, open \
-                 the key-bridge and enter this activation code:</p><p style=\"font-size:1.6em\">\
-                 <strong>{code}</strong></p><p>It works for {hours} hours and only for this key. \
-                 If you did not expect it, tell your administrator.</p>",
-                name = escape_html(&employee.display_name),
-                serial = escape_html(&k.serial),
-            );
+            let template = |e: askama::Error| Error::Internal(format!("template: {e}"));
+            let text = ActivationEmailText {
+                name,
+                serial,
+                code: &code,
+                hours,
+            }
+            .render()
+            .map_err(template)?;
+            let html = ActivationEmailHtml {
+                name,
+                serial,
+                code: &code,
+                hours,
+            }
+            .render()
+            .map_err(template)?;
             // Sent before the commit: if the mail server refuses, the key stays ready.
             state
                 .mailer
@@ -339,7 +352,6 @@ pub async fn assign(
     )
     .await?;
     tx.commit().await?;
-    drop(permit);
     Ok(Assigned {
         key: k.into(),
         activation_code: emailed_to.is_none().then_some(code),
@@ -369,8 +381,6 @@ pub async fn activate(
     code: &str,
 ) -> Result<Activation> {
     let now = state.clock.now_ms();
-    // One writer at a time on SQLite: a read-then-write transaction must not race another.
-    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     let mut k = store::keys::by_serial(&mut tx, serial)
         .await?
@@ -438,7 +448,6 @@ pub async fn activate(
     )
     .await?;
     tx.commit().await?;
-    drop(permit);
     Ok(outcome)
 }
 
@@ -464,9 +473,11 @@ pub async fn act(
     action: AdminAction,
     reason: Option<&str>,
 ) -> Result<KeyView> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > 256) {
+        return Err(Error::validation("reason", "at most 256 characters"));
+    }
     let now = state.clock.now_ms();
-    // One writer at a time on SQLite: a read-then-write transaction must not race another.
-    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     let mut k = get(&mut tx, key_id).await?;
     let from = k.state.clone();
@@ -492,10 +503,7 @@ pub async fn act(
             tasks::queue_wipe(&mut tx, &k.id, now).await?;
         }
     }
-    if let Some(r) = reason.map(str::trim).filter(|r| !r.is_empty()) {
-        if r.chars().count() > 256 {
-            return Err(Error::validation("reason", "at most 256 characters"));
-        }
+    if let Some(r) = reason {
         k.reason = Some(r.to_owned());
     }
     save(&mut tx, &k, &from).await?;
@@ -509,7 +517,6 @@ pub async fn act(
     )
     .await?;
     tx.commit().await?;
-    drop(permit);
     Ok(k.into())
 }
 

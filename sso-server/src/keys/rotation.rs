@@ -90,8 +90,6 @@ pub async fn start(
     typed: Option<&str>,
 ) -> Result<RotationRow> {
     let now = state.clock.now_ms();
-    // One writer at a time on SQLite: a read-then-write transaction must not race another.
-    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     let account = store::keys::account(&mut tx, account_id)
         .await?
@@ -168,7 +166,6 @@ pub async fn start(
     )
     .await?;
     tx.commit().await?;
-    drop(permit);
     Ok(row)
 }
 
@@ -185,8 +182,6 @@ pub async fn on_task_finished(
         return Ok(());
     };
     let now = state.clock.now_ms();
-    // One writer at a time on SQLite: a read-then-write transaction must not race another.
-    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     let Some(r) = store::keys::rotation(&mut tx, rotation_id).await? else {
         return Ok(());
@@ -246,7 +241,6 @@ pub async fn on_task_finished(
         _ => {}
     }
     tx.commit().await?;
-    drop(permit);
     if set_directory_now {
         set_directory(state, rotation_id).await?;
     }
@@ -366,8 +360,6 @@ pub async fn set_directory(state: &AppState, rotation_id: &str) -> Result<()> {
     // Time spent in AD per rotation (connect, bind, reset), for capacity planning.
     metrics::histogram!("sso_password_directory_seconds").record(started.elapsed().as_secs_f64());
     let now = state.clock.now_ms();
-    // One writer at a time on SQLite: a read-then-write transaction must not race another.
-    let permit = state.store.write_permit().await;
     let mut tx = state.store.begin().await?;
     match outcome {
         Ok(()) => {
@@ -427,7 +419,6 @@ pub async fn set_directory(state: &AppState, rotation_id: &str) -> Result<()> {
         }
     }
     tx.commit().await?;
-    drop(permit);
     Ok(())
 }
 
@@ -551,8 +542,6 @@ async fn scan_domain(
         .filter(|i| only_employee.is_none_or(|e| e == i.employee_id))
     {
         let account = {
-            // A write: on SQLite it queues with the other key writers (see `start`).
-            let _permit = state.store.write_permit().await;
             let mut conn = state.store.conn().await?;
             if store::keys::active_key_of(&mut conn, &identity.employee_id)
                 .await?

@@ -22,23 +22,27 @@ pub struct KeyRow {
 const KEY_COLUMNS: &str = "id, serial, model, state, reason, employee_id, activation_hash, \
     activation_expires, activation_attempts, activated_at, created_at, updated_at";
 
-/// Inserts keys that are not known yet (by serial); returns how many were new.
+/// Inserts keys that are not known yet (by serial), with multi-row statements; returns how many
+/// were new.
 pub async fn insert_keys(conn: &mut Conn, rows: &[KeyRow]) -> Result<u64> {
     let mut added = 0;
-    for k in rows {
-        let done = sqlx::query(
-            "INSERT INTO hardware_key (id, serial, model, state, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (serial) DO NOTHING",
-        )
-        .bind(&k.id)
-        .bind(&k.serial)
-        .bind(&k.model)
-        .bind(&k.state)
-        .bind(k.created_at)
-        .bind(k.updated_at)
-        .execute(&mut *conn)
-        .await?;
-        added += done.rows_affected();
+    for chunk in rows.chunks(super::BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO hardware_key (id, serial, model, state, created_at, updated_at) VALUES {} \
+             ON CONFLICT (serial) DO NOTHING",
+            super::values_placeholders(chunk.len(), 6)
+        );
+        let mut q = sqlx::query(&sql);
+        for k in chunk {
+            q = q
+                .bind(&k.id)
+                .bind(&k.serial)
+                .bind(&k.model)
+                .bind(&k.state)
+                .bind(k.created_at)
+                .bind(k.updated_at);
+        }
+        added += q.execute(&mut *conn).await?.rows_affected();
     }
     Ok(added)
 }
