@@ -6,23 +6,19 @@
 //! Figures go to docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashSet;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ldap3::{LdapConnAsync, LdapConnSettings, Mod};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::CertificateDer;
+use ldap3::Mod;
 use sso_server::audit::Actor;
 use sso_server::clock::SystemClock;
 use sso_server::config::Config;
 use sso_server::directory::sync::Trigger;
 use sso_server::directory::{DomainInput, Domains, RunOptions, SyncMode, Syncer};
-
-fn env(k: &str) -> String {
-    std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set: run scripts/bench.sh"))
-}
 
 /// Peak resident memory of this process so far (VmHWM), in MiB.
 fn peak_mib() -> f64 {
@@ -64,112 +60,45 @@ fn phase_timer() -> (
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::var("BENCH_USERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    let (url, base, admin, password, ca_file) = (
-        env("E2E_SAMBA_URL"),
-        env("E2E_SAMBA_BASE_DN"),
-        env("E2E_SAMBA_ADMIN"),
-        env("E2E_SAMBA_PASSWORD"),
-        env("E2E_SAMBA_CA"),
+    let n = common::users(10_000);
+    let dc = common::Dc::from_env();
+    let (url, base, admin, password, ca_file, ca_pem) = (
+        dc.url.clone(),
+        dc.base_dn.clone(),
+        dc.admin.clone(),
+        dc.password.clone(),
+        dc.ca_file.clone(),
+        dc.ca_pem.clone(),
     );
-    let ca_pem = std::fs::read_to_string(&ca_file).expect("CA");
 
     // Bulk creation over LDAP, several operations in flight on one connection.
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let (conn, mut ldap) =
-        LdapConnAsync::with_settings(LdapConnSettings::new().set_config(Arc::new(cfg)), &url)
-            .await
-            .unwrap();
-    ldap3::drive!(conn);
-    ldap.simple_bind(&admin, &password)
-        .await
-        .unwrap()
-        .success()
-        .unwrap();
+    let mut ldap = dc.connect().await;
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-    let ou = format!("OU=bench{tag},{base}");
-    ldap.add(
-        &ou,
-        vec![("objectClass", HashSet::from(["top", "organizationalUnit"]))],
-    )
-    .await
-    .unwrap()
-    .success()
-    .unwrap();
-    let group = format!("CN=Bench Sync {tag},{ou}");
-    let gsam = format!("benchsync{tag}");
-    ldap.add(
-        &group,
-        vec![
-            ("objectClass", HashSet::from(["top", "group"])),
-            ("sAMAccountName", HashSet::from([gsam.as_str()])),
-        ],
-    )
-    .await
-    .unwrap()
-    .success()
-    .unwrap();
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    const PAR: usize = 8;
-    for lane in 0..PAR {
-        let mut l = ldap.clone();
-        let (ou, tag) = (ou.clone(), tag.clone());
-        tasks.spawn(async move {
-            let mut dns = Vec::new();
-            for i in (lane..n).step_by(PAR) {
-                let dn = format!("CN=Bench User {i},{ou}");
-                let sam = format!("b{i}{tag}");
-                let mail = format!("bench.user{i}.{tag}@corp.example.test");
-                let given = format!("Bench{i}");
-                l.add(
-                    &dn,
-                    vec![
-                        (
-                            "objectClass",
-                            HashSet::from(["top", "person", "organizationalPerson", "user"]),
-                        ),
-                        ("sAMAccountName", HashSet::from([sam.as_str()])),
-                        ("givenName", HashSet::from([given.as_str()])),
-                        ("sn", HashSet::from(["User"])),
-                        ("mail", HashSet::from([mail.as_str()])),
-                        ("department", HashSet::from(["Benchmarks"])),
-                    ],
-                )
-                .await
-                .unwrap()
-                .success()
-                .unwrap();
-                dns.push(dn);
-            }
-            dns
-        });
-    }
-    let mut dns = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        dns.extend(r.unwrap());
-    }
-    for chunk in dns.chunks(500) {
-        let values: HashSet<&str> = chunk.iter().map(String::as_str).collect();
-        ldap.modify(&group, vec![Mod::Add("member", values)])
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
-    }
+    let user_tag = tag.clone();
+    let (_ou, group, dns) = common::ou_group_and_users(
+        &mut ldap,
+        &dc,
+        &format!("bench{tag}"),
+        &format!("Bench Sync {tag}"),
+        &format!("benchsync{tag}"),
+        n,
+        move |i| {
+            let tag = &user_tag;
+            (
+                format!("Bench User {i}"),
+                vec![
+                    common::user_class(),
+                    common::attr("sAMAccountName", format!("b{i}{tag}")),
+                    common::attr("givenName", format!("Bench{i}")),
+                    common::attr("sn", "User"),
+                    common::attr("mail", format!("bench.user{i}.{tag}@corp.example.test")),
+                    common::attr("department", "Benchmarks"),
+                ],
+            )
+        },
+    )
+    .await;
     println!(
         "created {n} users in the group in {}",
         secs(started.elapsed())

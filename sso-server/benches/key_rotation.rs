@@ -7,21 +7,15 @@
 //! Run with `BENCH=key_rotation scripts/bench.sh`. Figures go to docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashSet;
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use key_bridge::{Agent, AgentConfig, EmulatedKey, EmulatedKeyConfig, KeyDevice};
-use ldap3::{LdapConnAsync, LdapConnSettings, Mod};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::CertificateDer;
 use serde_json::{json, Value};
 use sso_server::clock::SystemClock;
 use sso_server::config::Config;
-
-fn env(k: &str) -> String {
-    std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set: run scripts/bench.sh"))
-}
 
 fn unicode_pwd(p: &str) -> Vec<u8> {
     format!("\"{p}\"")
@@ -61,116 +55,41 @@ fn metric(text: &str, name: &str) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::var("BENCH_USERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000);
-    let (url, base_dn, admin, password, ca_file) = (
-        env("E2E_SAMBA_URL"),
-        env("E2E_SAMBA_BASE_DN"),
-        env("E2E_SAMBA_ADMIN"),
-        env("E2E_SAMBA_PASSWORD"),
-        env("E2E_SAMBA_CA"),
+    let n = common::users(1_000);
+    let dc = common::Dc::from_env();
+    let (url, admin, password, ca_pem) = (
+        dc.url.clone(),
+        dc.admin.clone(),
+        dc.password.clone(),
+        dc.ca_pem.clone(),
     );
-    let ca_pem = std::fs::read_to_string(&ca_file).expect("CA");
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let (conn, mut ldap) =
-        LdapConnAsync::with_settings(LdapConnSettings::new().set_config(Arc::new(cfg)), &url)
-            .await
-            .unwrap();
-    ldap3::drive!(conn);
-    ldap.simple_bind(&admin, &password)
-        .await
-        .unwrap()
-        .success()
-        .unwrap();
+    let mut ldap = dc.connect().await;
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-    let ou = format!("OU=rot{tag},{base_dn}");
-    ldap.add(
-        &ou,
-        vec![("objectClass", HashSet::from(["top", "organizationalUnit"]))],
-    )
-    .await
-    .unwrap()
-    .success()
-    .unwrap();
-    let group = format!("CN=Bench Rotate {tag},{ou}");
-    let gsam = format!("benchrot{tag}");
-    ldap.add(
-        &group,
-        vec![
-            ("objectClass", HashSet::from(["top", "group"])),
-            ("sAMAccountName", HashSet::from([gsam.as_str()])),
-        ],
-    )
-    .await
-    .unwrap()
-    .success()
-    .unwrap();
     let t = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    const PAR: usize = 8;
-    for lane in 0..PAR {
-        let mut l = ldap.clone();
-        let (ou, tag) = (ou.clone(), tag.clone());
-        tasks.spawn(async move {
-            let mut dns = Vec::new();
-            for i in (lane..n).step_by(PAR) {
-                let dn = format!("CN=Rot User {i},{ou}");
-                let sam = format!("r{i}{tag}");
-                let mail = format!("rot.user{i}.{tag}@corp.example.test");
-                let attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![
-                    (
-                        b"objectClass".to_vec(),
-                        HashSet::from([
-                            b"top".to_vec(),
-                            b"person".to_vec(),
-                            b"organizationalPerson".to_vec(),
-                            b"user".to_vec(),
-                        ]),
-                    ),
-                    (
-                        b"sAMAccountName".to_vec(),
-                        HashSet::from([sam.into_bytes()]),
-                    ),
-                    (b"mail".to_vec(), HashSet::from([mail.into_bytes()])),
-                    (
-                        b"unicodePwd".to_vec(),
-                        HashSet::from([unicode_pwd("Bench-Passw0rd!x")]),
-                    ),
-                    (
-                        b"userAccountControl".to_vec(),
-                        HashSet::from([b"512".to_vec()]),
-                    ),
-                ];
-                l.add(&dn, attrs).await.unwrap().success().unwrap();
-                dns.push(dn);
-            }
-            dns
-        });
-    }
-    let mut dns = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        dns.extend(r.unwrap());
-    }
-    for chunk in dns.chunks(500) {
-        let values: HashSet<&str> = chunk.iter().map(String::as_str).collect();
-        ldap.modify(&group, vec![Mod::Add("member", values)])
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
-    }
+    let user_tag = tag.clone();
+    // Enabled users with a password: only active employees have keys to rotate.
+    let (ou, group, _) = common::ou_group_and_users(
+        &mut ldap,
+        &dc,
+        &format!("rot{tag}"),
+        &format!("Bench Rotate {tag}"),
+        &format!("benchrot{tag}"),
+        n,
+        move |i| {
+            let tag = &user_tag;
+            (
+                format!("Rot User {i}"),
+                vec![
+                    common::user_class(),
+                    common::attr("sAMAccountName", format!("r{i}{tag}")),
+                    common::attr("mail", format!("rot.user{i}.{tag}@corp.example.test")),
+                    common::attr("unicodePwd", unicode_pwd("Bench-Passw0rd!x")),
+                    common::attr("userAccountControl", "512"),
+                ],
+            )
+        },
+    )
+    .await;
     println!("created {n} AD users in {:.1} s", t.elapsed().as_secs_f64());
 
     // The server, on SQLite (or BENCH_DATABASE_URL), listening on a free port.
