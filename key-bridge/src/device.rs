@@ -8,9 +8,20 @@
 //! The trait is synchronous on purpose: device I/O is blocking, and the async agent calls it from
 //! `tokio::task::spawn_blocking`.
 
+use key_protocol::SealedPassword;
 use zeroize::Zeroize;
 
 use crate::error::KeyError;
+
+/// A signature by the key's identity over [`key_protocol::key_message`]`(request,
+/// user_verified)`: the key itself sets `user_verified`, and only after checking its PIN for
+/// this very signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySignature {
+    /// ES256, 64 bytes `r || s`.
+    pub signature: Vec<u8>,
+    pub user_verified: bool,
+}
 
 /// A credential stored on the key: a domain account and its password.
 ///
@@ -104,9 +115,31 @@ pub trait KeyDevice: Send {
     /// Deletes a credential by name ([`KeyError::NoSuchCredential`] if there is none).
     fn delete_credential(&mut self, name: &str) -> Result<(), KeyError>;
 
-    /// Returns the key to its factory state: no credentials, no link, no PIN, all attempts.
-    /// Works on a locked key (that is the way out of the lock).
+    /// Returns the key to its factory state: no credentials, no link, no PIN, all attempts, and a
+    /// new identity. Works on a locked key (that is the way out of the lock).
     fn wipe(&mut self) -> Result<(), KeyError>;
+
+    /// The key's identity: a P-256 public key (SEC1 uncompressed) whose private half was made
+    /// inside the key and never leaves it. A wipe makes a new one.
+    fn public_key(&mut self) -> Result<Vec<u8>, KeyError>;
+
+    /// Signs a request to the server (the bytes of [`key_protocol::Request::message`]). With a
+    /// `pin`, the key first verifies it as [`KeyDevice::verify_pin`] does (a wrong PIN costs an
+    /// attempt and signs nothing) and marks the signature as user-verified.
+    fn sign_request(&mut self, request: &[u8], pin: Option<&str>)
+        -> Result<KeySignature, KeyError>;
+
+    /// Opens a password sealed to this key (HPKE, see [`key_protocol::seal`]) inside the key and
+    /// stores it as [`KeyDevice::write_credential`] would. The password is never handed out
+    /// in clear on the way in. A password sealed to another key or for another task
+    /// (`aad`) is refused ([`KeyError::InvalidInput`]).
+    fn write_sealed_credential(
+        &mut self,
+        name: &str,
+        login: &str,
+        sealed: &SealedPassword,
+        aad: &[u8],
+    ) -> Result<(), KeyError>;
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! A hardware key emulated in software, for tests and for demonstrations without hardware.
 //!
 //! It behaves like a device: a fixed number of credential slots, a PIN with a limited number of
-//! attempts (the last wrong one locks the key until it is wiped), a linked/unlinked state, and a
-//! factory reset. Its state can live in a file sealed with XChaCha20-Poly1305 under a 32-byte key
+//! attempts (the last wrong one wipes the key, as real keys do), a linked/unlinked state, a
+//! factory reset, and a P-256 identity made inside the key that signs requests and opens
+//! passwords sealed to it (the private half is only ever in the sealed file). Its state can live in a file sealed with XChaCha20-Poly1305 under a 32-byte key
 //! the caller provides (see [`EmulatedKey::create`] and [`EmulatedKey::open`]), or only in memory
 //! ([`EmulatedKey::in_memory`]).
 //!
@@ -19,15 +20,17 @@
 
 mod faults;
 mod state;
-mod store;
+pub(crate) mod store;
 
 use std::path::Path;
 
-use crate::device::{Credential, DeviceStatus, KeyDevice};
+use key_protocol::{IdentityKey, SealedPassword};
+
+use crate::device::{Credential, DeviceStatus, KeyDevice, KeySignature};
 use crate::error::{KeyError, StoreError};
 use faults::injected;
 pub use faults::{Fault, FaultHandle};
-use state::{Salted, Slot, State};
+use state::{Identity, Salted, Slot, State};
 use store::Store;
 
 /// Credential slots of an emulated key unless configured otherwise.
@@ -266,6 +269,23 @@ impl EmulatedKey {
     }
 }
 
+impl EmulatedKey {
+    /// The identity, made (and saved) on first use.
+    fn identity(&mut self) -> Result<IdentityKey, KeyError> {
+        if let Some(id) = &self.state.identity {
+            return IdentityKey::from_bytes(&id.secret)
+                .map_err(|e| KeyError::Device(e.to_string()));
+        }
+        let key = IdentityKey::generate().map_err(|e| KeyError::Device(e.to_string()))?;
+        let mut next = self.state.clone();
+        next.identity = Some(Identity {
+            secret: *key.to_bytes(),
+        });
+        self.commit(next)?;
+        Ok(key)
+    }
+}
+
 impl KeyDevice for EmulatedKey {
     /// Known without a round trip, so it answers even while the key is offline.
     fn serial(&self) -> String {
@@ -306,12 +326,13 @@ impl KeyDevice for EmulatedKey {
         let mut next = self.state.clone();
         next.pin_attempts_left = next.pin_attempts_left.saturating_sub(1);
         let attempts_left = next.pin_attempts_left;
-        self.commit(next)?;
         if attempts_left == 0 {
-            Err(KeyError::Locked)
-        } else {
-            Err(KeyError::WrongPin { attempts_left })
+            // The last wrong PIN: the key forgets everything, identity included.
+            self.commit(self.state.wiped())?;
+            return Err(KeyError::WipedAfterWrongPins);
         }
+        self.commit(next)?;
+        Err(KeyError::WrongPin { attempts_left })
     }
 
     fn link(&mut self, activation_code: &str) -> Result<(), KeyError> {
@@ -391,6 +412,63 @@ impl KeyDevice for EmulatedKey {
         self.commit(next)?;
         self.unlocked = false;
         Ok(())
+    }
+
+    fn public_key(&mut self) -> Result<Vec<u8>, KeyError> {
+        self.faults.ensure_online()?;
+        self.ensure_not_locked()?;
+        Ok(self.identity()?.public_key())
+    }
+
+    fn sign_request(
+        &mut self,
+        request: &[u8],
+        pin: Option<&str>,
+    ) -> Result<KeySignature, KeyError> {
+        self.faults.ensure_online()?;
+        self.ensure_not_locked()?;
+        let user_verified = match pin {
+            Some(pin) => {
+                if self.state.pin.is_none() {
+                    // A key without a PIN cannot vouch for its user.
+                    return Err(KeyError::InvalidInput("the key has no PIN set"));
+                }
+                self.verify_pin(pin)?;
+                true
+            }
+            None => false,
+        };
+        let identity = self.identity()?;
+        Ok(KeySignature {
+            signature: identity.sign(&key_protocol::key_message(request, user_verified)),
+            user_verified,
+        })
+    }
+
+    fn write_sealed_credential(
+        &mut self,
+        name: &str,
+        login: &str,
+        sealed: &SealedPassword,
+        aad: &[u8],
+    ) -> Result<(), KeyError> {
+        self.faults.ensure_online()?;
+        if self.faults.take(Fault::FailNextWrite) {
+            return Err(injected("write"));
+        }
+        let lose_ack = self.faults.take(Fault::LoseNextWriteAck);
+        let result = self.identity().and_then(|identity| {
+            let plain = key_protocol::open(&identity, sealed, aad).map_err(|_| {
+                KeyError::InvalidInput("the password is not sealed to this key for this task")
+            })?;
+            let password = std::str::from_utf8(&plain)
+                .map_err(|_| KeyError::InvalidInput("the sealed password is not UTF-8"))?;
+            self.apply_write(&Credential::new(name, login, password))
+        });
+        if lose_ack {
+            return Err(injected("the write's acknowledgement was lost"));
+        }
+        result
     }
 }
 

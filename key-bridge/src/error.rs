@@ -11,12 +11,17 @@ pub enum KeyError {
     /// The key is not reachable (unplugged, out of BLE range, switched off).
     #[error("the key is not connected")]
     NotConnected,
-    /// The PIN was wrong; at zero attempts left the key is [`KeyError::Locked`].
+    /// The PIN was wrong; at zero attempts left the key wipes itself
+    /// ([`KeyError::WipedAfterWrongPins`]).
     #[error("wrong PIN; {attempts_left} attempts left")]
     WrongPin { attempts_left: u32 },
     /// Too many wrong PINs: the key refuses everything but status and wipe.
     #[error("the key is locked; it must be wiped")]
     Locked,
+    /// The last PIN attempt was wrong: the key wiped itself (credentials, link and identity are
+    /// gone), as real keys do. It must be activated again.
+    #[error("too many wrong PINs: the key wiped itself and must be activated again")]
+    WipedAfterWrongPins,
     /// The key has a PIN and it has not been verified in this session.
     #[error("the key's PIN must be verified first")]
     PinRequired,

@@ -20,9 +20,12 @@ pub mod agent;
 pub mod device;
 pub mod emulated;
 pub mod error;
+pub mod workstation_file;
 
-pub use agent::{Agent, AgentConfig, AgentError, Round};
-pub use device::{Credential, DeviceStatus, KeyDevice};
+pub use agent::{
+    system_clock, Agent, AgentConfig, AgentError, Clock, KeySigner, Round, Workstation,
+};
+pub use device::{Credential, DeviceStatus, KeyDevice, KeySignature};
 pub use emulated::{
     EmulatedKey, EmulatedKeyConfig, Fault, FaultHandle, DEFAULT_PIN_ATTEMPTS, DEFAULT_SLOTS,
 };

@@ -1,19 +1,26 @@
 //! `key-bridge`: the workstation agent for hardware keys.
 //!
 //! ```text
-//! key-bridge --server https://sso.example.com --client-id ws-agent activate 123456
-//! key-bridge --server https://sso.example.com --client-id ws-agent run
+//! KEY_BRIDGE_ENROLMENT_TOKEN=… key-bridge --server https://sso.example.com enrol
+//! KEY_BRIDGE_PIN=… key-bridge --server https://sso.example.com activate 123456
+//! key-bridge --server https://sso.example.com run
 //! ```
-//! The client secret comes from `KEY_BRIDGE_CLIENT_SECRET` (never a flag: flags show in `ps`).
-//! Until a BLE/USB transport exists the key is the emulated one, kept in `--key-file` sealed
-//! under the 32-byte key in `KEY_BRIDGE_KEY_STORAGE_KEY` (hex).
+//! The workstation enrols once with the one-time token the admin created for it; its own key
+//! pair is kept in `--workstation-file`. Secrets (token, PIN, new password) come from the
+//! environment, never flags (flags show in `ps`). Until a BLE/USB transport exists the key is the
+//! emulated one, kept in `--key-file`; both files are sealed under the 32-byte key in
+//! `KEY_BRIDGE_KEY_STORAGE_KEY` (hex).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use key_bridge::{Agent, AgentConfig, AgentError, EmulatedKey, EmulatedKeyConfig, KeyDevice};
+use key_bridge::{
+    system_clock, workstation_file, Agent, AgentConfig, AgentError, EmulatedKey, EmulatedKeyConfig,
+    KeyDevice,
+};
+use key_protocol::Scope;
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
@@ -23,12 +30,12 @@ use zeroize::Zeroizing;
     about = "Workstation agent for hardware keys"
 )]
 struct Cli {
-    /// The SSO server's URL.
+    /// The SSO server's URL (https://; http:// only for a server on this machine).
     #[arg(long, env = "KEY_BRIDGE_SERVER")]
     server: String,
-    /// The agent's OIDC client id (a confidential client with the client-credentials grant).
-    #[arg(long, env = "KEY_BRIDGE_CLIENT_ID")]
-    client_id: String,
+    /// The workstation's identity (written by `enrol`).
+    #[arg(long, env = "KEY_BRIDGE_WORKSTATION_FILE")]
+    workstation_file: PathBuf,
     /// A PEM file of CA certificates to trust for the server.
     #[arg(long, env = "KEY_BRIDGE_CA_FILE")]
     ca_file: Option<PathBuf>,
@@ -44,7 +51,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Activates the key with the 6-digit code from the administrator.
+    /// Enrols this workstation with the one-time token in `KEY_BRIDGE_ENROLMENT_TOKEN`.
+    Enrol,
+    /// Sets the emulated key's PIN from `KEY_BRIDGE_PIN` (a real key does this itself).
+    SetPin,
+    /// Activates the key with the 6-digit code from the administrator; the key checks the PIN
+    /// in `KEY_BRIDGE_PIN`.
     Activate { code: String },
     /// Applies the server's tasks to the key as they come (long poll), until stopped.
     Run {
@@ -52,7 +64,8 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Changes the domain password: on the key and in AD (generated), or on the key only.
+    /// Changes the domain password: on the key and in AD (generated), or on the key only. The
+    /// key checks the PIN in `KEY_BRIDGE_PIN`.
     ChangePassword {
         /// Store on the key only the password read from `KEY_BRIDGE_NEW_PASSWORD`.
         #[arg(long)]
@@ -79,23 +92,41 @@ fn storage_key() -> Result<Zeroizing<[u8; 32]>, String> {
     Ok(out)
 }
 
+fn env_secret(name: &str) -> Result<Zeroizing<String>, String> {
+    std::env::var(name)
+        .map(Zeroizing::new)
+        .map_err(|_| format!("{name} is not set"))
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
-    let secret = Zeroizing::new(
-        std::env::var("KEY_BRIDGE_CLIENT_SECRET")
-            .map_err(|_| "KEY_BRIDGE_CLIENT_SECRET is not set".to_owned())?,
-    );
     let ca_pem = match &cli.ca_file {
         Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?),
         None => None,
     };
-    let agent = Agent::new(AgentConfig {
+    let storage_key = storage_key()?;
+    let workstation =
+        workstation_file::load(&cli.workstation_file, &storage_key).map_err(|e| e.to_string())?;
+    let mut agent = Agent::new(AgentConfig {
         server: cli.server.clone(),
-        client_id: cli.client_id.clone(),
-        client_secret: secret,
         ca_pem,
+        workstation,
+        clock: system_clock(),
     })
     .map_err(|e| e.to_string())?;
-    let storage_key = storage_key()?;
+    if let Command::Enrol = cli.command {
+        if agent.workstation().is_some() {
+            return Err(format!(
+                "{} already holds an enrolled workstation; remove it to enrol again",
+                cli.workstation_file.display()
+            ));
+        }
+        let token = env_secret("KEY_BRIDGE_ENROLMENT_TOKEN")?;
+        let ws = agent.enrol(&token).await.map_err(|e| e.to_string())?;
+        workstation_file::save(&cli.workstation_file, &storage_key, &ws)
+            .map_err(|e| e.to_string())?;
+        println!("workstation {} enrolled", ws.id);
+        return Ok(());
+    }
     let mut key = EmulatedKey::open_or_create(
         &cli.key_file,
         &storage_key,
@@ -106,17 +137,27 @@ async fn run(cli: Cli) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     match cli.command {
+        Command::Enrol => {}
+        Command::SetPin => {
+            let pin = env_secret("KEY_BRIDGE_PIN")?;
+            key.set_pin(&pin).map_err(|e| e.to_string())?;
+            println!("PIN set on key {}", key.serial());
+        }
         Command::Activate { code } => {
-            agent.activate(&mut key, &code).await.map_err(|e| match e {
-                AgentError::Refused {
-                    message,
-                    attempts_left: Some(n),
-                    ..
-                } if n > 0 => {
-                    format!("{message} ({n} attempts left)")
-                }
-                other => other.to_string(),
-            })?;
+            let pin = env_secret("KEY_BRIDGE_PIN")?;
+            agent
+                .activate(&mut key, &code, &pin)
+                .await
+                .map_err(|e| match e {
+                    AgentError::Refused {
+                        message,
+                        attempts_left: Some(n),
+                        ..
+                    } if n > 0 => {
+                        format!("{message} ({n} attempts left)")
+                    }
+                    other => other.to_string(),
+                })?;
             println!("key {} activated", key.serial());
         }
         Command::Run { once } => loop {
@@ -142,18 +183,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         },
         Command::ChangePassword { key_only } => {
+            let pin = env_secret("KEY_BRIDGE_PIN")?;
             let password = if key_only {
-                Some(Zeroizing::new(
-                    std::env::var("KEY_BRIDGE_NEW_PASSWORD")
-                        .map_err(|_| "KEY_BRIDGE_NEW_PASSWORD is not set".to_owned())?,
-                ))
+                Some(env_secret("KEY_BRIDGE_NEW_PASSWORD")?)
             } else {
                 None
             };
             let id = agent
                 .change_password(
-                    &key.serial(),
-                    key_only,
+                    &mut key,
+                    &pin,
+                    if key_only {
+                        Scope::KeyOnly
+                    } else {
+                        Scope::KeyAndDirectory
+                    },
                     password.as_deref().map(String::as_str),
                 )
                 .await

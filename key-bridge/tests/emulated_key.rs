@@ -137,7 +137,7 @@ fn writes_need_a_linked_key_and_a_name() {
 }
 
 #[test]
-fn pin_counts_down_locks_and_the_right_pin_resets() {
+fn pin_counts_down_wipes_and_the_right_pin_resets() {
     let mut key = linked(4);
     key.set_pin("2468").unwrap();
     key.write_credential(&cred("corp", PASSWORD)).unwrap();
@@ -164,24 +164,22 @@ fn pin_counts_down_locks_and_the_right_pin_resets() {
         key.verify_pin("0"),
         Err(KeyError::WrongPin { .. })
     ));
-    assert_eq!(key.verify_pin("0"), Err(KeyError::Locked));
+    let identity = key.public_key().unwrap();
+    // The last wrong PIN wipes the key, as real keys do: credentials, link, PIN and identity.
+    assert_eq!(key.verify_pin("0"), Err(KeyError::WipedAfterWrongPins));
     let status = key.status().unwrap();
-    assert!(status.locked);
-    assert_eq!(status.pin_attempts_left, 0);
-
-    // Locked: even the right PIN and every credential call are refused, until a wipe.
-    assert_eq!(key.verify_pin("2468"), Err(KeyError::Locked));
-    assert_eq!(key.read_credential("corp"), Err(KeyError::Locked));
-    assert_eq!(
-        key.write_credential(&cred("corp", "x")),
-        Err(KeyError::Locked)
-    );
-    assert_eq!(key.delete_credential("corp"), Err(KeyError::Locked));
-    assert_eq!(key.set_pin("9999"), Err(KeyError::Locked));
-    key.wipe().unwrap();
-    let status = key.status().unwrap();
-    assert!(!status.locked && !status.pin_set);
+    assert!(!status.locked && !status.pin_set && !status.linked);
+    assert_eq!(status.free_slots, status.slots);
     assert_eq!(status.pin_attempts_left, 3);
+    assert_eq!(
+        key.read_credential("corp"),
+        Err(KeyError::NoSuchCredential("corp".into()))
+    );
+    assert_ne!(
+        key.public_key().unwrap(),
+        identity,
+        "a wiped key has a new identity"
+    );
 }
 
 #[test]
@@ -569,4 +567,73 @@ fn errors_and_debug_never_show_the_password() {
     ] {
         assert!(!text.contains(PASSWORD), "{text}");
     }
+}
+
+#[test]
+fn the_identity_survives_reopening_and_signs_with_the_user_verified_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = key_file(&dir);
+    let mut key = EmulatedKey::create(&path, &[3; 32], config(4)).unwrap();
+    let pk = key.public_key().unwrap();
+    drop(key);
+    let mut key = EmulatedKey::open(&path, &[3; 32]).unwrap();
+    assert_eq!(
+        key.public_key().unwrap(),
+        pk,
+        "the identity is kept in the sealed file"
+    );
+    // The private half is not in the file in clear (nor is anything that looks like it).
+    let raw = std::fs::read(&path).unwrap();
+    assert!(!raw.windows(pk.len()).any(|w| w == pk.as_slice()));
+
+    let request = b"request bytes";
+    // Without a PIN on the key, a signature cannot claim a verified user.
+    assert!(matches!(
+        key.sign_request(request, Some("2468")),
+        Err(KeyError::InvalidInput(_))
+    ));
+    let plain = key.sign_request(request, None).unwrap();
+    assert!(!plain.user_verified);
+    assert!(key_protocol::verify(
+        &pk,
+        &key_protocol::key_message(request, false),
+        &plain.signature
+    ));
+    key.set_pin("2468").unwrap();
+    let verified = key.sign_request(request, Some("2468")).unwrap();
+    assert!(verified.user_verified);
+    assert!(key_protocol::verify(
+        &pk,
+        &key_protocol::key_message(request, true),
+        &verified.signature
+    ));
+    // A wrong PIN signs nothing and costs an attempt.
+    assert_eq!(
+        key.sign_request(request, Some("0000")),
+        Err(KeyError::WrongPin { attempts_left: 2 })
+    );
+}
+
+#[test]
+fn a_sealed_password_opens_only_in_its_key_and_for_its_task() {
+    let mut key = linked(4);
+    let pk = key.public_key().unwrap();
+    let aad = key_protocol::password_aad(&key.serial(), "task-1");
+    let sealed = key_protocol::seal(&pk, PASSWORD.as_bytes(), &aad).unwrap();
+    // Another task's associated data: refused, nothing written.
+    let other = key_protocol::password_aad(&key.serial(), "task-2");
+    assert!(matches!(
+        key.write_sealed_credential("corp", "CORP\\ada", &sealed, &other),
+        Err(KeyError::InvalidInput(_))
+    ));
+    assert_eq!(key.status().unwrap().free_slots, 4);
+    // Sealed to another key: refused.
+    let mut stranger = linked(4);
+    assert!(matches!(
+        stranger.write_sealed_credential("corp", "CORP\\ada", &sealed, &aad),
+        Err(KeyError::InvalidInput(_))
+    ));
+    key.write_sealed_credential("corp", "CORP\\ada", &sealed, &aad)
+        .unwrap();
+    assert_eq!(key.read_credential("corp").unwrap().password, PASSWORD);
 }

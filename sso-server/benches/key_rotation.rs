@@ -170,23 +170,37 @@ async fn main() {
     println!("synced in {:.1} s", t.elapsed().as_secs_f64());
 
     // Keys: imported, assigned, activated (activation rotates once; that round is not timed).
-    let c = call(&http, &base, &csrf, reqwest::Method::POST, "/api/v1/oidc/clients", Some(json!({"name": "bench agents", "kind": "confidential", "redirect_uris": ["https://agent.example/cb"], "grant_types": ["client_credentials"]}))).await;
-    let agent = Arc::new(
-        Agent::new(AgentConfig {
-            server: base.clone(),
-            client_id: c["client_id"].as_str().unwrap().to_owned(),
-            client_secret: zeroize::Zeroizing::new(c["client_secret"].as_str().unwrap().to_owned()),
-            ca_pem: None,
-        })
-        .unwrap(),
-    );
+    // One enrolled workstation serves every key (16 lanes of its agent below).
+    let c = call(
+        &http,
+        &base,
+        &csrf,
+        reqwest::Method::POST,
+        "/api/v1/workstations",
+        Some(json!({"name": "bench workstation"})),
+    )
+    .await;
+    let mut agent = Agent::new(AgentConfig {
+        server: base.clone(),
+        ca_pem: None,
+        workstation: None,
+        clock: key_bridge::system_clock(),
+    })
+    .unwrap();
+    agent
+        .enrol(c["enrolment_token"].as_str().unwrap())
+        .await
+        .unwrap();
+    let agent = Arc::new(agent);
     let mut devices: Vec<EmulatedKey> = (0..n)
         .map(|i| {
-            EmulatedKey::in_memory(EmulatedKeyConfig {
+            let mut key = EmulatedKey::in_memory(EmulatedKeyConfig {
                 serial: Some(format!("ROT-{tag}-{i}")),
                 ..EmulatedKeyConfig::default()
             })
-            .unwrap()
+            .unwrap();
+            key.set_pin("2468").unwrap();
+            key
         })
         .collect();
     let keys: Vec<Value> = devices
@@ -257,7 +271,7 @@ async fn main() {
         )
         .await;
         agent
-            .activate(dev, a["activation_code"].as_str().unwrap())
+            .activate(dev, a["activation_code"].as_str().unwrap(), "2468")
             .await
             .unwrap();
     }

@@ -152,7 +152,8 @@ async fn maintenance(state: AppState) {
             let mut conn = state.store.conn().await?;
             Ok::<_, Error>(
                 crate::store::oidc::purge_expired(&mut conn, now).await?
-                    + crate::store::push::purge(&mut conn, now).await?,
+                    + crate::store::push::purge(&mut conn, now).await?
+                    + crate::keys::workstations::store::purge_nonces(&mut conn, now).await?,
             )
         }
         .await;

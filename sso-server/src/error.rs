@@ -45,6 +45,11 @@ pub enum Error {
     #[error("wrong username or password")]
     BadCredentials,
 
+    /// A signed request (key-bridge) that does not prove who sent it; the message says which
+    /// check failed, never anything secret.
+    #[error("{0}")]
+    BadSignature(&'static str),
+
     #[error("{0}")]
     Forbidden(String),
 
@@ -102,7 +107,9 @@ impl Error {
             Self::Validation { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::Unauthorized | Self::BadCredentials => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::BadCredentials | Self::BadSignature(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::DatabaseUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -118,6 +125,7 @@ impl Error {
             Self::Conflict { .. } => "conflict",
             Self::Unauthorized => "unauthorized",
             Self::BadCredentials => "bad_credentials",
+            Self::BadSignature(_) => "bad_signature",
             Self::Forbidden(_) => "forbidden",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::DatabaseUnavailable { .. } => "unavailable",

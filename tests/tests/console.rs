@@ -730,9 +730,18 @@ async fn admin_manages_hardware_keys_in_a_browser() {
     assert!(!c.source().await.expect("source").contains(&code));
 
     // The employee types the code at the workstation (what the key-bridge sends).
-    let activated = sso_server::keys::activate(&state, &Actor::cli(), &serials[0], &code)
-        .await
-        .expect("activate");
+    // The key's identity, as the key-bridge registers it (the API checks the key's signature).
+    let identity = key_protocol::IdentityKey::generate().expect("identity");
+    let activated = sso_server::keys::activate(
+        &state,
+        &Actor::cli(),
+        &serials[0],
+        &code,
+        &identity.public_key(),
+        "test-workstation",
+    )
+    .await
+    .expect("activate");
     assert!(
         matches!(activated, sso_server::keys::Activation::Activated { .. }),
         "{activated:?}"

@@ -23,6 +23,23 @@ pub(super) struct State {
     pub(super) link: Option<Salted>,
     /// One entry per slot, `None` when free; the length is the key's slot count.
     pub(super) slots: Vec<Option<Slot>>,
+    /// The key's P-256 identity (private scalar), made on first use and again after a wipe.
+    /// Never leaves the key: only its public half and signatures do.
+    #[serde(default)]
+    pub(super) identity: Option<Identity>,
+}
+
+/// The private scalar of the key's identity, zeroized on drop.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Identity {
+    pub(super) secret: [u8; 32],
+}
+
+impl Drop for Identity {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+    }
 }
 
 impl std::fmt::Debug for State {
@@ -73,6 +90,7 @@ impl State {
             pin_attempts_left: config.max_pin_attempts,
             link: None,
             slots: (0..config.slots).map(|_| None).collect(),
+            identity: None,
         })
     }
 
@@ -86,6 +104,7 @@ impl State {
             pin_attempts_left: self.max_pin_attempts,
             link: None,
             slots: self.slots.iter().map(|_| None).collect(),
+            identity: None,
         }
     }
 
@@ -113,7 +132,7 @@ impl State {
             .map(|s| s.name.len() + s.login.len() + s.password.len())
             .sum();
         // Escaping can grow a byte to six (`\u001f`); the rest is small and bounded per slot.
-        let capacity = 1024 + self.serial.len() * 6 + self.slots.len() * 128 + secrets * 6;
+        let capacity = 1280 + self.serial.len() * 6 + self.slots.len() * 128 + secrets * 6;
         let mut buf = Zeroizing::new(Vec::with_capacity(capacity));
         serde_json::to_writer(&mut *buf, self)
             // Serializing these plain types cannot fail; never include the error's text.

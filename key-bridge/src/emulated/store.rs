@@ -28,10 +28,14 @@ const TAG_LEN: usize = 16;
 /// huge file into memory.
 const MAX_FILE_LEN: u64 = 16 * 1024 * 1024;
 
+/// The workstation identity file uses the same sealing under its own magic.
+pub(crate) const WORKSTATION_MAGIC: [u8; 8] = *b"KBWSID\x00\x01";
+
 /// Where the emulated key lives and the key that seals it.
-pub(super) struct Store {
+pub(crate) struct Store {
     path: PathBuf,
     key: Zeroizing<[u8; 32]>,
+    magic: [u8; 8],
 }
 
 impl std::fmt::Debug for Store {
@@ -45,9 +49,15 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     pub(super) fn new(path: &Path, key: &[u8; 32]) -> Self {
+        Self::with_magic(path, key, MAGIC)
+    }
+
+    /// A sealed file of another kind (its magic tells them apart).
+    pub(crate) fn with_magic(path: &Path, key: &[u8; 32], magic: [u8; 8]) -> Self {
         Self {
             path: path.to_path_buf(),
             key: Zeroizing::new(*key),
+            magic,
         }
     }
 
@@ -67,7 +77,7 @@ impl Store {
 
     fn header(&self) -> [u8; HEADER_LEN] {
         let mut header = [0u8; HEADER_LEN];
-        header[..MAGIC.len()].copy_from_slice(&MAGIC);
+        header[..MAGIC.len()].copy_from_slice(&self.magic);
         header[MAGIC.len()..].copy_from_slice(&self.key_check());
         header
     }
@@ -81,7 +91,10 @@ impl Store {
 
     /// Seals the state: the bytes that go to disk.
     pub(super) fn seal(&self, state: &State) -> Result<Vec<u8>, StoreError> {
-        let plaintext = state.to_json()?;
+        self.seal_bytes(&state.to_json()?)
+    }
+
+    pub(crate) fn seal_bytes(&self, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|e| StoreError::Random(e.to_string()))?;
         let header = self.header();
@@ -90,7 +103,7 @@ impl Store {
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: plaintext.as_slice(),
+                    msg: plaintext,
                     aad: &header,
                 },
             )
@@ -105,7 +118,12 @@ impl Store {
 
     /// Opens sealed bytes read from the file.
     pub(super) fn unseal(&self, bytes: &[u8]) -> Result<State, StoreError> {
-        if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
+        let plaintext = self.unseal_bytes(bytes)?;
+        State::from_json(&plaintext).map_err(|reason| self.corrupt(reason))
+    }
+
+    pub(crate) fn unseal_bytes(&self, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != self.magic {
             return Err(self.corrupt(
                 "not an emulated key file, or a format version this build does not read",
             ));
@@ -119,7 +137,7 @@ impl Store {
             return Err(StoreError::WrongKey(self.path.clone()));
         }
         let cipher = XChaCha20Poly1305::new(Key::from_slice(self.key.as_slice()));
-        let plaintext = cipher
+        cipher
             .decrypt(
                 XNonce::from_slice(nonce),
                 Payload {
@@ -130,11 +148,10 @@ impl Store {
             .map(Zeroizing::new)
             .map_err(|_| {
                 self.corrupt("authentication failed: the file is truncated, damaged or modified")
-            })?;
-        State::from_json(&plaintext).map_err(|reason| self.corrupt(reason))
+            })
     }
 
-    pub(super) fn exists(&self) -> Result<bool, StoreError> {
+    pub(crate) fn exists(&self) -> Result<bool, StoreError> {
         match fs::symlink_metadata(&self.path) {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -147,6 +164,12 @@ impl Store {
     }
 
     pub(super) fn load(&self) -> Result<State, StoreError> {
+        let bytes = self.read()?;
+        self.unseal(&bytes)
+    }
+
+    /// The file's raw (sealed) bytes.
+    pub(crate) fn read(&self) -> Result<Vec<u8>, StoreError> {
         let io = |action, source| StoreError::Io {
             action,
             path: self.path.clone(),
@@ -160,11 +183,17 @@ impl Store {
         if bytes.len() as u64 > MAX_FILE_LEN {
             return Err(self.corrupt("the file is far too large to be an emulated key"));
         }
-        self.unseal(&bytes)
+        Ok(bytes)
     }
 
     pub(super) fn save(&self, state: &State) -> Result<(), StoreError> {
         let bytes = self.seal(state)?;
+        write_atomic(&self.path, &bytes)
+    }
+
+    /// Seals `plaintext` and replaces the file with it.
+    pub(crate) fn save_bytes(&self, plaintext: &[u8]) -> Result<(), StoreError> {
+        let bytes = self.seal_bytes(plaintext)?;
         write_atomic(&self.path, &bytes)
     }
 }

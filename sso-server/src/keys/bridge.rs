@@ -1,39 +1,52 @@
-//! The API the key-bridge agent calls from the employee's workstation. The agent authenticates
-//! as a confidential OIDC client allowed the client-credentials grant (HTTP Basic or form
-//! credentials, like the workstation unlock API). Bodies are JSON.
+//! The API the key-bridge agent calls from a workstation. Who may call what, and what proves it
+//! (signatures: [`super::signed`]; wire types: the `key-protocol` crate):
 //!
-//! - `POST /api/keys/activate` `{serial, code}`: the activation code the employee typed.
-//! - `GET /api/keys/{serial}/tasks?wait=N`: the key's pending tasks in order (long poll up to
-//!   30 s). An active key gets all of them; a withdrawn, compromised or locked one only a wipe;
-//!   a suspended or reserved one nothing.
-//! - `POST /api/keys/{serial}/tasks/{id}` `{result: applied|failed, error?}`: confirms a task
-//!   once; sending the same result again is a no-op, so the agent may retry freely.
+//! - `POST /api/workstations/enrol` `{token, public_key}`: an agent holding the one-time token
+//!   the admin created for this workstation, signing with the new workstation key it registers.
+//! - `POST /api/keys/activate` `{serial, code, public_key}`: an enrolled workstation *and* the
+//!   key being activated, which signs with the identity it registers and must have verified its
+//!   PIN for this request; the code the employee typed is checked (attempts counted in one
+//!   conditional statement).
+//! - `GET /api/keys/{serial}/tasks?wait=N`: an enrolled workstation and the key itself (its
+//!   recorded identity). The key's pending tasks in order (long poll up to 30 s); passwords are
+//!   sealed to the key (HPKE), never in clear. An active key gets all of them; a withdrawn,
+//!   compromised or locked one only a wipe; a suspended or reserved one nothing.
+//! - `POST /api/keys/{serial}/tasks/{id}` `{result: applied|failed, error?}`: the same callers;
+//!   confirms a task once; the same result again is a no-op, so the agent may retry freely.
 //! - `POST /api/keys/{serial}/password` `{scope: key_and_directory|key_only, password?}`: the
-//!   employee changes their domain password through the key-bridge.
+//!   same callers, and the key must have verified its PIN for this very request: the employee
+//!   changes their own domain password.
+//!
+//! A workstation's credential plus a key's serial is worth nothing without the key: every
+//! request about a key needs a signature only the key can make.
 
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use key_protocol::{
+    ActivateKey, ChangePassword, ConfirmTask, EnrolWorkstation, Operation, TaskList, TaskResult,
+    WorkstationEnrolled,
+};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::rotation::{self, Scope};
-use super::tasks::{self, Operation};
-use super::{Action, Activation, KeyState};
+use super::signed::{self, Caller, Incoming};
+use super::{tasks, workstations, Activation, KeyState};
 use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
-use crate::oidc::clients::Client;
-use crate::push::workstation::{agent, form_or_json};
 use crate::store;
+use crate::store::keys::KeyRow;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/workstations/enrol", post(enrol))
         .route("/api/keys/activate", post(activate))
         .route("/api/keys/{serial}/tasks", get(pending))
         .route("/api/keys/{serial}/tasks/{id}", post(confirm))
@@ -45,21 +58,10 @@ const MAX_WAIT_SECS: u64 = 30;
 /// First-rotation scans after activations running at once (each opens an LDAPS connection).
 static ACTIVATION_SCANS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
-fn bridge_actor(client: &Client) -> Actor {
+fn bridge_actor(caller: &Caller) -> Actor {
     Actor::System {
-        name: format!("key-bridge ({})", client.id),
+        name: format!("key-bridge on {}", caller.workstation.name),
     }
-}
-
-async fn authenticated(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> std::result::Result<Client, Response> {
-    let p = form_or_json(headers, body);
-    agent(state, headers, &p)
-        .await
-        .map_err(IntoResponse::into_response)
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T> {
@@ -73,21 +75,95 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T> {
     })
 }
 
-#[derive(Deserialize)]
-struct ActivateBody {
-    serial: String,
-    code: String,
+fn public_key(text: &str) -> Result<Vec<u8>> {
+    let pk = key_protocol::unb64(text, "public_key")
+        .map_err(|_| Error::validation("public_key", "not base64url"))?;
+    key_protocol::sign::check_public_key(&pk, "public_key")
+        .map_err(|_| Error::validation("public_key", "not an uncompressed P-256 public key"))?;
+    Ok(pk)
 }
 
-async fn activate(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let client = match authenticated(&state, &headers, &body).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+/// The request is signed by an enrolled workstation and by the key `serial` (its recorded
+/// identity). Returns the caller, the key and whether the key verified its PIN. An unknown
+/// serial answers like a wrong signature: serials are not secret, but the answer need not help.
+async fn key_request(
+    state: &AppState,
+    req: &Incoming<'_>,
+    serial: &str,
+) -> Result<(Caller, KeyRow, bool)> {
+    let mut conn = state.store.conn().await?;
+    let caller = signed::check(&mut conn, state.clock.now_ms(), req, None).await?;
+    let key = store::keys::by_serial(&mut conn, serial).await?;
+    let user_verified = caller.key_signed_by(key.as_ref().and_then(|k| k.public_key.as_deref()))?;
+    let key = key.ok_or(Error::BadSignature("the request is not signed by the key"))?;
+    store::keys::set_workstation(&mut conn, &key.id, &caller.workstation.id).await?;
+    Ok((caller, key, user_verified))
+}
+
+async fn enrol(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<WorkstationEnrolled>> {
+    let b: EnrolWorkstation = parse(&body)?;
+    let pk = public_key(&b.public_key)?;
+    let (id, secret) = key_protocol::split_enrolment_token(&b.token).ok_or(Error::Unauthorized)?;
+    {
+        let mut conn = state.store.conn().await?;
+        let req = Incoming {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            body: &body,
+        };
+        let caller = signed::check(&mut conn, state.clock.now_ms(), &req, Some(&pk)).await?;
+        if caller.workstation.id != id {
+            return Err(Error::Unauthorized);
+        }
+    }
+    let w = workstations::enrol(&state.store, state.clock.as_ref(), id, secret, &pk).await?;
+    Ok(Json(WorkstationEnrolled {
+        workstation_id: w.id,
+        name: w.name,
+    }))
+}
+
+async fn activate(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let run = async {
-        let b: ActivateBody = parse(&body)?;
-        let outcome =
-            super::activate(&state, &bridge_actor(&client), b.serial.trim(), &b.code).await?;
+        let mut conn = state.store.conn().await?;
+        let req = Incoming {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            body: &body,
+        };
+        let caller = signed::check(&mut conn, state.clock.now_ms(), &req, None).await?;
+        drop(conn);
+        let b: ActivateKey = parse(&body)?;
+        let pk = public_key(&b.public_key)?;
+        // The key proves it holds the identity it registers, and that its PIN was checked.
+        if !caller.key_signed_by(Some(&pk))? {
+            return Err(Error::Forbidden(
+                "the key must verify its PIN to be activated".into(),
+            ));
+        }
+        let outcome = super::activate(
+            &state,
+            &bridge_actor(&caller),
+            b.serial.trim(),
+            &b.code,
+            &pk,
+            &caller.workstation.id,
+        )
+        .await?;
         Ok::<_, Error>(match outcome {
             Activation::Activated { employee_id } => {
                 // First activation: the accounts whose password will live on the key get one
@@ -144,223 +220,207 @@ async fn pending(
     State(state): State<AppState>,
     Path(serial): Path<String>,
     Query(q): Query<WaitQuery>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authenticated(&state, &headers, &Bytes::new()).await {
-        return r;
-    }
-    let run = async {
-        let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let (key_state, tasks) = {
-                let mut conn = state.store.conn().await?;
-                let key = store::keys::by_serial(&mut conn, &serial)
-                    .await?
-                    .ok_or(Error::NotFound("key"))?;
-                let ks = KeyState::parse(&key.state).unwrap_or(KeyState::Deactivated);
-                let tasks: Vec<_> = store::keys::pending_tasks(&mut conn, &key.id)
-                    .await?
-                    .into_iter()
-                    .filter(|t| deliverable(ks, Operation::parse(&t.operation)))
-                    .collect();
-                (ks, tasks)
-            };
-            if !tasks.is_empty() || tokio::time::Instant::now() >= deadline {
-                let views = tasks
-                    .iter()
-                    .map(|t| tasks::view(&state.cipher, t))
-                    .collect::<Result<Vec<_>>>()?;
-                return Ok::<_, Error>(
-                    (
-                        [(axum::http::header::CACHE_CONTROL, "no-store")],
-                        Json(json!({ "state": key_state, "tasks": views })),
-                    )
-                        .into_response(),
-                );
-            }
-            // Waiting for work is wall-clock time, not the business clock.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+) -> Result<Response> {
+    let req = Incoming {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &[],
     };
-    run.await.unwrap_or_else(IntoResponse::into_response)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum TaskResult {
-    Applied,
-    Failed,
-}
-
-#[derive(Deserialize)]
-struct ConfirmBody {
-    result: TaskResult,
-    #[serde(default)]
-    error: Option<String>,
+    let (_, key, _) = key_request(&state, &req, &serial).await?;
+    let public_key = key.public_key.clone().unwrap_or_default();
+    let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let (key_state, tasks) = {
+            let mut conn = state.store.conn().await?;
+            let key = store::keys::get(&mut conn, &key.id)
+                .await?
+                .ok_or(Error::NotFound("key"))?;
+            let ks = KeyState::parse(&key.state).unwrap_or(KeyState::Deactivated);
+            let tasks: Vec<_> = store::keys::pending_tasks(&mut conn, &key.id)
+                .await?
+                .into_iter()
+                .filter(|t| deliverable(ks, Operation::parse(&t.operation)))
+                .collect();
+            (ks, tasks)
+        };
+        if !tasks.is_empty() || tokio::time::Instant::now() >= deadline {
+            let tasks = tasks
+                .iter()
+                .map(|t| tasks::view(&state.cipher, t, &serial, &public_key))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok((
+                [(axum::http::header::CACHE_CONTROL, "no-store")],
+                Json(TaskList {
+                    state: key_state.as_str().into(),
+                    tasks,
+                }),
+            )
+                .into_response());
+        }
+        // Waiting for work is wall-clock time, not the business clock.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn confirm(
     State(state): State<AppState>,
     Path((serial, id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let client = match authenticated(&state, &headers, &body).await {
-        Ok(c) => c,
-        Err(r) => return r,
+) -> Result<Response> {
+    let req = Incoming {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
     };
-    let run = async {
-        let b: ConfirmBody = parse(&body)?;
-        let error: Option<String> = b
-            .error
-            .as_deref()
-            .map(|e| e.chars().filter(|c| !c.is_control()).take(512).collect());
-        let applied = matches!(b.result, TaskResult::Applied);
-        let now = state.clock.now_ms();
-        let mut tx = state.store.begin().await?;
-        let mut key = store::keys::by_serial(&mut tx, &serial)
-            .await?
-            .ok_or(Error::NotFound("key"))?;
-        let task = store::keys::get_task(&mut tx, &id)
-            .await?
-            .filter(|t| t.key_id == key.id)
-            .ok_or(Error::NotFound("task"))?;
-        let wanted = if applied { "applied" } else { "failed" };
-        if task.state != "pending" {
-            // A retry of a confirmation that landed: fine. Anything else is a conflict.
-            return if task.state == wanted {
-                Ok(Json(json!({ "result": "already recorded" })).into_response())
-            } else {
-                Err(Error::conflict(
-                    Some("result"),
-                    format!("the task is already {}", task.state),
-                ))
-            };
+    let (caller, _, _) = key_request(&state, &req, &serial).await?;
+    let b: ConfirmTask = parse(&body)?;
+    let error: Option<String> = b
+        .error
+        .as_deref()
+        .map(|e| e.chars().filter(|c| !c.is_control()).take(512).collect());
+    let applied = b.result == TaskResult::Applied;
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin().await?;
+    let mut key = store::keys::by_serial(&mut tx, &serial)
+        .await?
+        .ok_or(Error::NotFound("key"))?;
+    let task = store::keys::get_task(&mut tx, &id)
+        .await?
+        .filter(|t| t.key_id == key.id)
+        .ok_or(Error::NotFound("task"))?;
+    let wanted = if applied { "applied" } else { "failed" };
+    if task.state != "pending" {
+        // A retry of a confirmation that landed: fine. Anything else is a conflict.
+        return if task.state == wanted {
+            Ok(Json(json!({ "result": "already recorded" })).into_response())
+        } else {
+            Err(Error::conflict(
+                Some("result"),
+                format!("the task is already {}", task.state),
+            ))
+        };
+    }
+    let ks = KeyState::parse(&key.state).unwrap_or(KeyState::Deactivated);
+    if !deliverable(ks, Operation::parse(&task.operation)) {
+        return Err(Error::conflict(
+            Some("state"),
+            format!("the key is {}: it takes no such task", ks.as_str()),
+        ));
+    }
+    store::keys::finish_task(&mut tx, &task.id, wanted, error.as_deref(), now).await?;
+    if applied && task.operation == Operation::Wipe.as_str() {
+        let from = key.state.clone();
+        super::wiped(&mut key, ks, now)?;
+        if !store::keys::update_state(&mut tx, &key, &from).await? {
+            return Err(Error::conflict(Some("state"), "the key changed meanwhile"));
         }
-        let ks = KeyState::parse(&key.state).unwrap_or(KeyState::Deactivated);
-        if !deliverable(ks, Operation::parse(&task.operation)) {
-            return Err(Error::conflict(
-                Some("state"),
-                format!("the key is {}: it takes no such task", ks.as_str()),
-            ));
-        }
-        store::keys::finish_task(&mut tx, &task.id, wanted, error.as_deref(), now).await?;
-        if applied && task.operation == Operation::Wipe.as_str() {
-            let from = key.state.clone();
-            let to = super::state::next(ks, Action::Wiped)?;
-            key.state = to.as_str().into();
-            key.employee_id = None;
-            key.reason = None;
-            key.activation_hash = None;
-            key.activation_expires = None;
-            key.activation_attempts = None;
-            key.activated_at = None;
-            key.updated_at = now;
-            if !store::keys::update_state(&mut tx, &key, &from).await? {
-                return Err(Error::conflict(Some("state"), "the key changed meanwhile"));
-            }
-        }
-        audit::record(
-            &mut tx,
-            now,
-            &bridge_actor(&client),
-            "key.task_finished",
-            None,
-            json!({ "key": serial, "task": task.id, "operation": task.operation, "result": wanted, "error": error }),
-        )
-        .await?;
-        tx.commit().await?;
-        rotation::on_task_finished(&state, &task, applied, error.as_deref()).await?;
-        Ok(Json(json!({ "result": "recorded" })).into_response())
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
-}
-
-#[derive(Deserialize)]
-struct ChangeBody {
-    scope: Scope,
-    #[serde(default)]
-    password: Option<String>,
-    /// The domain (id or name); needed only when the employee has accounts in several.
-    #[serde(default)]
-    domain: Option<String>,
+    }
+    audit::record(
+        &mut tx,
+        now,
+        &bridge_actor(&caller),
+        "key.task_finished",
+        None,
+        json!({ "key": serial, "task": task.id, "operation": task.operation, "result": wanted, "error": error }),
+    )
+    .await?;
+    tx.commit().await?;
+    rotation::on_task_finished(&state, &task, applied, error.as_deref()).await?;
+    Ok(Json(json!({ "result": "recorded" })).into_response())
 }
 
 /// The employee changes their domain password through the key-bridge: on the key only (they
-/// changed it in AD themselves) or on the key and in AD (generated unless given).
+/// changed it in AD themselves) or on the key and in AD (generated unless given). The key must
+/// have verified its PIN for this request: a workstation and a serial are not the employee.
 async fn change_password(
     State(state): State<AppState>,
     Path(serial): Path<String>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let client = match authenticated(&state, &headers, &body).await {
-        Ok(c) => c,
-        Err(r) => return r,
+) -> Result<Response> {
+    let req = Incoming {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
     };
-    let run = async {
-        let b: ChangeBody = parse(&body)?;
-        if b.scope == Scope::KeyOnly && b.password.is_none() {
-            return Err(Error::validation(
-                "password",
-                "required to change the password on the key only",
-            ));
+    let (caller, key, user_verified) = key_request(&state, &req, &serial).await?;
+    if !user_verified {
+        return Err(Error::Forbidden(
+            "the key must verify its PIN for a password change".into(),
+        ));
+    }
+    let b: ChangePassword = parse(&body)?;
+    let scope = match b.scope {
+        key_protocol::Scope::KeyOnly => Scope::KeyOnly,
+        key_protocol::Scope::KeyAndDirectory => Scope::KeyAndDirectory,
+    };
+    if scope == Scope::KeyOnly && b.password.is_none() {
+        return Err(Error::validation(
+            "password",
+            "required to change the password on the key only",
+        ));
+    }
+    if key.state != KeyState::Active.as_str() {
+        return Err(Error::conflict(
+            Some("state"),
+            format!("the key is {}", key.state),
+        ));
+    }
+    let accounts = {
+        let mut conn = state.store.conn().await?;
+        let employee_id = key.employee_id.clone().unwrap_or_default();
+        store::keys::accounts_of(&mut conn, &employee_id).await?
+    };
+    let account = match (&b.domain, accounts.as_slice()) {
+        (None, [one]) => one.clone(),
+        (None, []) => {
+            return Err(Error::conflict(
+                None,
+                "no domain account of this employee is kept on a key",
+            ))
         }
-        let accounts = {
+        (None, _) => {
+            return Err(Error::validation(
+                "domain",
+                "the employee has accounts in several domains: name one",
+            ))
+        }
+        (Some(d), _) => {
             let mut conn = state.store.conn().await?;
-            let key = store::keys::by_serial(&mut conn, &serial)
-                .await?
-                .ok_or(Error::NotFound("key"))?;
-            if key.state != KeyState::Active.as_str() {
-                return Err(Error::conflict(
-                    Some("state"),
-                    format!("the key is {}", key.state),
-                ));
-            }
-            let employee_id = key.employee_id.clone().unwrap_or_default();
-            store::keys::accounts_of(&mut conn, &employee_id).await?
-        };
-        let account = match (&b.domain, accounts.as_slice()) {
-            (None, [one]) => one.clone(),
-            (None, []) => {
-                return Err(Error::conflict(
-                    None,
-                    "no domain account of this employee is kept on a key",
-                ))
-            }
-            (None, _) => {
-                return Err(Error::validation(
-                    "domain",
-                    "the employee has accounts in several domains: name one",
-                ))
-            }
-            (Some(d), _) => {
-                let mut conn = state.store.conn().await?;
-                let row = crate::directory::domain::Domains::find_row(&mut conn, d).await?;
-                accounts
-                    .iter()
-                    .find(|a| a.domain_id == row.id)
-                    .cloned()
-                    .ok_or_else(|| {
-                        Error::validation("domain", "no account of this employee in that domain")
-                    })?
-            }
-        };
-        let r = rotation::start(
-            &state,
-            &bridge_actor(&client),
-            &account.id,
-            "employee",
-            b.scope,
-            b.password.as_deref(),
-        )
-        .await?;
-        Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({ "rotation": r.id, "state": r.state })),
-        )
-            .into_response())
+            let row = crate::directory::domain::Domains::find_row(&mut conn, d).await?;
+            accounts
+                .iter()
+                .find(|a| a.domain_id == row.id)
+                .cloned()
+                .ok_or_else(|| {
+                    Error::validation("domain", "no account of this employee in that domain")
+                })?
+        }
     };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+    let r = rotation::start(
+        &state,
+        &bridge_actor(&caller),
+        &account.id,
+        "employee",
+        scope,
+        b.password.as_deref().map(String::as_str),
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "rotation": r.id, "state": r.state })),
+    )
+        .into_response())
 }

@@ -5,13 +5,16 @@
 //! - `passwords`: generated and typed domain passwords.
 //! - `tasks`: the per-key task queue (sealed payloads, applied in order, confirmed once).
 //! - `rotation`: which accounts rotate, and the key-first ordering of a rotation.
-//! - `bridge`: the HTTP API the key-bridge agent calls.
+//! - `bridge`: the HTTP API the key-bridge agent calls; `signed`: how its callers prove who they
+//!   are; `workstations`: the named workstations the agents run on.
 
 pub mod bridge;
 pub mod passwords;
 pub mod rotation;
+pub mod signed;
 pub mod state;
 pub mod tasks;
+pub mod workstations;
 
 use askama::Template as _;
 use serde::{Deserialize, Serialize};
@@ -48,6 +51,8 @@ pub struct KeyView {
     pub activation_expires_at: Option<i64>,
     pub activation_attempts_left: Option<i64>,
     pub activated_at: Option<i64>,
+    /// The workstation whose key-bridge last made a signed request for this key.
+    pub workstation_id: Option<String>,
 }
 
 impl From<KeyRow> for KeyView {
@@ -62,6 +67,7 @@ impl From<KeyRow> for KeyView {
             activation_expires_at: k.activation_expires,
             activation_attempts_left: k.activation_attempts,
             activated_at: k.activated_at,
+            workstation_id: k.workstation_id,
         }
     }
 }
@@ -139,6 +145,8 @@ pub async fn import(state: &AppState, actor: &Actor, keys: &[NewKey]) -> Result<
             activated_at: None,
             created_at: now,
             updated_at: now,
+            public_key: None,
+            workstation_id: None,
         });
     }
     let mut tx = state.store.begin().await?;
@@ -373,26 +381,47 @@ pub enum Activation {
     Expired,
 }
 
-/// Checks the code the employee typed at the workstation for the key `serial`.
+/// Checks the code the employee typed at the workstation for the key `serial`, and records the
+/// key's identity (`public_key`, which the caller checked the key signed with) and the
+/// workstation. Each evaluation first takes an attempt in one conditional statement
+/// ([`store::keys::take_activation_attempt`]), so parallel guesses, on any backend and any
+/// number of instances, get no more evaluations than there are attempts.
 pub async fn activate(
     state: &AppState,
     actor: &Actor,
     serial: &str,
     code: &str,
+    public_key: &[u8],
+    workstation_id: &str,
 ) -> Result<Activation> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
     let mut k = store::keys::by_serial(&mut tx, serial)
         .await?
         .ok_or(Error::NotFound("key"))?;
-    let from = k.state.clone();
     if key_state(&k) != KeyState::Reserved {
         // Says what the state is, so the agent can tell the employee (e.g. locked).
         state::next(key_state(&k), Action::Activate)?;
     }
-    if k.activation_expires.is_none_or(|e| e <= now) {
-        return Ok(Activation::Expired);
-    }
+    let Some(left) = store::keys::take_activation_attempt(&mut tx, &k.id, now).await? else {
+        // Reserved, but expired or (a race lost to the last attempt) no attempts left.
+        let current = store::keys::get(&mut tx, &k.id).await?;
+        return Ok(match current {
+            Some(c)
+                if key_state(&c) == KeyState::Reserved
+                    && c.activation_expires.is_none_or(|e| e <= now) =>
+            {
+                Activation::Expired
+            }
+            Some(c) if key_state(&c) == KeyState::Reserved => Activation::Locked,
+            Some(c) => {
+                state::next(key_state(&c), Action::Activate)?;
+                Activation::Locked
+            }
+            None => return Err(Error::NotFound("key")),
+        });
+    };
+    let from = k.state.clone();
     let expected = k.activation_hash.clone().unwrap_or_default();
     let code = code.trim();
     let matches = code.len() == 6
@@ -405,35 +434,38 @@ pub async fn activate(
         k.activation_expires = None;
         k.activation_attempts = None;
         k.activated_at = Some(now);
+        k.public_key = Some(public_key.to_vec());
+        k.workstation_id = Some(workstation_id.to_owned());
+        save(&mut tx, &k, &from).await?;
         Activation::Activated {
             employee_id: employee_id.clone(),
         }
+    } else if left <= 0 {
+        transition(&mut k, Action::LockOut, now)?;
+        k.reason = Some("too many wrong activation codes".into());
+        k.activation_hash = None;
+        k.activation_attempts = Some(0);
+        save(&mut tx, &k, &from).await?;
+        Activation::Locked
     } else {
-        let left = k.activation_attempts.unwrap_or(0) - 1;
-        if left <= 0 {
-            transition(&mut k, Action::LockOut, now)?;
-            k.reason = Some("too many wrong activation codes".into());
-            k.activation_hash = None;
-            k.activation_attempts = Some(0);
-            Activation::Locked
-        } else {
-            k.activation_attempts = Some(left);
-            k.updated_at = now;
-            Activation::WrongCode {
-                attempts_left: left,
-            }
+        // The attempt is already counted.
+        Activation::WrongCode {
+            attempts_left: left,
         }
     };
-    save(&mut tx, &k, &from).await?;
     let (event, detail) = match &outcome {
-        Activation::Activated { .. } => {
-            ("key.activated", json!({ "key": k.id, "serial": k.serial }))
-        }
+        Activation::Activated { .. } => (
+            "key.activated",
+            json!({ "key": k.id, "serial": k.serial, "workstation": workstation_id }),
+        ),
         Activation::WrongCode { attempts_left } => (
             "key.activation_failed",
-            json!({ "key": k.id, "serial": k.serial, "attempts_left": attempts_left }),
+            json!({ "key": k.id, "serial": k.serial, "attempts_left": attempts_left, "workstation": workstation_id }),
         ),
-        _ => ("key.locked", json!({ "key": k.id, "serial": k.serial })),
+        _ => (
+            "key.locked",
+            json!({ "key": k.id, "serial": k.serial, "workstation": workstation_id }),
+        ),
     };
     audit::record(
         &mut tx,
@@ -449,6 +481,23 @@ pub async fn activate(
     .await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// The key is back to factory state (`ready`): it forgets its employee and its identity (a
+/// wiped key makes a new one).
+pub(crate) fn wiped(k: &mut KeyRow, from: KeyState, now: i64) -> Result<()> {
+    let to = state::next(from, Action::Wiped)?;
+    k.state = to.as_str().into();
+    k.employee_id = None;
+    k.reason = None;
+    k.activation_hash = None;
+    k.activation_expires = None;
+    k.activation_attempts = None;
+    k.activated_at = None;
+    k.public_key = None;
+    k.workstation_id = None;
+    k.updated_at = now;
+    Ok(())
 }
 
 /// The admin's lifecycle actions other than assign.
@@ -497,6 +546,12 @@ pub async fn act(
             transition(&mut k, Action::Withdraw, now)?;
             tasks::cancel_password_work(&mut tx, &k.id, "the key was withdrawn", now).await?;
         }
+        AdminAction::Wipe if k.public_key.is_none() => {
+            // Never activated (e.g. locked by wrong codes): nothing of ours is on it, and it has
+            // no identity it could confirm a wipe with.
+            let current = key_state(&k);
+            wiped(&mut k, current, now)?;
+        }
         AdminAction::Wipe => {
             // Checked now, applied when the key-bridge confirms the wipe.
             state::next(key_state(&k), Action::Wiped)?;
@@ -530,7 +585,10 @@ pub async fn deactivate_keys_of(conn: &mut Conn, employee_id: &str, now: i64) ->
         k.reason = Some("the employee is no longer active".into());
         save(conn, &k, &from).await?;
         tasks::cancel_password_work(conn, &k.id, "the employee is no longer active", now).await?;
-        tasks::queue_wipe(conn, &k.id, now).await?;
+        // A key that never activated has no identity to fetch a wipe with.
+        if k.public_key.is_some() {
+            tasks::queue_wipe(conn, &k.id, now).await?;
+        }
     }
     Ok(keys.len() as u64)
 }

@@ -17,39 +17,8 @@ use crate::error::{Error, Result};
 use crate::store::keys::TaskRow;
 use crate::store::{self, Conn};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Operation {
-    /// Store `password` for `login` under `name`.
-    WritePassword,
-    /// Make the credential `from` the current one under `name` (and delete `from`).
-    PromotePassword,
-    /// Delete the credential `name` if it is there.
-    DiscardPassword,
-    /// Return the key to its factory state.
-    Wipe,
-}
-
-impl Operation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::WritePassword => "write_password",
-            Self::PromotePassword => "promote_password",
-            Self::DiscardPassword => "discard_password",
-            Self::Wipe => "wipe",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "write_password" => Self::WritePassword,
-            "promote_password" => Self::PromotePassword,
-            "discard_password" => Self::DiscardPassword,
-            "wipe" => Self::Wipe,
-            _ => return None,
-        })
-    }
-}
+/// The operations, shared with the agent through the wire crate.
+pub use key_protocol::Operation;
 
 /// What a task carries (sealed at rest).
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -80,18 +49,6 @@ impl Drop for Payload {
             zeroize::Zeroize::zeroize(p);
         }
     }
-}
-
-/// A task as the key-bridge receives it.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TaskView {
-    pub id: String,
-    pub operation: String,
-    pub name: Option<String>,
-    pub login: Option<String>,
-    /// Only in `write_password` tasks.
-    pub password: Option<String>,
-    pub from: Option<String>,
 }
 
 fn aad(task_id: &str) -> Vec<u8> {
@@ -159,8 +116,16 @@ pub async fn queue_wipe(conn: &mut Conn, key_id: &str, now: i64) -> Result<Strin
     Ok(id)
 }
 
-/// Opens a task for the key-bridge.
-pub fn view(cipher: &Cipher, t: &TaskRow) -> Result<TaskView> {
+/// A task as the key-bridge receives it: the password, if any, is opened from the data key's
+/// seal only to be sealed again to the key's own public key (HPKE, associated data: serial and
+/// task id). Nothing on the way (agent, proxies, logs) sees it in clear, and the answer is
+/// useless to anyone but that key.
+pub fn view(
+    cipher: &Cipher,
+    t: &TaskRow,
+    serial: &str,
+    key_public: &[u8],
+) -> Result<key_protocol::Task> {
     let payload: Payload = match &t.payload {
         Some(sealed) => {
             let plain = Zeroizing::new(cipher.open(sealed, &aad(&t.id))?);
@@ -169,12 +134,23 @@ pub fn view(cipher: &Cipher, t: &TaskRow) -> Result<TaskView> {
         }
         None => Payload::default(),
     };
-    Ok(TaskView {
+    let sealed_password = match payload.password.as_deref() {
+        Some(p) => Some(
+            key_protocol::seal(
+                key_public,
+                p.as_bytes(),
+                &key_protocol::password_aad(serial, &t.id),
+            )
+            .map_err(|e| Error::Crypto(format!("sealing a password to the key: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(key_protocol::Task {
         id: t.id.clone(),
-        operation: t.operation.clone(),
+        operation: Operation::parse(&t.operation).unwrap_or(Operation::Unknown),
         name: Some(payload.name.clone()).filter(|n| !n.is_empty()),
         login: payload.login.clone(),
-        password: payload.password.clone(),
+        sealed_password,
         from: payload.from.clone(),
     })
 }

@@ -17,10 +17,15 @@ pub struct KeyRow {
     pub activated_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The key's own P-256 public key (SEC1 uncompressed), recorded at activation.
+    pub public_key: Option<Vec<u8>>,
+    /// The workstation that last made a signed request for this key.
+    pub workstation_id: Option<String>,
 }
 
 const KEY_COLUMNS: &str = "id, serial, model, state, reason, employee_id, activation_hash, \
-    activation_expires, activation_attempts, activated_at, created_at, updated_at";
+    activation_expires, activation_attempts, activated_at, created_at, updated_at, public_key, \
+    workstation_id";
 
 /// Inserts keys that are not known yet (by serial), with multi-row statements; returns how many
 /// were new.
@@ -121,8 +126,8 @@ pub async fn count_by_state(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
 pub async fn update_state(conn: &mut Conn, k: &KeyRow, expected: &str) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE hardware_key SET state = $2, reason = $3, employee_id = $4, activation_hash = $5, \
-         activation_expires = $6, activation_attempts = $7, activated_at = $8, updated_at = $9 \
-         WHERE id = $1 AND state = $10",
+         activation_expires = $6, activation_attempts = $7, activated_at = $8, updated_at = $9, \
+         public_key = $11, workstation_id = $12 WHERE id = $1 AND state = $10",
     )
     .bind(&k.id)
     .bind(&k.state)
@@ -134,9 +139,45 @@ pub async fn update_state(conn: &mut Conn, k: &KeyRow, expected: &str) -> Result
     .bind(k.activated_at)
     .bind(k.updated_at)
     .bind(expected)
+    .bind(&k.public_key)
+    .bind(&k.workstation_id)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Takes one activation attempt from a reserved key whose code has not expired, in one
+/// conditional statement: concurrent attempts (several instances, PostgreSQL) queue on the row,
+/// so no more codes are evaluated than there were attempts. Returns the attempts left after
+/// this one, or `None` when no attempt could be taken (the caller's transaction then holds the
+/// row for the evaluation).
+pub async fn take_activation_attempt(
+    conn: &mut Conn,
+    key_id: &str,
+    now: i64,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE hardware_key SET activation_attempts = activation_attempts - 1, updated_at = $2 \
+         WHERE id = $1 AND state = 'reserved' AND activation_attempts > 0 \
+         AND activation_expires > $2 RETURNING activation_attempts",
+    )
+    .bind(key_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Records which workstation serves the key (its last signed request).
+pub async fn set_workstation(conn: &mut Conn, key_id: &str, workstation_id: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE hardware_key SET workstation_id = $2 WHERE id = $1 \
+         AND (workstation_id IS NULL OR workstation_id <> $2)",
+    )
+    .bind(key_id)
+    .bind(workstation_id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The employee's active key, if any.

@@ -7,26 +7,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use key_bridge::{Agent, AgentConfig, AgentError, EmulatedKey, EmulatedKeyConfig, KeyDevice};
+use key_protocol::Scope;
 use ldap3::{LdapConnAsync, LdapConnSettings};
 use reqwest::Method;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;
 use serde_json::{json, Value};
+use sso_server::clock::Clock as _;
 
 use crate::ad::{Corner, Dc, NewUser, USER_PASSWORD};
 use crate::support::{backends, call, Db, TestServer};
 
 const WAIT: Duration = Duration::from_secs(2);
 
-fn key() -> EmulatedKey {
-    EmulatedKey::in_memory(EmulatedKeyConfig {
+/// The PIN every test key is set up with (a key is activated with its PIN verified).
+pub(crate) const PIN: &str = "2468";
+
+pub(crate) fn key() -> EmulatedKey {
+    let mut key = EmulatedKey::in_memory(EmulatedKeyConfig {
         serial: Some(format!(
             "EMU-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         )),
         ..EmulatedKeyConfig::default()
     })
-    .expect("emulated key")
+    .expect("emulated key");
+    key.set_pin(PIN).expect("PIN");
+    key
 }
 
 async fn api(
@@ -41,27 +48,37 @@ async fn api(
     (s.as_u16(), v)
 }
 
-/// An agent client (confidential, client credentials) and the agent using it.
-async fn agent(server: &TestServer, admin: &reqwest::Client, csrf: &str) -> Agent {
+/// A workstation created by the admin and enrolled by the real agent, which signs with the
+/// test server's clock.
+pub(crate) async fn agent(server: &TestServer, admin: &reqwest::Client, csrf: &str) -> Agent {
     let (status, c) = api(
         server,
         admin,
         csrf,
         Method::POST,
-        "/api/v1/oidc/clients",
-        Some(json!({"name": "Workstation agent", "kind": "confidential", "redirect_uris": ["https://agent.example/cb"], "grant_types": ["client_credentials"]})),
+        "/api/v1/workstations",
+        Some(json!({"name": format!("PC-{}", &uuid::Uuid::new_v4().simple().to_string()[..4])})),
     )
     .await;
     assert_eq!(status, 201, "{c}");
-    Agent::new(AgentConfig {
+    let mut agent = Agent::new(AgentConfig {
         server: server.base.clone(),
-        client_id: c["client_id"].as_str().expect("id").to_owned(),
-        client_secret: zeroize::Zeroizing::new(
-            c["client_secret"].as_str().expect("secret").to_owned(),
-        ),
         ca_pem: None,
+        workstation: None,
+        clock: server_clock(server),
     })
-    .expect("agent")
+    .expect("agent");
+    agent
+        .enrol(c["enrolment_token"].as_str().expect("token"))
+        .await
+        .expect("enrol");
+    agent
+}
+
+/// The agent's clock: the test server's (which tests move forward), in Unix seconds.
+pub(crate) fn server_clock(server: &TestServer) -> key_bridge::Clock {
+    let clock = server.clock.clone();
+    Arc::new(move || u64::try_from(clock.now_ms() / 1000).unwrap_or(0))
 }
 
 async fn import_one(
@@ -255,7 +272,7 @@ async fn inventory_activation_and_lifecycle() {
             (code.parse::<u32>().expect("digits") + 1) % 1_000_000
         );
         for left in (0..5).rev() {
-            match agent.activate(&mut device, &wrong).await {
+            match agent.activate(&mut device, &wrong, PIN).await {
                 Err(AgentError::Refused { attempts_left, .. }) => {
                     assert_eq!(attempts_left, Some(left))
                 }
@@ -264,7 +281,7 @@ async fn inventory_activation_and_lifecycle() {
         }
         assert_eq!(key_state(&server, &admin, &csrf, &key_id).await, "locked");
         assert!(matches!(
-            agent.activate(&mut device, &code).await,
+            agent.activate(&mut device, &code, PIN).await,
             Err(AgentError::Refused { status: 409, .. })
         ));
         assert!(
@@ -272,7 +289,12 @@ async fn inventory_activation_and_lifecycle() {
             "the device is linked only after the server agrees"
         );
 
-        // A locked key is wiped through the agent and returns to stock.
+        // A locked key never activated: it has no identity (so no agent can fetch anything for
+        // it) and nothing of ours on it, so the wipe returns it to stock at once.
+        assert!(matches!(
+            agent.run_once(&mut device, WAIT).await,
+            Err(AgentError::Refused { status: 401, .. })
+        ));
         let (status, _) = api(
             &server,
             &admin,
@@ -283,8 +305,6 @@ async fn inventory_activation_and_lifecycle() {
         )
         .await;
         assert_eq!(status, 200);
-        let round = agent.run_once(&mut device, WAIT).await.expect("round");
-        assert_eq!((round.key_state.as_str(), round.applied), ("locked", 1));
         let (_, k) = api(
             &server,
             &admin,
@@ -311,11 +331,29 @@ async fn inventory_activation_and_lifecycle() {
         )
         .await;
         agent
-            .activate(&mut device, a["activation_code"].as_str().expect("code"))
+            .activate(
+                &mut device,
+                a["activation_code"].as_str().expect("code"),
+                PIN,
+            )
             .await
             .expect("activated");
         assert_eq!(key_state(&server, &admin, &csrf, &key_id).await, "active");
         assert!(device.status().expect("status").linked);
+        let (_, k) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::GET,
+            &format!("/api/v1/keys/{key_id}"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            k["workstation_id"].as_str(),
+            agent.workstation().map(|w| w.id.as_str()),
+            "the key's page names the workstation that serves it: {k}"
+        );
         for (action, state) in [
             ("suspend", "suspended"),
             ("resume", "active"),
@@ -332,6 +370,27 @@ async fn inventory_activation_and_lifecycle() {
             .await;
             assert_eq!((status, k["state"].as_str()), (200, Some(state)), "{k}");
         }
+        // The withdrawn key is wiped through the agent: the confirmation is signed before the
+        // wipe (a wiped key has a new identity), and the key returns to stock.
+        let identity = device.public_key().expect("identity");
+        let (status, _) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::POST,
+            &format!("/api/v1/keys/{key_id}/actions"),
+            Some(json!({"action": "wipe"})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let round = agent.run_once(&mut device, WAIT).await.expect("round");
+        assert_eq!(
+            (round.key_state.as_str(), round.applied),
+            ("deactivated", 1)
+        );
+        assert_ne!(device.public_key().expect("identity"), identity);
+        assert!(!device.status().expect("status").linked);
+        assert_eq!(key_state(&server, &admin, &csrf, &key_id).await, "ready");
     }
 }
 
@@ -456,7 +515,11 @@ async fn rotating(db: Db) -> Option<Rotating> {
     )
     .await;
     agent
-        .activate(&mut device, a["activation_code"].as_str().expect("code"))
+        .activate(
+            &mut device,
+            a["activation_code"].as_str().expect("code"),
+            PIN,
+        )
         .await
         .expect("activate");
     let netbios = dc.netbios.to_uppercase();
@@ -919,8 +982,14 @@ async fn concurrency_withdrawal_and_leaving_the_company() {
             )
             .await;
         f.server.clock.advance(Duration::from_secs(1));
+        // A wiped key has no PIN: the employee sets one before activating it again.
+        f.device.set_pin(PIN).expect("PIN");
         f.agent
-            .activate(&mut f.device, a["activation_code"].as_str().expect("code"))
+            .activate(
+                &mut f.device,
+                a["activation_code"].as_str().expect("code"),
+                PIN,
+            )
             .await
             .expect("activate");
         f.wait_state("awaiting_key").await;
@@ -932,11 +1001,10 @@ async fn concurrency_withdrawal_and_leaving_the_company() {
         assert!(binds(&dc, &f.dn, &current).await);
 
         // The employee's own change, on the key only (they changed it in AD themselves).
-        let serial = f.device.serial();
         let own = format!("Own-Choice-{}-42", &f.corner.tag[..6]);
         f.server.clock.advance(Duration::from_secs(1));
         f.agent
-            .change_password(&serial, true, Some(&own))
+            .change_password(&mut f.device, PIN, Scope::KeyOnly, Some(&own))
             .await
             .expect("change");
         f.round().await;
@@ -948,7 +1016,9 @@ async fn concurrency_withdrawal_and_leaving_the_company() {
         );
         // A key-only change needs the password.
         assert!(matches!(
-            f.agent.change_password(&serial, true, None).await,
+            f.agent
+                .change_password(&mut f.device, PIN, Scope::KeyOnly, None)
+                .await,
             Err(AgentError::Refused { status: 400, .. })
         ));
 
@@ -1060,7 +1130,7 @@ async fn the_activation_code_can_be_emailed() {
     }
     let code = code.expect("the activation code arrived by e-mail");
     agent
-        .activate(&mut device, &code)
+        .activate(&mut device, &code, PIN)
         .await
         .expect("activated with the mailed code");
     // Without an address (or without SMTP) the request names the field.

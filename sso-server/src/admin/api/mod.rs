@@ -9,6 +9,7 @@ pub mod invitations;
 pub mod keys;
 pub mod phones;
 pub mod session;
+pub mod workstations;
 
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -65,6 +66,9 @@ use crate::app::AppState;
         keys::accounts,
         keys::rotate,
         keys::scan,
+        workstations::create,
+        workstations::list,
+        workstations::revoke,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags((name = "session"), (name = "employees"), (name = "directory"), (name = "oidc"), (name = "invitations"), (name = "keys"), (name = "audit"))
@@ -137,6 +141,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/keys/{id}", get(keys::get_one))
         .route("/api/v1/keys/{id}/assign", post(keys::assign))
         .route("/api/v1/keys/{id}/actions", post(keys::action))
+        .route(
+            "/api/v1/workstations",
+            get(workstations::list).post(workstations::create),
+        )
+        .route(
+            "/api/v1/workstations/{id}/revoke",
+            post(workstations::revoke),
+        )
         .route(
             "/api/v1/employees/{id}/domain-accounts",
             get(keys::accounts),

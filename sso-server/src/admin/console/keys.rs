@@ -20,6 +20,7 @@ use crate::app::AppState;
 use crate::employees::Employees;
 use crate::error::{Error, Result};
 use crate::keys::state::{next, Action};
+use crate::keys::workstations::{self, WorkstationState, WorkstationView};
 use crate::keys::{self, AdminAction, KeyState, KeyView};
 use crate::store;
 
@@ -44,6 +45,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/keys/import", get(import_form).post(import))
         .route("/admin/keys/{id}", get(show))
         .route("/admin/keys/{id}/actions", post(action))
+        .route(
+            "/admin/keys/{id}/revoke-workstation",
+            post(revoke_workstation),
+        )
         .route("/admin/keys/{id}/assign", get(assign_form).post(assign))
 }
 
@@ -318,6 +323,10 @@ struct ShowPage {
     assignable: bool,
     actions: Vec<ActionButton>,
     code: Option<String>,
+    /// The workstation whose key-bridge serves this key.
+    workstation: Option<WorkstationView>,
+    workstation_seen: String,
+    workstation_revocable: bool,
 }
 
 async fn show(
@@ -327,10 +336,15 @@ async fn show(
     Path(id): Path<String>,
 ) -> PageResult {
     let k = load(&state, &id).await?;
-    let names = or_page(
+    let (names, workstation) = or_page(
         async {
             let mut conn = state.store.conn().await?;
-            names_of(&mut conn, std::slice::from_ref(&k)).await
+            let names = names_of(&mut conn, std::slice::from_ref(&k)).await?;
+            let ws = match &k.workstation_id {
+                Some(w) => workstations::get(&mut conn, w).await.ok(),
+                None => None,
+            };
+            Ok::<_, Error>((names, ws))
         }
         .await,
     )?;
@@ -344,8 +358,34 @@ async fn show(
             // Only the assignment puts a secret in the flash, and only for this key's page.
             code: flash.secret,
             k: KeyRow::new(k, &names),
+            workstation_seen: when_opt(workstation.as_ref().and_then(|w| w.last_seen_at)),
+            workstation_revocable: workstation
+                .as_ref()
+                .is_some_and(|w| w.state != WorkstationState::Revoked),
+            workstation,
         },
     )
+}
+
+/// Revokes the workstation that serves this key: every request it signs is refused from now on
+/// (for every key it serves).
+async fn revoke_workstation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, .. }: Posted,
+) -> PageResult {
+    let k = load(&state, &id).await?;
+    let r = async {
+        let ws = k
+            .workstation_id
+            .as_deref()
+            .ok_or(Error::NotFound("workstation"))?;
+        let w =
+            workstations::revoke(&state.store, state.clock.as_ref(), &admin.actor(), ws).await?;
+        Ok(format!("Workstation {} revoked.", w.name))
+    }
+    .await;
+    outcome(&state, &admin, &back_to(&k.id), r)
 }
 
 fn back_to(id: &str) -> String {
