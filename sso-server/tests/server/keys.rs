@@ -18,7 +18,7 @@ use sso_server::clock::Clock as _;
 use crate::ad::{Corner, Dc, NewUser, USER_PASSWORD};
 use crate::support::{backends, call, Db, TestServer};
 
-const WAIT: Duration = Duration::from_secs(2);
+pub(crate) const WAIT: Duration = Duration::from_secs(2);
 
 /// The PIN every test key is set up with (a key is activated with its PIN verified).
 pub(crate) const PIN: &str = "2468";
@@ -36,7 +36,7 @@ pub(crate) fn key() -> EmulatedKey {
     key
 }
 
-async fn api(
+pub(crate) async fn api(
     server: &TestServer,
     admin: &reqwest::Client,
     csrf: &str,
@@ -81,7 +81,7 @@ pub(crate) fn server_clock(server: &TestServer) -> key_bridge::Clock {
     Arc::new(move || u64::try_from(clock.now_ms() / 1000).unwrap_or(0))
 }
 
-async fn import_one(
+pub(crate) async fn import_one(
     server: &TestServer,
     admin: &reqwest::Client,
     csrf: &str,
@@ -107,7 +107,11 @@ async fn import_one(
         .to_owned()
 }
 
-async fn manual_employee(server: &TestServer, admin: &reqwest::Client, csrf: &str) -> String {
+pub(crate) async fn manual_employee(
+    server: &TestServer,
+    admin: &reqwest::Client,
+    csrf: &str,
+) -> String {
     let email = format!("k.{}@example.test", uuid::Uuid::new_v4().simple());
     let (status, e) = api(
         server,
@@ -122,7 +126,12 @@ async fn manual_employee(server: &TestServer, admin: &reqwest::Client, csrf: &st
     e["id"].as_str().expect("id").to_owned()
 }
 
-async fn key_state(server: &TestServer, admin: &reqwest::Client, csrf: &str, id: &str) -> String {
+pub(crate) async fn key_state(
+    server: &TestServer,
+    admin: &reqwest::Client,
+    csrf: &str,
+    id: &str,
+) -> String {
     let (_, k) = api(
         server,
         admin,
@@ -395,19 +404,19 @@ async fn inventory_activation_and_lifecycle() {
 }
 
 /// A test's AD user in the sync and rotation groups, imported, with an active key.
-struct Rotating {
-    server: TestServer,
-    admin: reqwest::Client,
-    csrf: String,
-    corner: Corner,
-    agent: Agent,
-    device: EmulatedKey,
-    key_id: String,
-    employee: String,
-    dn: String,
-    domain_name: String,
-    domain_id: String,
-    netbios: String,
+pub(crate) struct Rotating {
+    pub(crate) server: TestServer,
+    pub(crate) admin: reqwest::Client,
+    pub(crate) csrf: String,
+    pub(crate) corner: Corner,
+    pub(crate) agent: Agent,
+    pub(crate) device: EmulatedKey,
+    pub(crate) key_id: String,
+    pub(crate) employee: String,
+    pub(crate) dn: String,
+    pub(crate) domain_name: String,
+    pub(crate) domain_id: String,
+    pub(crate) netbios: String,
 }
 
 async fn sync_now(
@@ -452,7 +461,7 @@ async fn sync_now(
     panic!("sync did not finish");
 }
 
-async fn rotating(db: Db) -> Option<Rotating> {
+pub(crate) async fn rotating(db: Db) -> Option<Rotating> {
     let dc = Dc::corp()?;
     let server = TestServer::start(db).await;
     let (admin, csrf) = server.admin_client().await;
@@ -541,7 +550,7 @@ async fn rotating(db: Db) -> Option<Rotating> {
 
 impl Rotating {
     /// A new admin session (after the test clock jumped past the old one's lifetime).
-    async fn relogin(&mut self) {
+    pub(crate) async fn relogin(&mut self) {
         self.admin = crate::support::client();
         self.csrf = self
             .server
@@ -553,12 +562,17 @@ impl Rotating {
             .await;
     }
 
-    async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         api(&self.server, &self.admin, &self.csrf, method, path, body).await
     }
 
     /// The latest rotation of the employee's account (waits for the account to appear).
-    async fn rotation(&self) -> Value {
+    pub(crate) async fn rotation(&self) -> Value {
         for _ in 0..100 {
             let (_, a) = self
                 .api(
@@ -575,7 +589,7 @@ impl Rotating {
         panic!("no rotation for {}", self.employee);
     }
 
-    async fn wait_state(&self, want: &str) -> Value {
+    pub(crate) async fn wait_state(&self, want: &str) -> Value {
         for _ in 0..100 {
             let r = self.rotation().await;
             if r["state"] == json!(want) {
@@ -586,7 +600,7 @@ impl Rotating {
         panic!("rotation never reached {want}: {}", self.rotation().await);
     }
 
-    fn held(&mut self, name: &str) -> Option<String> {
+    pub(crate) fn held(&mut self, name: &str) -> Option<String> {
         self.device
             .read_credential(name)
             .ok()
@@ -594,7 +608,7 @@ impl Rotating {
     }
 
     /// The passwords on the key for the domain: current and pending.
-    fn key_passwords(&mut self) -> Vec<String> {
+    pub(crate) fn key_passwords(&mut self) -> Vec<String> {
         let n = self.netbios.clone();
         [self.held(&n), self.held(&format!("{n}+next"))]
             .into_iter()
@@ -603,7 +617,7 @@ impl Rotating {
     }
 
     /// The invariant: AD accepts one of the passwords the key holds.
-    async fn key_can_sign_in(&mut self) -> bool {
+    pub(crate) async fn key_can_sign_in(&mut self) -> bool {
         let dc = self.corner.dc.clone();
         for p in self.key_passwords() {
             if binds(&dc, &self.dn, &p).await {
@@ -613,14 +627,14 @@ impl Rotating {
         false
     }
 
-    async fn round(&mut self) -> key_bridge::Round {
+    pub(crate) async fn round(&mut self) -> key_bridge::Round {
         self.agent
             .run_once(&mut self.device, WAIT)
             .await
             .expect("agent round")
     }
 
-    async fn rotate(&self, body: Value) -> (u16, Value) {
+    pub(crate) async fn rotate(&self, body: Value) -> (u16, Value) {
         // Each rotation at its own time, so "the latest" is well defined.
         self.server.clock.advance(Duration::from_secs(1));
         self.api(
@@ -632,7 +646,7 @@ impl Rotating {
     }
 }
 
-async fn binds(dc: &Dc, dn: &str, password: &str) -> bool {
+pub(crate) async fn binds(dc: &Dc, dn: &str, password: &str) -> bool {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(dc.ca_pem().as_bytes()) {
         roots.add(c.expect("pem")).expect("CA");

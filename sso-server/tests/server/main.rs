@@ -10,6 +10,7 @@ mod encryption;
 mod entra;
 mod graph_mock;
 mod invitations;
+mod key_attacks;
 mod keys;
 mod oidc;
 mod process;
