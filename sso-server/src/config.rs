@@ -114,6 +114,9 @@ pub struct MailConfig {
     pub password: Option<String>,
     /// The sender, e.g. `SSO <sso@example.com>`.
     pub from: String,
+    /// Who is told when something needs an admin (e.g. removals held by the sync's removal
+    /// guard). Empty: nobody is mailed; the dashboard still shows it.
+    pub alert_recipients: Vec<String>,
 }
 
 impl Default for MailConfig {
@@ -125,6 +128,7 @@ impl Default for MailConfig {
             username: None,
             password: None,
             from: "SSO <sso@localhost>".into(),
+            alert_recipients: Vec::new(),
         }
     }
 }
@@ -351,6 +355,17 @@ impl Config {
             return Err(invalid(
                 "mail.from",
                 "must be an address such as `SSO <sso@example.com>`",
+            ));
+        }
+        if self
+            .mail
+            .alert_recipients
+            .iter()
+            .any(|a| a.parse::<lettre::Address>().is_err())
+        {
+            return Err(invalid(
+                "mail.alert_recipients",
+                "must be e-mail addresses such as `it@example.com`",
             ));
         }
         if !matches!(self.public_url.scheme(), "http" | "https") {

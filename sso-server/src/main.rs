@@ -155,9 +155,16 @@ enum DomainCommand {
         rotation_group: Option<String>,
         #[arg(long)]
         invite_on_import: bool,
-        /// Default 10.
+        /// The removal guard's share: default 10.
         #[arg(long)]
         max_removal_percent: Option<u32>,
+        /// The removal guard's floor: this many missing accounts never trip it (0: no floor).
+        /// Default 10.
+        #[arg(long)]
+        max_removal_count: Option<u32>,
+        /// A run refused by the guard applies nothing (default: everything but the removals).
+        #[arg(long)]
+        hold_all_when_refused: bool,
         /// Entra ID: the tenant id or a verified domain.
         #[arg(long)]
         tenant_id: Option<String>,
@@ -359,6 +366,8 @@ async fn domain(command: DomainCommand, config: Config) -> sso_server::Result<()
             rotation_group,
             invite_on_import,
             max_removal_percent,
+            max_removal_count,
+            hold_all_when_refused,
             tenant_id,
             client_id,
             client_certificate_file,
@@ -408,6 +417,8 @@ async fn domain(command: DomainCommand, config: Config) -> sso_server::Result<()
                 rotation_group,
                 invite_on_import,
                 max_removal_percent,
+                max_removal_count,
+                hold_all_when_refused,
                 timeout_seconds: None,
                 enabled: None,
                 tenant_id,

@@ -22,6 +22,8 @@ use crate::store::{self, Conn, Store};
 pub const DEFAULT_SYNC_GROUP: &str = "Hideez Users Sync";
 pub const DEFAULT_ROTATION_GROUP: &str = "Security Key Auto Password Change";
 pub const DEFAULT_MAX_REMOVAL_PERCENT: u32 = 10;
+/// Missing accounts up to this many never trip the removal guard (Entra Connect-like floor).
+pub const DEFAULT_MAX_REMOVAL_COUNT: u32 = 10;
 pub const DEFAULT_TIMEOUT_SECONDS: u32 = 30;
 
 /// The kind of directory a domain is.
@@ -88,9 +90,16 @@ pub struct DomainInput {
     /// Invite imported employees to SSO by e-mail. Default false.
     #[serde(default)]
     pub invite_on_import: bool,
-    /// Refuse a run that would remove more than this share (percent) of the domain's synced
-    /// employees, unless forced. Default 10.
+    /// The removal guard: a run is refused when the accounts missing from the sync group
+    /// (left it or deleted; disabled accounts never count) exceed both this share (percent) of
+    /// the domain's synced employees and `max_removal_count`, unless forced. Default 10.
     pub max_removal_percent: Option<u32>,
+    /// The guard's floor: this many missing accounts never trip it, whatever their share
+    /// (ordinary leavers in a small domain). 0 turns the floor off. Default 10.
+    pub max_removal_count: Option<u32>,
+    /// A refused run applies nothing, instead of everything but the held removals. Default false.
+    #[serde(default)]
+    pub hold_all_when_refused: bool,
     /// Timeout of each LDAP operation, seconds. Default 30.
     pub timeout_seconds: Option<u32>,
     /// Scheduled syncs run only for enabled domains. Default true.
@@ -130,6 +139,8 @@ pub struct DomainView {
     pub rotation_group: String,
     pub invite_on_import: bool,
     pub max_removal_percent: u32,
+    pub max_removal_count: u32,
+    pub hold_all_when_refused: bool,
     pub timeout_seconds: u32,
     pub enabled: bool,
     /// The DC the delta cursor belongs to, if a sync has run.
@@ -344,7 +355,14 @@ fn validate_name(input: &DomainInput) -> Result<String> {
     Ok(name)
 }
 
-fn common_limits(input: &DomainInput) -> Result<(u32, u32)> {
+/// The limits both kinds of domain share, checked.
+struct Limits {
+    max_removal_percent: u32,
+    max_removal_count: u32,
+    timeout_seconds: u32,
+}
+
+fn common_limits(input: &DomainInput) -> Result<Limits> {
     let max_removal_percent = input
         .max_removal_percent
         .unwrap_or(DEFAULT_MAX_REMOVAL_PERCENT);
@@ -354,6 +372,13 @@ fn common_limits(input: &DomainInput) -> Result<(u32, u32)> {
             "must be between 0 and 100",
         ));
     }
+    let max_removal_count = input.max_removal_count.unwrap_or(DEFAULT_MAX_REMOVAL_COUNT);
+    if max_removal_count > 1_000_000 {
+        return Err(Error::validation(
+            "max_removal_count",
+            "must be between 0 and 1000000",
+        ));
+    }
     let timeout_seconds = input.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     if !(1..=600).contains(&timeout_seconds) {
         return Err(Error::validation(
@@ -361,7 +386,11 @@ fn common_limits(input: &DomainInput) -> Result<(u32, u32)> {
             "must be between 1 and 600",
         ));
     }
-    Ok((max_removal_percent, timeout_seconds))
+    Ok(Limits {
+        max_removal_percent,
+        max_removal_count,
+        timeout_seconds,
+    })
 }
 
 fn pem_of(input: &DomainInput) -> Result<Option<String>> {
@@ -486,7 +515,7 @@ fn validate_ldap(input: &DomainInput) -> Result<DomainRow> {
         .unwrap_or_else(|| DEFAULT_SYNC_GROUP.to_owned());
     let rotation_group = optional("rotation_group", input.rotation_group.as_deref(), 1024)?
         .unwrap_or_else(|| DEFAULT_ROTATION_GROUP.to_owned());
-    let (max_removal_percent, timeout_seconds) = common_limits(input)?;
+    let limits = common_limits(input)?;
     Ok(DomainRow {
         id: String::new(),
         name,
@@ -499,8 +528,10 @@ fn validate_ldap(input: &DomainInput) -> Result<DomainRow> {
         sync_group,
         rotation_group,
         invite_on_import: i64::from(input.invite_on_import),
-        max_removal_percent: i64::from(max_removal_percent),
-        timeout_seconds: i64::from(timeout_seconds),
+        max_removal_percent: i64::from(limits.max_removal_percent),
+        max_removal_count: i64::from(limits.max_removal_count),
+        hold_all_when_refused: i64::from(input.hold_all_when_refused),
+        timeout_seconds: i64::from(limits.timeout_seconds),
         enabled: i64::from(input.enabled.unwrap_or(true)),
         cursor_dc: None,
         cursor_invocation_id: None,
@@ -602,7 +633,7 @@ fn validate_entra(input: &DomainInput) -> Result<DomainRow> {
         graph::http_client(Some(pem), Duration::from_secs(1))
             .map_err(|e| Error::validation("ca_pem", e.to_string()))?;
     }
-    let (max_removal_percent, timeout_seconds) = common_limits(input)?;
+    let limits = common_limits(input)?;
     Ok(DomainRow {
         id: String::new(),
         name,
@@ -615,8 +646,10 @@ fn validate_entra(input: &DomainInput) -> Result<DomainRow> {
         sync_group: group_id,
         rotation_group: String::new(),
         invite_on_import: i64::from(input.invite_on_import),
-        max_removal_percent: i64::from(max_removal_percent),
-        timeout_seconds: i64::from(timeout_seconds),
+        max_removal_percent: i64::from(limits.max_removal_percent),
+        max_removal_count: i64::from(limits.max_removal_count),
+        hold_all_when_refused: i64::from(input.hold_all_when_refused),
+        timeout_seconds: i64::from(limits.timeout_seconds),
         enabled: i64::from(input.enabled.unwrap_or(true)),
         cursor_dc: None,
         cursor_invocation_id: None,
@@ -662,6 +695,8 @@ pub fn view(row: &DomainRow, credential: Option<&str>) -> Result<DomainView> {
         rotation_group: row.rotation_group.clone(),
         invite_on_import: row.invite_on_import != 0,
         max_removal_percent: u32::try_from(row.max_removal_percent).unwrap_or(0),
+        max_removal_count: u32::try_from(row.max_removal_count).unwrap_or(0),
+        hold_all_when_refused: row.hold_all_when_refused != 0,
         timeout_seconds: u32::try_from(row.timeout_seconds).unwrap_or(30),
         enabled: row.enabled != 0,
         cursor_dc: row.cursor_dc.clone(),

@@ -53,6 +53,90 @@ pub struct Plan {
     /// Active employees with an account in this domain's group before the run (the base of the
     /// removal guard).
     pub synced_before: u64,
+    /// Accounts of this domain that are missing from the group now (left it, or deleted) and
+    /// whose employee stops being active because of it: what the removal guard weighs. Accounts
+    /// the directory returned disabled or expired are a positive fact and never here.
+    pub missing: Vec<Missing>,
+}
+
+/// An account missing from the sync group, and its employee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    pub employee_id: String,
+    pub object_guid: Uuid,
+    /// The account's DN when it was last seen.
+    pub dn: String,
+}
+
+impl Plan {
+    /// The employees the missing accounts would remove.
+    pub fn missing_employees(&self) -> BTreeSet<&str> {
+        self.missing
+            .iter()
+            .map(|m| m.employee_id.as_str())
+            .collect()
+    }
+
+    /// The removals a refused run holds: one line per missing account, with its DN.
+    pub fn held(&self) -> Vec<Change> {
+        let names: HashMap<&str, &str> = self
+            .report
+            .changes
+            .iter()
+            .map(|c| (c.employee_id.as_str(), c.display_name.as_str()))
+            .collect();
+        self.missing
+            .iter()
+            .map(|m| Change {
+                kind: ChangeKind::Removed,
+                employee_id: m.employee_id.clone(),
+                display_name: names
+                    .get(m.employee_id.as_str())
+                    .map(|n| (*n).to_owned())
+                    .unwrap_or_default(),
+                object_guid: Some(m.object_guid.to_string()),
+                dn: Some(m.dn.clone()),
+                fields: vec!["missing from the sync group".into()],
+            })
+            .collect()
+    }
+}
+
+/// The removal guard's limits for one domain.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardLimits {
+    /// Refuse above this share (percent) of the domain's synced employees...
+    pub percent: u64,
+    /// ...and above this many (0: no floor).
+    pub count: u64,
+}
+
+/// What the removal guard says about a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    Pass,
+    /// The read found no member at all while the domain has synced employees: a failed or
+    /// empty search looks exactly like this, so nothing is applied.
+    EmptyRead,
+    /// More missing accounts than both limits allow: a mass removal.
+    MassRemoval {
+        missing: u64,
+    },
+}
+
+/// The removal guard (pure): ordinary leavers pass; a mass removal or an empty read does not.
+pub fn guard(plan: &Plan, limits: GuardLimits) -> Guard {
+    if plan.report.members == 0 && plan.synced_before > 0 {
+        return Guard::EmptyRead;
+    }
+    let missing = plan.missing_employees().len() as u64;
+    let share = plan.synced_before > 0 && missing * 100 > limits.percent * plan.synced_before;
+    let floor = limits.count == 0 || missing > limits.count;
+    if missing > 0 && share && floor {
+        Guard::MassRemoval { missing }
+    } else {
+        Guard::Pass
+    }
 }
 
 type Key = (String, String);
@@ -368,8 +452,7 @@ impl Work<'_> {
         found.next().is_none().then(|| first.id.clone())
     }
 
-    /// The employee's fields and state from its accounts: the oldest active account first, the
-    /// others filling what it lacks.
+    /// The employee's fields and state from its accounts ([`precedence`]).
     fn derive(&self, employee_id: &str, current: &EmployeeRow) -> EmployeeRow {
         let mut ids: Vec<&IdentityRow> = self
             .by_employee
@@ -377,18 +460,8 @@ impl Work<'_> {
             .map(|keys| keys.iter().filter_map(|k| self.identities.get(k)).collect())
             .unwrap_or_default();
         let now = self.now_ms;
-        let rank = |i: &IdentityRow| match (i.in_scope == 1, identity_disabled(i, now)) {
-            (true, false) => 0,
-            (true, true) => 1,
-            _ => 2,
-        };
-        ids.sort_by(|a, b| {
-            rank(a)
-                .cmp(&rank(b))
-                .then(a.created_at.cmp(&b.created_at))
-                .then(a.domain_id.cmp(&b.domain_id))
-                .then(a.object_guid.cmp(&b.object_guid))
-        });
+        let rank = |i: &IdentityRow| rank(i, now);
+        precedence(&mut ids, now);
         let state = match ids.first().map(|i| rank(i)) {
             Some(0) => State::Active,
             Some(1) => State::Disabled,
@@ -411,6 +484,51 @@ impl Work<'_> {
         row.state = state.as_str().to_owned();
         row
     }
+}
+
+/// 0: in the sync group and enabled; 1: in the group but disabled or expired; 2: out of it.
+fn rank(i: &IdentityRow, now_ms: i64) -> u8 {
+    match (i.in_scope == 1, identity_disabled(i, now_ms)) {
+        (true, false) => 0,
+        (true, true) => 1,
+        _ => 2,
+    }
+}
+
+/// Which of an employee's accounts speaks for it, first to last: accounts in a sync group and
+/// enabled, then in a group but disabled, then outside any group; within each, the oldest
+/// (first imported) first, then by domain id and objectGUID. The first account gives the display
+/// name (and the state); every other field comes from the first account, in this order, that
+/// has a value. Deterministic whatever order the domains sync in.
+pub fn precedence(ids: &mut [&IdentityRow], now_ms: i64) {
+    ids.sort_by(|a, b| {
+        rank(a, now_ms)
+            .cmp(&rank(b, now_ms))
+            .then(a.created_at.cmp(&b.created_at))
+            .then(a.domain_id.cmp(&b.domain_id))
+            .then(a.object_guid.cmp(&b.object_guid))
+    });
+}
+
+/// Where each of the employee's fields comes from, as [`precedence`] decides: the field's name
+/// and the index (into `ids`) of the account that provides it, if any does.
+pub fn field_sources(ids: &[IdentityRow], now_ms: i64) -> Vec<(&'static str, Option<usize>)> {
+    let mut order: Vec<&IdentityRow> = ids.iter().collect();
+    precedence(&mut order, now_ms);
+    let index = |i: &IdentityRow| {
+        ids.iter()
+            .position(|x| x.domain_id == i.domain_id && x.object_guid == i.object_guid)
+    };
+    let first = |f: fn(&IdentityRow) -> bool| order.iter().find(|i| f(i)).and_then(|i| index(i));
+    vec![
+        ("display name", order.first().and_then(|i| index(i))),
+        ("given name", first(|i| i.given_name.is_some())),
+        ("family name", first(|i| i.family_name.is_some())),
+        ("e-mail", first(|i| i.email.is_some())),
+        ("phone", first(|i| i.phone.is_some())),
+        ("department", first(|i| i.department.is_some())),
+        ("job title", first(|i| i.title.is_some())),
+    ]
 }
 
 fn employee_fields_differ(a: &EmployeeRow, b: &EmployeeRow) -> bool {
@@ -470,6 +588,13 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         set.len() as u64
     };
 
+    // Accounts the directory returned disabled or expired: a positive fact, never "missing".
+    let returned_disabled: HashSet<Uuid> = fetched
+        .iter()
+        .filter(|u| is_disabled(u.user_account_control, u.account_expires, now_ms))
+        .map(|u| u.guid)
+        .collect();
+
     // 1. Accounts of this domain that left the group.
     let leaving: Vec<Key> = w
         .identities
@@ -481,8 +606,8 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         })
         .map(|(k, _)| k.clone())
         .collect();
-    for key in leaving {
-        if let Some(mut row) = w.identities.get(&key).cloned() {
+    for key in &leaving {
+        if let Some(mut row) = w.identities.get(key).cloned() {
             row.in_scope = 0;
             row.updated_at = now_ms;
             let eid = row.employee_id.clone();
@@ -588,6 +713,29 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         }
     }
     plan.identity_writes = writes.into_values().collect();
+
+    let removed: HashSet<&str> = w
+        .report
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Removed)
+        .map(|c| c.employee_id.as_str())
+        .collect();
+    plan.missing = leaving
+        .iter()
+        .filter_map(|(_, g)| {
+            let guid = Uuid::parse_str(g).ok()?;
+            let i = original_identities.get(&(domain_id.to_owned(), g.clone()))?;
+            (removed.contains(i.employee_id.as_str()) && !returned_disabled.contains(&guid)).then(
+                || Missing {
+                    employee_id: i.employee_id.clone(),
+                    object_guid: guid,
+                    dn: i.dn.clone(),
+                },
+            )
+        })
+        .collect();
+    plan.missing.sort_by_key(|m| m.object_guid);
 
     let mut unchanged = 0;
     for g in &members {
@@ -796,5 +944,108 @@ mod tests {
         u.user_account_control = 512;
         let p = run("d1", &[u], &db);
         assert_eq!(p.report.counts.reactivated, 1);
+    }
+
+    const LIMITS: GuardLimits = GuardLimits {
+        percent: 10,
+        count: 10,
+    };
+
+    fn imported(n: u8) -> ((Vec<IdentityRow>, Vec<EmployeeRow>), Vec<DirUser>) {
+        let mut db = (Vec::new(), Vec::new());
+        let users: Vec<DirUser> = (1..=n)
+            .map(|i| user(i, Some(&format!("u{i}@x.test"))))
+            .collect();
+        let p = run("d1", &users, &db);
+        apply(&mut db, &p);
+        (db, users)
+    }
+
+    #[test]
+    fn a_leaver_in_a_small_domain_passes_the_guard() {
+        // 1 of 4 missing is 25%, but not more than the floor of 10 accounts.
+        let (db, users) = imported(4);
+        let p = run("d1", &users[1..], &db);
+        assert_eq!(p.missing_employees().len(), 1);
+        assert_eq!(guard(&p, LIMITS), Guard::Pass);
+        // Without a floor the share alone decides.
+        let no_floor = GuardLimits {
+            percent: 10,
+            count: 0,
+        };
+        assert_eq!(guard(&p, no_floor), Guard::MassRemoval { missing: 1 });
+    }
+
+    #[test]
+    fn disabled_accounts_never_count_toward_the_guard() {
+        let (db, mut users) = imported(2);
+        users[0].user_account_control = 514;
+        let p = run("d1", &users, &db);
+        assert_eq!(p.report.counts.removed, 1);
+        assert!(p.missing.is_empty(), "{:?}", p.missing);
+        let strict = GuardLimits {
+            percent: 0,
+            count: 0,
+        };
+        assert_eq!(guard(&p, strict), Guard::Pass);
+    }
+
+    #[test]
+    fn a_mass_removal_exceeds_both_limits_and_an_empty_read_always_trips() {
+        let (db, users) = imported(40);
+        // 15 of 40 missing: 37% and more than 10 accounts.
+        let p = run("d1", &users[15..], &db);
+        assert_eq!(guard(&p, LIMITS), Guard::MassRemoval { missing: 15 });
+        let held: HashSet<Uuid> = p.missing.iter().map(|m| m.object_guid).collect();
+        assert_eq!(held.len(), 15);
+        assert!(users[..15].iter().all(|u| held.contains(&u.guid)));
+        // 10 missing: not more than the floor.
+        let p = run("d1", &users[10..], &db);
+        assert_eq!(guard(&p, LIMITS), Guard::Pass);
+        // The group read empty: refused whatever the limits.
+        let p = run("d1", &[], &db);
+        assert_eq!(guard(&p, LIMITS), Guard::EmptyRead);
+        let lax = GuardLimits {
+            percent: 100,
+            count: 0,
+        };
+        assert_eq!(guard(&p, lax), Guard::EmptyRead);
+    }
+
+    #[test]
+    fn the_oldest_active_account_speaks_first_and_others_fill_gaps() {
+        let mut db = (Vec::new(), Vec::new());
+        let p = run("d2", &[user(1, Some("a@x.test"))], &db);
+        apply(&mut db, &p);
+        let mut other = user(2, Some("A@x.test"));
+        other.phone = Some("+49 30 1234".into());
+        other.display_name = Some("Other Name".into());
+        // Imported later (created later), in a domain whose id sorts first.
+        let later = plan(PlanInput {
+            domain_id: "d1",
+            now_ms: NOW + 1000,
+            fetched: vec![other.clone()],
+            members: [other.guid].into_iter().collect(),
+            identities: db.0.clone(),
+            employees: db.1.clone(),
+        });
+        apply(&mut db, &later);
+        assert_eq!(db.1.len(), 1);
+        assert_eq!(
+            db.1[0].display_name, "First1 Last1",
+            "the first imported wins"
+        );
+        assert_eq!(db.1[0].phone.as_deref(), Some("+49 30 1234"), "gaps filled");
+        let sources = field_sources(&db.0, NOW + 2000);
+        let from = |field: &str| {
+            sources
+                .iter()
+                .find(|(f, _)| *f == field)
+                .and_then(|(_, i)| *i)
+                .map(|i| db.0[i].domain_id.clone())
+        };
+        assert_eq!(from("display name").as_deref(), Some("d2"));
+        assert_eq!(from("phone").as_deref(), Some("d1"));
+        assert_eq!(from("department"), None);
     }
 }

@@ -69,6 +69,10 @@ pub struct RunReport {
     pub members: u64,
     pub changes: Vec<Change>,
     pub errors: Vec<ObjectError>,
+    /// Removals the removal guard held back (a refused run): the employees stay active until a
+    /// forced run applies them or they are back in the group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Change>,
 }
 
 impl RunReport {

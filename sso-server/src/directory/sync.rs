@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::domain::{Domain, Domains};
-use super::plan::{self, Plan, PlanInput};
+use super::plan::{self, Guard, Plan, PlanInput};
 use super::report::RunReport;
 use super::source::{self, Cursor, Read, ReadRequest};
 use super::DirectoryError;
@@ -382,50 +382,89 @@ impl Syncer {
                 store::employees::all(&mut db).await?,
             )
         };
-        let plan = plan::plan(PlanInput {
+        let input = |members: HashSet<Uuid>| PlanInput {
             domain_id: domain.id(),
             now_ms: now,
-            fetched,
+            fetched: fetched.clone(),
             members,
-            identities,
-            employees,
-        });
-
-        let limit = domain.row.max_removal_percent.max(0) as u64;
-        let removed = plan.report.counts.removed;
-        let guard_trips = plan.synced_before > 0 && removed * 100 > limit * plan.synced_before;
-        if guard_trips && !options.force {
-            row.state = "refused".into();
-            row.message = Some(format!(
-                "refused: this run would remove {removed} of the domain's {} synced employees \
-                 ({}%), more than the limit of {limit}%; nothing was changed. Check the sync \
-                 group and the bind user's rights, or run again with force",
-                plan.synced_before,
-                removed * 100 / plan.synced_before
-            ));
-            set_counts(row, &plan.report);
-            let mut tx = self.app.store.begin().await?;
-            store::directory::finish_run(&mut tx, row).await?;
-            audit::record(
-                &mut tx,
-                now,
-                &options.actor,
-                "directory.sync_refused",
-                Some(Target {
-                    kind: "domain",
-                    id: domain.id(),
-                }),
-                json!({ "run": row.id, "would_remove": removed, "synced": plan.synced_before, "limit_percent": limit }),
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(());
-        }
-
+            identities: identities.clone(),
+            employees: employees.clone(),
+        };
+        let plan = plan::plan(input(members.clone()));
+        let limits = plan::GuardLimits {
+            percent: domain.row.max_removal_percent.max(0) as u64,
+            count: domain.row.max_removal_count.max(0) as u64,
+        };
+        let verdict = plan::guard(&plan, limits);
+        let hold_all = domain.row.hold_all_when_refused != 0;
+        let plan = match verdict {
+            Guard::Pass => plan,
+            _ if options.force => {
+                row.message = Some(format!(
+                    "forced past the removal guard: {} of {} synced employees removed",
+                    plan.report.counts.removed, plan.synced_before
+                ));
+                plan
+            }
+            Guard::EmptyRead => {
+                return self
+                    .refuse_all(
+                        domain,
+                        options,
+                        &plan,
+                        row,
+                        now,
+                        format!(
+                        "refused: the sync group read returned no member while the domain has {} \
+                         synced employees; nothing was changed. Check the sync group and the \
+                         bind user's rights, or run again with force",
+                        plan.synced_before
+                    ),
+                    )
+                    .await;
+            }
+            Guard::MassRemoval { missing } if hold_all || options.dry_run => {
+                let why = held_reason(missing, plan.synced_before, limits);
+                return self
+                    .refuse_all(
+                        domain,
+                        options,
+                        &plan,
+                        row,
+                        now,
+                        format!("refused: {why}; nothing was changed. Review them, or run again with force"),
+                    )
+                    .await;
+            }
+            Guard::MassRemoval { missing } => {
+                // Hold the removals, apply the rest: plan again as if the missing accounts
+                // were still members (the plan is pure, so this is the same computation).
+                let mut kept = members.clone();
+                kept.extend(plan.missing.iter().map(|m| m.object_guid));
+                let mut safe = plan::plan(input(kept));
+                safe.report.held = plan.held();
+                let why = held_reason(missing, plan.synced_before, limits);
+                row.message = Some(format!(
+                    "refused: {why}; these removals are held (the employees stay active) and \
+                     everything else was applied. Review them, then run again with force"
+                ));
+                row.state = "refused".into();
+                set_counts(row, &safe.report);
+                progress(Progress {
+                    phase: Phase::Applying,
+                    read: safe.report.members,
+                });
+                self.apply(domain, options, &safe, &cursor, now, row)
+                    .await?;
+                self.alert_held(domain, row, &safe.report).await;
+                return Ok(());
+            }
+        };
         row.state = "succeeded".into();
         set_counts(row, &plan.report);
         if options.dry_run {
             row.message = Some("dry run: nothing was changed".into());
+            row.finished_at = Some(self.app.clock.now_ms());
             let mut db = self.app.store.conn().await?;
             store::directory::finish_run(&mut db, row).await?;
             return Ok(());
@@ -434,13 +473,91 @@ impl Syncer {
             phase: Phase::Applying,
             read: plan.report.members,
         });
-        if guard_trips {
-            row.message = Some(format!(
-                "forced past the removal guard: {removed} of {} synced employees removed",
-                plan.synced_before
-            ));
-        }
         self.apply(domain, options, &plan, &cursor, now, row).await
+    }
+
+    /// A refused run that applies nothing: the report shows what would have gone.
+    async fn refuse_all(
+        &self,
+        domain: &Domain,
+        options: &RunOptions,
+        plan: &Plan,
+        row: &mut RunRow,
+        now: i64,
+        message: String,
+    ) -> Result<()> {
+        row.state = "refused".into();
+        row.message = Some(message);
+        let mut report = plan.report.clone();
+        report.held = plan.held();
+        set_counts(row, &report);
+        row.finished_at = Some(self.app.clock.now_ms());
+        let mut tx = self.app.store.begin().await?;
+        store::directory::finish_run(&mut tx, row).await?;
+        audit::record(
+            &mut tx,
+            now,
+            &options.actor,
+            "directory.sync_refused",
+            Some(Target {
+                kind: "domain",
+                id: domain.id(),
+            }),
+            json!({ "run": row.id, "would_remove": plan.report.counts.removed, "missing": report.held.len(), "synced": plan.synced_before, "applied": false }),
+        )
+        .await?;
+        tx.commit().await?;
+        if !options.dry_run {
+            self.alert_held(domain, row, &report).await;
+        }
+        Ok(())
+    }
+
+    /// Tells the admins (`mail.alert_recipients`) that removals are held. Best effort: a mail
+    /// failure is logged, the run stands.
+    async fn alert_held(&self, domain: &Domain, row: &RunRow, report: &RunReport) {
+        let to = &self.app.config.mail.alert_recipients;
+        if to.is_empty() || !self.app.mailer.configured() {
+            return;
+        }
+        let names: Vec<String> = report
+            .held
+            .iter()
+            .map(|c| match &c.dn {
+                Some(dn) => format!("- {} ({dn})", c.display_name),
+                None => format!("- {}", c.display_name),
+            })
+            .collect();
+        let text = format!(
+            "The directory sync of {} was refused by the removal guard.\n\n{}\n\nHeld removals ({}):\n{}\n\nRun report: {}admin/sync/runs/{}\n",
+            domain.row.name,
+            row.message.as_deref().unwrap_or_default(),
+            names.len(),
+            names.join("\n"),
+            self.app.config.public_url,
+            row.id,
+        );
+        let html = format!(
+            "<pre>{}</pre>",
+            text.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        );
+        for addr in to {
+            if let Err(e) = self
+                .app
+                .mailer
+                .send(
+                    addr,
+                    &format!("Directory sync of {}: removals held", domain.row.name),
+                    text.clone(),
+                    html.clone(),
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "could not e-mail the held removals");
+            }
+        }
     }
 
     /// Reads what the run needs from the directory: accounts to examine, the membership, the
@@ -589,6 +706,7 @@ impl Syncer {
                 .await?
             }
         }
+        row.finished_at = Some(self.app.clock.now_ms());
         store::directory::finish_run(&mut tx, row).await?;
         audit::record(
             &mut tx,
@@ -605,6 +723,21 @@ impl Syncer {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Why removals are held, for people.
+fn held_reason(missing: u64, synced: u64, limits: plan::GuardLimits) -> String {
+    let share = (missing * 100).checked_div(synced).unwrap_or(100);
+    format!(
+        "{missing} of the domain's {synced} synced employees ({share}%) are missing from the sync \
+         group, more than the limit of {}%{}",
+        limits.percent,
+        if limits.count > 0 {
+            format!(" and more than {} accounts", limits.count)
+        } else {
+            String::new()
+        }
+    )
 }
 
 fn dir_error(e: DirectoryError) -> Error {

@@ -36,21 +36,27 @@ pub struct DomainRow {
     pub graph_url: Option<String>,
     /// Entra ID: the Graph delta link of the last run (users/delta).
     pub cursor_delta_link: Option<String>,
+    /// The removal guard's floor: missing accounts up to this many never trip it (0: no floor).
+    pub max_removal_count: i64,
+    /// A refused run applies nothing (instead of everything but the held removals).
+    pub hold_all_when_refused: i64,
 }
 
 const DOMAIN_COLUMNS: &str = "id, name, urls, tls_mode, ca_pem, bind_dn, base_dn, netbios_name, \
     sync_group, rotation_group, invite_on_import, max_removal_percent, timeout_seconds, enabled, \
     cursor_dc, cursor_invocation_id, cursor_usn, last_full_sync_at, created_at, updated_at, kind, \
-    tenant_id, client_id, authority_url, graph_url, cursor_delta_link";
+    tenant_id, client_id, authority_url, graph_url, cursor_delta_link, max_removal_count, \
+    hold_all_when_refused";
 
 pub async fn insert_domain(conn: &mut Conn, d: &DomainRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO directory_domain (id, name, name_norm, urls, tls_mode, ca_pem, bind_dn, base_dn, \
          netbios_name, sync_group, rotation_group, invite_on_import, max_removal_percent, \
          timeout_seconds, enabled, cursor_dc, cursor_invocation_id, cursor_usn, last_full_sync_at, \
-         created_at, updated_at, kind, tenant_id, client_id, authority_url, graph_url) VALUES ($1, \
+         created_at, updated_at, kind, tenant_id, client_id, authority_url, graph_url, \
+         max_removal_count, hold_all_when_refused) VALUES ($1, \
          $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-         $22, $23, $24, $25, $26)",
+         $22, $23, $24, $25, $26, $27, $28)",
     )
     .bind(&d.id)
     .bind(&d.name)
@@ -78,6 +84,8 @@ pub async fn insert_domain(conn: &mut Conn, d: &DomainRow) -> Result<(), sqlx::E
     .bind(&d.client_id)
     .bind(&d.authority_url)
     .bind(&d.graph_url)
+    .bind(d.max_removal_count)
+    .bind(d.hold_all_when_refused)
     .execute(conn)
     .await?;
     Ok(())
@@ -89,8 +97,8 @@ pub async fn update_domain_config(conn: &mut Conn, d: &DomainRow) -> Result<bool
         "UPDATE directory_domain SET name = $2, name_norm = $3, urls = $4, tls_mode = $5, ca_pem = $6, \
          bind_dn = $7, base_dn = $8, netbios_name = $9, sync_group = $10, rotation_group = $11, \
          invite_on_import = $12, max_removal_percent = $13, timeout_seconds = $14, enabled = $15, \
-         updated_at = $16, tenant_id = $17, client_id = $18, authority_url = $19, graph_url = $20 \
-         WHERE id = $1",
+         updated_at = $16, tenant_id = $17, client_id = $18, authority_url = $19, graph_url = $20, \
+         max_removal_count = $21, hold_all_when_refused = $22 WHERE id = $1",
     )
     .bind(&d.id)
     .bind(&d.name)
@@ -112,6 +120,8 @@ pub async fn update_domain_config(conn: &mut Conn, d: &DomainRow) -> Result<bool
     .bind(&d.client_id)
     .bind(&d.authority_url)
     .bind(&d.graph_url)
+    .bind(d.max_removal_count)
+    .bind(d.hold_all_when_refused)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

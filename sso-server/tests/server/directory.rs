@@ -15,7 +15,7 @@ use sso_server::store::{self};
 use crate::ad::{Corner, Dc, NewUser};
 use crate::support::{backends, call, Db, TestServer};
 
-fn opts(mode: SyncMode) -> RunOptions {
+pub(crate) fn opts(mode: SyncMode) -> RunOptions {
     RunOptions {
         mode,
         dry_run: false,
@@ -25,11 +25,11 @@ fn opts(mode: SyncMode) -> RunOptions {
     }
 }
 
-async fn add_domain(server: &TestServer, corner: &Corner, name: &str) {
+pub(crate) async fn add_domain(server: &TestServer, corner: &Corner, name: &str) {
     add_domain_json(server, corner.domain_json(name)).await;
 }
 
-async fn add_domain_json(server: &TestServer, v: Value) {
+pub(crate) async fn add_domain_json(server: &TestServer, v: Value) {
     let input = serde_json::from_value(v).expect("domain input");
     Domains {
         store: &server.state.store,
@@ -40,7 +40,11 @@ async fn add_domain_json(server: &TestServer, v: Value) {
     .expect("create domain");
 }
 
-async fn sync_with(server: &TestServer, domain: &str, o: RunOptions) -> (RunRow, RunReport) {
+pub(crate) async fn sync_with(
+    server: &TestServer,
+    domain: &str,
+    o: RunOptions,
+) -> (RunRow, RunReport) {
     let run = Syncer::new(&server.state)
         .run(domain, o, None)
         .await
@@ -49,7 +53,7 @@ async fn sync_with(server: &TestServer, domain: &str, o: RunOptions) -> (RunRow,
     (run, report)
 }
 
-async fn sync(server: &TestServer, domain: &str) -> (RunRow, RunReport) {
+pub(crate) async fn sync(server: &TestServer, domain: &str) -> (RunRow, RunReport) {
     let (run, report) = sync_with(server, domain, opts(SyncMode::Full)).await;
     assert_eq!(
         run.state, "succeeded",
@@ -59,7 +63,16 @@ async fn sync(server: &TestServer, domain: &str) -> (RunRow, RunReport) {
     (run, report)
 }
 
-async fn employees(server: &TestServer) -> Vec<EmployeeRow> {
+/// The run as stored (not the copy the syncer returned).
+pub(crate) async fn stored_run(server: &TestServer, id: &str) -> RunRow {
+    let mut conn = server.state.store.conn().await.expect("conn");
+    store::directory::get_run(&mut conn, id)
+        .await
+        .expect("run")
+        .expect("stored")
+}
+
+pub(crate) async fn employees(server: &TestServer) -> Vec<EmployeeRow> {
     let mut conn = server.state.store.conn().await.expect("conn");
     let mut v = store::employees::all(&mut conn).await.expect("employees");
     v.sort_by(|a, b| a.display_name.cmp(&b.display_name));
@@ -73,7 +86,7 @@ async fn identities(server: &TestServer) -> Vec<IdentityRow> {
         .expect("identities")
 }
 
-fn by_email<'a>(list: &'a [EmployeeRow], email: &str) -> &'a EmployeeRow {
+pub(crate) fn by_email<'a>(list: &'a [EmployeeRow], email: &str) -> &'a EmployeeRow {
     list.iter()
         .find(|e| e.email.as_deref().map(str::to_lowercase) == Some(email.to_lowercase()))
         .unwrap_or_else(|| panic!("no employee with {email}: {list:?}"))
@@ -81,7 +94,12 @@ fn by_email<'a>(list: &'a [EmployeeRow], email: &str) -> &'a EmployeeRow {
 
 use sso_server::clock::Clock as _;
 
-fn user<'a>(sam: &'a str, given: &'a str, sn: &'a str, mail: Option<&'a str>) -> NewUser<'a> {
+pub(crate) fn user<'a>(
+    sam: &'a str,
+    given: &'a str,
+    sn: &'a str,
+    mail: Option<&'a str>,
+) -> NewUser<'a> {
     NewUser {
         sam,
         given: Some(given),
@@ -440,18 +458,27 @@ async fn emptying_the_group_trips_the_guard_and_force_proceeds() {
     }
     let (run, report) = sync_with(&server, "corp", opts(SyncMode::Full)).await;
     assert_eq!(run.state, "refused");
+    assert!(
+        stored_run(&server, &run.id).await.finished_at.is_some(),
+        "a refused run says when it finished"
+    );
     let msg = run.message.unwrap_or_default();
     assert!(
-        msg.contains("would remove 3") && msg.contains("10%"),
+        msg.contains("returned no member") && msg.contains("nothing was changed"),
         "{msg}"
     );
     assert_eq!(report.counts.removed, 3, "the report shows what would go");
+    assert_eq!(report.held.len(), 3, "and holds it");
     assert!(employees(&server).await.iter().all(|e| e.state == "active"));
 
     let mut forced = opts(SyncMode::Full);
     forced.force = true;
     let (run, _) = sync_with(&server, "corp", forced).await;
     assert_eq!((run.state.as_str(), run.removed), ("succeeded", 3));
+    assert!(
+        stored_run(&server, &run.id).await.finished_at.is_some(),
+        "a succeeded run says when it finished"
+    );
     assert!(employees(&server)
         .await
         .iter()
@@ -507,6 +534,10 @@ async fn connection_failures_change_nothing_and_failover_works() {
         add_domain_json(&server, d).await;
         let (run, report) = sync_with(&server, name, opts(SyncMode::Full)).await;
         assert_eq!(run.state, "failed", "{name}");
+        assert!(
+            stored_run(&server, &run.id).await.finished_at.is_some(),
+            "{name}: a failed run says when it finished"
+        );
         let msg = run.message.clone().unwrap_or_default();
         assert!(msg.contains(expect), "{name}: {msg}");
         assert!(!msg.contains(&dc.password), "no password in errors");

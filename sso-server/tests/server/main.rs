@@ -12,6 +12,7 @@ mod graph_mock;
 mod invitations;
 mod key_attacks;
 mod keys;
+mod leavers;
 mod oidc;
 mod process;
 mod push;

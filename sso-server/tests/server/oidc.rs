@@ -1187,3 +1187,78 @@ async fn es256_id_tokens_on_request() {
         .claims(&v, &nonce)
         .expect("verifies with the published ES256 key");
 }
+
+/// A leaver (out of a nested group) is removed by the next *scheduled* sync, unforced, in a
+/// domain of 4 (25%, within the removal guard's floor): their refresh token stops working and
+/// their session ends (issue 16).
+#[tokio::test]
+async fn a_leaver_removed_by_the_scheduled_sync_loses_refresh_tokens_and_session() {
+    let Some(mut f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let group = f.corner.group.clone();
+    let nested = f.corner.add_group("Nested").await;
+    f.corner.add_member(&group, &nested).await;
+    let dn = f.user_dn.clone();
+    f.corner.add_member(&nested, &dn).await;
+    f.corner.remove_member(&group, &dn).await;
+    let tag = f.corner.tag.clone();
+    for i in 0..3 {
+        let sam = format!("p{i}{tag}");
+        let peer = f
+            .corner
+            .add_user(&NewUser {
+                sam: &sam,
+                given: Some("Peer"),
+                sn: Some(&format!("N{i}")),
+                ..NewUser::default()
+            })
+            .await;
+        f.corner.add_member(&group, &peer).await;
+    }
+    sync(&f.server).await;
+    let browser = client();
+    let flow = start_flow(&f, &browser).await;
+    let (_, tokens) = exchange(&f, &flow).await;
+    let refresh = tokens["refresh_token"].as_str().expect("rt").to_owned();
+
+    f.corner.remove_member(&nested, &dn).await;
+    f.server
+        .clock
+        .advance(std::time::Duration::from_secs(61 * 60));
+    let started = sso_server::directory::schedule::tick(&f.server.state)
+        .await
+        .expect("tick");
+    assert_eq!(started.len(), 1);
+    let run = loop {
+        let mut conn = f.server.state.store.conn().await.expect("conn");
+        let run = sso_server::store::directory::get_run(&mut conn, &started[0])
+            .await
+            .expect("run")
+            .expect("stored");
+        if run.state != "running" {
+            break run;
+        }
+        drop(conn);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (run.state.as_str(), run.removed, run.forced),
+        ("succeeded", 1, 0),
+        "{:?}",
+        run.message
+    );
+    let (_, body) = token_call(
+        &f,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        None,
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    let (url, _) = auth_url(&f, &[("prompt", "none")]);
+    let resp = browser.get(&url).send().await.expect("get");
+    assert!(
+        location(&resp).contains("error=login_required"),
+        "the session ended"
+    );
+}

@@ -38,10 +38,14 @@ pub async fn show(
         let mut conn = state.store.conn().await?;
         let mut domains = Vec::new();
         for d in store::directory::list_domains(&mut conn).await? {
-            let last = store::directory::list_runs(&mut conn, Some(&d.id), 1)
+            let mut last = store::directory::list_runs(&mut conn, Some(&d.id), 1)
                 .await?
                 .into_iter()
                 .next();
+            // A refused run's report lists the removals it holds (the list has no reports).
+            if let Some(r) = last.as_ref().filter(|r| r.state == "refused") {
+                last = store::directory::get_run(&mut conn, &r.id).await?.or(last);
+            }
             domains.push(DomainCard {
                 last_run: last.map(|r| RunCard::new(&state, r, &d.name)),
                 id: d.id,

@@ -163,7 +163,13 @@ fn fields(form: Option<&FormData>, d: Option<&DomainView>, editing: bool) -> Vec
             .value(on(check("invite_on_import", d.is_some_and(|d| d.invite_on_import)))),
         Field::new("max_removal_percent", "Removal guard (percent)", "number")
             .value(val("max_removal_percent", d.map(|d| d.max_removal_percent.to_string()).unwrap_or_else(|| "10".into())))
-            .hint("A run that would remove more than this share of the domain's employees stops and reports instead."),
+            .hint("Accounts missing from the sync group beyond this share of the domain's employees (and beyond the floor below) are held for review instead of removed. Disabled accounts are always applied."),
+        Field::new("max_removal_count", "Removal guard floor (accounts)", "number")
+            .value(val("max_removal_count", d.map(|d| d.max_removal_count.to_string()).unwrap_or_else(|| "10".into())))
+            .hint("This many missing accounts are always removed, whatever their share (ordinary leavers in a small domain). 0 turns the floor off."),
+        Field::new("hold_all_when_refused", "Hold the whole run when the guard trips", "checkbox")
+            .value(on(check("hold_all_when_refused", d.is_some_and(|d| d.hold_all_when_refused))))
+            .hint("By default a refused run still applies additions, updates and disabled accounts, and holds only the removals."),
         Field::new("timeout_seconds", "Timeout (seconds)", "number")
             .value(val("timeout_seconds", d.map(|d| d.timeout_seconds.to_string()).unwrap_or_else(|| "30".into()))),
         Field::new("enabled", "Enabled (scheduled syncs run)", "checkbox")
@@ -191,6 +197,8 @@ fn input_from(form: &FormData) -> Result<DomainInput> {
         ca_pem: form.opt("ca_pem"),
         invite_on_import: form.checked("invite_on_import"),
         max_removal_percent: form.number("max_removal_percent")?,
+        max_removal_count: form.number("max_removal_count")?,
+        hold_all_when_refused: form.checked("hold_all_when_refused"),
         timeout_seconds: form.number("timeout_seconds")?,
         enabled: Some(form.checked("enabled")),
         ..DomainInput::default()

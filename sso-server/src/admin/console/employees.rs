@@ -323,6 +323,8 @@ pub struct IdentityRow {
     pub dn: String,
     pub status: &'static str,
     pub password_last_set: String,
+    /// The employee's fields this account provides (the precedence rule of the sync).
+    pub provides: String,
 }
 
 pub struct DeviceRow {
@@ -449,9 +451,17 @@ async fn detail_page(
                 }
             })
             .collect::<Vec<_>>();
+        let sources = crate::directory::plan::field_sources(&stored_identities, now);
         let identities = stored_identities
             .into_iter()
-            .map(|i| {
+            .enumerate()
+            .map(|(n, i)| {
+                let provides = sources
+                    .iter()
+                    .filter(|(_, from)| *from == Some(n))
+                    .map(|(field, _)| *field)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 use crate::directory::user::{filetime_to_unix_ms, is_disabled, is_locked_out};
                 let status = if i.in_scope == 0 {
                     "not in the sync group"
@@ -471,6 +481,7 @@ async fn detail_page(
                     password_last_set: when_opt(
                         i.pwd_last_set.filter(|v| *v > 0).map(filetime_to_unix_ms),
                     ),
+                    provides,
                 }
             })
             .collect();

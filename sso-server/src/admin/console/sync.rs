@@ -42,11 +42,16 @@ pub struct RunCard {
     pub counts: Counts,
     pub message: Option<String>,
     pub progress: String,
+    /// Removals the removal guard held (a refused run): who stays active until forced.
+    pub held: Vec<String>,
 }
 
 impl RunCard {
     pub fn new(state: &AppState, r: RunRow, domain: &str) -> Self {
         let live = state.live_runs.get(&r.id);
+        let held = serde_json::from_str::<crate::directory::report::RunReport>(&r.report)
+            .map(|rep| rep.held.into_iter().map(|c| c.display_name).collect())
+            .unwrap_or_default();
         let v = run_view(r, false);
         let state_text = match v.state.as_str() {
             "running" => "Running",
@@ -72,6 +77,7 @@ impl RunCard {
             counts: v.counts,
             message: v.message,
             progress,
+            held,
         }
     }
 }
