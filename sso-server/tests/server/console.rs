@@ -4,7 +4,7 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::support::{backends, call, TestServer};
+use crate::support::{backends, call, Db, TestServer};
 
 fn hidden_csrf(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
@@ -455,4 +455,88 @@ async fn console_entra_domain_is_added_and_tested() {
         .expect("text");
     assert!(tested.contains("Connection works"), "{tested}");
     assert!(mock.problems().is_empty(), "{:?}", mock.problems());
+}
+
+/// Workstations in the console: added with the enrolment token shown once, the real agent enrols
+/// with it, revoked only with the CSRF token; a revoked workstation's agent is refused.
+#[tokio::test]
+async fn workstations_are_added_shown_once_and_revoked() {
+    let srv = TestServer::start(Db::Sqlite).await;
+    let (c, csrf) = srv.admin_client().await;
+    let r = c
+        .post(srv.url("/admin/workstations"))
+        .form(&[("csrf_token", csrf.as_str()), ("name", "")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "the name is required");
+    let r = c
+        .post(srv.url("/admin/workstations"))
+        .form(&[("name", "PC-0413")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "no CSRF token, nothing added"
+    );
+    let r = c
+        .post(srv.url("/admin/workstations"))
+        .form(&[("csrf_token", csrf.as_str()), ("name", "PC-0413")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = c
+        .get(srv.url("/admin/workstations"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("<th scope=\"row\">PC-0413</th>"), "{page}");
+    let start = page.find("id=\"enrolment-token\"").expect("token shown");
+    let value = &page[start..];
+    let value = &value[value.find("value=\"").expect("value") + 7..];
+    let token = value[..value.find('"').expect("end")].to_owned();
+    let again = c
+        .get(srv.url("/admin/workstations"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(!again.contains(&token), "the token is shown once");
+
+    let mut agent = key_bridge::Agent::new(key_bridge::AgentConfig {
+        server: srv.base.clone(),
+        ca_pem: None,
+        workstation: None,
+        clock: crate::keys::server_clock(&srv),
+    })
+    .expect("agent");
+    let ws = agent.enrol(&token).await.expect("enrol");
+    assert!(agent.enrol(&token).await.is_err(), "the token works once");
+    let r = c
+        .post(srv.url(&format!("/admin/workstations/{}/revoke", ws.id)))
+        .form(&[("csrf_token", "forged")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c
+        .post(srv.url(&format!("/admin/workstations/{}/revoke", ws.id)))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let mut device = crate::keys::key();
+    match agent.run_once(&mut device, std::time::Duration::ZERO).await {
+        Err(key_bridge::AgentError::Refused { status: 401, .. }) => {}
+        other => panic!("a revoked workstation got {other:?}"),
+    }
 }

@@ -330,6 +330,7 @@ async fn a_mass_removal_is_held_the_rest_applied_and_force_applies_it() {
     }
 
     // The admin reviews and forces: the removals are applied.
+    server.clock.advance(Duration::from_secs(60));
     let mut forced = opts(SyncMode::Full);
     forced.force = true;
     let (run, _) = sync_with(&server, "corp", forced).await;

@@ -15,6 +15,7 @@ pub mod flash;
 pub mod forms;
 pub mod keys;
 pub mod sync;
+pub mod workstations;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(domains::router())
         .merge(clients::router())
         .merge(keys::router())
+        .merge(workstations::router())
         .route("/admin/audit", get(audit::show))
 }
 
