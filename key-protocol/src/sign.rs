@@ -12,7 +12,7 @@
 //! phone protocol. `user_verified` is 1 only when the key checked its PIN for this signature: the
 //! key writes that byte itself, so neither the agent nor the workstation can claim it.
 
-use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
@@ -84,14 +84,9 @@ pub fn key_message(request: &[u8], user_verified: bool) -> Vec<u8> {
 /// Checks an ES256 signature (64 bytes `r || s`) by an uncompressed P-256 key. High and low `s`
 /// are both accepted, as in the phone protocol.
 pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
-    let Ok(key) = VerifyingKey::from_sec1_bytes(public_key) else {
-        return false;
-    };
-    let Ok(sig) = Signature::from_slice(signature) else {
-        return false;
-    };
-    let sig = sig.normalize_s().unwrap_or(sig);
-    key.verify(message, &sig).is_ok()
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, public_key)
+        .verify(message, signature)
+        .is_ok()
 }
 
 /// Checks that `bytes` is an uncompressed P-256 point (65 bytes, `0x04 || X || Y`, on the curve).
@@ -109,6 +104,8 @@ pub fn check_public_key(bytes: &[u8], field: &'static str) -> Result<(), Protoco
 #[derive(Clone)]
 pub struct IdentityKey {
     key: SigningKey,
+    /// The same key for ring's signer (fast); built once.
+    signer: std::sync::Arc<ring::signature::EcdsaKeyPair>,
 }
 
 impl std::fmt::Debug for IdentityKey {
@@ -137,7 +134,18 @@ impl IdentityKey {
             .map_err(|_| ProtocolError::PrivateKey { field })?;
         let key =
             SigningKey::from_bytes(&arr.into()).map_err(|_| ProtocolError::PrivateKey { field })?;
-        Ok(Self { key })
+        let public = key.verifying_key().to_encoded_point(false);
+        let signer = ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &arr,
+            public.as_bytes(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(|_| ProtocolError::PrivateKey { field })?;
+        Ok(Self {
+            key,
+            signer: std::sync::Arc::new(signer),
+        })
     }
 
     /// The 32 secret bytes, for the owner's sealed storage only.
@@ -156,8 +164,14 @@ impl IdentityKey {
 
     /// ES256 in fixed form (64 bytes).
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        let sig: Signature = self.key.sign(message);
-        sig.to_bytes().to_vec()
+        match self.signer.sign(&ring::rand::SystemRandom::new(), message) {
+            Ok(sig) => sig.as_ref().to_vec(),
+            // Only if the OS random generator fails: the pure-Rust signer (RFC 6979) needs none.
+            Err(_) => {
+                let sig: Signature = self.key.sign(message);
+                sig.to_bytes().to_vec()
+            }
+        }
     }
 }
 
@@ -257,6 +271,22 @@ mod tests {
         }
         .message();
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn high_s_signatures_verify_too() {
+        // ring and the pure-Rust signer agree, and a high-s form of a signature is accepted.
+        let key = IdentityKey::generate().unwrap();
+        let msg = b"message";
+        let sig = key.sign(msg);
+        let parsed = Signature::from_slice(&sig).unwrap();
+        let low = parsed.normalize_s().unwrap_or(parsed);
+        let (r, s) = low.split_scalars();
+        let high = Signature::from_scalars(r, -*s).unwrap();
+        assert!(verify(&key.public_key(), msg, &low.to_bytes()));
+        assert!(verify(&key.public_key(), msg, &high.to_bytes()));
+        let p256_sig: Signature = key.key.sign(msg);
+        assert!(verify(&key.public_key(), msg, &p256_sig.to_bytes()));
     }
 
     #[test]

@@ -96,7 +96,9 @@ async fn key_request(
     let key = store::keys::by_serial(&mut conn, serial).await?;
     let user_verified = caller.key_signed_by(key.as_ref().and_then(|k| k.public_key.as_deref()))?;
     let key = key.ok_or(Error::BadSignature("the request is not signed by the key"))?;
-    store::keys::set_workstation(&mut conn, &key.id, &caller.workstation.id).await?;
+    if key.workstation_id.as_deref() != Some(caller.workstation.id.as_str()) {
+        store::keys::set_workstation(&mut conn, &key.id, &caller.workstation.id).await?;
+    }
     Ok((caller, key, user_verified))
 }
 

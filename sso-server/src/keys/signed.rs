@@ -120,7 +120,8 @@ pub async fn check(
             "the request was already received (replay)",
         ));
     }
-    if enrolling.is_none() {
+    // A write only when it changes something: polls come often.
+    if enrolling.is_none() && workstation.last_seen_at.is_none_or(|t| t < now_ms - 60_000) {
         store::seen(conn, ws_id, now_ms).await?;
     }
     Ok(Caller {
