@@ -152,8 +152,10 @@ pub struct OidcConfig {
     pub access_token_ttl_seconds: u32,
     pub id_token_ttl_seconds: u32,
     pub auth_code_ttl_seconds: u32,
-    /// Refresh tokens expire after this long without use (each refresh extends it).
+    /// Refresh tokens expire after this long without use (each refresh extends it)...
     pub refresh_token_ttl_days: u32,
+    /// ...and never later than this long after the sign-in that started them.
+    pub refresh_token_absolute_days: u32,
     /// An employee's sign-in session lasts this long (absolute).
     pub session_ttl_hours: u32,
     /// Failed sign-ins per account name per minute before further attempts are refused.
@@ -167,6 +169,7 @@ impl Default for OidcConfig {
             id_token_ttl_seconds: 600,
             auth_code_ttl_seconds: 60,
             refresh_token_ttl_days: 30,
+            refresh_token_absolute_days: 90,
             session_ttl_hours: 12,
             sign_in_attempts_per_minute: 5,
         }
@@ -420,6 +423,10 @@ impl Config {
             (
                 "oidc.refresh_token_ttl_days",
                 self.oidc.refresh_token_ttl_days,
+            ),
+            (
+                "oidc.refresh_token_absolute_days",
+                self.oidc.refresh_token_absolute_days,
             ),
             ("oidc.session_ttl_hours", self.oidc.session_ttl_hours),
             (

@@ -70,6 +70,9 @@ const NONCE_LEN: usize = 24;
 #[derive(Clone)]
 pub struct Cipher {
     aead: XChaCha20Poly1305,
+    /// HMAC-SHA256 key derived from the data key, for values the server must recompute rather
+    /// than store (refresh-token secrets).
+    mac: ring::hmac::Key,
 }
 
 impl std::fmt::Debug for Cipher {
@@ -80,9 +83,24 @@ impl std::fmt::Debug for Cipher {
 
 impl Cipher {
     pub fn new(key: &keyfile::DataKey) -> Self {
+        let derive = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+        let mac_key = ring::hmac::sign(&derive, b"sso-server: MAC key v1");
         Self {
             aead: XChaCha20Poly1305::new(Key::from_slice(key.as_bytes())),
+            mac: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, mac_key.as_ref()),
         }
+    }
+
+    /// HMAC-SHA256 of `msg` for one `purpose` (domain-separated), under a key derived from the
+    /// data key: unforgeable without it, recomputable by every instance that has it.
+    pub fn mac(&self, purpose: &str, msg: &[u8]) -> [u8; 32] {
+        let mut ctx = ring::hmac::Context::with_key(&self.mac);
+        ctx.update(purpose.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(msg);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
     }
 
     /// Output: version byte, 24-byte nonce, ciphertext with tag.

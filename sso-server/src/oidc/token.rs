@@ -314,11 +314,10 @@ async fn authorization_code(
     };
     let (access_ttl, _, refresh_ttl) = ttls(state);
     let grant_id = Uuid::new_v4().to_string();
-    let refresh_token = if client.allows_grant("refresh_token") {
-        Some(tokens::new_refresh_token(&grant_id, 0).map_err(OAuthError::from)?)
-    } else {
-        None
-    };
+    // A refresh token only when the app asked for offline access (and may use one).
+    let refresh_token = (client.allows_grant("refresh_token")
+        && tokens::has_scope(&data.scope, "offline_access"))
+    .then(|| tokens::new_refresh_token(&state.cipher, &grant_id, 0));
     let grant = GrantRow {
         id: grant_id.clone(),
         client_id: client.id.clone(),
@@ -386,6 +385,8 @@ async fn refresh(
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
     let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
     let (gid, generation) = tokens::parse_refresh_token(token).ok_or_else(invalid)?;
+    // The secret first: a token we did not make changes nothing, whatever grant it names.
+    let genuine = tokens::refresh_secret_ok(&state.cipher, token);
     let now = state.clock.now_ms();
     let Some(grant) = store::oidc::get_grant(&mut conn, gid)
         .await
@@ -393,21 +394,26 @@ async fn refresh(
     else {
         return Err(invalid());
     };
+    let current = generation == grant.refresh_gen
+        && grant.refresh_hash.as_deref().is_some_and(|h| {
+            use subtle::ConstantTimeEq as _;
+            bool::from(token_hash(token).ct_eq(h))
+        });
+    if !genuine && !current {
+        return Err(invalid());
+    }
     if grant.client_id != client.id || grant.revoked_at.is_some() || grant.expires_at <= now {
         return Err(invalid());
     }
     if generation < grant.refresh_gen {
-        // An old refresh token came back: it was stolen or replayed. Revoke the whole family.
+        // A genuine older refresh token came back: it was stolen or replayed. Revoke the whole
+        // family.
         revoke_with_audit(state, &mut conn, &grant.id, "refresh token reused").await?;
         return Err(OAuthError::invalid_grant(
             "the refresh token was already used; the session's tokens are revoked",
         ));
     }
-    let hash_ok = grant.refresh_hash.as_deref().is_some_and(|h| {
-        use subtle::ConstantTimeEq as _;
-        bool::from(token_hash(token).ct_eq(h))
-    });
-    if generation != grant.refresh_gen || !hash_ok {
+    if !current {
         return Err(invalid());
     }
     let Some(employee_id) = grant.employee_id.clone() else {
@@ -427,14 +433,17 @@ async fn refresh(
         issued_grant.scope = s.split_whitespace().collect::<Vec<_>>().join(" ");
     }
     let (_, _, refresh_ttl) = ttls(state);
-    let next = tokens::new_refresh_token(&grant.id, generation + 1).map_err(OAuthError::from)?;
+    let next = tokens::new_refresh_token(&state.cipher, &grant.id, generation + 1);
+    // Each refresh extends the idle lifetime, never past the absolute one.
+    let absolute =
+        grant.created_at + i64::from(state.config.oidc.refresh_token_absolute_days) * 86_400_000;
     let permit = state.store.write_permit().await;
     let rotated = store::oidc::rotate_refresh(
         &mut conn,
         &grant.id,
         generation,
         &token_hash(&next),
-        now + refresh_ttl,
+        (now + refresh_ttl).min(absolute),
     )
     .await
     .map_err(OAuthError::from)?;
@@ -549,11 +558,25 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
             param(&p, "token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
         let grant_id = match resolve(&state, token).await? {
             Resolved::Access(c) if c.client_id == client.id => Some(c.gid),
-            Resolved::Refresh { grant_id, .. } => {
+            Resolved::Refresh {
+                grant_id,
+                generation,
+            } => {
                 let g = store::oidc::get_grant(&mut conn, &grant_id)
                     .await
                     .map_err(OAuthError::from)?;
-                g.filter(|g| g.client_id == client.id).map(|g| g.id)
+                // Revocation needs the token, not only the grant id it names (RFC 7009 §2.2:
+                // an invalid token is answered like a revoked one).
+                let genuine = tokens::refresh_secret_ok(&state.cipher, token)
+                    || g.as_ref().is_some_and(|g| {
+                        use subtle::ConstantTimeEq as _;
+                        g.refresh_gen == generation
+                            && g.refresh_hash
+                                .as_deref()
+                                .is_some_and(|h| bool::from(token_hash(token).ct_eq(h)))
+                    });
+                g.filter(|g| genuine && g.client_id == client.id)
+                    .map(|g| g.id)
             }
             _ => None,
         };

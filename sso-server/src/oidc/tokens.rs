@@ -14,7 +14,10 @@ use serde_json::{json, Map, Value};
 use super::clients::Client;
 use super::jws::{self, Alg};
 use super::keys::KeyRing;
-use crate::crypto::random_token;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use crate::crypto::{random_token, Cipher};
 use crate::error::Result;
 use crate::store::employees::EmployeeRow;
 use crate::store::oidc::GrantRow;
@@ -84,8 +87,35 @@ pub fn user_claims(e: &EmployeeRow, scope: &str) -> Map<String, Value> {
     m
 }
 
-pub fn new_refresh_token(grant_id: &str, generation: i64) -> Result<String> {
-    Ok(format!("{grant_id}.{generation}.{}", random_token()?))
+/// A grant's refresh token of one generation: `<grant id>.<generation>.<secret>`, where the
+/// secret is a MAC of the first two parts under a key derived from the data key. So the server
+/// can check the secret of *any* generation before it trusts anything the token claims: a
+/// made-up token that names a real grant is refused without touching the grant, while a genuine
+/// older generation coming back is a real reuse (and revokes the family).
+pub fn new_refresh_token(cipher: &Cipher, grant_id: &str, generation: i64) -> String {
+    let mac = cipher.mac(
+        REFRESH_PURPOSE,
+        format!("{grant_id}.{generation}").as_bytes(),
+    );
+    format!("{grant_id}.{generation}.{}", URL_SAFE_NO_PAD.encode(mac))
+}
+
+const REFRESH_PURPOSE: &str = "oidc refresh token v1";
+
+/// Whether the token's secret is the one this server made for its grant id and generation.
+/// (Tokens issued before secrets were MACs had random secrets: those are checked against the
+/// grant's stored hash instead, for the current generation only.)
+pub fn refresh_secret_ok(cipher: &Cipher, token: &str) -> bool {
+    let mut parts = token.rsplitn(2, '.');
+    let (Some(secret), Some(claimed)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(secret) = URL_SAFE_NO_PAD.decode(secret) else {
+        return false;
+    };
+    let expected = cipher.mac(REFRESH_PURPOSE, claimed.as_bytes());
+    use subtle::ConstantTimeEq as _;
+    secret.len() == expected.len() && bool::from(expected.ct_eq(&secret))
 }
 
 /// The grant id and generation a refresh token claims (unverified).
@@ -183,9 +213,20 @@ mod tests {
 
     #[test]
     fn refresh_token_format() {
+        let cipher = Cipher::new(&crate::crypto::keyfile::DataKey::generate().unwrap());
         let gid = uuid::Uuid::new_v4().to_string();
-        let t = new_refresh_token(&gid, 3).unwrap();
+        let t = new_refresh_token(&cipher, &gid, 3);
         assert_eq!(parse_refresh_token(&t), Some((gid.as_str(), 3)));
+        assert!(refresh_secret_ok(&cipher, &t));
+        // Another generation, grant or secret under the same claims: not ours.
+        let forged = format!("{gid}.2.{}", t.rsplit('.').next().unwrap());
+        assert!(!refresh_secret_ok(&cipher, &forged));
+        assert!(!refresh_secret_ok(
+            &cipher,
+            &format!("{gid}.3.{}", "A".repeat(43))
+        ));
+        let other = Cipher::new(&crate::crypto::keyfile::DataKey::generate().unwrap());
+        assert!(!refresh_secret_ok(&other, &t));
         assert_eq!(parse_refresh_token("x.1.yyyy"), None);
         assert_eq!(
             parse_refresh_token(&format!("{gid}.one.{}", "a".repeat(43))),

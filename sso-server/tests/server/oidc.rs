@@ -261,6 +261,7 @@ async fn code_flow_with_pkce_userinfo_and_refresh() {
             .add_scope(Scope::new("email".into()))
             .add_scope(Scope::new("profile".into()))
             .add_scope(Scope::new("phone".into()))
+            .add_scope(Scope::new("offline_access".into()))
             .set_pkce_challenge(challenge)
             .url();
         let browser = client();
@@ -390,12 +391,16 @@ fn auth_url(f: &Fixture, extra: &[(&str, &str)]) -> (String, String) {
         q.append_pair("response_type", "code");
         q.append_pair("client_id", &f.client_id);
         q.append_pair("redirect_uri", REDIRECT);
-        q.append_pair("scope", "openid email offline_access");
+        let scope = extra
+            .iter()
+            .find(|(k, _)| *k == "scope")
+            .map_or("openid email offline_access", |(_, v)| *v);
+        q.append_pair("scope", scope);
         q.append_pair("state", "st4te");
         q.append_pair("nonce", "n0nce");
         q.append_pair("code_challenge", &d);
         q.append_pair("code_challenge_method", "S256");
-        for (k, v) in extra {
+        for (k, v) in extra.iter().filter(|(k, _)| *k != "scope") {
             q.append_pair(k, v);
         }
     }
@@ -1260,5 +1265,111 @@ async fn a_leaver_removed_by_the_scheduled_sync_loses_refresh_tokens_and_session
     assert!(
         location(&resp).contains("error=login_required"),
         "the session ended"
+    );
+}
+
+/// Refresh tokens as an attacker tries them (issue 15): a made-up token naming a real grant (the
+/// grant id is in every access token) neither refreshes nor revokes anything; revocation needs the
+/// token itself; refresh tokens come only with `offline_access`; a refresh token dies at its
+/// absolute lifetime however often it is used.
+#[tokio::test]
+async fn refresh_tokens_need_their_secret_offline_access_and_end_absolutely() {
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let browser = client();
+    let flow = start_flow(&f, &browser).await;
+    let (_, tokens) = exchange(&f, &flow).await;
+    let first = tokens["refresh_token"].as_str().expect("rt").to_owned();
+    let gid = first.split('.').next().expect("grant id").to_owned();
+    let (status, body) = token_call(
+        &f,
+        &[("grant_type", "refresh_token"), ("refresh_token", &first)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut current = body["refresh_token"].as_str().expect("rt").to_owned();
+
+    // Made up: an older generation (what a reuse looks like) and the current one.
+    for forged in [
+        format!("{gid}.0.{}", "A".repeat(43)),
+        format!("{gid}.1.{}", "B".repeat(43)),
+    ] {
+        let (status, body) = token_call(
+            &f,
+            &[("grant_type", "refresh_token"), ("refresh_token", &forged)],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status.as_u16(), body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        // Revocation without the secret: answered 200 (RFC 7009), revokes nothing.
+        let resp = http()
+            .post(f.server.url("/oauth2/revoke"))
+            .basic_auth(&f.client_id, Some(&f.secret))
+            .form(&[("token", forged.as_str())])
+            .send()
+            .await
+            .expect("revoke");
+        assert_eq!(resp.status(), 200);
+    }
+    let (status, body) = token_call(
+        &f,
+        &[("grant_type", "refresh_token"), ("refresh_token", &current)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "the grant still works: {body}");
+    current = body["refresh_token"].as_str().expect("rt").to_owned();
+
+    // Without offline_access: no refresh token.
+    let (url, verifier) = auth_url(&f, &[("scope", "openid email")]);
+    let back = sign_in_with_password(&f, &browser, &url, USER_PASSWORD)
+        .await
+        .expect("signed in");
+    let (status, body) = token_call(
+        &f,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&back, "code").expect("code")),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    assert!(body["access_token"].is_string());
+
+    // Used every 29 days (within the idle lifetime) it lives 90 days, not one more.
+    for _ in 0..3 {
+        f.server
+            .clock
+            .advance(std::time::Duration::from_secs(29 * 86_400));
+        let (status, body) = token_call(
+            &f,
+            &[("grant_type", "refresh_token"), ("refresh_token", &current)],
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        current = body["refresh_token"].as_str().expect("rt").to_owned();
+    }
+    f.server
+        .clock
+        .advance(std::time::Duration::from_secs(4 * 86_400));
+    let (_, body) = token_call(
+        &f,
+        &[("grant_type", "refresh_token"), ("refresh_token", &current)],
+        None,
+    )
+    .await;
+    assert_eq!(
+        body["error"], "invalid_grant",
+        "past the absolute lifetime: {body}"
     );
 }
