@@ -14,6 +14,7 @@ pub mod password;
 pub mod phone;
 pub mod push;
 pub mod session;
+pub mod step_up;
 
 use std::time::{Duration, Instant};
 

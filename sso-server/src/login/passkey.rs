@@ -283,9 +283,10 @@ pub async fn register_options(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    ApiJson(_body): ApiJson<serde_json::Value>,
+    _body: std::result::Result<ApiJson<serde_json::Value>, Error>,
 ) -> Result<Response> {
     let cur = signed_in(&state, &jar, &headers).await?;
+    super::step_up::require(&cur.session, state.clock.now_ms())?;
     start_registration(&state, &cur.employee).await
 }
 
@@ -346,9 +347,12 @@ pub async fn register_finish(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<RegisterFinishBody>,
+    // Parsed after the step-up check: a refused session learns nothing from its body.
+    body: std::result::Result<ApiJson<RegisterFinishBody>, Error>,
 ) -> Result<Response> {
     let cur = signed_in(&state, &jar, &headers).await?;
+    super::step_up::require(&cur.session, state.clock.now_ms())?;
+    let ApiJson(body) = body?;
     let row = finish_registration(&state, &cur.employee, &body).await?;
     Ok((
         StatusCode::CREATED,
@@ -431,5 +435,11 @@ pub async fn finish_registration(
     )
     .await?;
     tx.commit().await?;
+    super::step_up::notify(
+        state,
+        employee,
+        &format!("A passkey named \"{name}\" was added to your account."),
+    )
+    .await;
     Ok(row)
 }

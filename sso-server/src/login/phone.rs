@@ -18,9 +18,6 @@ use crate::error::Result;
 use crate::push::enrol;
 use crate::store;
 
-/// RFC 8176 methods strong enough to bind a new phone: a passkey, or approval on a phone.
-const STRONG_AMR: &[&str] = &["hwk", "swk", "pop"];
-
 #[derive(Template)]
 #[template(path = "account_phone.html")]
 struct PhonePage<'a> {
@@ -53,17 +50,13 @@ pub async fn register_phone(
             true,
         ));
     }
-    let strong = cur
-        .session
-        .amr
-        .split_whitespace()
-        .any(|m| STRONG_AMR.contains(&m));
-    if !strong {
+    if !super::step_up::allowed(&cur.session, state.clock.now_ms()) {
         return Ok(message(
             StatusCode::FORBIDDEN,
             "Sign in another way first",
-            "To register a new phone, sign in with a passkey or by approving on your current \
-             phone. Lost your phone? Ask your administrator for a new invitation.",
+            "To register a new phone, sign in again with a passkey or by approving on your \
+             current phone (within the last 10 minutes). Lost your phone? Ask your \
+             administrator for a new invitation.",
             true,
         ));
     }

@@ -256,6 +256,19 @@ pub async fn register(state: &AppState, body: RegisterBody) -> Result<RegisterAn
     )
     .await?;
     tx.commit().await?;
+    crate::login::step_up::notify(
+        state,
+        &employee,
+        &format!(
+            "A phone named \"{name}\" was registered for approving your sign-ins{}.",
+            if replaced > 0 {
+                "; it replaces your previous phone"
+            } else {
+                ""
+            }
+        ),
+    )
+    .await;
     let server_public_key = wire::b64(
         &state
             .push

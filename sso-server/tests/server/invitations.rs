@@ -349,9 +349,17 @@ async fn a_passkey_from_the_invitation_page() {
     use webauthn_authenticator_rs::WebauthnAuthenticator as _;
     use webauthn_rs::prelude::CreationChallengeResponse;
 
-    let server = TestServer::start(Db::Sqlite).await;
+    let smtp = smtp();
+    let server = TestServer::start_with(Db::Sqlite, |c| {
+        if let Some(smtp) = &smtp {
+            c.mail.smtp_host = Some(smtp.host.clone());
+            c.mail.smtp_port = smtp.port;
+            c.mail.tls = sso_server::config::MailTls::None;
+        }
+    })
+    .await;
     let (admin, csrf) = server.admin_client().await;
-    let (id, _) = employee(&server, &admin, &csrf).await;
+    let (id, email) = employee(&server, &admin, &csrf).await;
     let (_, inv) = call(
         &admin,
         Method::POST,
@@ -400,4 +408,26 @@ async fn a_passkey_from_the_invitation_page() {
         404,
         "single use"
     );
+    // The employee is told that a passkey was added (issue 15).
+    if let Some(smtp) = &smtp {
+        let mut told = false;
+        for _ in 0..100 {
+            told = ["new", "cur"].iter().any(|d| {
+                std::fs::read_dir(smtp.maildir.join(d))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|e| {
+                        let text = unqp(&std::fs::read_to_string(e.path()).unwrap_or_default());
+                        text.contains(&email)
+                            && text.contains("A passkey named \"Laptop\" was added")
+                    })
+            });
+            if told {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(told, "the security notice reached {email}");
+    }
 }

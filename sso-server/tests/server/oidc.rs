@@ -975,8 +975,9 @@ async fn client_registry_api() {
     assert_eq!(status, 404);
 }
 
-/// Passkeys: registered on the account page by a signed-in employee, then used to sign in
-/// without a password; the ID token says so (amr hwk).
+/// Passkeys (issue 15's step-up): a password-only session cannot add one (a phished password is
+/// not enough); the first comes through the invitation link; a passkey sign-in then signs in
+/// without a password (the ID token says amr hwk) and may add another on the account page.
 #[tokio::test]
 async fn passkey_registration_and_sign_in() {
     use webauthn_authenticator_rs::softpasskey::SoftPasskey;
@@ -989,43 +990,99 @@ async fn passkey_registration_and_sign_in() {
     let origin = url::Url::parse(&f.server.base).expect("origin");
     let browser = client();
     start_flow(&f, &browser).await;
-    let page = browser
-        .get(f.server.url("/account"))
-        .send()
-        .await
-        .expect("account")
-        .text()
-        .await
-        .expect("html");
-    let marker = "data-csrf=\"";
-    let csrf = page[page.find(marker).expect("csrf") + marker.len()..]
-        .split('"')
-        .next()
-        .expect("csrf")
-        .to_owned();
-    let post = |url: String, body: Value, csrf: Option<String>| {
-        let browser = browser.clone();
+    let account_csrf = |browser: reqwest::Client| {
+        let url = f.server.url("/account");
         async move {
-            let mut r = browser.post(url).json(&body);
-            if let Some(c) = csrf {
-                r = r.header("x-csrf-token", c);
-            }
-            let resp = r.send().await.expect("post");
-            let status = resp.status();
-            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+            let page = browser
+                .get(url)
+                .send()
+                .await
+                .expect("account")
+                .text()
+                .await
+                .expect("html");
+            let marker = "data-csrf=\"";
+            page[page.find(marker).expect("csrf") + marker.len()..]
+                .split('"')
+                .next()
+                .expect("csrf")
+                .to_owned()
         }
     };
+    let csrf = account_csrf(browser.clone()).await;
+    let post = |browser: reqwest::Client, url: String, body: Value, csrf: Option<String>| async move {
+        let mut r = browser.post(url).json(&body);
+        if let Some(c) = csrf {
+            r = r.header("x-csrf-token", c);
+        }
+        let resp = r.send().await.expect("post");
+        let status = resp.status();
+        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+    };
     let (status, _) = post(
+        browser.clone(),
         f.server.url("/account/passkeys/options"),
         json!({}),
         Some("wrong".into()),
     )
     .await;
     assert_eq!(status, 403, "CSRF is checked");
-    let (status, start) = post(
+    // A password-only session: refused on both enrolment endpoints.
+    let (status, body) = post(
+        browser.clone(),
         f.server.url("/account/passkeys/options"),
         json!({}),
         Some(csrf.clone()),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sign in again with a passkey"),
+        "{body}"
+    );
+    let (status, _) = post(
+        browser.clone(),
+        f.server.url("/account/passkeys"),
+        json!({"ceremony": "x", "credential": {}, "name": "Phished"}),
+        Some(csrf.clone()),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // The first passkey comes through the employee's invitation.
+    let admin = client();
+    let admin_csrf = f
+        .server
+        .api_login(
+            &admin,
+            crate::support::ADMIN,
+            crate::support::ADMIN_PASSWORD,
+        )
+        .await;
+    let (_, inv) = call(
+        &admin,
+        Method::POST,
+        f.server
+            .url(&format!("/api/v1/employees/{}/invitations", f.employee_id)),
+        &admin_csrf,
+        None,
+    )
+    .await;
+    let token = inv["link"]
+        .as_str()
+        .expect("link")
+        .rsplit('/')
+        .next()
+        .expect("token")
+        .to_owned();
+    let (status, start) = post(
+        client(),
+        f.server.url(&format!("/invite/{token}/passkey/options")),
+        json!({}),
+        None,
     )
     .await;
     assert_eq!(status, 200, "{start}");
@@ -1044,20 +1101,22 @@ async fn passkey_registration_and_sign_in() {
         .expect("register");
     let cred_id = credential.raw_id.clone();
     let (status, added) = post(
-        f.server.url("/account/passkeys"),
+        client(),
+        f.server.url(&format!("/invite/{token}/passkey")),
         json!({"ceremony": start["ceremony"], "credential": credential, "name": "Laptop"}),
-        Some(csrf.clone()),
+        None,
     )
     .await;
     assert_eq!(status, 201, "{added}");
     // The same ceremony cannot be finished twice.
     let (status, _) = post(
-        f.server.url("/account/passkeys"),
+        client(),
+        f.server.url(&format!("/invite/{token}/passkey")),
         json!({"ceremony": start["ceremony"], "credential": credential, "name": "Again"}),
-        Some(csrf),
+        None,
     )
     .await;
-    assert_eq!(status, 400);
+    assert!(status == 400 || status == 404, "{status}");
 
     // A fresh browser signs in with the passkey in the middle of an authorization request.
     let browser2 = client();
@@ -1125,6 +1184,44 @@ async fn passkey_registration_and_sign_in() {
         .await
         .expect("replay");
     assert_eq!(resp.status(), 401);
+
+    // After the passkey sign-in, the account page may add another passkey...
+    let csrf = account_csrf(browser2.clone()).await;
+    let (status, start) = post(
+        browser2.clone(),
+        f.server.url("/account/passkeys/options"),
+        json!({}),
+        Some(csrf.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{start}");
+    let mut options = start["options"].clone();
+    options["publicKey"]["authenticatorSelection"]["residentKey"] = json!("discouraged");
+    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(false);
+    let options: CreationChallengeResponse = serde_json::from_value(options).expect("options");
+    let credential = SoftPasskey::new(true)
+        .do_registration(url::Url::parse(&f.server.base).expect("origin"), options)
+        .expect("register");
+    let (status, added) = post(
+        browser2.clone(),
+        f.server.url("/account/passkeys"),
+        json!({"ceremony": start["ceremony"], "credential": credential, "name": "Phone"}),
+        Some(csrf.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    // ...but only within minutes of that sign-in.
+    f.server
+        .clock
+        .advance(std::time::Duration::from_secs(11 * 60));
+    let (status, _) = post(
+        browser2.clone(),
+        f.server.url("/account/passkeys/options"),
+        json!({}),
+        Some(csrf),
+    )
+    .await;
+    assert_eq!(status, 403, "the step-up is recent or nothing");
 }
 
 /// A client that asks for ES256 ID tokens gets them, and the relying party verifies them.
