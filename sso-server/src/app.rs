@@ -27,12 +27,12 @@ pub struct AppState {
     pub live_runs: Arc<crate::directory::sync::LiveRuns>,
     /// The OIDC signing keys (loaded lazily, cached).
     pub keys: Arc<crate::oidc::keys::Keys>,
-    /// Failed employee sign-ins, for throttling.
-    pub sign_in_failures: Arc<crate::login::limiter::FailureLimiter>,
     pub webauthn: Arc<webauthn_rs::Webauthn>,
     /// The phone authenticator: challenge-signing key, delivery gateways.
     pub push: Arc<crate::push::PushState>,
     pub mailer: Arc<crate::mail::Mailer>,
+    /// Admin password checks running at once (bounded: argon2id takes 19 MiB each).
+    pub password_checks: Arc<crate::admin::accounts::PasswordChecks>,
 }
 
 /// The WebAuthn relying party: the public URL's host is the RP id, its origin the only origin.
@@ -82,7 +82,11 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
         clock.clone(),
         store.clone(),
     )?);
+    let password_checks = Arc::new(crate::admin::accounts::PasswordChecks::new(
+        config.admin.max_concurrent_password_checks,
+    ));
     Ok(AppState {
+        password_checks,
         config: Arc::new(config),
         store,
         cipher: Arc::new(cipher),
@@ -90,7 +94,6 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
         metrics,
         live_runs: Arc::default(),
         keys: Arc::default(),
-        sign_in_failures: Arc::default(),
         webauthn: Arc::new(webauthn),
         push,
         mailer: Arc::new(mailer),
@@ -153,7 +156,8 @@ async fn maintenance(state: AppState) {
             Ok::<_, Error>(
                 crate::store::oidc::purge_expired(&mut conn, now).await?
                     + crate::store::push::purge(&mut conn, now).await?
-                    + crate::keys::workstations::store::purge_nonces(&mut conn, now).await?,
+                    + crate::keys::workstations::store::purge_nonces(&mut conn, now).await?
+                    + crate::throttle::purge(&mut conn, now).await?,
             )
         }
         .await;

@@ -158,8 +158,16 @@ pub struct OidcConfig {
     pub refresh_token_absolute_days: u32,
     /// An employee's sign-in session lasts this long (absolute).
     pub session_ttl_hours: u32,
-    /// Failed sign-ins per account name per minute before further attempts are refused.
-    pub sign_in_attempts_per_minute: u32,
+    /// Failed employee sign-ins (password or offline code) per employee that cost no delay;
+    /// after them each failure waits 1 s, 2 s, 4 s… (up to a minute) before the next attempt.
+    pub sign_in_free_failures: u32,
+    /// Failed sign-ins per employee (whatever spelling of the name) before the sign-in is
+    /// locked, for `sign_in_lockout_minutes` or until an admin lifts it.
+    pub sign_in_lockout_after: u32,
+    pub sign_in_lockout_minutes: u32,
+    /// Failed sign-ins (any account, admins included) per client address in 15 minutes before
+    /// the address is refused (429) for 15 minutes.
+    pub sign_in_address_limit: u32,
 }
 
 impl Default for OidcConfig {
@@ -171,7 +179,10 @@ impl Default for OidcConfig {
             refresh_token_ttl_days: 30,
             refresh_token_absolute_days: 90,
             session_ttl_hours: 12,
-            sign_in_attempts_per_minute: 5,
+            sign_in_free_failures: 3,
+            sign_in_lockout_after: 10,
+            sign_in_lockout_minutes: 60,
+            sign_in_address_limit: 100,
         }
     }
 }
@@ -206,9 +217,12 @@ pub struct AdminConfig {
     pub session_ttl_minutes: u32,
     /// A session unused this long ends.
     pub session_idle_minutes: u32,
-    /// Consecutive failed sign-ins before the account is locked.
+    /// Failed sign-ins per admin user name (existing or not) before it is locked.
     pub max_failed_logins: u32,
     pub lockout_minutes: u32,
+    /// Password checks (argon2id, 19 MiB each) running at once; more sign-ins get 429 at once
+    /// instead of queueing, so a flood cannot exhaust memory or CPU.
+    pub max_concurrent_password_checks: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -287,6 +301,7 @@ impl Default for AdminConfig {
             session_idle_minutes: 30,
             max_failed_logins: 5,
             lockout_minutes: 15,
+            max_concurrent_password_checks: 4,
         }
     }
 }
@@ -404,6 +419,10 @@ impl Config {
             ("admin.max_failed_logins", a.max_failed_logins),
             ("admin.lockout_minutes", a.lockout_minutes),
             (
+                "admin.max_concurrent_password_checks",
+                a.max_concurrent_password_checks,
+            ),
+            (
                 "directory.sync_interval_minutes",
                 self.directory.sync_interval_minutes,
             ),
@@ -430,8 +449,16 @@ impl Config {
             ),
             ("oidc.session_ttl_hours", self.oidc.session_ttl_hours),
             (
-                "oidc.sign_in_attempts_per_minute",
-                self.oidc.sign_in_attempts_per_minute,
+                "oidc.sign_in_lockout_after",
+                self.oidc.sign_in_lockout_after,
+            ),
+            (
+                "oidc.sign_in_lockout_minutes",
+                self.oidc.sign_in_lockout_minutes,
+            ),
+            (
+                "oidc.sign_in_address_limit",
+                self.oidc.sign_in_address_limit,
             ),
             ("invitations.ttl_hours", self.invitations.ttl_hours),
             (
@@ -553,6 +580,40 @@ fn networks<'de, D: serde::Deserializer<'de>>(
                 })
         })
         .collect()
+}
+
+impl Config {
+    /// The throttle of one employee's password and offline-code sign-ins.
+    pub fn employee_throttle(&self) -> crate::throttle::Policy {
+        let o = &self.oidc;
+        crate::throttle::Policy {
+            free: i64::from(o.sign_in_free_failures),
+            lock_after: i64::from(o.sign_in_lockout_after),
+            lock_ms: i64::from(o.sign_in_lockout_minutes) * 60_000,
+            window_ms: 3_600_000,
+        }
+    }
+
+    /// The throttle of one admin user name.
+    pub fn admin_throttle(&self) -> crate::throttle::Policy {
+        crate::throttle::Policy {
+            free: i64::from(self.admin.max_failed_logins),
+            lock_after: i64::from(self.admin.max_failed_logins),
+            lock_ms: i64::from(self.admin.lockout_minutes) * 60_000,
+            window_ms: 3_600_000,
+        }
+    }
+
+    /// The throttle of one client address, across every kind of sign-in.
+    pub fn address_throttle(&self) -> crate::throttle::Policy {
+        let limit = i64::from(self.oidc.sign_in_address_limit);
+        crate::throttle::Policy {
+            free: limit,
+            lock_after: limit,
+            lock_ms: 15 * 60_000,
+            window_ms: 15 * 60_000,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -26,5 +26,6 @@ pub mod oidc;
 pub mod push;
 pub mod secrets;
 pub mod store;
+pub mod throttle;
 
 pub use error::{Error, Result};

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::store::admins::AdminRow;
 use crate::store::sessions::SessionRow;
 use crate::store::{self, Store};
+use crate::throttle::{self, Take};
 
 pub const PASSWORD_MIN: usize = 12;
 const PASSWORD_MAX: usize = 1024;
@@ -165,6 +166,38 @@ pub async fn login(
     result
 }
 
+/// The admin password checks (argon2id, 19 MiB each) running at once, bounded; and the most
+/// ever seen at once (memory is bounded by that times 19 MiB).
+pub struct PasswordChecks {
+    gate: tokio::sync::Semaphore,
+    limit: usize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+impl PasswordChecks {
+    pub fn new(limit: u32) -> Self {
+        let limit = usize::try_from(limit.max(1)).unwrap_or(1);
+        Self {
+            gate: tokio::sync::Semaphore::new(limit),
+            limit,
+            peak: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// A permit now, or `None` when the limit is reached (the caller answers 429).
+    fn try_start(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let permit = self.gate.try_acquire().ok()?;
+        let running = self.limit - self.gate.available_permits();
+        self.peak
+            .fetch_max(running, std::sync::atomic::Ordering::Relaxed);
+        Some(permit)
+    }
+
+    pub fn peak(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 async fn try_login(
     state: &AppState,
     username: &str,
@@ -174,50 +207,69 @@ async fn try_login(
     let now = state.clock.now_ms();
     let cfg = &state.config.admin;
     let mut conn = state.store.conn().await?;
-    let Some(admin) = store::admins::find_by_username(&mut conn, username.trim()).await? else {
-        verify_blocking(dummy_hash().to_owned(), password.to_owned()).await;
-        audit::record(
-            &mut conn,
-            now,
-            &Actor::Anonymous { ip },
-            "admin.login_failed",
-            None,
-            json!({ "username": username.trim(), "reason": "bad credentials" }),
-        )
-        .await?;
-        return Err(Error::BadCredentials);
-    };
-    if let Some(until) = admin.locked_until.filter(|&u| u > now) {
-        let retry_after_secs = ((until - now) as u64).div_ceil(1000);
+    // Throttled per address and per typed name (known or not, alike), in the database, before
+    // any password is checked.
+    let ip_key = crate::login::address_key(ip.as_deref());
+    if let Take::Wait { retry_after_secs } =
+        throttle::take(&mut conn, &ip_key, &state.config.address_throttle(), now).await?
+    {
         return Err(Error::TooManyRequests { retry_after_secs });
     }
-    let actor = Actor::Admin {
-        id: admin.id.clone(),
-        username: admin.username.clone(),
-        ip,
-    };
-    let target = Some(Target {
-        kind: "admin",
-        id: &admin.id,
-    });
-    if !verify_blocking(admin.password_hash.clone(), password.to_owned()).await {
-        let failures = store::admins::increment_failures(&mut conn, &admin.id).await?;
-        let locked = failures >= i64::from(cfg.max_failed_logins);
-        if locked {
-            store::admins::lock_until(&mut conn, &admin.id, now + minutes_ms(cfg.lockout_minutes))
-                .await?;
+    let name_key = format!("admin:{}", username.trim().to_lowercase());
+    let policy = state.config.admin_throttle();
+    let n = match throttle::take(&mut conn, &name_key, &policy, now).await? {
+        Take::Go { n } => n,
+        Take::Wait { retry_after_secs } => {
+            throttle::release(&mut conn, &ip_key).await?;
+            return Err(Error::TooManyRequests { retry_after_secs });
         }
+    };
+    // A bounded number of argon2 checks at once; beyond it, 429 now rather than a queue.
+    let Some(_permit) = state.password_checks.try_start() else {
+        throttle::release(&mut conn, &name_key).await?;
+        throttle::release(&mut conn, &ip_key).await?;
+        return Err(Error::TooManyRequests {
+            retry_after_secs: 1,
+        });
+    };
+    let admin = store::admins::find_by_username(&mut conn, username.trim()).await?;
+    // An unknown name costs the same hash as a known one.
+    let (hash, actor, target_id) = match &admin {
+        Some(a) => (
+            a.password_hash.clone(),
+            Actor::Admin {
+                id: a.id.clone(),
+                username: a.username.clone(),
+                ip: ip.clone(),
+            },
+            Some(a.id.clone()),
+        ),
+        None => (
+            dummy_hash().to_owned(),
+            Actor::Anonymous { ip: ip.clone() },
+            None,
+        ),
+    };
+    let ok = verify_blocking(hash, password.to_owned()).await;
+    let Some(admin) = admin.filter(|_| ok) else {
+        let locked = throttle::failed(&mut conn, &name_key, n, &policy, now).await?;
         audit::record(
             &mut conn,
             now,
             &actor,
             "admin.login_failed",
-            target,
-            json!({ "reason": "bad credentials", "failures": failures, "locked": locked }),
+            target_id.as_deref().map(|id| Target { kind: "admin", id }),
+            json!({ "username": username.trim(), "reason": "bad credentials", "failures": n, "locked": locked }),
         )
         .await?;
         return Err(Error::BadCredentials);
-    }
+    };
+    throttle::succeeded(&mut conn, &name_key).await?;
+    throttle::release(&mut conn, &ip_key).await?;
+    let target = Some(Target {
+        kind: "admin",
+        id: &admin.id,
+    });
     let token = random_token()?;
     let session = SessionRow {
         token_hash: token_hash(&token),

@@ -5,10 +5,9 @@
 //! - `password`: bind to the employee's AD domain with the typed password.
 //! - `passkey`: WebAuthn registration and sign-in (webauthn-rs).
 //! - `code`: an offline code from the phone app (TOTP).
-//! - `limiter`: failed sign-in throttling.
+//! - `step_up`: what adding an authenticator needs; throttling is `crate::throttle`.
 
 pub mod code;
-pub mod limiter;
 pub mod passkey;
 pub mod password;
 pub mod phone;
@@ -34,6 +33,7 @@ use crate::audit::{self, Actor, Target};
 use crate::crypto::{constant_time_eq, random_token};
 use crate::error::{Error, Result};
 use crate::store;
+use crate::throttle::{self, Take};
 
 /// Double-submit cookie protecting the sign-in forms (there is no session yet).
 const SIGNIN_CSRF_COOKIE: &str = "sso_signin_csrf";
@@ -300,15 +300,15 @@ where
     }
     let started = Instant::now();
     let now = state.clock.now_ms();
-    let limit = state.config.oidc.sign_in_attempts_per_minute;
-    let name_key = format!("name:{}", attempt.username.trim().to_lowercase());
-    let ip_key = format!("ip:{}", ip.as_deref().unwrap_or("-"));
-    let limiter = &state.sign_in_failures;
-    let blocked = limiter
-        .blocked_for(&name_key, limit, now)
-        .or_else(|| limiter.blocked_for(&ip_key, limit.saturating_mul(10), now));
-    if let Some(secs) = blocked {
-        let msg = format!("Too many failed sign-ins. Try again in {secs} seconds.");
+    let ip_key = address_key(ip.as_deref());
+    let mut conn = state.store.conn().await?;
+    if let Take::Wait { retry_after_secs } =
+        throttle::take(&mut conn, &ip_key, &state.config.address_throttle(), now).await?
+    {
+        drop(conn);
+        let msg = format!(
+            "Too many failed sign-ins from your network. Try again in {retry_after_secs} seconds."
+        );
         let mut resp = signin_form(
             state,
             jar,
@@ -318,14 +318,32 @@ where
             StatusCode::TOO_MANY_REQUESTS,
         )
         .await?;
-        if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         return Ok(resp);
     }
-    match verify().await? {
-        Ok(employee_id) => {
-            limiter.clear(&name_key);
+    // Counted per employee, whatever spelling of their name was typed; an unknown name is
+    // counted as typed (and throttled alike, so the answers cannot tell them apart).
+    let account_key =
+        match crate::push::challenges::employee_named(&mut conn, attempt.username).await? {
+            Some(e) => throttle::employee_key(&e.id),
+            None => format!("name:{}", attempt.username.trim().to_lowercase()),
+        };
+    let policy = state.config.employee_throttle();
+    let taken = throttle::take(&mut conn, &account_key, &policy, now).await?;
+    drop(conn);
+    let outcome = match taken {
+        Take::Go { n } => Some((n, verify().await?)),
+        // Delayed or locked: nothing is checked, and the answer is a failure's.
+        Take::Wait { .. } => None,
+    };
+    match outcome {
+        Some((_, Ok(employee_id))) => {
+            let mut conn = state.store.conn().await?;
+            throttle::succeeded(&mut conn, &account_key).await?;
+            throttle::release(&mut conn, &ip_key).await?;
+            drop(conn);
             let (cookie, session) = session::start(state, &employee_id, &[attempt.amr]).await?;
             let mut conn = state.store.conn().await?;
             audit::record(
@@ -345,32 +363,49 @@ where
                 .add(cookie);
             Ok((jar, Redirect::to(&after_signin(attempt.request))).into_response())
         }
-        Err(failure) => {
-            limiter.record_failure(&name_key, now);
-            limiter.record_failure(&ip_key, now);
-            tracing::info!(method = attempt.method, reason = ?failure_kind(&failure), "employee sign-in failed");
+        failed => {
             let mut conn = state.store.conn().await?;
+            let (reason, locked) = match &failed {
+                Some((n, Err(failure))) => (
+                    failure_kind(failure),
+                    throttle::failed(&mut conn, &account_key, *n, &policy, now).await?,
+                ),
+                _ => {
+                    // Not checked: the address's attempt is given back, the key stays as it is.
+                    throttle::release(&mut conn, &ip_key).await?;
+                    ("throttled", false)
+                }
+            };
+            tracing::info!(method = attempt.method, reason, "employee sign-in failed");
+            let target_id = account_key.strip_prefix("employee:").map(str::to_owned);
             audit::record(
                 &mut conn,
                 now,
                 &Actor::Anonymous { ip },
-                "employee.sign_in_failed",
-                None,
-                json!({ "method": attempt.method, "account": attempt.username.trim(), "reason": failure_kind(&failure) }),
+                if locked {
+                    "employee.sign_in_locked"
+                } else {
+                    "employee.sign_in_failed"
+                },
+                target_id.as_deref().map(|id| Target {
+                    kind: "employee",
+                    id,
+                }),
+                json!({ "method": attempt.method, "account": attempt.username.trim(), "reason": reason }),
             )
             .await?;
             drop(conn);
             if let Some(rest) = FAILURE_FLOOR.checked_sub(started.elapsed()) {
                 tokio::time::sleep(rest).await;
             }
-            let msg = match (&failure, attempt.method) {
-                (Failure::DirectoryUnavailable(_), _) => {
+            let msg = match (&failed, attempt.method) {
+                (Some((_, Err(Failure::DirectoryUnavailable(_)))), _) => {
                     "Your domain cannot be reached right now. Try again shortly, or use a passkey."
                 }
                 (_, "offline_code") => {
-                    "Wrong account or code, or this account cannot sign in here. Codes change every 30 seconds and work once."
+                    "Wrong account or code, or this account cannot sign in here right now (after failed attempts it waits a while). Codes change every 30 seconds and work once."
                 }
-                _ => "Wrong account or password, or this account cannot sign in here.",
+                _ => "Wrong account or password, or this account cannot sign in here right now (after failed attempts it waits a while).",
             };
             signin_form(
                 state,
@@ -383,6 +418,11 @@ where
             .await
         }
     }
+}
+
+/// The throttle key of a client address.
+pub fn address_key(ip: Option<&str>) -> String {
+    format!("ip:{}", ip.unwrap_or("-"))
 }
 
 fn failure_kind(f: &Failure) -> &'static str {

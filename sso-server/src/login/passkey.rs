@@ -127,22 +127,22 @@ pub async fn signin_finish(
 ) -> Result<Response> {
     let started = Instant::now();
     let now = state.clock.now_ms();
-    let ip_key = format!("passkey-ip:{}", ip.as_deref().unwrap_or("-"));
-    let limit = state
-        .config
-        .oidc
-        .sign_in_attempts_per_minute
-        .saturating_mul(10);
-    if state
-        .sign_in_failures
-        .blocked_for(&ip_key, limit, now)
-        .is_some()
+    let ip_key = super::address_key(ip.as_deref());
     {
-        return Ok((StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": "too_many_requests", "message": "Too many failed sign-ins; try again in a minute."}))).into_response());
+        let mut conn = state.store.conn().await?;
+        let policy = state.config.address_throttle();
+        if let crate::throttle::Take::Wait { .. } =
+            crate::throttle::take(&mut conn, &ip_key, &policy, now).await?
+        {
+            return Ok((StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": "too_many_requests", "message": "Too many failed sign-ins from your network; try again later."}))).into_response());
+        }
     }
     let outcome = finish(&state, &body).await?;
     match outcome {
         Some(employee_id) => {
+            let mut conn = state.store.conn().await?;
+            crate::throttle::release(&mut conn, &ip_key).await?;
+            drop(conn);
             let (cookie, session) = session::start(&state, &employee_id, &["hwk", "user"]).await?;
             let mut conn = state.store.conn().await?;
             audit::record(
@@ -164,7 +164,6 @@ pub async fn signin_finish(
                 .into_response())
         }
         None => {
-            state.sign_in_failures.record_failure(&ip_key, now);
             if let Some(rest) = FAILURE_FLOOR.checked_sub(started.elapsed()) {
                 tokio::time::sleep(rest).await;
             }

@@ -59,26 +59,6 @@ pub async fn count(conn: &mut Conn) -> Result<i64> {
         .await?)
 }
 
-/// Counts a failed sign-in atomically (two concurrent failures both count) and returns the new
-/// count.
-pub async fn increment_failures(conn: &mut Conn, id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "UPDATE admin_user SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
-    )
-    .bind(id)
-    .fetch_one(conn)
-    .await?)
-}
-
-pub async fn lock_until(conn: &mut Conn, id: &str, until_ms: i64) -> Result<()> {
-    sqlx::query("UPDATE admin_user SET locked_until = $2, failed_logins = 0 WHERE id = $1")
-        .bind(id)
-        .bind(until_ms)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 pub async fn record_success(conn: &mut Conn, id: &str, now_ms: i64) -> Result<()> {
     sqlx::query(
         "UPDATE admin_user SET failed_logins = 0, locked_until = NULL, last_login_at = $2 WHERE id = $1",

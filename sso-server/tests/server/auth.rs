@@ -281,3 +281,115 @@ async fn https_deployments_get_secure_host_cookies() {
         "{cookie}"
     );
 }
+
+/// 300 concurrent wrong admin sign-ins (issue 15): attempts are taken in the database before any
+/// password is checked, so at most the configured count is evaluated; argon2 (19 MiB each) runs
+/// at most `admin.max_concurrent_password_checks` at once (memory bound: 4 × 19 MiB); every other
+/// request gets 429 at once; the right password is then refused too.
+#[tokio::test]
+async fn a_flood_of_admin_sign_ins_evaluates_at_most_the_limit() {
+    for db in crate::support::backends() {
+        let srv = TestServer::start(db).await;
+        srv.create_admin(ADMIN, ADMIN_PASSWORD).await;
+        let url = srv.url("/api/v1/session");
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..300 {
+            let url = url.clone();
+            set.spawn(async move {
+                client()
+                    .post(url)
+                    .json(&json!({"username": ADMIN, "password": format!("wrong guess {i}")}))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            });
+        }
+        let (mut unauthorized, mut too_many) = (0, 0);
+        while let Some(status) = set.join_next().await {
+            match status.expect("task") {
+                401 => unauthorized += 1,
+                429 => too_many += 1,
+                other => panic!("unexpected {other}"),
+            }
+        }
+        let limit = srv.state.config.admin.max_failed_logins as usize;
+        assert!(unauthorized <= limit, "{unauthorized} evaluated");
+        assert_eq!(unauthorized + too_many, 300);
+        let mut conn = srv.state.store.conn().await.expect("conn");
+        let evaluated = sso_server::store::audit::list(
+            &mut conn,
+            &sso_server::store::audit::AuditFilter {
+                action: Some("admin.login_failed".into()),
+                target_id: None,
+            },
+            None,
+            500,
+        )
+        .await
+        .expect("audit")
+        .len();
+        drop(conn);
+        assert_eq!(
+            evaluated, unauthorized,
+            "one audit record per password checked"
+        );
+        let bound = srv.state.config.admin.max_concurrent_password_checks as usize;
+        assert!(
+            srv.state.password_checks.peak() <= bound,
+            "at most {bound} argon2 checks at once"
+        );
+        let r = client()
+            .post(url)
+            .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .expect("send");
+        if unauthorized == limit {
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "locked");
+        }
+    }
+}
+
+/// The per-address limit: many names tried from one address are refused (429) from that address
+/// only; the answers before it cannot tell known names from unknown ones.
+#[tokio::test]
+async fn one_address_trying_many_names_is_refused() {
+    let srv = TestServer::start_with(Db::Sqlite, |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+        c.oidc.sign_in_address_limit = 5;
+    })
+    .await;
+    srv.create_admin(ADMIN, ADMIN_PASSWORD).await;
+    let login = |user: String, from: &'static str| {
+        let url = srv.url("/api/v1/session");
+        async move {
+            client()
+                .post(url)
+                .header("x-forwarded-for", from)
+                .json(&json!({"username": user, "password": "not it at all"}))
+                .send()
+                .await
+                .expect("send")
+        }
+    };
+    for i in 0..5 {
+        let user = if i == 0 {
+            ADMIN.to_owned()
+        } else {
+            format!("guess{i}")
+        };
+        assert_eq!(
+            login(user, "198.51.100.20").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let r = login("guess9".into(), "198.51.100.20").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(
+        login("guess9".into(), "203.0.113.20").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "another address is not affected"
+    );
+}

@@ -1213,3 +1213,205 @@ async fn an_admin_revokes_a_phone_from_the_console() {
         assert_eq!(status, 404, "{db:?}");
     }
 }
+
+/// Offline codes guessed at scale (issue 15): 200 wrong codes spread over four spellings of one
+/// employee's name (e-mail, UPN, `DOMAIN\sam`, `sam`) and two client addresses. Failures are
+/// counted per employee in the database: after the configured count the sign-in locks, a correct
+/// code is refused while it is locked (with the same answer as a wrong one), and an admin lifts it.
+#[tokio::test]
+async fn guessing_offline_codes_locks_the_employee_whatever_the_spelling() {
+    let Some(dc) = crate::ad::Dc::corp() else {
+        return;
+    };
+    let s = setup_with(Db::Sqlite, |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    })
+    .await;
+    // The employee is also an AD account (same e-mail): the sync takes the manual one over.
+    let mut corner = crate::ad::Corner::new(&dc).await;
+    let sam = format!("g{}", &corner.tag[..8]);
+    let dn = corner
+        .add_user(&crate::ad::NewUser {
+            sam: &sam,
+            given: Some("Pia"),
+            sn: Some("Phone"),
+            mail: Some(&s.email),
+            ..crate::ad::NewUser::default()
+        })
+        .await;
+    let upn = format!("{sam}@corp.example.test");
+    corner.set(&dn, "userPrincipalName", &upn).await;
+    let group = corner.group.clone();
+    corner.add_member(&group, &dn).await;
+    let input = serde_json::from_value(corner.domain_json("corp")).expect("domain");
+    sso_server::directory::Domains {
+        store: &s.server.state.store,
+        cipher: &s.server.state.cipher,
+    }
+    .create(
+        &sso_server::audit::Actor::cli(),
+        s.server.clock.now_ms(),
+        &input,
+    )
+    .await
+    .expect("domain");
+    let run = sso_server::directory::Syncer::new(&s.server.state)
+        .run(
+            "corp",
+            sso_server::directory::RunOptions {
+                mode: sso_server::directory::SyncMode::Full,
+                dry_run: false,
+                force: false,
+                trigger: sso_server::directory::sync::Trigger::Cli,
+                actor: sso_server::audit::Actor::cli(),
+            },
+            None,
+        )
+        .await
+        .expect("sync");
+    assert_eq!((run.state.as_str(), run.taken_over), ("succeeded", 1));
+    let link = enrolment_link(&s).await;
+    let (status, reg, phone) = register(&s, &link).await;
+    assert_eq!(status, 200, "{reg}");
+    let phone = phone.expect("registered");
+    let netbios = if dc.netbios.is_empty() {
+        "CORP".to_owned()
+    } else {
+        dc.netbios.clone()
+    };
+    let spellings = [
+        s.email.to_uppercase(),
+        upn,
+        format!("{netbios}\\{sam}"),
+        sam.clone(),
+    ];
+    // A sign-in form ready to post (fast), then the post itself (the slow part: every failure
+    // answers no sooner than the failure floor, so the later ones go in parallel).
+    let prepare = |username: String, code: String, address: &'static str| {
+        let s = &s;
+        async move {
+            let (browser, request) = start_sign_in(s).await;
+            let page = browser
+                .get(s.server.url(&format!("/login?request={request}")))
+                .send()
+                .await
+                .expect("page")
+                .text()
+                .await
+                .expect("html");
+            let form = vec![
+                ("csrf_token", form_field(&page, "csrf_token")),
+                ("request", request),
+                ("username", username),
+                ("code", code),
+            ];
+            browser
+                .post(s.server.url("/login/code"))
+                .header("x-forwarded-for", address)
+                .form(&form)
+        }
+    };
+    async fn send(post: reqwest::RequestBuilder) -> (u16, String) {
+        let resp = post.send().await.expect("post");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+    let attempt = |username: String, code: String, address: &'static str| {
+        let prepared = prepare(username, code, address);
+        async move { send(prepared.await).await }
+    };
+    let lock_after = s.server.state.config.oidc.sign_in_lockout_after;
+    let mut later = tokio::task::JoinSet::new();
+    for i in 0..200u32 {
+        if i < lock_after {
+            // Past the growing delay, so that each of the first attempts is evaluated.
+            s.server.clock.advance(Duration::from_secs(61));
+        }
+        let now = now_unix(&s.server);
+        let right = phone
+            .auth
+            .offline_code(phone.id.clone(), now)
+            .await
+            .expect("code")
+            .code;
+        let wrong = format!(
+            "{:06}",
+            (right.parse::<u32>().expect("digits") + 1 + i) % 1_000_000
+        );
+        let name = spellings[i as usize % 4].clone();
+        let address = if i % 2 == 0 {
+            "198.51.100.7"
+        } else {
+            "203.0.113.9"
+        };
+        let post = prepare(name, wrong, address).await;
+        if i < lock_after {
+            let (status, page) = send(post).await;
+            assert_eq!(status, 401, "attempt {i}: {page}");
+            assert!(page.contains("Wrong account or code"), "{page}");
+        } else {
+            later.spawn(send(post));
+        }
+    }
+    while let Some(r) = later.join_next().await {
+        let (status, page) = r.expect("task");
+        assert_eq!(status, 401, "{page}");
+        assert!(page.contains("Wrong account or code"), "{page}");
+    }
+    // Exactly the configured number were evaluated, then the lock.
+    let mut conn = s.server.state.store.conn().await.expect("conn");
+    let evaluated = sso_server::store::audit::list(
+        &mut conn,
+        &sso_server::store::audit::AuditFilter {
+            action: Some("employee.sign_in_failed".into()),
+            target_id: Some(s.employee_id.clone()),
+        },
+        None,
+        500,
+    )
+    .await
+    .expect("audit")
+    .iter()
+    .filter(|e| e.detail.contains("wrong_code"))
+    .count();
+    let locks = sso_server::store::audit::list(
+        &mut conn,
+        &sso_server::store::audit::AuditFilter {
+            action: Some("employee.sign_in_locked".into()),
+            target_id: Some(s.employee_id.clone()),
+        },
+        None,
+        10,
+    )
+    .await
+    .expect("audit")
+    .len();
+    drop(conn);
+    assert_eq!(evaluated + locks, lock_after as usize);
+    assert_eq!(locks, 1);
+
+    // The right code, a new spelling's worth of address: refused while locked, like a wrong one.
+    s.server.clock.advance(Duration::from_secs(31));
+    let right = phone
+        .auth
+        .offline_code(phone.id.clone(), now_unix(&s.server))
+        .await
+        .expect("code")
+        .code;
+    let (status, page) = attempt(s.email.clone(), right.clone(), "192.0.2.1").await;
+    assert_eq!(status, 401, "a correct code while locked: {page}");
+    assert!(page.contains("Wrong account or code"));
+    // The admin lifts the lock; the (still fresh) code then works.
+    let (status, _) = call(
+        &s.admin,
+        Method::DELETE,
+        s.server
+            .url(&format!("/api/v1/employees/{}/sign-in-lock", s.employee_id)),
+        &s.csrf,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, page) = attempt(sam, right, "192.0.2.1").await;
+    assert_eq!(status, 303, "{page}");
+}

@@ -229,26 +229,76 @@ async fn admins_sessions_audit_secrets_repositories() {
             .expect("find")
             .expect("exists");
         assert_eq!(found.id, "a1");
+        // The sign-in throttle's statements, on this backend.
+        use sso_server::throttle::{self, Policy, Take};
+        let p = Policy {
+            free: 1,
+            lock_after: 3,
+            lock_ms: 60_000,
+            window_ms: 3_600_000,
+        };
         assert_eq!(
-            store::admins::increment_failures(&mut c, "a1")
+            throttle::take(&mut c, "admin:alice", &p, 1_000)
                 .await
-                .expect("inc"),
-            1
+                .expect("take"),
+            Take::Go { n: 1 }
         );
+        assert!(!throttle::failed(&mut c, "admin:alice", 1, &p, 1_000)
+            .await
+            .expect("failed"));
         assert_eq!(
-            store::admins::increment_failures(&mut c, "a1")
+            throttle::take(&mut c, "admin:alice", &p, 1_001)
                 .await
-                .expect("inc"),
-            2
+                .expect("take"),
+            Take::Go { n: 2 }
         );
-        store::admins::lock_until(&mut c, "a1", 99)
+        // Failure 2 is past the free one: a one-second delay, during which nothing is taken.
+        throttle::failed(&mut c, "admin:alice", 2, &p, 1_001)
             .await
-            .expect("lock");
-        let locked = store::admins::get(&mut c, "a1")
+            .expect("failed");
+        assert!(matches!(
+            throttle::take(&mut c, "admin:alice", &p, 1_500)
+                .await
+                .expect("take"),
+            Take::Wait { .. }
+        ));
+        assert_eq!(
+            throttle::take(&mut c, "admin:alice", &p, 2_100)
+                .await
+                .expect("take"),
+            Take::Go { n: 3 }
+        );
+        assert!(throttle::failed(&mut c, "admin:alice", 3, &p, 2_100)
             .await
-            .expect("get")
-            .expect("exists");
-        assert_eq!((locked.failed_logins, locked.locked_until), (0, Some(99)));
+            .expect("failed"));
+        assert!(throttle::locked(&mut c, "admin:alice", 2_200)
+            .await
+            .expect("locked"));
+        assert_eq!(
+            throttle::take(&mut c, "admin:alice", &p, 50_000)
+                .await
+                .expect("take"),
+            Take::Wait {
+                retry_after_secs: 13
+            }
+        );
+        assert!(throttle::lift(&mut c, "admin:alice").await.expect("lift"));
+        assert_eq!(
+            throttle::take(&mut c, "admin:alice", &p, 50_001)
+                .await
+                .expect("take"),
+            Take::Go { n: 1 }
+        );
+        throttle::release(&mut c, "admin:alice")
+            .await
+            .expect("release");
+        assert_eq!(
+            throttle::take(&mut c, "admin:alice", &p, 50_002)
+                .await
+                .expect("take"),
+            Take::Go { n: 1 },
+            "a released attempt does not count"
+        );
         store::admins::record_success(&mut c, "a1", 123)
             .await
             .expect("success");

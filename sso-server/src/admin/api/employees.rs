@@ -182,3 +182,17 @@ pub async fn delete(
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[utoipa::path(delete, path = "/api/v1/employees/{id}/sign-in-lock", operation_id = "unlock_employee_sign_in", tag = "employees",
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Unlocked (also when it was not locked)"), (status = 400, body = ErrorBody)))]
+pub async fn unlock(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = uuid_param(&id)?.to_string();
+    crate::throttle::unlock_employee(&state.store, state.clock.now_ms(), &admin.actor(), &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -29,6 +29,7 @@ use crate::app::AppState;
         employees::create,
         employees::update,
         employees::delete,
+        employees::unlock,
         audit::list,
         directory::list_domains,
         directory::create_domain,
@@ -96,6 +97,10 @@ pub fn router() -> Router<AppState> {
             get(employees::get_one)
                 .put(employees::update)
                 .delete(employees::delete),
+        )
+        .route(
+            "/api/v1/employees/{id}/sign-in-lock",
+            axum::routing::delete(employees::unlock),
         )
         .route("/api/v1/audit", get(audit::list))
         .route(

@@ -46,6 +46,25 @@ pub fn router() -> Router<AppState> {
             post(revoke_device),
         )
         .route("/admin/employees/{id}/password-rotations", post(rotate))
+        .route("/admin/employees/{id}/unlock", post(unlock))
+}
+
+/// Lifts the employee's sign-in lock (too many failed passwords or codes).
+async fn unlock(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, .. }: Posted,
+) -> PageResult {
+    let id = or_page(uuid_param(&id))?;
+    let r = crate::throttle::unlock_employee(
+        &state.store,
+        state.clock.now_ms(),
+        &admin.actor(),
+        &id.to_string(),
+    )
+    .await
+    .map(|_| "Sign-in unlocked.".to_owned());
+    outcome(&state, &admin, &back_to(&id), r)
 }
 
 fn service(state: &AppState) -> Employees<'_> {
@@ -388,6 +407,8 @@ struct DetailPage {
     can_rotate: bool,
     /// "Set this password" refused: the message next to its field.
     password_error: Option<String>,
+    /// Password and offline-code sign-ins locked after failed attempts.
+    sign_in_locked: bool,
     audit: Vec<AuditRow>,
 }
 
@@ -537,20 +558,18 @@ async fn detail_page(
             .into_iter()
             .map(super::audit::row)
             .collect();
+        let sign_in_locked =
+            crate::throttle::locked(&mut conn, &crate::throttle::employee_key(&id), now).await?;
         Ok::<_, Error>((
-            identities,
-            invitations,
-            devices,
-            push_blocked,
-            passkeys,
-            keys,
-            accounts,
-            audit,
+            (identities, invitations, devices, push_blocked),
+            (passkeys, keys, accounts, audit, sign_in_locked),
         ))
     }
     .await;
-    let (identities, invitations, devices, push_blocked, passkeys, keys, accounts, audit) =
-        or_page(gathered)?;
+    let (
+        (identities, invitations, devices, push_blocked),
+        (passkeys, keys, accounts, audit, sign_in_locked),
+    ) = or_page(gathered)?;
     let refused = password_error.is_some();
     let p = DetailPage {
         nav,
@@ -571,6 +590,7 @@ async fn detail_page(
         accounts,
         password_error,
         audit,
+        sign_in_locked,
     };
     let r = page(jar, &p)?;
     if refused {

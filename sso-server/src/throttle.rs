@@ -1,0 +1,229 @@
+//! Failed-attempt throttling that holds across instances: counters live in the database, keyed
+//! by what is attacked (an employee, whatever spelling of their name was typed; an unknown typed
+//! name; an admin user name; a client address), never in one process's memory.
+//!
+//! An attempt is *taken* before the credentials are checked, in one conditional statement
+//! ([`take`]): concurrent guesses each get their own number, and no more are evaluated than the
+//! policy allows, on SQLite and PostgreSQL alike. After a failure the key waits a growing delay
+//! (1 s, 2 s, 4 s… up to a minute), and after `lock_after` failures it is locked for `lock_ms`
+//! or until an admin lifts it ([`lift`]). A success forgets the key.
+
+use crate::error::Result;
+use crate::store::Conn;
+
+/// How much a key may fail.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Failures that cost no delay.
+    pub free: i64,
+    /// Failures after which the key is locked.
+    pub lock_after: i64,
+    pub lock_ms: i64,
+    /// Failures older than this (since the last attempt) are forgotten.
+    pub window_ms: i64,
+}
+
+/// What a caller may do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// Check the credentials; this is the key's attempt number `n` in the window.
+    Go { n: i64 },
+    /// Do not check anything: the key is delayed or locked for this long.
+    Wait { retry_after_secs: u64 },
+}
+
+/// Takes an attempt for `key`: one statement that counts it unless the key is delayed or locked.
+pub async fn take(conn: &mut Conn, key: &str, policy: &Policy, now: i64) -> Result<Take> {
+    let n: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO sign_in_throttle (key, failures, locked_until, updated_at) \
+         VALUES ($1, 1, NULL, $2) \
+         ON CONFLICT (key) DO UPDATE SET \
+         failures = CASE WHEN sign_in_throttle.updated_at < $3 THEN 1 \
+                    ELSE sign_in_throttle.failures + 1 END, \
+         updated_at = $2 \
+         WHERE sign_in_throttle.locked_until IS NULL OR sign_in_throttle.locked_until <= $2 \
+         RETURNING failures",
+    )
+    .bind(key)
+    .bind(now)
+    .bind(now - policy.window_ms)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match n {
+        // Attempts beyond the limit that raced past the lock: locked now, not evaluated.
+        Some(n) if n > policy.lock_after => {
+            lock(conn, key, now + policy.lock_ms).await?;
+            Ok(Take::Wait {
+                retry_after_secs: secs(policy.lock_ms),
+            })
+        }
+        Some(n) => Ok(Take::Go { n }),
+        None => {
+            let until: Option<i64> =
+                sqlx::query_scalar("SELECT locked_until FROM sign_in_throttle WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .flatten();
+            Ok(Take::Wait {
+                retry_after_secs: secs(until.unwrap_or(now + 1000) - now),
+            })
+        }
+    }
+}
+
+fn secs(ms: i64) -> u64 {
+    u64::try_from(ms.max(1000)).unwrap_or(1000).div_ceil(1000)
+}
+
+/// Locks the key until `until`; its count starts afresh once the lock is over.
+async fn lock(conn: &mut Conn, key: &str, until: i64) -> Result<()> {
+    sqlx::query("UPDATE sign_in_throttle SET locked_until = $2, failures = 0 WHERE key = $1")
+        .bind(key)
+        .bind(until)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Makes the key wait until `until` (a growing delay; the count goes on).
+async fn delay(conn: &mut Conn, key: &str, until: i64) -> Result<()> {
+    sqlx::query("UPDATE sign_in_throttle SET locked_until = $2 WHERE key = $1")
+        .bind(key)
+        .bind(until)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Attempt `n` failed: the delay (or lock) that follows. Returns whether the key is now locked.
+pub async fn failed(conn: &mut Conn, key: &str, n: i64, policy: &Policy, now: i64) -> Result<bool> {
+    let (wait, locked) = delay_after(n, policy);
+    if locked {
+        lock(conn, key, now + wait).await?;
+    } else if wait > 0 {
+        delay(conn, key, now + wait).await?;
+    }
+    Ok(locked)
+}
+
+/// The wait after failure number `n` (pure), and whether it is the lock.
+pub fn delay_after(n: i64, policy: &Policy) -> (i64, bool) {
+    if n >= policy.lock_after {
+        (policy.lock_ms, true)
+    } else if n > policy.free {
+        let steps = u32::try_from(n - policy.free - 1)
+            .unwrap_or(u32::MAX)
+            .min(6);
+        ((1000_i64 << steps).min(60_000), false)
+    } else {
+        (0, false)
+    }
+}
+
+/// The attempt succeeded: the key starts afresh.
+pub async fn succeeded(conn: &mut Conn, key: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sign_in_throttle WHERE key = $1")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Gives back an attempt that was taken but not failed (a success on a shared key such as an
+/// address, or an attempt refused before any check): only failures count against the key.
+pub async fn release(conn: &mut Conn, key: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE sign_in_throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+    )
+    .bind(key)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether the key is locked now (for the admin's view).
+pub async fn locked(conn: &mut Conn, key: &str, now: i64) -> Result<bool> {
+    let until: Option<i64> =
+        sqlx::query_scalar("SELECT locked_until FROM sign_in_throttle WHERE key = $1")
+            .bind(key)
+            .fetch_optional(conn)
+            .await?
+            .flatten();
+    Ok(until.is_some_and(|u| u > now))
+}
+
+/// The admin lifts a lock (and forgets the failures). Returns whether there was anything.
+pub async fn lift(conn: &mut Conn, key: &str) -> Result<bool> {
+    Ok(sqlx::query("DELETE FROM sign_in_throttle WHERE key = $1")
+        .bind(key)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        > 0)
+}
+
+/// Deletes rows nobody has tried for a day (maintenance).
+pub async fn purge(conn: &mut Conn, now: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM sign_in_throttle WHERE updated_at < $1 \
+         AND (locked_until IS NULL OR locked_until < $2)",
+    )
+    .bind(now - 86_400_000)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// The throttle key of an employee's password and offline-code sign-ins.
+pub fn employee_key(employee_id: &str) -> String {
+    format!("employee:{employee_id}")
+}
+
+/// An admin lifts an employee's sign-in lock (audited). Returns whether there was one.
+pub async fn unlock_employee(
+    store: &crate::store::Store,
+    now: i64,
+    actor: &crate::audit::Actor,
+    employee_id: &str,
+) -> Result<bool> {
+    let mut tx = store.begin().await?;
+    let lifted = lift(&mut tx, &employee_key(employee_id)).await?;
+    crate::audit::record(
+        &mut tx,
+        now,
+        actor,
+        "employee.sign_in_unlocked",
+        Some(crate::audit::Target {
+            kind: "employee",
+            id: employee_id,
+        }),
+        serde_json::json!({ "had_failures": lifted }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(lifted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: Policy = Policy {
+        free: 3,
+        lock_after: 10,
+        lock_ms: 3_600_000,
+        window_ms: 3_600_000,
+    };
+
+    #[test]
+    fn delays_grow_then_the_key_locks() {
+        assert_eq!(delay_after(1, &P), (0, false));
+        assert_eq!(delay_after(3, &P), (0, false));
+        assert_eq!(delay_after(4, &P), (1000, false));
+        assert_eq!(delay_after(5, &P), (2000, false));
+        assert_eq!(delay_after(9, &P), (32_000, false));
+        assert_eq!(delay_after(10, &P), (3_600_000, true));
+    }
+}
