@@ -876,6 +876,24 @@ impl Domains<'_> {
                 return Err(Error::conflict(Some("name"), NAME_TAKEN));
             }
         }
+        // The stored secret goes only where it went before: pointing the domain somewhere else
+        // (other DCs, another authority or Graph endpoint) needs the secret typed again, or a
+        // console session could send it to a server of its choosing.
+        let elsewhere = current.urls != row.urls
+            || current.authority_url != row.authority_url
+            || current.graph_url != row.graph_url
+            || current.tenant_id != row.tenant_id;
+        if elsewhere && credential.is_none() {
+            let field = if row.kind == DomainKind::EntraId.as_str() {
+                "client_secret"
+            } else {
+                "bind_password"
+            };
+            return Err(Error::validation(
+                field,
+                "type it again: the domain now points to another server",
+            ));
+        }
         row.id = id.clone();
         row.created_at = current.created_at;
         row.updated_at = now_ms;

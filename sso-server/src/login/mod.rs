@@ -36,7 +36,15 @@ use crate::store;
 use crate::throttle::{self, Take};
 
 /// Double-submit cookie protecting the sign-in forms (there is no session yet).
-const SIGNIN_CSRF_COOKIE: &str = "sso_signin_csrf";
+/// The sign-in form's double-submit cookie; `__Host-` (so Secure, path `/`, no Domain) behind
+/// https.
+fn signin_csrf_cookie(secure: bool) -> &'static str {
+    if secure {
+        "__Host-sso_signin_csrf"
+    } else {
+        "sso_signin_csrf"
+    }
+}
 /// Failed sign-ins answer no sooner than this, whatever failed, so timing tells nothing.
 const FAILURE_FLOOR: Duration = Duration::from_millis(400);
 
@@ -46,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/login/password", post(password_submit))
         .route("/login/code", post(code_submit))
         .route("/login/signin.js", get(passkey::script))
+        .route("/login/base.css", get(passkey::stylesheet))
         .route("/login/passkey/options", post(passkey::signin_options))
         .route("/login/passkey", post(passkey::signin_finish))
         .route("/login/push", post(push::start))
@@ -150,11 +159,12 @@ async fn signin_form(
     } else {
         username.to_owned()
     };
-    let cookie = Cookie::build((SIGNIN_CSRF_COOKIE, token.clone()))
+    let secure = state.config.secure_cookies();
+    let cookie = Cookie::build((signin_csrf_cookie(secure), token.clone()))
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(state.config.secure_cookies())
-        .path("/login")
+        .secure(secure)
+        .path("/")
         .build();
     let page = render(&SigninPage {
         csrf_token: &token,
@@ -192,9 +202,9 @@ pub fn after_signin(request: &str) -> String {
     }
 }
 
-pub fn csrf_ok(jar: &CookieJar, presented: &str) -> bool {
+pub fn csrf_ok(state: &AppState, jar: &CookieJar, presented: &str) -> bool {
     let expected = jar
-        .get(SIGNIN_CSRF_COOKIE)
+        .get(signin_csrf_cookie(state.config.secure_cookies()))
         .map(|c| c.value().to_owned())
         .unwrap_or_default();
     !expected.is_empty() && constant_time_eq(&expected, presented)
@@ -286,7 +296,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<std::result::Result<String, Failure>>>,
 {
-    if !csrf_ok(&jar, attempt.csrf_token) {
+    if !csrf_ok(state, &jar, attempt.csrf_token) {
         let msg = "The form expired or came from another site. Please sign in again.";
         return signin_form(
             state,
@@ -359,7 +369,7 @@ where
             )
             .await?;
             let jar = jar
-                .remove(Cookie::build(SIGNIN_CSRF_COOKIE).path("/login"))
+                .remove(Cookie::build(signin_csrf_cookie(state.config.secure_cookies())).path("/"))
                 .add(cookie);
             Ok((jar, Redirect::to(&after_signin(attempt.request))).into_response())
         }

@@ -60,6 +60,17 @@ pub async fn script() -> impl IntoResponse {
     )
 }
 
+/// The employee pages' stylesheet (a file, not inline: the CSP allows no inline style or script).
+pub async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../templates/base.css"),
+    )
+}
+
 fn cred_id_text(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -23,6 +23,9 @@ use crate::http::extract::ApiJson;
 use crate::push::challenges::{self, Origin, Reach};
 use crate::store;
 
+/// The least time a push start takes, real or decoy.
+const START_FLOOR: std::time::Duration = std::time::Duration::from_millis(150);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartBody {
@@ -37,6 +40,7 @@ pub async fn start(
     headers: HeaderMap,
     ApiJson(body): ApiJson<StartBody>,
 ) -> Result<Response> {
+    let started = tokio::time::Instant::now();
     let now = state.clock.now_ms();
     let ip = ip.unwrap_or_default();
     let user_agent = headers
@@ -100,12 +104,16 @@ pub async fn start(
         }
         None => challenges::decoy(&state).await?,
     };
+    // A real challenge is signed, stored and audited; a decoy only stored: both answer no sooner
+    // than the floor, so the time taken does not tell them apart either.
+    tokio::time::sleep_until(started + START_FLOOR).await;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(json!({
             "challenge": challenge.id,
             "number": challenge.shown_number,
-            "expires_in": (challenge.expires_at - now) / 1000,
+            // Rounded up: the challenge's whole-second expiry leaves a fraction either way.
+            "expires_in": (challenge.expires_at - now + 999).div_euclid(1000),
         })),
     )
         .into_response())

@@ -96,7 +96,10 @@ pub async fn reach(conn: &mut Conn, typed: &str, now: i64) -> Result<Reach> {
 /// consumed), `denied`, `expired` or `pending`.
 pub fn outcome(c: &ChallengeRow, purpose: &str, now: i64) -> &'static str {
     match c.state.as_str() {
-        "approved" if c.consumed_at.is_none() && c.purpose == purpose => "approved",
+        // An approval is good for as long as the challenge was, and once.
+        "approved" if c.consumed_at.is_none() && c.purpose == purpose && c.expires_at > now => {
+            "approved"
+        }
         "approved" => "expired",
         "denied" | "fraud" => "denied",
         _ if c.expires_at <= now => "expired",
@@ -230,6 +233,9 @@ pub async fn create(
 /// behaves the same and it simply never gets approved.
 pub async fn decoy(state: &AppState) -> Result<ChallengeRow> {
     let now = state.clock.now_ms();
+    // Whole seconds, as a real challenge's, so that `expires_in` is the same.
+    let ttl_ms = i64::from(state.config.push.challenge_ttl_seconds) * 1000;
+    let (created_s, expires_s) = (now / 1000, (now + ttl_ms) / 1000);
     let (choices, shown) = numbers()?;
     let row = ChallengeRow {
         id: Uuid::new_v4().to_string(),
@@ -242,8 +248,8 @@ pub async fn decoy(state: &AppState) -> Result<ChallengeRow> {
         ip: String::new(),
         place: String::new(),
         user_agent: String::new(),
-        created_at: now,
-        expires_at: now + i64::from(state.config.push.challenge_ttl_seconds) * 1000,
+        created_at: created_s * 1000,
+        expires_at: expires_s * 1000,
         number_choices: json!(choices).to_string(),
         shown_number: i64::from(choices[shown]),
         signature: String::new(),

@@ -216,6 +216,16 @@ pub async fn register(state: &AppState, body: RegisterBody) -> Result<RegisterAn
     if !matches || enrolment.used_at.is_some() || enrolment.expires_at <= now {
         return Err(refused());
     }
+    // An enrolment that came with an invitation dies with it: a revoked (or replaced) invitation's
+    // QR code registers nothing.
+    if let Some(inv) = &enrolment.invitation_id {
+        let live = store::invitations::get(&mut tx, inv)
+            .await?
+            .is_some_and(|i| i.state == "pending" && i.expires_at > now);
+        if !live {
+            return Err(refused());
+        }
+    }
     let employee = store::employees::get(&mut tx, &enrolment.employee_id)
         .await?
         .filter(|e| e.state == EmployeeState::Active.as_str())

@@ -280,6 +280,78 @@ async fn https_deployments_get_secure_host_cookies() {
         cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"),
         "{cookie}"
     );
+    // Behind https: HSTS on every answer, and the employee sign-in's CSRF cookie is __Host- too.
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        "max-age=31536000",
+        "HSTS behind https"
+    );
+    let page = client()
+        .get(srv.url("/login"))
+        .send()
+        .await
+        .expect("sign-in page");
+    assert!(page.headers().contains_key("strict-transport-security"));
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(cookie.starts_with("__Host-sso_signin_csrf="), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"),
+        "{cookie}"
+    );
+}
+
+/// Every answer carries the Content-Security-Policy (scripts and styles only from our own files),
+/// pages and errors alike; over plain http there is no HSTS (it would mean nothing).
+#[tokio::test]
+async fn every_page_carries_the_content_security_policy() {
+    let srv = TestServer::start(Db::Sqlite).await;
+    let (c, _) = srv.admin_client().await;
+    for path in [
+        "/login",
+        "/login/base.css",
+        "/login/signin.js",
+        "/account",
+        "/invite/not-a-token",
+        "/admin",
+        "/admin/login",
+        "/admin/employees",
+        "/admin/keys",
+        "/admin/workstations",
+        "/api/v1/employees",
+        "/.well-known/openid-configuration",
+        "/healthz",
+    ] {
+        let r = c.get(srv.url(path)).send().await.expect("get");
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert_eq!(csp, sso_server::http::CSP, "{path}");
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+        assert!(
+            !r.headers().contains_key("strict-transport-security"),
+            "{path}"
+        );
+    }
+    // No page has inline script or style left for the policy to block.
+    for path in ["/login", "/admin", "/admin/employees"] {
+        let html = c
+            .get(srv.url(path))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            !html.contains("<script>") && !html.contains("<style"),
+            "{path}"
+        );
+    }
 }
 
 /// 300 concurrent wrong admin sign-ins (issue 15): attempts are taken in the database before any

@@ -972,6 +972,62 @@ async fn directory_api_end_to_end() {
     assert_eq!(status, 409);
 }
 
+/// The stored bind password goes only where it went before (issue 15): pointing a domain at
+/// other DCs without typing the password again is refused, naming the field, and nothing changes;
+/// with the password it is accepted.
+#[tokio::test]
+async fn moving_a_domain_elsewhere_needs_its_secret_again() {
+    let Some(dc) = Dc::corp() else { return };
+    let server = TestServer::start(Db::Sqlite).await;
+    let (client, csrf) = server.admin_client().await;
+    let c = Corner::new(&dc).await;
+    let (status, created) = call(
+        &client,
+        Method::POST,
+        server.url("/api/v1/directory/domains"),
+        &csrf,
+        Some(c.domain_json("corp")),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let url = server.url(&format!(
+        "/api/v1/directory/domains/{}",
+        created["id"].as_str().expect("id")
+    ));
+    let mut moved = c.domain_json("corp");
+    moved
+        .as_object_mut()
+        .expect("object")
+        .remove("bind_password");
+    moved["urls"] = json!(["ldaps://attacker.example:636"]);
+    let (status, body) = call(
+        &client,
+        Method::PUT,
+        url.clone(),
+        &csrf,
+        Some(moved.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), body["field"].as_str()),
+        (400, Some("bind_password")),
+        "{body}"
+    );
+    let (_, now) = call(&client, Method::GET, url.clone(), &csrf, None).await;
+    assert_eq!(now["urls"], json!([dc.url]), "nothing changed");
+    // The same DCs without the password: kept, fine.
+    let mut same = c.domain_json("corp");
+    same.as_object_mut()
+        .expect("object")
+        .remove("bind_password");
+    same["invite_on_import"] = json!(false);
+    let (status, body) = call(&client, Method::PUT, url.clone(), &csrf, Some(same)).await;
+    assert_eq!(status, 200, "{body}");
+    moved["bind_password"] = json!(dc.password);
+    let (status, body) = call(&client, Method::PUT, url, &csrf, Some(moved)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// The schedule starts a sync of each due domain, and not again until the interval passed.
 #[tokio::test]
 async fn the_schedule_runs_due_domains() {

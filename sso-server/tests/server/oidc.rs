@@ -649,15 +649,31 @@ async fn wrong_password_and_unknown_user_answer_alike() {
         d1 >= Duration::from_millis(400) && d2 >= Duration::from_millis(400),
         "{d1:?} {d2:?}"
     );
-    // Repeated failures for one name are throttled, known or not.
-    let mut last = StatusCode::OK;
+    // Repeated failures for one name are delayed, known or not, and still answer the same: a
+    // delayed attempt checks nothing (so it cannot be guessed through) and looks like any failure.
     for _ in 0..6 {
-        last = sign_in_with_password(&f, &browser, &url, "Wr0ng-Passw0rd!")
+        let (status, body) = sign_in_with_password(&f, &browser, &url, "Wr0ng-Passw0rd!")
             .await
-            .expect_err("refused")
-            .0;
+            .expect_err("refused");
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(msg(&body), msg(&body1));
     }
-    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    let mut conn = f.server.state.store.conn().await.expect("conn");
+    let failed = sso_server::store::audit::list(
+        &mut conn,
+        &sso_server::store::audit::AuditFilter {
+            action: Some("employee.sign_in_failed".into()),
+            target_id: None,
+        },
+        None,
+        50,
+    )
+    .await
+    .expect("audit");
+    assert!(
+        failed.iter().any(|e| e.detail.contains("throttled")),
+        "attempts past the free ones are not checked"
+    );
 }
 
 /// Revocation, logout, a disabled employee's refresh, client credentials and introspection.
@@ -1468,5 +1484,171 @@ async fn refresh_tokens_need_their_secret_offline_access_and_end_absolutely() {
     assert_eq!(
         body["error"], "invalid_grant",
         "past the absolute lifetime: {body}"
+    );
+}
+
+/// Attacks that had no test (issue 15): client B redeeming client A's code or revoking A's
+/// tokens; a code redeemed without its PKCE verifier; the employee's forms without their CSRF
+/// token (nothing signed in, nothing enrolled, nobody signed out).
+#[tokio::test]
+async fn other_clients_codes_without_pkce_and_forms_without_csrf_are_refused() {
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let admin = client();
+    let csrf = f
+        .server
+        .api_login(
+            &admin,
+            crate::support::ADMIN,
+            crate::support::ADMIN_PASSWORD,
+        )
+        .await;
+    let (status, b) = call(
+        &admin,
+        Method::POST,
+        f.server.url("/api/v1/oidc/clients"),
+        &csrf,
+        Some(json!({"name": "Client B", "kind": "confidential", "redirect_uris": [REDIRECT], "grant_types": ["authorization_code", "refresh_token"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{b}");
+    let (b_id, b_secret) = (
+        b["client_id"].as_str().expect("id").to_owned(),
+        b["client_secret"].as_str().expect("secret").to_owned(),
+    );
+    let as_b = |params: Vec<(&'static str, String)>| {
+        let url = f.server.url("/oauth2/token");
+        let (id, secret) = (b_id.clone(), b_secret.clone());
+        async move {
+            let resp = http()
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&params)
+                .send()
+                .await
+                .expect("token");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let browser = client();
+    let flow = start_flow(&f, &browser).await;
+    // Client B with A's code (and A's verifier): refused.
+    let (status, body) = as_b(vec![
+        ("grant_type", "authorization_code".into()),
+        ("code", flow.code.clone()),
+        ("redirect_uri", REDIRECT.into()),
+        ("code_verifier", flow.verifier.clone()),
+    ])
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    // A's code without its verifier: refused.
+    let flow2 = start_flow(&f, &browser).await;
+    let (_, body) = token_call(
+        &f,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &flow2.code),
+            ("redirect_uri", REDIRECT),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    // A's own tokens: B can neither refresh nor revoke them.
+    let flow3 = start_flow(&f, &browser).await;
+    let (status, tokens) = exchange(&f, &flow3).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().expect("at").to_owned();
+    let refresh = tokens["refresh_token"].as_str().expect("rt").to_owned();
+    let (_, body) = as_b(vec![
+        ("grant_type", "refresh_token".into()),
+        ("refresh_token", refresh.clone()),
+    ])
+    .await;
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    for token in [&access, &refresh] {
+        let resp = http()
+            .post(f.server.url("/oauth2/revoke"))
+            .basic_auth(&b_id, Some(&b_secret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .expect("revoke");
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(
+        userinfo_status(&f, &access).await,
+        200,
+        "still A's and alive"
+    );
+
+    // The employee's forms without their CSRF token.
+    let fresh = client();
+    for path in ["/login/password", "/login/code"] {
+        let resp = fresh
+            .post(f.server.url(path))
+            .form(&[
+                ("username", f.account.as_str()),
+                ("password", USER_PASSWORD),
+                ("code", "123456"),
+            ])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status(), 403, "{path}");
+        assert!(resp
+            .headers()
+            .get("set-cookie")
+            .is_none_or(|c| { !c.to_str().unwrap_or_default().contains("sso_session") }));
+    }
+    assert!(
+        fresh
+            .get(f.server.url("/account"))
+            .send()
+            .await
+            .expect("account")
+            .status()
+            .is_redirection(),
+        "nobody signed in"
+    );
+    // Signed in (the browser above): the account forms need the token.
+    for path in ["/account/phone", "/account/logout"] {
+        let resp = browser
+            .post(f.server.url(path))
+            .form(&[("csrf_token", "forged")])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status(), 403, "{path}");
+    }
+    let mut conn = f.server.state.store.conn().await.expect("conn");
+    let enrolments = sso_server::store::audit::list(
+        &mut conn,
+        &sso_server::store::audit::AuditFilter {
+            action: Some("employee.enrolment_created".into()),
+            target_id: Some(f.employee_id.clone()),
+        },
+        None,
+        10,
+    )
+    .await
+    .expect("audit");
+    assert!(enrolments.is_empty(), "no phone enrolment was started");
+    drop(conn);
+    assert_eq!(
+        browser
+            .get(f.server.url("/account"))
+            .send()
+            .await
+            .expect("account")
+            .status(),
+        200,
+        "still signed in"
     );
 }

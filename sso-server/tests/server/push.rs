@@ -1415,3 +1415,91 @@ async fn guessing_offline_codes_locks_the_employee_whatever_the_spelling() {
     let (status, page) = attempt(sam, right, "192.0.2.1").await;
     assert_eq!(status, 303, "{page}");
 }
+
+/// A decoy (a name that cannot receive a push) and a real challenge answer the sign-in page alike,
+/// byte for byte in shape and in time; an approval left unused dies with its challenge (issue 15).
+#[tokio::test]
+async fn decoys_look_real_and_approvals_expire_with_their_challenge() {
+    let s = setup(Db::Sqlite).await;
+    let link = enrolment_link(&s).await;
+    let (status, reg, phone) = register(&s, &link).await;
+    assert_eq!(status, 200, "{reg}");
+    let phone = phone.expect("registered");
+    // Every member's kind and length, and the whole answer's length: one for both.
+    let shape = |v: &Value| -> String {
+        let members: Vec<String> = v
+            .as_object()
+            .expect("object")
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(t) => format!(
+                    "{k}: {} characters{}",
+                    t.len(),
+                    if uuid::Uuid::parse_str(t).is_ok() {
+                        ", a UUID"
+                    } else {
+                        ""
+                    }
+                ),
+                Value::Number(n) => format!("{k}: {} digits", n.to_string().len()),
+                other => format!("{k}: {other}"),
+            })
+            .collect();
+        format!("{} bytes; {}", v.to_string().len(), members.join("; "))
+    };
+    let mut real_times = Vec::new();
+    let mut decoy_times = Vec::new();
+    let mut shapes = std::collections::HashSet::new();
+    for i in 0..2 {
+        for (name, times) in [
+            (s.email.clone(), &mut real_times),
+            (format!("nobody{i}@example.test"), &mut decoy_times),
+        ] {
+            let (browser, request) = start_sign_in(&s).await;
+            let t = std::time::Instant::now();
+            let started = push_start(&s, &browser, &request, &name).await;
+            times.push(t.elapsed());
+            assert_eq!(
+                started["expires_in"],
+                json!(s.server.state.config.push.challenge_ttl_seconds),
+                "{started}"
+            );
+            shapes.insert(shape(&started));
+        }
+    }
+    assert_eq!(shapes.len(), 1, "one shape: {shapes:?}");
+    let floor = Duration::from_millis(150);
+    assert!(real_times.iter().chain(&decoy_times).all(|t| *t >= floor));
+    let (real, decoy) = (
+        real_times.iter().min().copied().unwrap_or_default(),
+        decoy_times.iter().min().copied().unwrap_or_default(),
+    );
+    assert!(
+        real.abs_diff(decoy) < Duration::from_millis(100),
+        "real {real:?}, decoy {decoy:?}"
+    );
+
+    // Approved, but the page comes back after the challenge expired: nothing signs in.
+    s.server.clock.advance(Duration::from_secs(300));
+    let (browser, request) = start_sign_in(&s).await;
+    let started = push_start(&s, &browser, &request, &s.email).await;
+    let shown = started["number"].as_u64().expect("number") as u32;
+    let pending = poll(&s, &phone).await;
+    let c = pending
+        .iter()
+        .find(|c| c.challenge_id == started["challenge"].as_str().expect("id"))
+        .expect("the challenge reached the phone");
+    let (status, body, _) = answer(&s, &phone, c, Decision::Approve, Some(shown)).await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    s.server.clock.advance(Duration::from_secs(
+        u64::from(s.server.state.config.push.challenge_ttl_seconds) + 1,
+    ));
+    let st = push_status(
+        &s,
+        &browser,
+        started["challenge"].as_str().expect("id"),
+        &request,
+    )
+    .await;
+    assert_eq!(st["state"], "expired", "{st}");
+}
