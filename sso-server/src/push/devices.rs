@@ -32,6 +32,17 @@ pub async fn revoke(
         json!({ "device": device_id }),
     )
     .await?;
+    let employee = store::employees::get(&mut tx, employee_id).await?;
     tx.commit().await?;
+    // The employee hears of every change to their sign-in methods.
+    if let Some(e) = employee {
+        crate::login::step_up::notify(
+            state,
+            &e,
+            "Your phone was removed from your account by an administrator; it can no longer \
+             approve your sign-ins.",
+        )
+        .await;
+    }
     Ok(())
 }
