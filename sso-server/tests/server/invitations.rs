@@ -39,6 +39,29 @@ pub fn smtp() -> Option<Smtp> {
     })
 }
 
+impl Smtp {
+    /// Whether a message to `to` whose decoded text contains `needle` arrives within 5 s.
+    pub async fn received(&self, to: &str, needle: &str) -> bool {
+        for _ in 0..100 {
+            let found = ["new", "cur"].iter().any(|d| {
+                std::fs::read_dir(self.maildir.join(d))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|e| {
+                        let text = unqp(&std::fs::read_to_string(e.path()).unwrap_or_default());
+                        text.contains(to) && text.contains(needle)
+                    })
+            });
+            if found {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    }
+}
+
 /// Undoes quoted-printable soft breaks and escapes.
 pub fn unqp(s: &str) -> String {
     let s = s.replace("=\r\n", "").replace("=\n", "");
@@ -410,24 +433,9 @@ async fn a_passkey_from_the_invitation_page() {
     );
     // The employee is told that a passkey was added (issue 15).
     if let Some(smtp) = &smtp {
-        let mut told = false;
-        for _ in 0..100 {
-            told = ["new", "cur"].iter().any(|d| {
-                std::fs::read_dir(smtp.maildir.join(d))
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .any(|e| {
-                        let text = unqp(&std::fs::read_to_string(e.path()).unwrap_or_default());
-                        text.contains(&email)
-                            && text.contains("A passkey named \"Laptop\" was added")
-                    })
-            });
-            if told {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let told = smtp
+            .received(&email, "A passkey named \"Laptop\" was added")
+            .await;
         assert!(told, "the security notice reached {email}");
     }
 }

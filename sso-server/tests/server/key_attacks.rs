@@ -12,7 +12,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::keys::{
-    agent, api, binds, import_one, key, key_state, manual_employee, rotating, Rotating, PIN,
+    activated_key, agent, api, binds, import_one, key, key_state, manual_employee, rotating,
+    Rotating, PIN,
 };
 use crate::support::{backends, TestServer};
 
@@ -202,26 +203,8 @@ async fn replayed_and_stale_signed_requests_are_refused() {
         let server = TestServer::start(db).await;
         let (admin, csrf) = server.admin_client().await;
         let agent = agent(&server, &admin, &csrf).await;
-        let mut device = key();
-        let key_id = import_one(&server, &admin, &csrf, &device.serial()).await;
         let employee = manual_employee(&server, &admin, &csrf).await;
-        let (_, a) = api(
-            &server,
-            &admin,
-            &csrf,
-            Method::POST,
-            &format!("/api/v1/keys/{key_id}/assign"),
-            Some(json!({"employee_id": employee})),
-        )
-        .await;
-        agent
-            .activate(
-                &mut device,
-                a["activation_code"].as_str().expect("code"),
-                PIN,
-            )
-            .await
-            .expect("activate");
+        let (mut device, _) = activated_key(&server, &admin, &csrf, &agent, &employee).await;
 
         let path = format!("api/keys/{}/tasks", device.serial());
         let sign = |agent: &Agent, device: &mut key_bridge::EmulatedKey| {

@@ -107,6 +107,38 @@ pub(crate) async fn import_one(
         .to_owned()
 }
 
+/// A new emulated key, imported, assigned to `employee` and activated through `agent` (with its
+/// PIN); returns the key and its id.
+pub(crate) async fn activated_key(
+    server: &TestServer,
+    admin: &reqwest::Client,
+    csrf: &str,
+    agent: &Agent,
+    employee: &str,
+) -> (EmulatedKey, String) {
+    let mut device = key();
+    let key_id = import_one(server, admin, csrf, &device.serial()).await;
+    let (status, a) = api(
+        server,
+        admin,
+        csrf,
+        Method::POST,
+        &format!("/api/v1/keys/{key_id}/assign"),
+        Some(json!({"employee_id": employee})),
+    )
+    .await;
+    assert_eq!(status, 200, "{a}");
+    agent
+        .activate(
+            &mut device,
+            a["activation_code"].as_str().expect("code"),
+            PIN,
+        )
+        .await
+        .expect("activate");
+    (device, key_id)
+}
+
 pub(crate) async fn manual_employee(
     server: &TestServer,
     admin: &reqwest::Client,
@@ -512,25 +544,7 @@ pub(crate) async fn rotating(db: Db) -> Option<Rotating> {
         .unwrap_or_else(|| panic!("imported employee in {list}"))
         .to_owned();
     let agent = agent(&server, &admin, &csrf).await;
-    let mut device = key();
-    let key_id = import_one(&server, &admin, &csrf, &device.serial()).await;
-    let (_, a) = api(
-        &server,
-        &admin,
-        &csrf,
-        Method::POST,
-        &format!("/api/v1/keys/{key_id}/assign"),
-        Some(json!({"employee_id": employee})),
-    )
-    .await;
-    agent
-        .activate(
-            &mut device,
-            a["activation_code"].as_str().expect("code"),
-            PIN,
-        )
-        .await
-        .expect("activate");
+    let (device, key_id) = activated_key(&server, &admin, &csrf, &agent, &employee).await;
     let netbios = dc.netbios.to_uppercase();
     Some(Rotating {
         server,

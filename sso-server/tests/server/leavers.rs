@@ -11,7 +11,7 @@ use sso_server::store::directory::RunRow;
 
 use crate::ad::{Corner, Dc};
 use crate::directory::{add_domain_json, by_email, employees, opts, stored_run, sync_with, user};
-use crate::keys::{agent, api, import_one, key, key_state, PIN};
+use crate::keys::{activated_key, agent, api, key_state};
 use crate::support::{backends, Db, TestServer};
 
 /// Moves the clock past the sync interval and lets the schedule run the domain once.
@@ -103,31 +103,7 @@ async fn a_leaver_in_a_small_domain_is_removed_by_the_next_scheduled_run() {
         // The leaver has an active key.
         let (admin, csrf) = sign_in(&server).await;
         let agent = agent(&server, &admin, &csrf).await;
-        let mut device = key();
-        let key_id = import_one(
-            &server,
-            &admin,
-            &csrf,
-            &key_bridge::KeyDevice::serial(&device),
-        )
-        .await;
-        let (_, a) = api(
-            &server,
-            &admin,
-            &csrf,
-            Method::POST,
-            &format!("/api/v1/keys/{key_id}/assign"),
-            Some(json!({"employee_id": leaver})),
-        )
-        .await;
-        agent
-            .activate(
-                &mut device,
-                a["activation_code"].as_str().expect("code"),
-                PIN,
-            )
-            .await
-            .expect("activate");
+        let (mut device, key_id) = activated_key(&server, &admin, &csrf, &agent, &leaver).await;
 
         // Out of the nested group: the next scheduled run, unforced, removes them.
         c.remove_member(&nested, &dns[0]).await;
@@ -307,25 +283,7 @@ async fn a_mass_removal_is_held_the_rest_applied_and_force_applies_it() {
     assert!(page.contains("Max S00"), "and names them");
     // The admins are told.
     if let Some(smtp) = &smtp {
-        let mut mailed = false;
-        for _ in 0..100 {
-            mailed = ["new", "cur"].iter().any(|d| {
-                std::fs::read_dir(smtp.maildir.join(d))
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .any(|e| {
-                        let text = crate::invitations::unqp(
-                            &std::fs::read_to_string(e.path()).unwrap_or_default(),
-                        );
-                        text.contains(&alert) && text.contains("Held removals (15)")
-                    })
-            });
-            if mailed {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mailed = smtp.received(&alert, "Held removals (15)").await;
         assert!(mailed, "the held removals were e-mailed to {alert}");
     }
 
