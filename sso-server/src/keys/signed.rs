@@ -92,11 +92,11 @@ pub async fn check(
         workstation_id: ws_id,
     }
     .message();
+    let row = store::get(conn, ws_id).await?;
     let workstation = match enrolling {
         // Enrolment: the workstation row is still pending; the new key signs.
-        Some(_) => store::get(conn, ws_id).await?.ok_or(Error::Unauthorized)?,
-        None => store::get(conn, ws_id)
-            .await?
+        Some(_) => row.ok_or(Error::Unauthorized)?,
+        None => row
             .filter(|w| WorkstationState::parse(&w.state) == WorkstationState::Active)
             .ok_or(missing)?,
     };
