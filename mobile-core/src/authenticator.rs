@@ -24,7 +24,7 @@ use crate::protocol::{
     self, answer_message, is_valid_id, parse_json, poll_message, registration_proof_message,
     AnswerJson, Challenge, ChallengeJson, Decision, Platform, PollResponseJson,
     RegistrationRequestJson, RegistrationResponseJson, ANSWER_PATH, CHALLENGES_PATH,
-    CLOCK_SKEW_SECS, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    CLOCK_SKEW_SECS, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, NUMBERS,
     POLL_NONCE_BYTES, REGISTER_PATH,
 };
 use crate::registration::{endpoint, RegistrationLink};
@@ -604,8 +604,10 @@ impl Authenticator {
     }
 
     /// Signs the user's decision on a verified challenge and returns the request to send.
-    /// `number` is the number the user picked: required to approve, optional otherwise, and
-    /// always one of the challenge's `number_choices`. A challenge can be answered once.
+    /// `number` is the number the employee typed from the sign-in page (10 to 99): required to
+    /// approve, optional otherwise. The core cannot tell a right number from a wrong one (the
+    /// challenge does not carry it); the server takes a wrong one as a denial. A challenge can be
+    /// answered once.
     pub async fn answer_challenge(
         &self,
         account_id: String,
@@ -627,15 +629,15 @@ impl Authenticator {
             None if decision == Decision::Approve => {
                 return Err(AuthError::invalid("number", "is required to approve"))
             }
-            Some(n) if !challenge.number_choices.contains(&n) => {
+            Some(n) if !u8::try_from(n).is_ok_and(|n| NUMBERS.contains(&n)) => {
                 return Err(AuthError::invalid(
                     "number",
-                    "is not one of the challenge's numbers",
+                    "must be the two-digit number the sign-in page shows (10 to 99)",
                 ))
             }
             _ => {}
         }
-        // One of the challenge's numbers, so from 10 to 99.
+        // Checked above: from 10 to 99.
         let number = number.and_then(|n| u8::try_from(n).ok());
 
         let key = (account.device_id.clone(), challenge.challenge_id.clone());
@@ -1103,10 +1105,13 @@ mod tests {
             answer(c.clone(), Decision::Approve, None, now),
             Err(AuthError::InvalidField { field, .. }) if field == "number"
         ));
-        assert!(matches!(
-            answer(c.clone(), Decision::Approve, Some(48), now),
-            Err(AuthError::InvalidField { field, .. }) if field == "number"
-        ));
+        // Not two digits: a slip of the finger, refused before anything is signed.
+        for typed in [0, 9, 100, 256, 1047] {
+            assert!(matches!(
+                answer(c.clone(), Decision::Approve, Some(typed), now),
+                Err(AuthError::InvalidField { field, .. }) if field == "number"
+            ));
+        }
         assert!(matches!(
             answer(
                 c.clone(),

@@ -9,17 +9,7 @@ use crate::crypto::from_b64url;
 use crate::error::AuthError;
 
 /// The offline-code parameters in the registration answer (`totp` member).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TotpJson {
-    /// base64url, 16 to 64 bytes.
-    pub secret: String,
-    /// `SHA1`, `SHA256` or `SHA512`.
-    pub algorithm: String,
-    /// 6 to 8.
-    pub digits: u8,
-    /// Seconds per code, 15 to 120.
-    pub period: u64,
-}
+pub use phone_protocol::TotpJson;
 
 /// What the accounts file keeps about an account's offline codes (the secret stays in the key
 /// store, under `alias`).

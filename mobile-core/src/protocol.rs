@@ -31,7 +31,6 @@
 //! bytes(b)= u32be(len(b)) || b                    raw bytes, length-prefixed
 //! u64(n)  = 8 bytes big-endian                    times (never negative)
 //! u8(n)   = 1 byte                                numbers
-//! list(v) = u32be(count) || u8(v[0]) || ...       number lists
 //! ```
 //!
 //! Each message starts with its own domain tag (ASCII, ending with a NUL byte) so a signature
@@ -40,7 +39,7 @@
 //! | purpose | domain | fields, in order | signed by |
 //! |---|---|---|---|
 //! | key proof at registration | `hideez-auth/register/v1\0` | `str(id) bytes(device_public_key)` | device key |
-//! | challenge | `hideez-auth/challenge/v1\0` | `str(device_id) str(challenge_id) str(nonce) str(employee) str(client_name) str(ip) str(place) str(user_agent) u64(created) u64(expires) list(number_choices)` | server key |
+//! | challenge | `hideez-auth/challenge/v2\0` | `str(device_id) str(challenge_id) str(nonce) str(purpose) str(employee) str(client_name) str(ip) str(place) str(user_agent) u64(created) u64(expires)` | server key |
 //! | answer | `hideez-auth/answer/v1\0` | `str(device_id) str(challenge_id) str(nonce) str(decision) u8(number, 0 = none)` | device key |
 //! | poll | `hideez-auth/poll/v1\0` | `str(device_id) u64(timestamp) str(nonce)` | device key |
 //!
@@ -59,8 +58,10 @@
 //!
 //! **Challenge** — server to phone, through a push (APNs/FCM data) or the poll below: the JSON
 //! object [`ChallengeJson`], i.e. the fields of the challenge message plus
-//! `"signature"` (the server key's signature). `number_choices` holds exactly three distinct
-//! numbers from 10 to 99; `expires` is after `created` by at most 600 s; `ip`, `place` and
+//! `"signature"` (the server key's signature). `purpose` is `sign_in` (a web sign-in to
+//! `client_name`) or `unlock` (unlocking the workstation `client_name`). The challenge carries no
+//! number: the sign-in page shows one (10 to 99) and the employee types it on the phone.
+//! `expires` is after `created` by at most 600 s; `ip`, `place` and
 //! `user_agent` may be empty strings. The phone refuses a challenge whose signature fails, whose
 //! `device_id` is not its own, that it already answered, or that is outside
 //! `[created - 30 s, expires + 30 s)` by its clock (30 s of allowed clock skew; the server's own
@@ -68,7 +69,8 @@
 //!
 //! **Answer** — `POST <server>/api/authenticator/answer` with [`AnswerJson`]:
 //! `{"device_id", "challenge_id", "decision", "number", "signature"}`, `decision` one of
-//! `approve`, `deny`, `report_fraud`, `number` the number the user picked (an integer) or `null`.
+//! `approve`, `deny`, `report_fraud`, `number` the number the employee typed (an integer from 10
+//! to 99, required to approve) or `null`.
 //! The server verifies the signature with the device's key over the answer message built with
 //! *its own* stored nonce, accepts one answer per challenge before expiry, and treats an approval
 //! with a number other than the one shown on the login page as a denial.
@@ -81,89 +83,23 @@
 
 use p256::ecdsa::VerifyingKey;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use crate::crypto::{b64url, from_b64url, parse_public_key, verify_fixed, SIGNATURE_LEN};
 use crate::error::AuthError;
 
-/// Endpoint of the registration request, relative to the server base URL.
-pub const REGISTER_PATH: &str = "api/authenticator/register";
-/// Endpoint of challenge answers, relative to the server base URL.
-pub const ANSWER_PATH: &str = "api/authenticator/answer";
-/// Endpoint of the poll fallback, relative to the server base URL.
-pub const CHALLENGES_PATH: &str = "api/authenticator/challenges";
-
-pub const REGISTER_DOMAIN: &[u8] = b"hideez-auth/register/v1\0";
-pub const CHALLENGE_DOMAIN: &[u8] = b"hideez-auth/challenge/v1\0";
-pub const ANSWER_DOMAIN: &[u8] = b"hideez-auth/answer/v1\0";
-pub const POLL_DOMAIN: &[u8] = b"hideez-auth/poll/v1\0";
-pub const PUSH_TOKEN_DOMAIN: &[u8] = b"hideez-auth/push-token/v1\0";
-/// `POST` here to change (or clear) the device's push token.
-pub const PUSH_TOKEN_PATH: &str = "api/authenticator/push-token";
-
-pub const HEADER_DEVICE: &str = "X-Hideez-Device";
-pub const HEADER_TIMESTAMP: &str = "X-Hideez-Timestamp";
-pub const HEADER_NONCE: &str = "X-Hideez-Nonce";
-pub const HEADER_SIGNATURE: &str = "X-Hideez-Signature";
-
-/// Clock difference tolerated between phone and server when checking challenge times.
-pub const CLOCK_SKEW_SECS: i64 = 30;
-/// Longest challenge lifetime (`expires - created`) the phone accepts.
-pub const MAX_CHALLENGE_LIFETIME_SECS: i64 = 600;
-/// How far a poll timestamp may be from the server's clock.
-pub const POLL_WINDOW_SECS: i64 = 60;
-/// Random bytes in a poll nonce.
-pub const POLL_NONCE_BYTES: usize = 16;
+// The contract itself is shared with the server (crate `phone-protocol`).
+pub use phone_protocol::{
+    poll_message, push_token_message, registration_proof_message, AnswerJson, Canonical,
+    ChallengeJson, PollResponseJson, Purpose, RegistrationRequestJson, RegistrationResponseJson,
+    ANSWER_DOMAIN, ANSWER_PATH, CHALLENGES_PATH, CHALLENGE_DOMAIN, CLOCK_SKEW_SECS, HEADER_DEVICE,
+    HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_CHALLENGE_LIFETIME_SECS, NUMBERS,
+    POLL_DOMAIN, POLL_NONCE_BYTES, POLL_WINDOW_SECS, PUSH_TOKEN_DOMAIN, PUSH_TOKEN_PATH,
+    REGISTER_DOMAIN, REGISTER_PATH,
+};
 
 const MAX_ID_LEN: usize = 128;
 const MAX_NAME_LEN: usize = 256;
 const MAX_TEXT_LEN: usize = 512;
-
-/// Builder of a canonical byte string (see the module documentation).
-#[derive(Debug)]
-pub struct Canonical(Vec<u8>);
-
-impl Canonical {
-    pub fn new(domain: &[u8]) -> Self {
-        Self(domain.to_vec())
-    }
-
-    fn len_prefix(&mut self, len: usize) {
-        // Every input is length-checked long before 4 GiB.
-        let len = u32::try_from(len).unwrap_or(u32::MAX);
-        self.0.extend_from_slice(&len.to_be_bytes());
-    }
-
-    pub fn str(self, s: &str) -> Self {
-        self.bytes(s.as_bytes())
-    }
-
-    pub fn bytes(mut self, b: &[u8]) -> Self {
-        self.len_prefix(b.len());
-        self.0.extend_from_slice(b);
-        self
-    }
-
-    pub fn u64(mut self, n: u64) -> Self {
-        self.0.extend_from_slice(&n.to_be_bytes());
-        self
-    }
-
-    pub fn u8(mut self, n: u8) -> Self {
-        self.0.push(n);
-        self
-    }
-
-    pub fn list(mut self, v: &[u8]) -> Self {
-        self.len_prefix(v.len());
-        self.0.extend_from_slice(v);
-        self
-    }
-
-    pub fn finish(self) -> Vec<u8> {
-        self.0
-    }
-}
 
 /// The phone's platform, sent at registration (the server picks APNs or FCM by it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -212,6 +148,33 @@ impl Decision {
     }
 }
 
+/// What a challenge asks the employee to approve; the app words its prompt by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ChallengePurpose {
+    /// "Sign in to {client_name}?"
+    SignIn,
+    /// "Unlock {client_name}?" (a workstation).
+    Unlock,
+}
+
+impl From<Purpose> for ChallengePurpose {
+    fn from(p: Purpose) -> Self {
+        match p {
+            Purpose::SignIn => Self::SignIn,
+            Purpose::Unlock => Self::Unlock,
+        }
+    }
+}
+
+impl From<ChallengePurpose> for Purpose {
+    fn from(p: ChallengePurpose) -> Self {
+        match p {
+            ChallengePurpose::SignIn => Self::SignIn,
+            ChallengePurpose::Unlock => Self::Unlock,
+        }
+    }
+}
+
 /// A sign-in request to approve, as the app displays it: the verified content of a challenge.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Challenge {
@@ -220,9 +183,11 @@ pub struct Challenge {
     pub challenge_id: String,
     /// Server-chosen random value, bound into the answer's signature.
     pub nonce: String,
+    /// A web sign-in or a workstation unlock.
+    pub purpose: ChallengePurpose,
     /// The employee signing in (display name or e-mail).
     pub employee: String,
-    /// The application being signed in to.
+    /// The application being signed in to, or the workstation being unlocked.
     pub client_name: String,
     /// The IP address the sign-in comes from (may be empty).
     pub ip: String,
@@ -232,77 +197,6 @@ pub struct Challenge {
     pub user_agent: String,
     pub created_unix: i64,
     pub expires_unix: i64,
-    /// Three distinct numbers from 10 to 99; the login page shows one of them.
-    pub number_choices: Vec<u32>,
-}
-
-/// A challenge as JSON on the wire (push payload or poll response item).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChallengeJson {
-    pub device_id: String,
-    pub challenge_id: String,
-    pub nonce: String,
-    pub employee: String,
-    pub client_name: String,
-    pub ip: String,
-    pub place: String,
-    pub user_agent: String,
-    pub created: i64,
-    pub expires: i64,
-    pub number_choices: Vec<u32>,
-    /// ES256 (`r || s`, base64url) of [`challenge_message`] with the server's key.
-    pub signature: String,
-}
-
-/// The poll response body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PollResponseJson {
-    pub challenges: Vec<ChallengeJson>,
-}
-
-/// The body of `POST api/authenticator/register`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegistrationRequestJson {
-    /// The enrolment id from the link.
-    pub id: String,
-    /// The secret from the link, base64url as it was in the link.
-    pub secret: String,
-    /// SEC1 uncompressed, base64url.
-    pub device_public_key: String,
-    /// ES256 of [`registration_proof_message`] with the device key, base64url.
-    pub key_proof: String,
-    pub device_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub push_token: Option<String>,
-    /// `ios`, `android` or `other`.
-    pub platform: String,
-}
-
-/// The server's answer to the registration request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegistrationResponseJson {
-    pub device_id: String,
-    /// SEC1 uncompressed, base64url: the key that signs this device's challenges.
-    pub server_public_key: String,
-    /// What the app shows for the account, e.g. the employee's e-mail.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_name: Option<String>,
-    /// The offline-code secret and parameters; absent if the server offers no offline codes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub totp: Option<crate::offline::TotpJson>,
-}
-
-/// The body of `POST api/authenticator/answer`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AnswerJson {
-    pub device_id: String,
-    pub challenge_id: String,
-    /// `approve`, `deny` or `report_fraud`.
-    pub decision: String,
-    /// The number the user picked, or `null`.
-    pub number: Option<u8>,
-    /// ES256 of [`answer_message`] with the device key, base64url.
-    pub signature: String,
 }
 
 /// The outcome of checking an answer on the server side.
@@ -320,41 +214,14 @@ impl VerifiedAnswer {
     }
 }
 
-/// `hideez-auth/register/v1\0 || str(id) || bytes(device_public_key)`.
-pub fn registration_proof_message(enrolment_id: &str, device_public_key: &[u8]) -> Vec<u8> {
-    Canonical::new(REGISTER_DOMAIN)
-        .str(enrolment_id)
-        .bytes(device_public_key)
-        .finish()
-}
-
 /// The challenge message. Fails on a challenge that [`validate_challenge`] refuses (so negative
 /// times never reach the encoding).
 pub fn challenge_message(c: &Challenge) -> Result<Vec<u8>, AuthError> {
     validate_challenge(c)?;
-    // Validated: each number is from 10 to 99.
-    let numbers: Vec<u8> = c
-        .number_choices
-        .iter()
-        .map(|&n| u8::try_from(n).unwrap_or(0))
-        .collect();
-    Ok(Canonical::new(CHALLENGE_DOMAIN)
-        .str(&c.device_id)
-        .str(&c.challenge_id)
-        .str(&c.nonce)
-        .str(&c.employee)
-        .str(&c.client_name)
-        .str(&c.ip)
-        .str(&c.place)
-        .str(&c.user_agent)
-        .u64(unix(c.created_unix))
-        .u64(unix(c.expires_unix))
-        .list(&numbers)
-        .finish())
+    Ok(phone_protocol::challenge_message(&wire_challenge(c, &[])))
 }
 
-/// `hideez-auth/answer/v1\0 || str(device_id) || str(challenge_id) || str(nonce) ||
-/// str(decision) || u8(number or 0)`.
+/// The answer message of `phone_protocol::answer_message`, with the decision typed.
 pub fn answer_message(
     device_id: &str,
     challenge_id: &str,
@@ -362,42 +229,7 @@ pub fn answer_message(
     decision: Decision,
     number: Option<u8>,
 ) -> Vec<u8> {
-    Canonical::new(ANSWER_DOMAIN)
-        .str(device_id)
-        .str(challenge_id)
-        .str(nonce)
-        .str(decision.as_str())
-        .u8(number.unwrap_or(0))
-        .finish()
-}
-
-/// `hideez-auth/poll/v1\0 || str(device_id) || u64(timestamp) || str(nonce)`.
-/// `hideez-auth/push-token/v1\0 || str(device_id) || u64(timestamp) || str(nonce) ||
-/// str(push_token)`, the empty string clearing the token.
-pub fn push_token_message(
-    device_id: &str,
-    timestamp: i64,
-    nonce: &str,
-    push_token: &str,
-) -> Vec<u8> {
-    Canonical::new(PUSH_TOKEN_DOMAIN)
-        .str(device_id)
-        .u64(unix(timestamp))
-        .str(nonce)
-        .str(push_token)
-        .finish()
-}
-
-pub fn poll_message(device_id: &str, timestamp: i64, nonce: &str) -> Vec<u8> {
-    Canonical::new(POLL_DOMAIN)
-        .str(device_id)
-        .u64(unix(timestamp))
-        .str(nonce)
-        .finish()
-}
-
-fn unix(t: i64) -> u64 {
-    u64::try_from(t).unwrap_or(0)
+    phone_protocol::answer_message(device_id, challenge_id, nonce, decision.as_str(), number)
 }
 
 /// True for 1 to 128 characters of `A-Z a-z 0-9 - . _ ~`.
@@ -473,14 +305,6 @@ pub fn validate_challenge(c: &Challenge) -> Result<(), AuthError> {
             format!("at most {MAX_CHALLENGE_LIFETIME_SECS} s after `created`"),
         ));
     }
-    let n = &c.number_choices;
-    let distinct = n.len() == 3 && n[0] != n[1] && n[0] != n[2] && n[1] != n[2];
-    if !distinct || n.iter().any(|x| !(10..=99).contains(x)) {
-        return Err(AuthError::challenge(
-            "number_choices",
-            "must be three distinct numbers from 10 to 99",
-        ));
-    }
     Ok(())
 }
 
@@ -509,40 +333,38 @@ pub(crate) fn parse_json<T: DeserializeOwned>(
     })
 }
 
-impl ChallengeJson {
-    /// The displayable content (signature left out).
-    pub fn content(&self) -> Challenge {
-        Challenge {
-            device_id: self.device_id.clone(),
-            challenge_id: self.challenge_id.clone(),
-            nonce: self.nonce.clone(),
-            employee: self.employee.clone(),
-            client_name: self.client_name.clone(),
-            ip: self.ip.clone(),
-            place: self.place.clone(),
-            user_agent: self.user_agent.clone(),
-            created_unix: self.created,
-            expires_unix: self.expires,
-            number_choices: self.number_choices.clone(),
-        }
+/// The displayable content of a wire challenge (signature left out).
+pub fn challenge_content(w: &ChallengeJson) -> Challenge {
+    Challenge {
+        device_id: w.device_id.clone(),
+        challenge_id: w.challenge_id.clone(),
+        nonce: w.nonce.clone(),
+        purpose: w.purpose.into(),
+        employee: w.employee.clone(),
+        client_name: w.client_name.clone(),
+        ip: w.ip.clone(),
+        place: w.place.clone(),
+        user_agent: w.user_agent.clone(),
+        created_unix: w.created,
+        expires_unix: w.expires,
     }
+}
 
-    /// The wire form of a challenge with its signature (fixed `r || s`).
-    pub fn new(c: &Challenge, signature: &[u8]) -> Self {
-        Self {
-            device_id: c.device_id.clone(),
-            challenge_id: c.challenge_id.clone(),
-            nonce: c.nonce.clone(),
-            employee: c.employee.clone(),
-            client_name: c.client_name.clone(),
-            ip: c.ip.clone(),
-            place: c.place.clone(),
-            user_agent: c.user_agent.clone(),
-            created: c.created_unix,
-            expires: c.expires_unix,
-            number_choices: c.number_choices.clone(),
-            signature: b64url(signature),
-        }
+/// The wire form of a challenge with its signature (fixed `r || s`).
+pub fn wire_challenge(c: &Challenge, signature: &[u8]) -> ChallengeJson {
+    ChallengeJson {
+        device_id: c.device_id.clone(),
+        challenge_id: c.challenge_id.clone(),
+        nonce: c.nonce.clone(),
+        purpose: c.purpose.into(),
+        employee: c.employee.clone(),
+        client_name: c.client_name.clone(),
+        ip: c.ip.clone(),
+        place: c.place.clone(),
+        user_agent: c.user_agent.clone(),
+        created: c.created_unix,
+        expires: c.expires_unix,
+        signature: b64url(signature),
     }
 }
 
@@ -555,7 +377,7 @@ pub fn verify_challenge(
     wire: &ChallengeJson,
     now_unix: i64,
 ) -> Result<Challenge, AuthError> {
-    let c = wire.content();
+    let c = challenge_content(wire);
     let message = challenge_message(&c)?;
     let signature = from_b64url(&wire.signature)
         .filter(|s| s.len() == SIGNATURE_LEN)
@@ -709,7 +531,7 @@ pub(crate) mod tests {
             user_agent: "Firefox".into(),
             created_unix: 1_700_000_000,
             expires_unix: 1_700_000_060,
-            number_choices: vec![12, 47, 83],
+            purpose: ChallengePurpose::SignIn,
         }
     }
 
@@ -722,13 +544,15 @@ pub(crate) mod tests {
     fn challenge_message_vector() {
         let m = challenge_message(&example_challenge()).unwrap();
         let expected = concat!(
-            "68696465657a2d617574682f6368616c6c656e67652f763100", // hideez-auth/challenge/v1\0
+            "68696465657a2d617574682f6368616c6c656e67652f763200", // hideez-auth/challenge/v2\0
             "00000005",
             "6465762d31", // dev-1
             "00000004",
             "63682d31", // ch-1
             "00000016",
             "41414141414141414141414141414141414141414141", // nonce
+            "00000007",
+            "7369676e5f696e", // sign_in
             "00000005",
             "416c696365", // Alice
             "00000007",
@@ -741,8 +565,6 @@ pub(crate) mod tests {
             "46697265666f78",   // Firefox
             "000000006553f100", // created 1700000000
             "000000006553f13c", // expires 1700000060
-            "00000003",
-            "0c2f53", // [12, 47, 83]
         );
         assert_eq!(hex(&m), expected);
     }
@@ -818,7 +640,7 @@ pub(crate) mod tests {
 
     fn signed(key: &SigningKey, c: &Challenge) -> ChallengeJson {
         let sig: Signature = key.sign(&challenge_message(c).unwrap());
-        ChallengeJson::new(c, &sig.to_bytes())
+        wire_challenge(c, &sig.to_bytes())
     }
 
     #[test]
@@ -846,8 +668,8 @@ pub(crate) mod tests {
             Box::new(|w| w.user_agent = "curl".into()),
             Box::new(|w| w.created -= 1),
             Box::new(|w| w.expires += 1),
-            Box::new(|w| w.number_choices = vec![12, 47, 84]),
-            Box::new(|w| w.number_choices = vec![47, 12, 83]),
+            // A sign-in passed off as a workstation unlock, or the reverse.
+            Box::new(|w| w.purpose = Purpose::Unlock),
             Box::new(|w| w.device_id = "dev-2".into()),
             // Moving bytes between adjacent fields keeps the concatenation but not the encoding.
             Box::new(|w| {
@@ -912,22 +734,6 @@ pub(crate) mod tests {
                 "expires",
                 Box::new(|c| c.expires_unix = c.created_unix + 601),
             ),
-            (
-                "number_choices",
-                Box::new(|c| c.number_choices = vec![12, 47]),
-            ),
-            (
-                "number_choices",
-                Box::new(|c| c.number_choices = vec![12, 12, 83]),
-            ),
-            (
-                "number_choices",
-                Box::new(|c| c.number_choices = vec![9, 47, 83]),
-            ),
-            (
-                "number_choices",
-                Box::new(|c| c.number_choices = vec![12, 47, 100]),
-            ),
         ];
         for (field, f) in bad {
             let mut c = example_challenge();
@@ -947,10 +753,18 @@ pub(crate) mod tests {
             matches!(r, Err(AuthError::InvalidChallenge { field, .. }) if field == "challenge_id")
         );
         let mut v = serde_json::to_value(signed(&test_key(1), &example_challenge())).unwrap();
-        v["number_choices"] = serde_json::json!([12, 47, -1]);
+        v["created"] = serde_json::json!("soon");
         let r: Result<ChallengeJson, _> = parse_json(&v.to_string(), err);
         assert!(
-            matches!(&r, Err(AuthError::InvalidChallenge { field, .. }) if field == "number_choices[2]"),
+            matches!(&r, Err(AuthError::InvalidChallenge { field, .. }) if field == "created"),
+            "{r:?}"
+        );
+        // A purpose this version does not know (a newer server) is refused, not shown as a sign-in.
+        v["created"] = serde_json::json!(1_700_000_000);
+        v["purpose"] = serde_json::json!("pay");
+        let r: Result<ChallengeJson, _> = parse_json(&v.to_string(), err);
+        assert!(
+            matches!(&r, Err(AuthError::InvalidChallenge { field, .. }) if field == "purpose"),
             "{r:?}"
         );
         let r: Result<ChallengeJson, _> = parse_json("not json", err);
@@ -1031,7 +845,7 @@ pub(crate) mod tests {
     #[test]
     fn signature_vectors() {
         const SERVER_PK: &str = "BG_wO5SSQc4drdQ1GeaWDgqFtBppoFwygQOqK84VlMoWPE91OlW_AdxT9sCwx-7ni0DG_30lqW4igrmJzvccFEo";
-        const CHALLENGE_SIG: &str = "uWrdICU7-Hg9nxkX9Vj8GKTqkB2VKX0S339RHKZ8qVH-p2JV2q6IjkgVWShDGnyY6gi1w5khkY5ccNOW2BmkGQ";
+        const CHALLENGE_SIG: &str = "8ixzYEGUBOx2wlMxiDRcVzocDtW5c-lEZU1XkyIJaY8D3TgnsfCcUPTIidoR1W9IrreOJbkPuj7CgrAx9hyX0Q";
         const DEVICE_PK: &str = "BFUPRxAD89-Xw99QaseX9nIfsaH7e49vg9IkSYplyI4kE2CT1wEuUJpzcVy9CwCjzA_0tcAbP_oZarH7MnA2uOY";
         const ANSWER_SIG: &str = "cHb-KJLl0Q2HMUlaLuXQ9IyWMB74jTrp-CoIUuzQra9FSbYmaNmwf9wggMsNKMv9cLNqE8KhjE2-Kwfc5vUPKg";
 
@@ -1048,7 +862,7 @@ pub(crate) mod tests {
             "RFC 6979 is deterministic"
         );
         let key = parse_public_key(&from_b64url(SERVER_PK).unwrap()).unwrap();
-        let wire = ChallengeJson::new(&example_challenge(), &from_b64url(CHALLENGE_SIG).unwrap());
+        let wire = wire_challenge(&example_challenge(), &from_b64url(CHALLENGE_SIG).unwrap());
         assert!(verify_challenge(&key, "dev-1", &wire, 1_700_000_010).is_ok());
 
         let device = test_key(2);

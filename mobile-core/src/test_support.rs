@@ -16,8 +16,8 @@ use crate::error::AuthError;
 use crate::keystore::random_signing_key;
 use crate::offline::{StoredTotp, TotpJson};
 use crate::protocol::{
-    self, challenge_message, ChallengeJson, PollResponseJson, RegistrationResponseJson,
-    VerifiedAnswer,
+    self, challenge_message, wire_challenge, ChallengeJson, PollResponseJson,
+    RegistrationResponseJson, VerifiedAnswer,
 };
 use crate::Challenge;
 
@@ -49,7 +49,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, AuthError> {
 impl TestServerSigner {
     pub fn signed(&self, c: &Challenge) -> Result<ChallengeJson, AuthError> {
         let sig: Signature = self.key.sign(&challenge_message(c)?);
-        Ok(ChallengeJson::new(c, &sig.to_bytes()))
+        Ok(wire_challenge(c, &sig.to_bytes()))
     }
 }
 

@@ -72,11 +72,12 @@ def register(auth, server, device_id="dev-1", account_name="alice@example.com", 
     return account, req
 
 
-def challenge(device_id="dev-1", challenge_id="ch-1", created=NOW, lifetime=60, numbers=(12, 47, 83), **fields):
+def challenge(device_id="dev-1", challenge_id="ch-1", created=NOW, lifetime=60, **fields):
     values = dict(
         device_id=device_id,
         challenge_id=challenge_id,
         nonce="AAAAAAAAAAAAAAAAAAAAAA",
+        purpose=mc.ChallengePurpose.SIGN_IN,
         employee="Alice",
         client_name="Payroll",
         ip="203.0.113.7",
@@ -84,7 +85,6 @@ def challenge(device_id="dev-1", challenge_id="ch-1", created=NOW, lifetime=60, 
         user_agent="Firefox",
         created_unix=created,
         expires_unix=created + lifetime,
-        number_choices=list(numbers),
     )
     values.update(fields)
     return mc.Challenge(**values)
@@ -103,10 +103,11 @@ def _bytes(b: bytes) -> bytes:
 
 def challenge_message(c) -> bytes:
     return (
-        b"hideez-auth/challenge/v1\0"
+        b"hideez-auth/challenge/v2\0"
         + _str(c.device_id)
         + _str(c.challenge_id)
         + _str(c.nonce)
+        + _str({mc.ChallengePurpose.SIGN_IN: "sign_in", mc.ChallengePurpose.UNLOCK: "unlock"}[c.purpose])
         + _str(c.employee)
         + _str(c.client_name)
         + _str(c.ip)
@@ -114,8 +115,6 @@ def challenge_message(c) -> bytes:
         + _str(c.user_agent)
         + struct.pack(">Q", c.created_unix)
         + struct.pack(">Q", c.expires_unix)
-        + struct.pack(">I", len(c.number_choices))
-        + bytes(c.number_choices)
     )
 
 

@@ -32,7 +32,8 @@ class ChallengeAnswer(TempDirTestCase, unittest.TestCase):
         self.assertEqual(shown, c)
         self.assertEqual(shown.client_name, "Payroll")
         self.assertEqual(shown.place, "Berlin, DE")
-        self.assertEqual(shown.number_choices, [12, 47, 83])
+        self.assertEqual(shown.purpose, mc.ChallengePurpose.SIGN_IN)
+        self.assertFalse(hasattr(shown, "number_choices"), "the phone must not be told the number")
 
     def test_approve_with_the_right_number(self):
         c = challenge()
@@ -63,9 +64,11 @@ class ChallengeAnswer(TempDirTestCase, unittest.TestCase):
         with self.assertRaises(mc.AuthError.InvalidField) as cm:
             run(self.auth.answer_challenge("dev-1", c, mc.Decision.APPROVE, None, NOW))
         self.assertEqual(cm.exception.field, "number")
-        with self.assertRaises(mc.AuthError.InvalidField):
-            run(self.auth.answer_challenge("dev-1", c, mc.Decision.APPROVE, 50, NOW))
-        # A wrong (but offered) number is signed as chosen; the server counts it as a denial.
+        for typed in (0, 9, 100, 4711):
+            with self.subTest(typed=typed), self.assertRaises(mc.AuthError.InvalidField) as cm:
+                run(self.auth.answer_challenge("dev-1", c, mc.Decision.APPROVE, typed, NOW))
+            self.assertEqual(cm.exception.field, "number")
+        # A wrong two-digit number is signed as typed; the server counts it as a denial.
         answer = run(self.auth.answer_challenge("dev-1", c, mc.Decision.APPROVE, 12, NOW))
         checked = self.server.verify_answer(self.device_key, c, answer.body)
         self.assertEqual(checked.number, 12)

@@ -16,7 +16,7 @@ TAMPERS = {
     "user_agent": "curl",
     "created": NOW - 1,
     "expires": NOW + 61,
-    "number_choices": [12, 47, 84],
+    "purpose": "unlock",
 }
 
 
@@ -62,8 +62,8 @@ class Tampered(TempDirTestCase, unittest.TestCase):
             self.auth.verify_challenge("dev-1", json.dumps(dict(self.signed, created="yesterday")), NOW)
         self.assertEqual(cm.exception.field, "created")
         with self.assertRaises(mc.AuthError.InvalidChallenge) as cm:
-            self.auth.verify_challenge("dev-1", json.dumps(dict(self.signed, number_choices=[1, 2, 3])), NOW)
-        self.assertEqual(cm.exception.field, "number_choices")
+            self.auth.verify_challenge("dev-1", json.dumps(dict(self.signed, purpose="pay")), NOW)
+        self.assertEqual(cm.exception.field, "purpose")
 
     def test_unknown_members_are_ignored(self):
         wire = dict(self.signed, future_field="whatever")

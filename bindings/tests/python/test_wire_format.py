@@ -8,16 +8,17 @@ from support import HAVE_CRYPTOGRAPHY, answer_message, challenge, challenge_mess
 
 # From docs/phone-protocol.md (keys: scalars 0x0101…01 and 0x0202…02).
 SERVER_PK = "BG_wO5SSQc4drdQ1GeaWDgqFtBppoFwygQOqK84VlMoWPE91OlW_AdxT9sCwx-7ni0DG_30lqW4igrmJzvccFEo"
-CHALLENGE_SIG = "uWrdICU7-Hg9nxkX9Vj8GKTqkB2VKX0S339RHKZ8qVH-p2JV2q6IjkgVWShDGnyY6gi1w5khkY5ccNOW2BmkGQ"
+CHALLENGE_SIG = "8ixzYEGUBOx2wlMxiDRcVzocDtW5c-lEZU1XkyIJaY8D3TgnsfCcUPTIidoR1W9IrreOJbkPuj7CgrAx9hyX0Q"
 DEVICE_PK = "BFUPRxAD89-Xw99QaseX9nIfsaH7e49vg9IkSYplyI4kE2CT1wEuUJpzcVy9CwCjzA_0tcAbP_oZarH7MnA2uOY"
 ANSWER_SIG = "cHb-KJLl0Q2HMUlaLuXQ9IyWMB74jTrp-CoIUuzQra9FSbYmaNmwf9wggMsNKMv9cLNqE8KhjE2-Kwfc5vUPKg"
 CHALLENGE_HEX = (
-    "68696465657a2d617574682f6368616c6c656e67652f763100"
+    "68696465657a2d617574682f6368616c6c656e67652f763200"
     "000000056465762d31" "0000000463682d31"
     "00000016" + "41" * 22 +
+    "000000077369676e5f696e"
     "00000005416c696365" "00000007506179726f6c6c" "0000000b3230332e302e3131332e37"
     "0000000a4265726c696e2c204445" "0000000746697265666f78"
-    "000000006553f100" "000000006553f13c" "000000030c2f53"
+    "000000006553f100" "000000006553f13c"
 )
 
 
@@ -32,6 +33,10 @@ class WireFormat(unittest.TestCase):
         # Unicode is length-prefixed in UTF-8 bytes.
         u = challenge(employee="Zoë Ørsted", place="Zürich, CH")
         self.assertEqual(bytes(mc.canonical_challenge_message(u)), challenge_message(u))
+        # The purpose is signed: an unlock is not a sign-in.
+        unlock = challenge(purpose=mc.ChallengePurpose.UNLOCK)
+        self.assertNotEqual(challenge_message(unlock), challenge_message(c))
+        self.assertEqual(bytes(mc.canonical_challenge_message(unlock)), challenge_message(unlock))
 
     @unittest.skipUnless(HAVE_CRYPTOGRAPHY, "needs the cryptography package")
     def test_document_vectors_verify(self):

@@ -1,5 +1,5 @@
 //! "Approve on your phone": the sign-in page asks for the account name, the server sends a
-//! challenge to the employee's phone and shows one of its three numbers; when the phone approves
+//! challenge to the employee's phone and shows a two-digit number; when the phone approves
 //! with that number, the page's next status check starts the session.
 //!
 //! A name that cannot receive a push (unknown, no phone, blocked, too many prompts) gets a decoy

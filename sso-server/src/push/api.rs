@@ -63,7 +63,7 @@ pub async fn poll(
         .await?
         .filter(|d| d.state == "active")
         .ok_or_else(|| refused("unknown or revoked device"))?;
-    let message = wire::poll_message(&device.id, u64::try_from(ts).unwrap_or(0), nonce);
+    let message = wire::poll_message(&device.id, ts, nonce);
     if !wire::verify_es256(&device.public_key, &message, &sig) {
         return Err(refused("the signature does not verify"));
     }
@@ -156,7 +156,7 @@ pub async fn push_token(
         .ok_or(Error::NotFound("device"))?;
     let message = wire::push_token_message(
         &device.id,
-        u64::try_from(body.timestamp).unwrap_or(0),
+        body.timestamp,
         &body.nonce,
         body.push_token.as_deref().unwrap_or(""),
     );

@@ -1,12 +1,14 @@
 //! Sign-in challenges: created for an employee's phone, signed by the server, delivered (or
 //! fetched by the phone), answered once with a signature of the device key. Number matching: the
-//! sign-in page shows one of three numbers; approving with another counts as a denial.
+//! sign-in page shows a two-digit number that the challenge does not carry; the employee types it
+//! on the phone, and an approval with another number counts as a denial.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::wire::{self, ChallengeFields};
+use phone_protocol::{ChallengeJson, Purpose};
+
+use super::wire;
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
 use crate::crypto::{random_below, random_bytes, random_token};
@@ -107,36 +109,43 @@ pub fn outcome(c: &ChallengeRow, purpose: &str, now: i64) -> &'static str {
     }
 }
 
-/// Three distinct numbers 10–99 and the index of the one the page shows.
-fn numbers() -> Result<([u8; 3], usize)> {
-    let mut v: Vec<u8> = Vec::with_capacity(3);
-    while v.len() < 3 {
-        let n = 10 + u8::try_from(random_below(90)?).unwrap_or(0);
-        if !v.contains(&n) {
-            v.push(n);
-        }
-    }
-    let shown = random_below(3)? as usize;
-    Ok(([v[0], v[1], v[2]], shown))
+/// The number the sign-in page shows: 10 to 99, uniform. The phone never learns it from the
+/// server, so approving needs someone who sees the page (a blind approval passes 1 time in 90).
+fn number() -> Result<u8> {
+    let span = u32::from(phone_protocol::NUMBERS.end() - phone_protocol::NUMBERS.start()) + 1;
+    Ok(phone_protocol::NUMBERS.start() + u8::try_from(random_below(span)?).unwrap_or(0))
 }
 
-/// The phone's JSON of a challenge (docs/phone-protocol.md, section 2).
+/// How the phone words a challenge stored with `purpose`.
+fn wire_purpose(purpose: &str) -> Purpose {
+    if purpose == "workstation" {
+        Purpose::Unlock
+    } else {
+        Purpose::SignIn
+    }
+}
+
+/// The phone's form of a challenge (docs/phone-protocol.md, section 2).
+fn wire_challenge(c: &ChallengeRow) -> ChallengeJson {
+    ChallengeJson {
+        device_id: c.device_id.clone(),
+        challenge_id: c.id.clone(),
+        nonce: c.nonce.clone(),
+        purpose: wire_purpose(&c.purpose),
+        employee: c.employee_name.clone(),
+        client_name: c.client_name.clone(),
+        ip: c.ip.clone(),
+        place: c.place.clone(),
+        user_agent: c.user_agent.clone(),
+        created: c.created_at / 1000,
+        expires: c.expires_at / 1000,
+        signature: c.signature.clone(),
+    }
+}
+
+/// The phone's JSON of a challenge.
 pub fn challenge_json(c: &ChallengeRow) -> Value {
-    let choices: Value = serde_json::from_str(&c.number_choices).unwrap_or(Value::Null);
-    json!({
-        "device_id": c.device_id,
-        "challenge_id": c.id,
-        "nonce": c.nonce,
-        "employee": c.employee_name,
-        "client_name": c.client_name,
-        "ip": c.ip,
-        "place": c.place,
-        "user_agent": c.user_agent,
-        "created": c.created_at / 1000,
-        "expires": c.expires_at / 1000,
-        "number_choices": choices,
-        "signature": c.signature,
-    })
+    serde_json::to_value(wire_challenge(c)).unwrap_or(Value::Null)
 }
 
 /// A challenge for the employee's phone, stored, then delivered (delivery failures are logged;
@@ -152,55 +161,34 @@ pub async fn create(
     let created_s = now / 1000;
     let ttl_ms = i64::from(state.config.push.challenge_ttl_seconds) * 1000;
     let expires_s = (now + ttl_ms) / 1000;
-    let (choices, shown) = numbers()?;
-    let id = Uuid::new_v4().to_string();
-    let nonce = wire::b64(&random_bytes::<16>()?);
-    let employee_name = clean(&employee.display_name, 256);
-    let client_name = clean(origin.client_name, 256);
-    let ip = clean(origin.ip, 512);
-    let place = clean(&state.push.places.describe(origin.ip), 512);
-    let user_agent = clean(origin.user_agent, 512);
-    let message = wire::challenge_message(&ChallengeFields {
-        device_id: &device.id,
-        challenge_id: &id,
-        nonce: &nonce,
-        employee: &employee_name,
-        client_name: &client_name,
-        ip: &ip,
-        place: &place,
-        user_agent: &user_agent,
-        created: u64::try_from(created_s).unwrap_or(0),
-        expires: u64::try_from(expires_s).unwrap_or(0),
-        number_choices: choices,
-    });
-    let signature = wire::b64(
+    let mut row = ChallengeRow {
+        id: Uuid::new_v4().to_string(),
+        employee_id: employee.id.clone(),
+        device_id: device.id.clone(),
+        purpose: origin.purpose.to_owned(),
+        nonce: wire::b64(&random_bytes::<16>()?),
+        employee_name: clean(&employee.display_name, 256),
+        client_name: clean(origin.client_name, 256),
+        ip: clean(origin.ip, 512),
+        place: clean(&state.push.places.describe(origin.ip), 512),
+        user_agent: clean(origin.user_agent, 512),
+        created_at: created_s * 1000,
+        expires_at: expires_s * 1000,
+        shown_number: i64::from(number()?),
+        signature: String::new(),
+        state: "pending".into(),
+        answered_at: None,
+        answer: None,
+        consumed_at: None,
+    };
+    let message = wire::challenge_message(&wire_challenge(&row));
+    row.signature = wire::b64(
         &state
             .push
             .key
             .sign(&state.store, &state.cipher, now, &message)
             .await?,
     );
-    let row = ChallengeRow {
-        id,
-        employee_id: employee.id.clone(),
-        device_id: device.id.clone(),
-        purpose: origin.purpose.to_owned(),
-        nonce,
-        employee_name,
-        client_name,
-        ip,
-        place,
-        user_agent,
-        created_at: created_s * 1000,
-        expires_at: expires_s * 1000,
-        number_choices: json!(choices).to_string(),
-        shown_number: i64::from(choices[shown]),
-        signature,
-        state: "pending".into(),
-        answered_at: None,
-        answer: None,
-        consumed_at: None,
-    };
     {
         let mut conn = state.store.conn().await?;
         store::push::insert_challenge(&mut conn, &row).await?;
@@ -236,7 +224,6 @@ pub async fn decoy(state: &AppState) -> Result<ChallengeRow> {
     // Whole seconds, as a real challenge's, so that `expires_in` is the same.
     let ttl_ms = i64::from(state.config.push.challenge_ttl_seconds) * 1000;
     let (created_s, expires_s) = (now / 1000, (now + ttl_ms) / 1000);
-    let (choices, shown) = numbers()?;
     let row = ChallengeRow {
         id: Uuid::new_v4().to_string(),
         employee_id: String::new(),
@@ -250,8 +237,7 @@ pub async fn decoy(state: &AppState) -> Result<ChallengeRow> {
         user_agent: String::new(),
         created_at: created_s * 1000,
         expires_at: expires_s * 1000,
-        number_choices: json!(choices).to_string(),
-        shown_number: i64::from(choices[shown]),
+        shown_number: i64::from(number()?),
         signature: String::new(),
         state: "pending".into(),
         answered_at: None,
@@ -264,14 +250,7 @@ pub async fn decoy(state: &AppState) -> Result<ChallengeRow> {
 }
 
 /// The answer body (docs/phone-protocol.md, section 3).
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
-pub struct AnswerBody {
-    pub device_id: String,
-    pub challenge_id: String,
-    pub decision: String,
-    pub number: Option<u8>,
-    pub signature: String,
-}
+pub use phone_protocol::AnswerJson as AnswerBody;
 
 /// What became of an answer.
 #[derive(Debug, PartialEq, Eq)]

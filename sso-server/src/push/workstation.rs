@@ -91,7 +91,8 @@ pub async fn create(
                 &device,
                 &Origin {
                     purpose: "workstation",
-                    client_name: &format!("Unlock {workstation}"),
+                    // The phone words it "Unlock PC-42" by the challenge's purpose.
+                    client_name: &workstation,
                     ip: &ip,
                     user_agent: "",
                 },

@@ -187,7 +187,6 @@ pub struct ChallengeRow {
     pub user_agent: String,
     pub created_at: i64,
     pub expires_at: i64,
-    pub number_choices: String,
     pub shown_number: i64,
     pub signature: String,
     pub state: String,
@@ -197,15 +196,14 @@ pub struct ChallengeRow {
 }
 
 const CHALLENGE_COLUMNS: &str = "id, employee_id, device_id, purpose, nonce, employee_name, \
-    client_name, ip, place, user_agent, created_at, expires_at, number_choices, shown_number, \
-    signature, state, answered_at, answer, consumed_at";
+    client_name, ip, place, user_agent, created_at, expires_at, shown_number, signature, \
+    state, answered_at, answer, consumed_at";
 
 pub async fn insert_challenge(conn: &mut Conn, c: &ChallengeRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO push_challenge (id, employee_id, device_id, purpose, nonce, employee_name, \
-         client_name, ip, place, user_agent, created_at, expires_at, number_choices, shown_number, \
-         signature, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16)",
+         client_name, ip, place, user_agent, created_at, expires_at, shown_number, signature, \
+         state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&c.id)
     .bind(&c.employee_id)
@@ -219,7 +217,6 @@ pub async fn insert_challenge(conn: &mut Conn, c: &ChallengeRow) -> Result<()> {
     .bind(&c.user_agent)
     .bind(c.created_at)
     .bind(c.expires_at)
-    .bind(&c.number_choices)
     .bind(c.shown_number)
     .bind(&c.signature)
     .bind(&c.state)
