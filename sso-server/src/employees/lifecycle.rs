@@ -29,6 +29,39 @@ impl Reason {
     }
 }
 
+/// What "sign out everywhere" ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedOut {
+    pub sessions: u64,
+    pub grants: u64,
+}
+
+/// Ends every sign-in of an employee who stays active: their SSO sessions on every browser and
+/// the grants (refresh tokens) of every app. Authenticators stay. Runs inside the caller's
+/// transaction; `actor` is the employee (from the account page) or an admin.
+pub async fn sign_out_everywhere(
+    conn: &mut Conn,
+    now_ms: i64,
+    actor: &Actor,
+    employee_id: &str,
+) -> Result<SignedOut> {
+    let sessions = store::oidc::delete_sessions_of_employee(conn, employee_id).await?;
+    let grants = store::oidc::revoke_grants_of_employee(conn, employee_id, now_ms).await?;
+    audit::record(
+        conn,
+        now_ms,
+        actor,
+        "employee.signed_out_everywhere",
+        Some(Target {
+            kind: "employee",
+            id: employee_id,
+        }),
+        json!({ "sessions_ended": sessions, "grants_revoked": grants }),
+    )
+    .await?;
+    Ok(SignedOut { sessions, grants })
+}
+
 /// Revokes the employee's access. Runs inside the caller's transaction.
 pub async fn deactivate(
     conn: &mut Conn,

@@ -84,6 +84,8 @@ async fn console_forms_without_the_csrf_token_are_refused() {
             "/admin/sync",
             "/admin/domains/new",
             "/admin/clients/new",
+            "/admin/employees/00000000-0000-4000-8000-000000000000/unlock",
+            "/admin/employees/00000000-0000-4000-8000-000000000000/sign-out",
             "/admin/logout",
         ] {
             let r = c

@@ -1652,3 +1652,111 @@ async fn other_clients_codes_without_pkce_and_forms_without_csrf_are_refused() {
         "still signed in"
     );
 }
+
+/// "Sign out everywhere" (issue 15, item 4): from the account page it ends the employee's
+/// sessions on every browser and every app's refresh token; forged, it changes nothing. The admin
+/// does the same through the API.
+#[tokio::test]
+async fn sign_out_everywhere_ends_sessions_and_refresh_tokens() {
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let refresh_works = |rt: String| {
+        let f = &f;
+        async move {
+            let (status, body) = token_call(
+                f,
+                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+                None,
+            )
+            .await;
+            (status.as_u16(), body)
+        }
+    };
+    let (laptop, phone_browser) = (client(), client());
+    let (_, tokens) = exchange(&f, &start_flow(&f, &laptop).await).await;
+    let rt = tokens["refresh_token"].as_str().expect("rt").to_owned();
+    start_flow(&f, &phone_browser).await;
+    let account = |b: &reqwest::Client| {
+        let b = b.clone();
+        let url = f.server.url("/account");
+        async move { b.get(url).send().await.expect("account") }
+    };
+
+    // Forged: refused, nothing ended.
+    let resp = laptop
+        .post(f.server.url("/account/sign-out-everywhere"))
+        .form(&[("csrf_token", "forged")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 403);
+    let (status, body) = refresh_works(rt.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let rt = body["refresh_token"].as_str().expect("rt").to_owned();
+    assert_eq!(account(&phone_browser).await.status(), 200);
+
+    // From the account page, with its token.
+    let page = account(&laptop).await.text().await.expect("html");
+    let csrf = field(&page, "csrf_token");
+    let resp = laptop
+        .post(f.server.url("/account/sign-out-everywhere"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.expect("html").contains("One app"));
+    let (status, body) = refresh_works(rt).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    for b in [&laptop, &phone_browser] {
+        assert!(account(b).await.status().is_redirection(), "signed out");
+    }
+
+    // The admin's API: the same, and 404 for nobody.
+    let (_, tokens) = exchange(&f, &start_flow(&f, &laptop).await).await;
+    let rt = tokens["refresh_token"].as_str().expect("rt").to_owned();
+    let admin = client();
+    let csrf = f
+        .server
+        .api_login(
+            &admin,
+            crate::support::ADMIN,
+            crate::support::ADMIN_PASSWORD,
+        )
+        .await;
+    let (status, body) = call(
+        &admin,
+        Method::DELETE,
+        f.server
+            .url(&format!("/api/v1/employees/{}/sessions", f.employee_id)),
+        &csrf,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["sessions_ended"].as_u64(),
+            body["grants_revoked"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(refresh_works(rt).await.0, 400);
+    assert!(account(&laptop).await.status().is_redirection());
+    let (status, _) = call(
+        &admin,
+        Method::DELETE,
+        f.server.url(&format!(
+            "/api/v1/employees/{}/sessions",
+            uuid::Uuid::new_v4()
+        )),
+        &csrf,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}

@@ -183,6 +183,47 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SignedOutBody {
+    pub sessions_ended: u64,
+    pub grants_revoked: u64,
+}
+
+/// Signs the employee out everywhere: every SSO session and every app's refresh tokens. Who: an
+/// admin (session or API token with CSRF, as every admin call).
+#[utoipa::path(delete, path = "/api/v1/employees/{id}/sessions", operation_id = "sign_out_employee_everywhere", tag = "employees",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = SignedOutBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<String>,
+) -> Result<Json<SignedOutBody>> {
+    let id = uuid_param(&id)?.to_string();
+    let done = sign_out(&state, &admin.actor(), &id).await?;
+    Ok(Json(SignedOutBody {
+        sessions_ended: done.sessions,
+        grants_revoked: done.grants,
+    }))
+}
+
+/// The admin's "sign out everywhere" (API and console): 404 for an unknown employee.
+pub async fn sign_out(
+    state: &AppState,
+    actor: &crate::audit::Actor,
+    id: &str,
+) -> Result<crate::employees::lifecycle::SignedOut> {
+    let mut tx = state.store.begin().await?;
+    if crate::store::employees::get(&mut tx, id).await?.is_none() {
+        return Err(crate::error::Error::NotFound("employee"));
+    }
+    let done =
+        crate::employees::lifecycle::sign_out_everywhere(&mut tx, state.clock.now_ms(), actor, id)
+            .await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
 #[utoipa::path(delete, path = "/api/v1/employees/{id}/sign-in-lock", operation_id = "unlock_employee_sign_in", tag = "employees",
     params(("id" = Uuid, Path)),
     responses((status = 204, description = "Unlocked (also when it was not locked)"), (status = 400, body = ErrorBody)))]

@@ -30,6 +30,7 @@ use crate::app::AppState;
         employees::update,
         employees::delete,
         employees::unlock,
+        employees::sign_out_everywhere,
         audit::list,
         directory::list_domains,
         directory::create_domain,
@@ -101,6 +102,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/employees/{id}/sign-in-lock",
             axum::routing::delete(employees::unlock),
+        )
+        .route(
+            "/api/v1/employees/{id}/sessions",
+            axum::routing::delete(employees::sign_out_everywhere),
         )
         .route("/api/v1/audit", get(audit::list))
         .route(

@@ -47,6 +47,25 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/employees/{id}/password-rotations", post(rotate))
         .route("/admin/employees/{id}/unlock", post(unlock))
+        .route("/admin/employees/{id}/sign-out", post(sign_out))
+}
+
+/// Ends the employee's sessions and apps' refresh tokens (a lost laptop, a suspicion).
+async fn sign_out(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, .. }: Posted,
+) -> PageResult {
+    let id = or_page(uuid_param(&id))?;
+    let r = crate::admin::api::employees::sign_out(&state, &admin.actor(), &id.to_string())
+        .await
+        .map(|d| {
+            format!(
+                "Signed out everywhere: {} session(s) ended, {} app grant(s) revoked.",
+                d.sessions, d.grants
+            )
+        });
+    outcome(&state, &admin, &back_to(&id), r)
 }
 
 /// Lifts the employee's sign-in lock (too many failed passwords or codes).
