@@ -18,7 +18,7 @@ use crate::crypto::{
     b64url, der_to_fixed, from_b64url, parse_public_key, random_token, verify_fixed,
 };
 use crate::error::AuthError;
-use crate::keystore::KeyStore;
+use crate::keystore::PlatformKeyStore;
 use crate::offline::{self, OfflineCode, StoredTotp};
 use crate::protocol::{
     self, answer_message, is_valid_id, parse_json, poll_message, registration_proof_message,
@@ -29,6 +29,7 @@ use crate::protocol::{
 };
 use crate::registration::{endpoint, RegistrationLink};
 use crate::storage::{self, StoredAccount, StoredState};
+use phone_protocol::{PushTokenJson, UnregisterJson};
 
 /// Prefix of the key-store aliases of device keys (followed by 16 random base64url characters).
 pub const KEY_ALIAS_PREFIX: &str = "hideez-auth-";
@@ -175,7 +176,7 @@ struct State {
 /// The phone authenticator: one per accounts file.
 #[derive(uniffi::Object)]
 pub struct Authenticator {
-    key_store: Arc<dyn KeyStore>,
+    key_store: Arc<dyn PlatformKeyStore>,
     path: PathBuf,
     allow_insecure_dev_server: bool,
     state: Mutex<State>,
@@ -332,7 +333,7 @@ impl Authenticator {
     /// only, never in a shipped app.
     #[uniffi::constructor]
     pub fn new(
-        key_store: Arc<dyn KeyStore>,
+        key_store: Arc<dyn PlatformKeyStore>,
         storage_path: String,
         allow_insecure_dev_server: bool,
     ) -> Result<Arc<Self>, AuthError> {
@@ -737,12 +738,12 @@ impl Authenticator {
     }
 }
 
-/// A signed request that changes the device's push token at the server.
+/// A request signed with the device key, for the app to send with its HTTP stack (a push-token
+/// change or an unregistration): `Content-Type: application/json`.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct PushTokenRequest {
+pub struct SignedRequest {
     pub method: String,
     pub url: String,
-    /// JSON: `{device_id, push_token, timestamp, nonce, signature}`.
     pub body: String,
 }
 
@@ -755,7 +756,7 @@ impl Authenticator {
         account_id: String,
         push_token: Option<String>,
         now_unix: i64,
-    ) -> Result<PushTokenRequest, AuthError> {
+    ) -> Result<SignedRequest, AuthError> {
         let account = self.account(&account_id)?;
         if now_unix < 0 {
             return Err(AuthError::invalid("now_unix", "must not be negative"));
@@ -772,19 +773,56 @@ impl Authenticator {
             push_token.as_deref().unwrap_or(""),
         );
         let signature = b64url(&self.sign(&account.key_alias, &device_key, message).await?);
-        let body = serde_json::json!({
-            "device_id": account.device_id,
-            "push_token": push_token,
-            "timestamp": now_unix,
-            "nonce": nonce,
-            "signature": signature,
-        });
-        Ok(PushTokenRequest {
+        let body = PushTokenJson {
+            device_id: account.device_id.clone(),
+            push_token,
+            timestamp: now_unix,
+            nonce,
+            signature,
+        };
+        Ok(SignedRequest {
             method: "POST".into(),
             url: server_endpoint(&account, protocol::PUSH_TOKEN_PATH)?,
-            body: body.to_string(),
+            body: to_json(&body)?,
         })
     }
+
+    /// Signs the removal of this device's registration at the server, for when the employee
+    /// removes the account on the phone. Send it, and call `remove_account` once the server
+    /// answers 200 (removed) or 404 (it no longer knows the device); with no network the app may
+    /// call `remove_account` alone, and the admin removes the stale device. The account stays
+    /// usable until then, so a failed request loses nothing.
+    pub async fn unregister_request(
+        &self,
+        account_id: String,
+        now_unix: i64,
+    ) -> Result<SignedRequest, AuthError> {
+        let account = self.account(&account_id)?;
+        if now_unix < 0 {
+            return Err(AuthError::invalid("now_unix", "must not be negative"));
+        }
+        let nonce = random_token(POLL_NONCE_BYTES)?;
+        let device_key = from_b64url(&account.device_public_key).unwrap_or_default();
+        let message = protocol::unregister_message(&account.device_id, now_unix, &nonce);
+        let signature = b64url(&self.sign(&account.key_alias, &device_key, message).await?);
+        let body = UnregisterJson {
+            device_id: account.device_id.clone(),
+            timestamp: now_unix,
+            nonce,
+            signature,
+        };
+        Ok(SignedRequest {
+            method: "POST".into(),
+            url: server_endpoint(&account, protocol::UNREGISTER_PATH)?,
+            body: to_json(&body)?,
+        })
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, AuthError> {
+    serde_json::to_string(v).map_err(|e| AuthError::Internal {
+        reason: format!("cannot encode a request: {e}"),
+    })
 }
 
 fn server_endpoint(account: &StoredAccount, path: &str) -> Result<String, AuthError> {
@@ -1133,7 +1171,7 @@ mod tests {
     struct LyingKeyStore(SoftwareKeyStore);
 
     #[async_trait::async_trait]
-    impl KeyStore for LyingKeyStore {
+    impl PlatformKeyStore for LyingKeyStore {
         async fn generate_key(&self, alias: String) -> Result<Vec<u8>, AuthError> {
             self.0.generate_key(alias).await
         }

@@ -54,7 +54,7 @@ pub enum AuthError {
     /// This phone already answered (or is answering) this challenge.
     #[error("challenge `{challenge_id}` was already answered")]
     AlreadyAnswered { challenge_id: String },
-    /// Raised by a `KeyStore` implementation (the app's Keychain/Keystore code), or a key store
+    /// Raised by a `PlatformKeyStore` implementation (the app's Keychain/Keystore code), or a key store
     /// that returned something unusable (not a P-256 point, a signature that does not verify).
     #[error("key store: {reason}")]
     KeyStore { reason: String },
@@ -95,7 +95,7 @@ impl AuthError {
     }
 }
 
-/// A foreign `KeyStore` that throws something other than `AuthError` (or whose call fails in the
+/// A foreign `PlatformKeyStore` that throws something other than `AuthError` (or whose call fails in the
 /// FFI layer) becomes `AuthError::KeyStore` instead of a panic.
 impl From<uniffi::UnexpectedUniFFICallbackError> for AuthError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {

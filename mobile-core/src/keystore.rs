@@ -1,4 +1,4 @@
-//! Where the device keys and secrets live. The apps implement [`KeyStore`] over the platform's
+//! Where the device keys and secrets live. The apps implement [`PlatformKeyStore`] over the platform's
 //! secure storage (iOS Keychain / Secure Enclave, Android Keystore / StrongBox); the core never
 //! sees a private key. [`SoftwareKeyStore`] is a Rust implementation for tests and desktop use:
 //! in memory, or in a file encrypted with a key the app supplies.
@@ -24,11 +24,11 @@ use crate::storage;
 /// It also keeps small secrets (the offline-code secret) that must be as well protected as keys.
 ///
 /// Methods are `async` so an implementation may show a biometric or passcode prompt before
-/// signing. Errors should be raised as `AuthError.KeyStore(reason)`; any other exception also
+/// signing. Errors should be raised as `AuthError.PlatformKeyStore(reason)`; any other exception also
 /// arrives as `AuthError::KeyStore`.
 #[uniffi::export(rust, foreign)]
 #[async_trait::async_trait]
-pub trait KeyStore: Send + Sync {
+pub trait PlatformKeyStore: Send + Sync {
     /// Creates a new P-256 key under `alias` (replacing any key of that alias) and returns its
     /// public key, SEC1 uncompressed: 65 bytes, `0x04 || X || Y` (iOS:
     /// `SecKeyCopyExternalRepresentation`; Android: the `ECPoint` of the public key).
@@ -80,7 +80,7 @@ struct Backing {
     aead: XChaCha20Poly1305,
 }
 
-/// A [`KeyStore`] in Rust, with keys from the OS CSPRNG. In memory ([`SoftwareKeyStore::new`],
+/// A [`PlatformKeyStore`] in Rust, with keys from the OS CSPRNG. In memory ([`SoftwareKeyStore::new`],
 /// for tests), or in a file encrypted with XChaCha20-Poly1305 under a 32-byte key the app keeps
 /// in the OS keyring ([`SoftwareKeyStore::open`], for desktop use). Not hardware-protected.
 #[derive(Default)]
@@ -279,7 +279,7 @@ pub fn random_signing_key() -> Result<SigningKey, AuthError> {
 pub const MAX_SECRET_LEN: usize = 64;
 
 #[async_trait::async_trait]
-impl KeyStore for SoftwareKeyStore {
+impl PlatformKeyStore for SoftwareKeyStore {
     async fn generate_key(&self, alias: String) -> Result<Vec<u8>, AuthError> {
         let key = random_signing_key()?;
         let public = encode_public_key(key.verifying_key());
@@ -325,10 +325,10 @@ impl KeyStore for SoftwareKeyStore {
     }
 }
 
-/// A new, empty in-memory [`SoftwareKeyStore`] as a `KeyStore` to hand to `Authenticator`
+/// A new, empty in-memory [`SoftwareKeyStore`] as a `PlatformKeyStore` to hand to `Authenticator`
 /// (tests and development only).
 #[uniffi::export]
-pub fn new_software_key_store() -> Arc<dyn KeyStore> {
+pub fn new_software_key_store() -> Arc<dyn PlatformKeyStore> {
     Arc::new(SoftwareKeyStore::new())
 }
 
@@ -338,7 +338,7 @@ pub fn new_software_key_store() -> Arc<dyn KeyStore> {
 pub fn open_software_key_store(
     path: String,
     file_key: Vec<u8>,
-) -> Result<Arc<dyn KeyStore>, AuthError> {
+) -> Result<Arc<dyn PlatformKeyStore>, AuthError> {
     let file_key = Zeroizing::new(file_key);
     Ok(Arc::new(SoftwareKeyStore::open(
         Path::new(&path),

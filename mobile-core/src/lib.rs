@@ -3,7 +3,7 @@
 //!
 //! - [`Authenticator`]: registration from a scanned QR code, the accounts on the phone,
 //!   verifying the server's challenges and signing the user's answers.
-//! - [`KeyStore`]: implemented by the app over Keychain / Android Keystore; the device keys
+//! - [`PlatformKeyStore`]: implemented by the app over Keychain / Android Keystore; the device keys
 //!   never leave it, nor does the offline-code secret. [`SoftwareKeyStore`] (in memory via
 //!   `new_software_key_store()`, or in an encrypted file via `open_software_key_store()`) is for
 //!   tests and desktop use.
@@ -31,10 +31,12 @@ pub mod test_support;
 
 pub use authenticator::{
     Account, Authenticator, HttpHeader, PollRequest, RegistrationInfo, RegistrationRequest,
-    SignedAnswer,
+    SignedAnswer, SignedRequest,
 };
 pub use error::AuthError;
-pub use keystore::{new_software_key_store, open_software_key_store, KeyStore, SoftwareKeyStore};
+pub use keystore::{
+    new_software_key_store, open_software_key_store, PlatformKeyStore, SoftwareKeyStore,
+};
 pub use offline::OfflineCode;
 pub use protocol::{Challenge, Decision, Platform, VerifiedAnswer};
 pub use registration::RegistrationLink;

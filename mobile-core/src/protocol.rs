@@ -89,12 +89,13 @@ use crate::error::AuthError;
 
 // The contract itself is shared with the server (crate `phone-protocol`).
 pub use phone_protocol::{
-    poll_message, push_token_message, registration_proof_message, AnswerJson, Canonical,
-    ChallengeJson, PollResponseJson, Purpose, RegistrationRequestJson, RegistrationResponseJson,
-    ANSWER_DOMAIN, ANSWER_PATH, CHALLENGES_PATH, CHALLENGE_DOMAIN, CLOCK_SKEW_SECS, HEADER_DEVICE,
-    HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_CHALLENGE_LIFETIME_SECS, NUMBERS,
-    POLL_DOMAIN, POLL_NONCE_BYTES, POLL_WINDOW_SECS, PUSH_TOKEN_DOMAIN, PUSH_TOKEN_PATH,
-    REGISTER_DOMAIN, REGISTER_PATH,
+    poll_message, push_token_message, registration_proof_message, unregister_message, AnswerJson,
+    Canonical, ChallengeJson, PollResponseJson, Purpose, RegistrationRequestJson,
+    RegistrationResponseJson, ANSWER_DOMAIN, ANSWER_PATH, CHALLENGES_PATH, CHALLENGE_DOMAIN,
+    CLOCK_SKEW_SECS, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    MAX_CHALLENGE_LIFETIME_SECS, NUMBERS, POLL_DOMAIN, POLL_NONCE_BYTES, POLL_WINDOW_SECS,
+    PUSH_TOKEN_DOMAIN, PUSH_TOKEN_PATH, REGISTER_DOMAIN, REGISTER_PATH, UNREGISTER_DOMAIN,
+    UNREGISTER_PATH,
 };
 
 const MAX_ID_LEN: usize = 128;

@@ -26,6 +26,9 @@ pub const ANSWER_PATH: &str = "api/authenticator/answer";
 pub const CHALLENGES_PATH: &str = "api/authenticator/challenges";
 /// `POST` here to change (or clear) the device's push token.
 pub const PUSH_TOKEN_PATH: &str = "api/authenticator/push-token";
+/// `POST` here to remove the device's registration (the employee removed the account on the
+/// phone).
+pub const UNREGISTER_PATH: &str = "api/authenticator/unregister";
 
 pub const REGISTER_DOMAIN: &[u8] = b"hideez-auth/register/v1\0";
 /// Version 2: the challenge names its purpose and carries no numbers (the employee types the
@@ -34,6 +37,7 @@ pub const CHALLENGE_DOMAIN: &[u8] = b"hideez-auth/challenge/v2\0";
 pub const ANSWER_DOMAIN: &[u8] = b"hideez-auth/answer/v1\0";
 pub const POLL_DOMAIN: &[u8] = b"hideez-auth/poll/v1\0";
 pub const PUSH_TOKEN_DOMAIN: &[u8] = b"hideez-auth/push-token/v1\0";
+pub const UNREGISTER_DOMAIN: &[u8] = b"hideez-auth/unregister/v1\0";
 
 pub const HEADER_DEVICE: &str = "X-Hideez-Device";
 pub const HEADER_TIMESTAMP: &str = "X-Hideez-Timestamp";
@@ -224,6 +228,25 @@ pub struct PushTokenJson {
     pub signature: String,
 }
 
+/// The body of `POST api/authenticator/unregister`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnregisterJson {
+    pub device_id: String,
+    pub timestamp: i64,
+    pub nonce: String,
+    /// ES256 of [`unregister_message`] with the device key, base64url.
+    pub signature: String,
+}
+
+/// `hideez-auth/unregister/v1\0 || str(device_id) || u64(timestamp) || str(nonce)`.
+pub fn unregister_message(device_id: &str, timestamp: i64, nonce: &str) -> Vec<u8> {
+    Canonical::new(UNREGISTER_DOMAIN)
+        .str(device_id)
+        .u64(timestamp)
+        .str(nonce)
+        .finish()
+}
+
 /// `hideez-auth/register/v1\0 || str(id) || bytes(device_public_key)`.
 pub fn registration_proof_message(enrolment_id: &str, device_public_key: &[u8]) -> Vec<u8> {
     Canonical::new(REGISTER_DOMAIN)
@@ -335,6 +358,23 @@ mod tests {
             "2f",
         );
         assert_eq!(hex(&a), expected);
+    }
+
+    #[test]
+    fn unregister_is_not_a_poll() {
+        // Same fields as a poll: only the domain tag keeps a poll signature from unregistering.
+        let u = unregister_message("dev-1", 1_700_000_000, "BBBBBBBBBBBBBBBBBBBBBB");
+        let p = poll_message("dev-1", 1_700_000_000, "BBBBBBBBBBBBBBBBBBBBBB");
+        assert_ne!(u, p);
+        assert_eq!(
+            hex(&u),
+            concat!(
+                "68696465657a2d617574682f756e72656769737465722f763100",
+                "000000056465762d31",
+                "000000006553f100",
+                "0000001642424242424242424242424242424242424242424242",
+            )
+        );
     }
 
     #[test]

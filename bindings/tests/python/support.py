@@ -153,8 +153,8 @@ def verify_es256(public_key_sec1: bytes, message: bytes, signature_b64: str) -> 
 
 if HAVE_CRYPTOGRAPHY:
 
-    class CryptographyKeyStore(mc.KeyStore):
-        """A foreign KeyStore written in Python, as an app writes one over Keychain/Keystore."""
+    class CryptographyKeyStore(mc.PlatformKeyStore):
+        """A foreign PlatformKeyStore written in Python, as an app writes one over Keychain/Keystore."""
 
         def __init__(self):
             self.keys = {}

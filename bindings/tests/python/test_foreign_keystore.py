@@ -1,4 +1,4 @@
-"""A KeyStore written in Python (with `cryptography`, as an app writes one over Keychain or
+"""A PlatformKeyStore written in Python (with `cryptography`, as an app writes one over Keychain or
 Android Keystore) used by the Authenticator for registration, answers and polls."""
 
 import contextlib

@@ -1,6 +1,7 @@
 """The real library against a real running sso-server (started by run-python-tests.sh): register
 from an invitation's QR payload, then approve a sign-in with the right number, deny one, answer
-with a wrong number, miss an expired challenge, and have a replayed approval refused."""
+with a wrong number, miss an expired challenge, have a replayed approval refused, change the
+push token and unregister."""
 
 import html
 import http.cookiejar
@@ -176,6 +177,23 @@ class LiveServer(TempDirTestCase, unittest.TestCase):
         # The same code again, in another browser: refused.
         status, _ = submit(Http(), code)
         self.assertEqual(status, 401)
+
+    def test_push_token_update_and_unregister(self):
+        req = run(self.auth.push_token_request(self.account.id, "fcm-token-1", now()))
+        status, body = Http().json(req.method, req.url, req.body)
+        self.assertEqual((status, body["result"]), (200, "updated"))
+        # The employee removes the account: the server forgets the device first, then the phone.
+        req = run(self.auth.unregister_request(self.account.id, now()))
+        status, body = Http().json(req.method, req.url, req.body)
+        self.assertEqual((status, body["result"]), (200, "unregistered"))
+        status, _ = Http().json(req.method, req.url, req.body)
+        self.assertEqual(status, 404, "a replay finds nothing")
+        # A sign-in no longer reaches this phone: its poll is refused.
+        poll = run(self.auth.poll_request(self.account.id, now()))
+        status, _ = Http().call(poll.method, poll.url, headers={h.name: h.value for h in poll.headers})
+        self.assertEqual(status, 403)
+        run(self.auth.remove_account(self.account.id))
+        self.assertEqual(self.auth.accounts(), [])
 
 
 if __name__ == "__main__":

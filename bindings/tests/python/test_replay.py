@@ -39,7 +39,7 @@ class Replay(TempDirTestCase, unittest.TestCase):
     def test_concurrent_answers_only_one_wins(self):
         log = []
 
-        class SlowKeyStore(mc.KeyStore):
+        class SlowKeyStore(mc.PlatformKeyStore):
             """Delegates to the Rust software store, but signing takes a while (a biometric
             prompt), so the second answer starts while the first is still being signed."""
 

@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::http::extract::ApiJson;
 use crate::store;
+use phone_protocol::{PushTokenJson, UnregisterJson};
 
 /// Poll timestamps are accepted this far from the server's clock (seconds).
 const POLL_WINDOW_S: i64 = 60;
@@ -111,21 +112,50 @@ pub async fn answer(
     Ok((StatusCode::OK, Json(json!({ "result": result }))).into_response())
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PushTokenBody {
-    pub device_id: String,
-    pub push_token: Option<String>,
-    pub timestamp: i64,
-    pub nonce: String,
-    pub signature: String,
+/// The checks every signed device request gets (push-token change, unregistration): the
+/// timestamp within the window, a fresh nonce, an active device, its key's signature over
+/// `message`. Returns the device.
+async fn signed_by_device(
+    conn: &mut store::Conn,
+    now: i64,
+    device_id: &str,
+    timestamp: i64,
+    nonce: &str,
+    signature: &str,
+    message: &[u8],
+) -> Result<store::push::DeviceRow> {
+    if (timestamp - now / 1000).abs() > POLL_WINDOW_S {
+        return Err(Error::validation(
+            "timestamp",
+            "too far from the server's clock",
+        ));
+    }
+    if nonce.len() < 16 || nonce.len() > 128 {
+        return Err(Error::validation("nonce", "must be 16 to 128 characters"));
+    }
+    let sig = wire::unb64(signature)
+        .ok_or_else(|| Error::validation("signature", "must be base64url"))?;
+    let device = store::push::get_device(conn, device_id)
+        .await?
+        .filter(|d| d.state == "active")
+        .ok_or(Error::NotFound("device"))?;
+    if !wire::verify_es256(&device.public_key, message, &sig) {
+        return Err(Error::Forbidden(
+            "the signature does not verify with this device's key".into(),
+        ));
+    }
+    if !store::push::remember_nonce(conn, &device.id, nonce, now + 2 * POLL_WINDOW_S * 1000).await?
+    {
+        return Err(Error::Forbidden("the nonce was already used".into()));
+    }
+    Ok(device)
 }
 
-/// `POST /api/authenticator/push-token`: the phone changes (or clears) its push token, signed
-/// with the device key over a fresh timestamp and nonce.
+/// `POST /api/authenticator/push-token`: the phone changes (or clears) its push token. Who: the
+/// phone; what proves it: the device key's signature over a fresh timestamp and nonce.
 pub async fn push_token(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<PushTokenBody>,
+    ApiJson(body): ApiJson<PushTokenJson>,
 ) -> Result<Response> {
     let now = state.clock.now_ms();
     if body
@@ -138,50 +168,28 @@ pub async fn push_token(
             "1 to 4096 characters, or null to clear",
         ));
     }
-    if (body.timestamp - now / 1000).abs() > POLL_WINDOW_S {
-        return Err(Error::validation(
-            "timestamp",
-            "too far from the server's clock",
-        ));
-    }
-    if body.nonce.len() < 16 || body.nonce.len() > 128 {
-        return Err(Error::validation("nonce", "must be 16 to 128 characters"));
-    }
-    let sig = wire::unb64(&body.signature)
-        .ok_or_else(|| Error::validation("signature", "must be base64url"))?;
-    let mut conn = state.store.conn().await?;
-    let device = store::push::get_device(&mut conn, &body.device_id)
-        .await?
-        .filter(|d| d.state == "active")
-        .ok_or(Error::NotFound("device"))?;
     let message = wire::push_token_message(
-        &device.id,
+        &body.device_id,
         body.timestamp,
         &body.nonce,
         body.push_token.as_deref().unwrap_or(""),
     );
-    if !wire::verify_es256(&device.public_key, &message, &sig) {
-        return Err(Error::Forbidden(
-            "the signature does not verify with this device's key".into(),
-        ));
-    }
-    if !store::push::remember_nonce(
+    let mut conn = state.store.conn().await?;
+    let device = signed_by_device(
         &mut conn,
-        &device.id,
+        now,
+        &body.device_id,
+        body.timestamp,
         &body.nonce,
-        now + 2 * POLL_WINDOW_S * 1000,
+        &body.signature,
+        &message,
     )
-    .await?
-    {
-        return Err(Error::Forbidden("the nonce was already used".into()));
-    }
+    .await?;
     store::push::set_push_token(&mut conn, &device.id, body.push_token.as_deref()).await?;
     crate::audit::record(
         &mut conn,
         now,
-        &crate::audit::Actor::System {
-            name: format!("phone {}", device.name),
-        },
+        &phone_actor(&device),
         "push.token_updated",
         Some(crate::audit::Target {
             kind: "employee",
@@ -191,4 +199,63 @@ pub async fn push_token(
     )
     .await?;
     Ok(Json(json!({ "result": "updated" })).into_response())
+}
+
+fn phone_actor(device: &store::push::DeviceRow) -> crate::audit::Actor {
+    crate::audit::Actor::System {
+        name: format!("phone {}", device.name),
+    }
+}
+
+/// `POST /api/authenticator/unregister`: the employee removed the account on the phone, and the
+/// phone asks the server to forget it. Who: the phone; what proves it: the device key's
+/// signature over a fresh timestamp and nonce (a poll's signature does not pass: another domain
+/// tag). The device is revoked (audited, the employee e-mailed); 404 once it is gone.
+pub async fn unregister(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<UnregisterJson>,
+) -> Result<Response> {
+    let now = state.clock.now_ms();
+    let message = wire::unregister_message(&body.device_id, body.timestamp, &body.nonce);
+    let mut tx = state.store.begin().await?;
+    let device = signed_by_device(
+        &mut tx,
+        now,
+        &body.device_id,
+        body.timestamp,
+        &body.nonce,
+        &body.signature,
+        &message,
+    )
+    .await?;
+    if !store::push::revoke_device(&mut tx, &device.employee_id, &device.id, now).await? {
+        return Err(Error::NotFound("device"));
+    }
+    crate::audit::record(
+        &mut tx,
+        now,
+        &phone_actor(&device),
+        "device.unregistered",
+        Some(crate::audit::Target {
+            kind: "employee",
+            id: &device.employee_id,
+        }),
+        json!({ "device": device.id, "name": device.name }),
+    )
+    .await?;
+    let employee = store::employees::get(&mut tx, &device.employee_id).await?;
+    tx.commit().await?;
+    if let Some(e) = employee {
+        crate::login::step_up::notify(
+            &state,
+            &e,
+            &format!(
+                "The phone \"{}\" was removed from your account from the phone itself; it can \
+                 no longer approve your sign-ins.",
+                device.name
+            ),
+        )
+        .await;
+    }
+    Ok(Json(json!({ "result": "unregistered" })).into_response())
 }

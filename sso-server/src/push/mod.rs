@@ -76,6 +76,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/authenticator/challenges", get(api::poll))
         .route("/api/authenticator/answer", post(api::answer))
         .route("/api/authenticator/push-token", post(api::push_token))
+        .route("/api/authenticator/unregister", post(api::unregister))
         .route("/api/workstation/challenges", post(workstation::create))
         .route(
             "/api/workstation/challenges/{id}",

@@ -8,7 +8,7 @@ use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 
 pub use phone_protocol::{
     answer_message, challenge_message, poll_message, push_token_message,
-    registration_proof_message as key_proof_message,
+    registration_proof_message as key_proof_message, unregister_message,
 };
 
 pub fn b64(bytes: &[u8]) -> String {

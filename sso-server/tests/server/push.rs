@@ -1102,6 +1102,108 @@ async fn the_phone_updates_its_push_token() {
     );
 }
 
+/// The employee removes the account on the phone (issue 17): the phone's signed request
+/// unregisters the device, and nothing else can. A poll's signature is not an unregistration;
+/// another device's id under this phone's signature is refused; a replay finds nothing.
+#[tokio::test]
+async fn the_phone_unregisters_itself() {
+    let s = setup(Db::Sqlite).await;
+    let link = enrolment_link(&s).await;
+    let phone = register(&s, &link).await.2.expect("registered");
+    let url = s.server.url("/api/authenticator/unregister");
+    let send = |body: String| {
+        let url = url.clone();
+        async move {
+            client()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("post")
+                .status()
+        }
+    };
+    let active = |s: &Setup| {
+        let url = s
+            .server
+            .url(&format!("/api/v1/employees/{}/devices", s.employee_id));
+        let (admin, csrf) = (s.admin.clone(), s.csrf.clone());
+        async move {
+            let devices = call(&admin, Method::GET, url, &csrf, None).await.1;
+            devices["devices"]
+                .as_array()
+                .map(|d| d.iter().filter(|d| d["state"] == "active").count())
+                .unwrap_or(0)
+        }
+    };
+
+    // A poll request's signature (same fields, other domain tag) does not unregister.
+    let poll = phone
+        .auth
+        .poll_request(phone.id.clone(), now_unix(&s.server))
+        .await
+        .expect("poll");
+    let lifted = json!({
+        "device_id": poll.device_id,
+        "timestamp": poll.timestamp_unix,
+        "nonce": poll.nonce,
+        "signature": poll.signature,
+    });
+    assert_eq!(send(lifted.to_string()).await, 403);
+    // This phone's signature over another device's id.
+    let req = phone
+        .auth
+        .unregister_request(phone.id.clone(), now_unix(&s.server))
+        .await
+        .expect("signed");
+    assert_eq!(req.url, url);
+    let mut other: Value = serde_json::from_str(&req.body).expect("json");
+    other["device_id"] = json!("a-device-that-does-not-exist");
+    assert_eq!(send(other.to_string()).await, 404);
+    assert_eq!(active(&s).await, 1, "still registered");
+    assert_eq!(poll_status(&s, &phone).await, 200);
+
+    assert_eq!(send(req.body.clone()).await, 200);
+    assert_eq!(active(&s).await, 0);
+    assert_eq!(send(req.body.clone()).await, 404, "a replay finds nothing");
+    assert_eq!(poll_status(&s, &phone).await, 403, "the device is gone");
+    let mut conn = s.server.state.store.conn().await.expect("conn");
+    let audit = sso_server::store::audit::list(
+        &mut conn,
+        &sso_server::store::audit::AuditFilter {
+            action: Some("device.unregistered".into()),
+            target_id: Some(s.employee_id.clone()),
+        },
+        None,
+        10,
+    )
+    .await
+    .expect("audit");
+    assert_eq!(audit.len(), 1, "the admin sees it in the audit log");
+    drop(conn);
+    // Confirmed by the server: the phone forgets the account.
+    phone
+        .auth
+        .remove_account(phone.id.clone())
+        .await
+        .expect("removed");
+    assert!(phone.auth.accounts().is_empty());
+}
+
+async fn poll_status(s: &Setup, phone: &Phone) -> u16 {
+    let req = phone
+        .auth
+        .poll_request(phone.id.clone(), now_unix(&s.server))
+        .await
+        .expect("poll request");
+    let mut r = client().get(&req.url);
+    for h in &req.headers {
+        r = r.header(&h.name, &h.value);
+    }
+    r.send().await.expect("poll").status().as_u16()
+}
+
 #[tokio::test]
 async fn an_admin_revokes_a_phone_from_the_console() {
     for db in backends() {
