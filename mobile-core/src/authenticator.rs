@@ -227,12 +227,15 @@ impl Authenticator {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Applies `f` to a copy of the stored state, writes it, and only then keeps it.
+    /// Applies `f` to the state on disk (another process may have changed it) under the file's
+    /// write lock, writes the result, and only then keeps it.
     fn mutate<T>(
         &self,
         f: impl FnOnce(&mut StoredState) -> Result<T, AuthError>,
     ) -> Result<T, AuthError> {
         let mut state = self.lock();
+        let _file = storage::lock(&self.path)?;
+        state.stored = storage::load(&self.path)?;
         let mut next = state.stored.clone();
         let out = f(&mut next)?;
         storage::save(&self.path, &next)?;
@@ -240,8 +243,18 @@ impl Authenticator {
         Ok(out)
     }
 
+    /// The state as another process may have left it: re-read from disk (replaced only whole, so
+    /// never half-written); if reading fails, the last state this process saw.
+    fn current(&self) -> MutexGuard<'_, State> {
+        let mut state = self.lock();
+        if let Ok(on_disk) = storage::load(&self.path) {
+            state.stored = on_disk;
+        }
+        state
+    }
+
     fn account(&self, account_id: &str) -> Result<StoredAccount, AuthError> {
-        self.lock()
+        self.current()
             .stored
             .accounts
             .iter()
@@ -310,7 +323,7 @@ impl Authenticator {
             wire,
             now_unix,
         )?;
-        let state = self.lock();
+        let state = self.current();
         let answered = state
             .stored
             .accounts
@@ -521,7 +534,7 @@ impl Authenticator {
 
     /// The accounts on this phone, in registration order.
     pub fn accounts(&self) -> Vec<Account> {
-        self.lock()
+        self.current()
             .stored
             .accounts
             .iter()
@@ -677,6 +690,13 @@ impl Authenticator {
                 .ok_or_else(|| AuthError::UnknownAccount {
                     account_id: account.device_id.clone(),
                 })?;
+            // Another process (a notification extension) may have answered it meanwhile: then
+            // this signature is never handed out.
+            if a.answered.contains_key(&challenge.challenge_id) {
+                return Err(AuthError::AlreadyAnswered {
+                    challenge_id: challenge.challenge_id.clone(),
+                });
+            }
             a.answered
                 .retain(|_, expires| now_unix < expires.saturating_add(CLOCK_SKEW_SECS));
             a.answered
@@ -1129,6 +1149,58 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(answered, vec!["ch-2"]);
+    }
+
+    /// Two authenticators on one file, as an app and its notification extension: each starts
+    /// from what is on disk, so neither loses the other's account, and a challenge answered by
+    /// one cannot be answered by the other.
+    #[test]
+    fn two_openers_of_one_file_lose_nothing() {
+        let s = registered("dev-1");
+        // The extension opened the file before the app registered a second account.
+        let extension = Authenticator::new(s.keys.clone(), s.path.clone(), false).unwrap();
+        let info = s.auth.parse_registration(link(), NOW).unwrap();
+        block_on(s.auth.build_registration_request(
+            info.clone(),
+            "Pixel 9".into(),
+            None,
+            Platform::Android,
+        ))
+        .unwrap();
+        let resp = s
+            .server
+            .registration_response("dev-2".into(), None)
+            .unwrap();
+        block_on(s.auth.complete_registration(info, resp)).unwrap();
+        let c = challenge("dev-1", "ch-1");
+        let ext_answer = block_on(extension.answer_challenge(
+            "dev-1".into(),
+            c.clone(),
+            Decision::Deny,
+            None,
+            c.created_unix,
+        ));
+        assert!(ext_answer.is_ok(), "{ext_answer:?}");
+        let ids =
+            |a: &Authenticator| -> Vec<String> { a.accounts().into_iter().map(|a| a.id).collect() };
+        assert_eq!(ids(&extension), ["dev-1", "dev-2"]);
+        assert_eq!(
+            ids(&s.auth),
+            ["dev-1", "dev-2"],
+            "the extension's write kept dev-2"
+        );
+        assert!(matches!(
+            block_on(s.auth.answer_challenge(
+                "dev-1".into(),
+                c.clone(),
+                Decision::Approve,
+                Some(47),
+                c.created_unix
+            )),
+            Err(AuthError::AlreadyAnswered { .. })
+        ));
+        let reopened = Authenticator::new(s.keys.clone(), s.path.clone(), false).unwrap();
+        assert_eq!(ids(&reopened), ["dev-1", "dev-2"]);
     }
 
     #[test]

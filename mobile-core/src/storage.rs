@@ -2,7 +2,10 @@
 //! flush it to disk, rename it over the old one). It holds no secrets — the device keys stay in
 //! the key store — so it needs no encryption, but it is created readable by its owner only.
 //!
-//! One `Authenticator` per file: two processes writing the same file would overwrite each other.
+//! Several processes may share the file (iOS answers notifications in an extension, Android in
+//! background services): every change is read-modify-write under an advisory lock on a lock file
+//! beside it (`<file>.lock`, `flock`), starting from what is on disk, so no process overwrites
+//! another's change. Readers need no lock: the file is only ever replaced whole by a rename.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -73,6 +76,37 @@ pub fn load(path: &Path) -> Result<StoredState, AuthError> {
         ));
     }
     Ok(state)
+}
+
+/// Holds the exclusive advisory lock on `<path>.lock` until dropped (the OS also drops it if
+/// the process dies, so a crash never leaves the file locked).
+#[derive(Debug)]
+pub struct WriteLock(fs::File);
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Waits for the exclusive lock of the accounts file at `path`.
+pub fn lock(path: &Path) -> Result<WriteLock, AuthError> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let lock_path = path.with_file_name(name);
+    let mut options = fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let file = options
+        .open(&lock_path)
+        .map_err(|e| storage_err("cannot open", &lock_path, e))?;
+    file.lock()
+        .map_err(|e| storage_err("cannot lock", &lock_path, e))?;
+    Ok(WriteLock(file))
 }
 
 /// Writes the state atomically.
