@@ -8,7 +8,11 @@ PACKAGES=(
   samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldap-utils   # a real AD DC, ldapsearch
   openssl               # the test CA for the DC's certificate
   iproute2              # a second loopback address for the second domain
+  openjdk-17-jre-headless libjna-java   # the Kotlin binding tests run on the host JVM with JNA
+  binutils              # nm: the Swift binding check compares symbols with the libraries
 )
+# The Kotlin compiler comes from the npm registry (bindings/run-kotlin-tests.sh): npm is needed.
+command -v npm >/dev/null || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

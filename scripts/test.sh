@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test, on a fresh Debian machine or a used one: installs what is missing, starts
 # PostgreSQL and a Samba AD DC, then runs the format check, clippy and the whole workspace's tests
-# (storage tests on SQLite and on PostgreSQL). Stops what it started.
+# (storage tests on SQLite and on PostgreSQL), then the phone core's bindings: Swift layout check,
+# Python and Kotlin (JVM) tests against a live server. Stops what it started.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -48,7 +49,13 @@ cargo test --workspace --locked
 step "generating the Kotlin, Swift and Python bindings of mobile-core"
 bash bindings/generate.sh
 
+step "checking the Swift binding's layout against the libraries (no Swift toolchain here)"
+bash bindings/check-swift.sh
+
 step "Python tests of the real mobile-core library (uniffi bindings), also against a live server"
 bash bindings/run-python-tests.sh
+
+step "Kotlin tests of the real mobile-core library on the JVM, against a live server"
+bash bindings/run-kotlin-tests.sh
 
 step "all tests passed"

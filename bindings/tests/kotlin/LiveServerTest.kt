@@ -96,6 +96,8 @@ class Http {
         .followRedirects(HttpClient.Redirect.NEVER)
         .build()
     var csrf: String? = null
+    /** The `Location` of the last answer, if any (redirects are not followed). */
+    var location: String? = null
 
     fun call(method: String, url: String, body: String? = null, type: String = "application/json",
              headers: Map<String, String> = emptyMap()): Pair<Int, String> {
@@ -105,6 +107,7 @@ class Http {
         csrf?.let { b.header("X-CSRF-Token", it) }
         headers.forEach { (k, v) -> b.header(k, v) }
         val r = client.send(b.build(), HttpResponse.BodyHandlers.ofString())
+        location = r.headers().firstValue("location").orElse(null)
         return r.statusCode() to r.body()
     }
 }
@@ -132,7 +135,8 @@ class Phone {
         assertEquals(201, s2, inv)
         val (s3, page) = admin.call("GET", member(inv, "link")!!)
         assertEquals(200, s3)
-        val qr = Regex("href=\"(hideez-auth://register[^\"]+)\"").find(page)!!.groupValues[1].replace("&amp;", "&")
+        val qr = Regex("href=\"(hideez-auth://register[^\"]+)\"").find(page)!!.groupValues[1]
+            .replace("&amp;", "&").replace("&#38;", "&").replace("&#x26;", "&")
         val info = auth.parseRegistration(qr, now())
         val req = runBlocking { auth.buildRegistrationRequest(info, "Kotlin phone", null, Platform.OTHER) }
         val (s4, text) = Http().call(req.method, req.url, req.body)
@@ -230,9 +234,11 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
                 .joinToString("&") { (k, v) -> k + "=" + URLEncoder.encode(v, "UTF-8") }
             return browser.call("POST", "/login/code", form, "application/x-www-form-urlencoded")
         }
-        val (ok, page) = submit(p.browser, code)
+        // Right code: signed in, sent to the account page.
+        assertEquals(303, submit(p.browser, code).first)
+        val (ok, page) = p.browser.call("GET", p.browser.location!!)
         assertEquals(200, ok, page)
-        assertTrue("/account/logout" in page)
+        assertTrue("Kotlin Phone" in page && "/account/logout" in page)
         assertEquals(401, submit(Http(), code).first, "a code is good once")
     },
     "push-token update and unregister" to {
