@@ -59,7 +59,8 @@
 //! **Challenge** — server to phone, through a push (APNs/FCM data) or the poll below: the JSON
 //! object [`ChallengeJson`], i.e. the fields of the challenge message plus
 //! `"signature"` (the server key's signature). `purpose` is `sign_in` (a web sign-in to
-//! `client_name`) or `unlock` (unlocking the workstation `client_name`). The challenge carries no
+//! `client_name`), `unlock` (unlocking the workstation `client_name`) or `enrol` (confirming a
+//! new passkey or phone for the account, from a session at `client_name`). The challenge carries no
 //! number: the sign-in page shows one (10 to 99) and the employee types it on the phone.
 //! `expires` is after `created` by at most 600 s; `ip`, `place` and
 //! `user_agent` may be empty strings. The phone refuses a challenge whose signature fails, whose
@@ -156,6 +157,9 @@ pub enum ChallengePurpose {
     SignIn,
     /// "Unlock {client_name}?" (a workstation).
     Unlock,
+    /// "Add a passkey or a phone to your account at {client_name}?" (a confirmation before
+    /// enrolling a new sign-in method).
+    Enrol,
 }
 
 impl From<Purpose> for ChallengePurpose {
@@ -163,6 +167,7 @@ impl From<Purpose> for ChallengePurpose {
         match p {
             Purpose::SignIn => Self::SignIn,
             Purpose::Unlock => Self::Unlock,
+            Purpose::Enrol => Self::Enrol,
         }
     }
 }
@@ -172,6 +177,7 @@ impl From<ChallengePurpose> for Purpose {
         match p {
             ChallengePurpose::SignIn => Self::SignIn,
             ChallengePurpose::Unlock => Self::Unlock,
+            ChallengePurpose::Enrol => Self::Enrol,
         }
     }
 }

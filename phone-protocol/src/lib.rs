@@ -102,6 +102,9 @@ pub enum Purpose {
     SignIn,
     /// Unlocking the workstation `client_name`.
     Unlock,
+    /// Confirming, from a session at `client_name` (the SSO server), that the employee is adding
+    /// a passkey or a phone to their account.
+    Enrol,
 }
 
 impl Purpose {
@@ -109,6 +112,7 @@ impl Purpose {
         match self {
             Self::SignIn => "sign_in",
             Self::Unlock => "unlock",
+            Self::Enrol => "enrol",
         }
     }
 }

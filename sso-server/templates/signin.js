@@ -138,6 +138,34 @@
         .finally(() => (b.disabled = false));
     });
   }
+  // The account page's step-up: an `enrol` confirmation on the registered phone.
+  async function confirmOnPhone(button) {
+    const csrf = button.dataset.csrf;
+    const start = await post("/account/confirm", {}, csrf);
+    document.getElementById("confirm-number-value").textContent = String(start.number);
+    document.getElementById("confirm-number").hidden = false;
+    const until = Date.now() + start.expires_in * 1000 + 2000;
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const s = await post("/account/confirm/status", { challenge: start.challenge }, csrf);
+      if (s.state === "approved") { window.location.reload(); return; }
+      if (s.state === "denied") throw new Error("The request was denied on the phone.");
+      if (s.state === "expired") break;
+    }
+    throw new Error("No answer from the phone. Try again.");
+  }
+  function wireConfirm(id) {
+    const b = document.getElementById(id);
+    if (!b) return;
+    b.addEventListener("click", () => {
+      b.disabled = true;
+      const e = document.getElementById("confirm-error");
+      e.hidden = true;
+      confirmOnPhone(b).catch((err) => { e.textContent = err.message || String(err); e.hidden = false; })
+        .finally(() => (b.disabled = false));
+    });
+  }
+  wireConfirm("confirm-phone");
   wire("passkey-button", signIn);
   wire("add-passkey", register);
   wirePush("push-button");

@@ -223,7 +223,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         p.startSignIn()
         assertEquals(0, p.poll().size)
     },
-    "offline code signs in once" to {
+    "offline code signs in once, then confirm on the phone to enrol" to {
         val p = Phone()
         val code = runBlocking { p.auth.offlineCode(p.accountId, now()) }.code
         fun submit(browser: Http, value: String): Pair<Int, String> {
@@ -240,6 +240,23 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         assertEquals(200, ok, page)
         assertTrue("Kotlin Phone" in page && "/account/logout" in page)
         assertEquals(401, submit(Http(), code).first, "a code is good once")
+        // A code is not enough to add a passkey: the account page asks to confirm on the phone,
+        // which sees an `enrol` challenge.
+        val csrf = Regex("data-csrf=\"([^\"]+)\"").find(page)!!.groupValues[1]
+        val h = mapOf("X-CSRF-Token" to csrf)
+        assertEquals(403, p.browser.call("POST", "/account/passkeys/options", "{}", headers = h).first)
+        val (s1, started) = p.browser.call("POST", "/account/confirm", "{}", headers = h)
+        assertEquals(200, s1, started)
+        val c = p.poll().single()
+        assertEquals(ChallengePurpose.ENROL, c.purpose)
+        val a = runBlocking {
+            p.auth.answerChallenge(p.accountId, c, Decision.APPROVE, member(started, "number")!!.toUInt(), now())
+        }
+        assertEquals("approved", member(p.send(a).second, "result"))
+        val (_, st) = p.browser.call("POST", "/account/confirm/status",
+            "{\"challenge\":${quote(member(started, "challenge")!!)}}", headers = h)
+        assertEquals("approved", member(st, "state"))
+        assertEquals(200, p.browser.call("POST", "/account/passkeys/options", "{}", headers = h).first)
     },
     "push-token update and unregister" to {
         val p = Phone()

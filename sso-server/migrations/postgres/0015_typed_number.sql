@@ -4,3 +4,6 @@
 -- by a v2 phone anyway.
 DELETE FROM push_challenge WHERE state = 'pending';
 ALTER TABLE push_challenge DROP COLUMN number_choices;
+-- A confirmation on the phone before enrolling (purpose `enrol`) is good only for the session
+-- that asked for it.
+ALTER TABLE push_challenge ADD COLUMN session_id TEXT;

@@ -6,8 +6,10 @@
 //! - `passkey`: WebAuthn registration and sign-in (webauthn-rs).
 //! - `code`: an offline code from the phone app (TOTP).
 //! - `step_up`: what adding an authenticator needs; throttling is `crate::throttle`.
+//! - `confirm`: stepping up by approving on the registered phone.
 
 pub mod code;
+pub mod confirm;
 pub mod passkey;
 pub mod password;
 pub mod phone;
@@ -64,6 +66,8 @@ pub fn router() -> Router<AppState> {
         .route("/account/passkeys", post(passkey::register_finish))
         .route("/account/phone", post(phone::register_phone))
         .route("/account/logout", post(account_logout))
+        .route("/account/confirm", post(confirm::start))
+        .route("/account/confirm/status", post(confirm::status))
         .route(
             "/account/sign-out-everywhere",
             post(account_sign_out_everywhere),

@@ -235,6 +235,8 @@ struct AccountPage<'a> {
     passkeys: Vec<(String, String)>,
     /// Active phones: (name, registered on).
     phones: Vec<(String, String)>,
+    /// Adding a passkey or a phone needs a step-up first (this session is not strong and recent).
+    needs_step_up: bool,
 }
 
 pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Result<Response> {
@@ -265,11 +267,12 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
         csrf_token: &account_csrf(&cur.session),
         passkeys,
         phones,
+        needs_step_up: !super::step_up::allowed(&cur.session, state.clock.now_ms()),
     })?;
     Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
 }
 
-async fn signed_in(
+pub async fn signed_in(
     state: &AppState,
     jar: &CookieJar,
     headers: &HeaderMap,

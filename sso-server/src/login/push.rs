@@ -94,6 +94,7 @@ pub async fn start(
                 &employee,
                 &device,
                 &Origin {
+                    session_id: None,
                     purpose: "sign-in",
                     client_name: &client_name,
                     ip: &ip,

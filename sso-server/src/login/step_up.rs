@@ -1,7 +1,8 @@
 //! Step-up before binding a new authenticator. Adding a passkey or a phone needs a sign-in with
 //! a strong factor (a passkey, or an approval on the registered phone) in the last few minutes:
 //! a password or an offline code alone, which is what a phishing page collects, is never
-//! enough. An employee with no strong factor yet enrols through their invitation link (or an
+//! enough. A weak session becomes strong by approving an `enrol` challenge on the registered
+//! phone (`super::confirm`). An employee with no strong factor yet enrols through their invitation link (or an
 //! enrolment the admin starts). Each enrolment is audited and e-mailed to the employee
 //! ([`notify`]), so an enrolment they did not make does not go unnoticed.
 
@@ -18,9 +19,9 @@ pub const STRONG_AMR: &[&str] = &["hwk", "swk", "pop"];
 /// How recent that sign-in must be.
 pub const MAX_AGE_MS: i64 = 10 * 60 * 1000;
 
-pub const REFUSAL: &str = "To add a passkey or a phone, first sign in again with a passkey or by \
-approving on your phone (it must be within the last 10 minutes). No passkey or phone yet? Use the \
-invitation link from your administrator.";
+pub const REFUSAL: &str = "To add a passkey or a phone, first confirm on your phone (from your \
+account page) or sign in again with a passkey (it must be within the last 10 minutes). No passkey \
+or phone yet? Use the invitation link from your administrator.";
 
 /// Whether this session may add an authenticator now.
 pub fn allowed(session: &SessionRow, now_ms: i64) -> bool {

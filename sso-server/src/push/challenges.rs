@@ -27,7 +27,10 @@ fn clean(s: &str, max: usize) -> String {
 }
 
 pub struct Origin<'a> {
+    /// `sign-in`, `workstation` or `enrol`.
     pub purpose: &'a str,
+    /// For `enrol`: the session that asked, the only one that may use the approval.
+    pub session_id: Option<&'a str>,
     pub client_name: &'a str,
     pub ip: &'a str,
     pub user_agent: &'a str,
@@ -118,10 +121,10 @@ fn number() -> Result<u8> {
 
 /// How the phone words a challenge stored with `purpose`.
 fn wire_purpose(purpose: &str) -> Purpose {
-    if purpose == "workstation" {
-        Purpose::Unlock
-    } else {
-        Purpose::SignIn
+    match purpose {
+        "workstation" => Purpose::Unlock,
+        "enrol" => Purpose::Enrol,
+        _ => Purpose::SignIn,
     }
 }
 
@@ -180,6 +183,7 @@ pub async fn create(
         answered_at: None,
         answer: None,
         consumed_at: None,
+        session_id: origin.session_id.map(str::to_owned),
     };
     let message = wire::challenge_message(&wire_challenge(&row));
     row.signature = wire::b64(
@@ -243,6 +247,7 @@ pub async fn decoy(state: &AppState) -> Result<ChallengeRow> {
         answered_at: None,
         answer: None,
         consumed_at: None,
+        session_id: None,
     };
     let mut conn = state.store.conn().await?;
     store::push::insert_challenge(&mut conn, &row).await?;

@@ -90,6 +90,7 @@ pub async fn create(
                 &employee,
                 &device,
                 &Origin {
+                    session_id: None,
                     purpose: "workstation",
                     // The phone words it "Unlock PC-42" by the challenge's purpose.
                     client_name: &workstation,

@@ -206,6 +206,18 @@ pub async fn get_session(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<Se
     .await?)
 }
 
+/// Records a fresh strong authentication on a live session (a confirmation on the phone):
+/// `amr` becomes the given methods and `auth_time` now.
+pub async fn strengthen_session(conn: &mut Conn, id: &str, amr: &str, now: i64) -> Result<bool> {
+    let done = sqlx::query("UPDATE sso_session SET amr = $2, auth_time = $3 WHERE id = $1")
+        .bind(id)
+        .bind(amr)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn delete_session(conn: &mut Conn, id: &str) -> Result<bool> {
     let done = sqlx::query("DELETE FROM sso_session WHERE id = $1")
         .bind(id)

@@ -193,17 +193,20 @@ pub struct ChallengeRow {
     pub answered_at: Option<i64>,
     pub answer: Option<String>,
     pub consumed_at: Option<i64>,
+    /// The SSO session an `enrol` confirmation belongs to.
+    pub session_id: Option<String>,
 }
 
 const CHALLENGE_COLUMNS: &str = "id, employee_id, device_id, purpose, nonce, employee_name, \
     client_name, ip, place, user_agent, created_at, expires_at, shown_number, signature, \
-    state, answered_at, answer, consumed_at";
+    state, answered_at, answer, consumed_at, session_id";
 
 pub async fn insert_challenge(conn: &mut Conn, c: &ChallengeRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO push_challenge (id, employee_id, device_id, purpose, nonce, employee_name, \
          client_name, ip, place, user_agent, created_at, expires_at, shown_number, signature, \
-         state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         state, session_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+         $15, $16)",
     )
     .bind(&c.id)
     .bind(&c.employee_id)
@@ -220,6 +223,7 @@ pub async fn insert_challenge(conn: &mut Conn, c: &ChallengeRow) -> Result<()> {
     .bind(c.shown_number)
     .bind(&c.signature)
     .bind(&c.state)
+    .bind(&c.session_id)
     .execute(conn)
     .await?;
     Ok(())

@@ -614,6 +614,131 @@ async fn offline_code_signs_in_once() {
 /// A replaced phone: after signing in by approving on the old phone, the employee registers a
 /// new one from the account page; the old one is revoked. A session from an offline code alone
 /// may not register a phone.
+/// Step-up by confirming on the phone (issue 17, purpose `enrol`): a session from an offline
+/// code may not add a passkey; an approval of an `enrol` challenge with the typed number makes
+/// it strong. A wrong number leaves it weak, the approval is not a sign-in for anyone else, and
+/// it works once, for the session that asked.
+#[tokio::test]
+async fn a_weak_session_steps_up_by_confirming_on_the_phone() {
+    let s = setup(Db::Sqlite).await;
+    let link = enrolment_link(&s).await;
+    let phone = register(&s, &link).await.2.expect("registered");
+    let (browser, request) = start_sign_in(&s).await;
+    let code = phone
+        .auth
+        .offline_code(phone.id.clone(), now_unix(&s.server))
+        .await
+        .expect("code")
+        .code;
+    let (status, _, _) = code_sign_in(&s, &browser, &request, &s.email, &code).await;
+    assert_eq!(status, 303);
+    let page = browser
+        .get(s.server.url("/account"))
+        .send()
+        .await
+        .expect("account")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("Confirm on my phone"), "{page}");
+    let csrf = page
+        .split("data-csrf=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("csrf")
+        .to_owned();
+    let api = |path: &str, body: Value, token: &str| {
+        let req = browser
+            .post(s.server.url(path))
+            .header("x-csrf-token", token)
+            .json(&body);
+        async move {
+            let resp = req.send().await.expect("post");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(
+        api("/account/passkeys/options", json!({}), &csrf).await.0,
+        403
+    );
+    assert_eq!(api("/account/confirm", json!({}), "forged").await.0, 403);
+
+    // A wrong number: denied, still weak.
+    let (status, started) = api("/account/confirm", json!({}), &csrf).await;
+    assert_eq!(status, 200, "{started}");
+    let shown = started["number"].as_u64().expect("n") as u32;
+    let c = poll(&s, &phone).await.remove(0);
+    assert_eq!(
+        (c.purpose, c.client_name.as_str()),
+        (ChallengePurpose::Enrol, "SSO")
+    );
+    let wrong = 10 + (shown - 10 + 1) % 90;
+    answer(&s, &phone, &c, Decision::Approve, Some(wrong)).await;
+    let status_of = |challenge: Value| {
+        api(
+            "/account/confirm/status",
+            json!({ "challenge": challenge }),
+            &csrf,
+        )
+    };
+    assert_eq!(
+        status_of(started["challenge"].clone()).await.1["state"],
+        "denied"
+    );
+    assert_eq!(
+        api("/account/passkeys/options", json!({}), &csrf).await.0,
+        403
+    );
+
+    // The right number.
+    let (_, started) = api("/account/confirm", json!({}), &csrf).await;
+    let c = poll(&s, &phone).await.remove(0);
+    let (_, body, _) = answer(
+        &s,
+        &phone,
+        &c,
+        Decision::Approve,
+        Some(started["number"].as_u64().expect("n") as u32),
+    )
+    .await;
+    assert_eq!(body["result"], "approved");
+    // Redeemed as a sign-in on the sign-in page: nothing (another purpose), no session.
+    let (stranger, request) = start_sign_in(&s).await;
+    let id = started["challenge"].as_str().expect("id");
+    assert_eq!(
+        push_status(&s, &stranger, id, &request).await["state"],
+        "expired"
+    );
+    assert!(!stranger
+        .get(s.server.url("/account"))
+        .send()
+        .await
+        .expect("account")
+        .status()
+        .is_success());
+    // This session: approved once, then strong enough to add a passkey.
+    assert_eq!(
+        status_of(started["challenge"].clone()).await.1["state"],
+        "approved"
+    );
+    assert_eq!(
+        status_of(started["challenge"].clone()).await.1["state"],
+        "expired"
+    );
+    let (status, body) = api("/account/passkeys/options", json!({}), &csrf).await;
+    assert_eq!(status, 200, "{body}");
+    let page = browser
+        .get(s.server.url("/account"))
+        .send()
+        .await
+        .expect("account")
+        .text()
+        .await
+        .expect("html");
+    assert!(!page.contains("Confirm on my phone"));
+}
+
 #[tokio::test]
 async fn the_employee_replaces_their_phone() {
     for db in backends() {
