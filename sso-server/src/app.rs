@@ -33,6 +33,8 @@ pub struct AppState {
     pub mailer: Arc<crate::mail::Mailer>,
     /// Admin password checks running at once (bounded: argon2id takes 19 MiB each).
     pub password_checks: Arc<crate::admin::accounts::PasswordChecks>,
+    /// This process among the instances on the database (leases, heartbeat).
+    pub instance: Arc<crate::instance::Instance>,
 }
 
 /// The WebAuthn relying party: the public URL's host is the RP id, its origin the only origin.
@@ -85,7 +87,9 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
     let password_checks = Arc::new(crate::admin::accounts::PasswordChecks::new(
         config.admin.max_concurrent_password_checks,
     ));
+    let instance = Arc::new(crate::instance::Instance::new(&config.instance));
     Ok(AppState {
+        instance,
         password_checks,
         config: Arc::new(config),
         store,
@@ -121,6 +125,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let store = state.store.clone();
+    let port = listener
+        .local_addr()
+        .map_err(Error::io("reading the listening address"))?
+        .port();
+    let instance = state.instance.clone();
+    let heartbeat = instance
+        .start_serving(&store, port, state.clock.now_ms())
+        .await?;
     let schedule = state
         .config
         .directory
@@ -140,6 +152,8 @@ pub async fn serve(
     maintenance.abort();
     rotations.abort();
     delivery.abort();
+    heartbeat.abort();
+    instance.stop_serving(&store).await;
     store.close().await;
     Ok(())
 }

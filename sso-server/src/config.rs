@@ -43,6 +43,28 @@ pub struct Config {
     pub invitations: InvitationConfig,
     pub push: PushConfig,
     pub keys: KeysConfig,
+    pub instance: InstanceConfig,
+}
+
+/// This process among several instances on one database (docs: "Running several instances").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// A name that stays the same across restarts of this instance. Default: the host name and
+    /// the port it listens on.
+    pub name: Option<String>,
+    /// An instance whose heartbeat is older than this is taken for dead: its leases (a sync, a
+    /// rotation scan) are free for the others. It beats every third of this.
+    pub dead_after_seconds: u32,
+}
+
+impl Default for InstanceConfig {
+    fn default() -> Self {
+        Self {
+            name: None,
+            dead_after_seconds: 30,
+        }
+    }
 }
 
 /// Hardware keys and the domain passwords they hold.
@@ -272,6 +294,7 @@ impl Default for Config {
             invitations: InvitationConfig::default(),
             push: PushConfig::default(),
             keys: KeysConfig::default(),
+            instance: InstanceConfig::default(),
         }
     }
 }
@@ -365,6 +388,17 @@ impl Config {
         }
         if !(1..=3650).contains(&self.keys.max_password_age_days) {
             return Err(invalid("keys.max_password_age_days", "must be 1 to 3650"));
+        }
+        if !(3..=600).contains(&self.instance.dead_after_seconds) {
+            return Err(invalid("instance.dead_after_seconds", "must be 3 to 600"));
+        }
+        if self
+            .instance
+            .name
+            .as_ref()
+            .is_some_and(|n| n.is_empty() || n.len() > 200 || n.chars().any(char::is_control))
+        {
+            return Err(invalid("instance.name", "must be 1 to 200 characters"));
         }
         if self.push.challenge_ttl_seconds > 600 {
             return Err(invalid("push.challenge_ttl_seconds", "must be at most 600"));

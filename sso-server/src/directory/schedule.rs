@@ -22,7 +22,7 @@ pub async fn tick(state: &AppState) -> Result<Vec<String>> {
     let interval = i64::from(state.config.directory.sync_interval_minutes) * 60_000;
     let domains = {
         let mut conn = state.store.conn().await?;
-        store::directory::fail_orphaned_runs(&mut conn, now).await?;
+        store::directory::fail_orphaned_runs(&mut conn, now, &state.instance.owner()).await?;
         let mut due = Vec::new();
         for d in store::directory::list_domains(&mut conn).await? {
             if d.enabled == 0 {

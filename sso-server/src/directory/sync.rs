@@ -166,8 +166,11 @@ impl Syncer {
         let run_id = Uuid::new_v4().to_string();
         let lease = lease_name(domain.id());
         let now = self.app.clock.now_ms();
-        if !store::directory::try_lease(&mut conn, &lease, &run_id, now, LEASE_TTL_MS).await? {
-            let holder = store::directory::lease_holder(&mut conn, &lease, now).await?;
+        let owner = self.app.instance.owner();
+        if !store::directory::try_lease(&mut conn, &lease, &run_id, &owner, now, LEASE_TTL_MS)
+            .await?
+        {
+            let holder = store::directory::lease_holder(&mut conn, &lease, &owner, now).await?;
             return Err(Error::conflict(
                 None,
                 format!(

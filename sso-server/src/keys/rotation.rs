@@ -716,6 +716,7 @@ pub async fn run_schedule(state: AppState) {
                 &mut conn,
                 "password-rotation-scan",
                 &holder,
+                &state.instance.owner(),
                 now,
                 15 * 60_000,
             )

@@ -45,9 +45,15 @@ struct Running {
 }
 
 async fn start(dir: &Path) -> Running {
-    let port = free_port();
+    start_on(dir, free_port(), &[]).await
+}
+
+/// Starts `serve` on `port` with extra `SSO_*` settings (a restart on the same port is the same
+/// instance).
+async fn start_on(dir: &Path, port: u16, env: &[(&str, &str)]) -> Running {
     let child = cmd(dir)
         .env("SSO_LISTEN", format!("127.0.0.1:{port}"))
+        .envs(env.iter().copied())
         .arg("serve")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -232,4 +238,129 @@ fn a_different_key_is_refused_at_start() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("does not match"), "{err}");
     assert!(!err.contains(other_key));
+}
+
+/// Issue 18: SIGKILL in the middle of a sync (the "DC" accepts the connection and never
+/// answers, so the run is surely in flight). Restarted on the same port (the same instance), the
+/// server marks the run interrupted at once and accepts a new sync of the domain; before, the run
+/// said `running` and every sync was refused with 409 until its five-minute lease ran out.
+#[tokio::test]
+async fn a_sync_killed_with_its_server_is_interrupted_and_the_restart_recovers_at_once() {
+    for db in crate::support::backends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = match db {
+            crate::support::Db::Postgres => crate::support::fresh_postgres_db().await,
+            crate::support::Db::Sqlite => String::new(),
+        };
+        let env: Vec<(&str, &str)> = if url.is_empty() {
+            vec![]
+        } else {
+            vec![("SSO_DATABASE__URL", url.as_str())]
+        };
+        let out = run(cmd(dir.path()).envs(env.iter().copied()).args([
+            "admin",
+            "create",
+            "--username",
+            "root",
+        ]));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let password = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("password: "))
+            .expect("password")
+            .to_owned();
+        let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let hole_port = hole.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = hole.accept().await {
+                held.push(socket);
+            }
+        });
+
+        let port = free_port();
+        let mut srv = start_on(dir.path(), port, &env).await;
+        let c = client();
+        let login: Value = c
+            .post(format!("{}/api/v1/session", srv.base))
+            .json(&json!({"username": "root", "password": password}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("json");
+        let csrf = login["csrf_token"].as_str().expect("csrf").to_owned();
+        let api = |method: reqwest::Method, path: &str, body: Option<Value>| {
+            let mut r = c
+                .request(method, format!("http://127.0.0.1:{port}{path}"))
+                .header("x-csrf-token", &csrf);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            async move {
+                let resp = r.send().await.expect("request");
+                let status = resp.status().as_u16();
+                (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let (status, domain) = api(
+            reqwest::Method::POST,
+            "/api/v1/directory/domains",
+            Some(json!({
+                "name": "hang",
+                "urls": [format!("ldap://127.0.0.1:{hole_port}")],
+                "tls_mode": "plain",
+                "allow_plain": true,
+                "bind_dn": "CN=sync,DC=hang,DC=test",
+                "bind_password": "x",
+                "base_dn": "DC=hang,DC=test",
+                "sync_group": "CN=staff,DC=hang,DC=test",
+                "timeout_seconds": 600,
+            })),
+        )
+        .await;
+        assert_eq!(status, 201, "{db:?} {domain}");
+        let start_sync = || {
+            api(
+                reqwest::Method::POST,
+                "/api/v1/directory/sync",
+                Some(json!({"domain": "hang"})),
+            )
+        };
+        let (status, started) = start_sync().await;
+        assert_eq!(status, 202, "{started}");
+        let run = started["runs"][0]["run_id"]
+            .as_str()
+            .expect("run")
+            .to_owned();
+        let run_path = format!("/api/v1/directory/runs/{run}");
+        assert_eq!(
+            api(reqwest::Method::GET, &run_path, None).await.1["state"],
+            "running"
+        );
+        assert_eq!(start_sync().await.0, 409, "one run per domain");
+
+        srv.child.kill().expect("SIGKILL");
+        srv.child.wait().expect("reaped");
+        let srv = start_on(dir.path(), port, &env).await;
+        let (_, row) = api(reqwest::Method::GET, &run_path, None).await;
+        assert_eq!(row["state"], "failed", "{db:?} {row}");
+        assert!(
+            row["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("interrupted"),
+            "{row}"
+        );
+        let (status, again) = start_sync().await;
+        assert_eq!(status, 202, "{db:?}: a new sync starts at once: {again}");
+        assert!(terminate(srv).success());
+    }
 }
