@@ -35,6 +35,8 @@ pub struct AppState {
     pub password_checks: Arc<crate::admin::accounts::PasswordChecks>,
     /// This process among the instances on the database (leases, heartbeat).
     pub instance: Arc<crate::instance::Instance>,
+    /// Wake-ups of long polls and cache invalidations, across instances on PostgreSQL.
+    pub wake: Arc<crate::wake::Wakeups>,
 }
 
 /// The WebAuthn relying party: the public URL's host is the RP id, its origin the only origin.
@@ -79,16 +81,24 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
     crate::secrets::verify_key(&mut *store.conn().await?, &cipher).await?;
     tracing::info!(database = %redact_url(&url), backend = backend.name(), "database ready");
     let metrics = config.metrics.enabled.then(crate::http::metrics::handle);
+    let wake = Arc::new(crate::wake::Wakeups::new(store.clone()));
+    let keys: Arc<crate::oidc::keys::Keys> = Arc::default();
+    {
+        let keys = keys.clone();
+        wake.on(crate::wake::OIDC_KEYS, move || keys.invalidate());
+    }
     let push = Arc::new(crate::push::PushState::new(
         &config.push,
         clock.clone(),
         store.clone(),
+        wake.clone(),
     )?);
     let password_checks = Arc::new(crate::admin::accounts::PasswordChecks::new(
         config.admin.max_concurrent_password_checks,
     ));
     let instance = Arc::new(crate::instance::Instance::new(&config.instance));
     Ok(AppState {
+        wake,
         instance,
         password_checks,
         config: Arc::new(config),
@@ -97,7 +107,7 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
         clock,
         metrics,
         live_runs: Arc::default(),
-        keys: Arc::default(),
+        keys,
         webauthn: Arc::new(webauthn),
         push,
         mailer: Arc::new(mailer),
@@ -133,6 +143,7 @@ pub async fn serve(
     let heartbeat = instance
         .start_serving(&store, port, state.clock.now_ms())
         .await?;
+    let listener_task = state.wake.spawn_listener();
     let schedule = state
         .config
         .directory
@@ -153,6 +164,9 @@ pub async fn serve(
     rotations.abort();
     delivery.abort();
     heartbeat.abort();
+    if let Some(l) = listener_task {
+        l.abort();
+    }
     instance.stop_serving(&store).await;
     store.close().await;
     Ok(())

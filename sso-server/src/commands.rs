@@ -183,6 +183,8 @@ pub async fn keys_rotate(config: Config, alg: crate::oidc::jws::Alg) -> Result<S
             crate::admin::api::clients::publish_for_ms(&state),
         )
         .await;
+    // The running instances drop their cached key ring.
+    state.wake.publish(crate::wake::OIDC_KEYS).await;
     state.store.close().await;
     kid
 }

@@ -28,5 +28,6 @@ pub mod push;
 pub mod secrets;
 pub mod store;
 pub mod throttle;
+pub mod wake;
 
 pub use error::{Error, Result};

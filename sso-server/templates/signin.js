@@ -119,8 +119,8 @@
     document.getElementById("push-number").hidden = false;
     const until = Date.now() + start.expires_in * 1000 + 2000;
     while (Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 1000));
-      const s = await post("/login/push/status", { challenge: start.challenge, request });
+      // A long poll: the server answers as soon as the phone does (or after 20 s).
+      const s = await post("/login/push/status", { challenge: start.challenge, request, wait: 20 });
       if (s.state === "approved") { window.location.assign(s.redirect); return; }
       if (s.state === "denied") throw new Error("The request was denied on the phone.");
       if (s.state === "expired") break;

@@ -126,7 +126,14 @@ pub struct StatusBody {
     pub challenge: String,
     #[serde(default)]
     pub request: String,
+    /// Seconds to hold the answer while the challenge is pending (a long poll; at most 25):
+    /// the phone's answer wakes it at once, on whichever instance it lands.
+    #[serde(default)]
+    pub wait: u64,
 }
+
+/// The longest a status request is held.
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// `pending`, `approved` (with the session cookie and where to go), `denied` or `expired`.
 pub async fn status(
@@ -135,12 +142,27 @@ pub async fn status(
     jar: CookieJar,
     ApiJson(body): ApiJson<StatusBody>,
 ) -> Result<Response> {
-    let now = state.clock.now_ms();
-    let mut conn = state.store.conn().await?;
-    let Some(c) = store::push::get_challenge(&mut conn, &body.challenge).await? else {
-        return Ok(Json(json!({ "state": "expired" })).into_response());
+    let deadline =
+        tokio::time::Instant::now() + MAX_WAIT.min(std::time::Duration::from_secs(body.wait));
+    let topic = crate::wake::challenge(&body.challenge);
+    let (mut conn, c, state_now, now) = loop {
+        let now = state.clock.now_ms();
+        let mut conn = state.store.conn().await?;
+        let Some(c) = store::push::get_challenge(&mut conn, &body.challenge).await? else {
+            return Ok(Json(json!({ "state": "expired" })).into_response());
+        };
+        let state_now = challenges::outcome(&c, "sign-in", now);
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if state_now != "pending" || left.is_zero() {
+            break (conn, c, state_now, now);
+        }
+        drop(conn);
+        // Woken by the answer; the expiry is re-checked at least every few seconds.
+        state
+            .wake
+            .wait(&topic, left.min(std::time::Duration::from_secs(5)))
+            .await;
     };
-    let state_now = challenges::outcome(&c, "sign-in", now);
     if state_now != "approved" {
         return Ok((
             [(header::CACHE_CONTROL, "no-store")],

@@ -96,6 +96,13 @@ impl Keys {
         self.reload(ctx).await
     }
 
+    /// Drops the cached ring: the next use reloads it (another instance rotated the keys).
+    pub fn invalidate(&self) {
+        if let Ok(mut guard) = self.cache.write() {
+            *guard = None;
+        }
+    }
+
     /// Reloads from the database, creating an active key for an algorithm that has none.
     pub async fn reload(&self, ctx: &KeyCtx<'_>) -> Result<Arc<KeyRing>> {
         let now = ctx.clock.now_ms();

@@ -358,5 +358,10 @@ pub async fn answer(state: &AppState, body: &AnswerBody) -> Result<Answered> {
         .await?;
     }
     tx.commit().await?;
+    // The sign-in page (or workstation) waiting on this challenge, on whichever instance.
+    state
+        .wake
+        .publish(&crate::wake::challenge(&challenge.id))
+        .await;
     Ok(Answered::Recorded(state_after))
 }

@@ -5,12 +5,10 @@
 //! `Feed` wakes phones that long-poll `GET /api/authenticator/challenges?wait=N`; APNs and FCM
 //! senders implement the same trait.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::Notify;
 
 use crate::store::push::DeviceRow;
 
@@ -21,23 +19,19 @@ pub trait PushGateway: Send + Sync {
     async fn deliver(&self, device: &DeviceRow, challenge: &Value) -> Result<(), String>;
 }
 
-/// Wakes the long polls of a device.
-#[derive(Default)]
+/// Wakes the long polls of a device, on whichever instance they wait.
 pub struct Feed {
-    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    wake: Arc<crate::wake::Wakeups>,
 }
 
 impl Feed {
-    fn notify_of(&self, device_id: &str) -> Option<Arc<Notify>> {
-        let mut m = self.waiters.lock().ok()?;
-        Some(m.entry(device_id.to_owned()).or_default().clone())
+    pub fn new(wake: Arc<crate::wake::Wakeups>) -> Self {
+        Self { wake }
     }
 
     /// Waits until a challenge for the device arrives or `max` passes.
     pub async fn wait(&self, device_id: &str, max: Duration) {
-        if let Some(n) = self.notify_of(device_id) {
-            let _ = tokio::time::timeout(max, n.notified()).await;
-        }
+        self.wake.wait(&crate::wake::device(device_id), max).await;
     }
 }
 
@@ -48,11 +42,8 @@ impl PushGateway for Feed {
     }
 
     async fn deliver(&self, device: &DeviceRow, _challenge: &Value) -> Result<(), String> {
-        if let Some(n) = self.notify_of(&device.id) {
-            n.notify_waiters();
-            // A poll that starts a moment later still sees the challenge in the database.
-            n.notify_one();
-        }
+        // A poll that starts a moment later still sees the challenge in the database.
+        self.wake.publish(&crate::wake::device(&device.id)).await;
         Ok(())
     }
 }

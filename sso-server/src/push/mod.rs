@@ -44,8 +44,9 @@ impl PushState {
         config: &crate::config::PushConfig,
         clock: crate::clock::SharedClock,
         store: crate::store::Store,
+        wake: Arc<crate::wake::Wakeups>,
     ) -> crate::Result<Self> {
-        let feed = Arc::new(gateway::Feed::default());
+        let feed = Arc::new(gateway::Feed::new(wake));
         let mut gateways: Vec<Arc<dyn gateway::PushGateway>> = vec![feed.clone()];
         if let Some(c) = &config.apns {
             gateways.push(Arc::new(apns::Apns::new(

@@ -68,6 +68,8 @@ pub struct Store {
     /// SQLite has one writer at a time and makes the others wait in sleeps of growing length
     /// (its busy handler); hot write paths queue here instead, in order and without sleeping.
     write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// PostgreSQL: the URL, for the connection that LISTENs to the other instances.
+    listen_url: Option<std::sync::Arc<str>>,
 }
 
 impl Store {
@@ -105,11 +107,17 @@ impl Store {
             pool,
             backend,
             write_gate,
+            listen_url: (backend == Backend::Postgres).then(|| url.into()),
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// PostgreSQL: the URL to LISTEN on; `None` on SQLite.
+    pub fn listen_url(&self) -> Option<&str> {
+        self.listen_url.as_deref()
     }
 
     /// Hold while making a hot-path write on SQLite (nothing on PostgreSQL).

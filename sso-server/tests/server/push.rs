@@ -1698,3 +1698,154 @@ async fn decoys_look_real_and_approvals_expire_with_their_challenge() {
     .await;
     assert_eq!(st["state"], "expired", "{st}");
 }
+
+/// Issue 18: two instances on one PostgreSQL. A sign-in started on A wakes the phone's long poll
+/// held by B, and the phone's answer landing on B wakes the sign-in page's long poll held by A,
+/// each through a NOTIFY rather than at the next re-check (every 5 s); a signing-key rotation
+/// through A is published by B at once (its cached ring is dropped).
+#[tokio::test]
+async fn two_instances_wake_each_other() {
+    if !backends().contains(&Db::Postgres) {
+        return;
+    }
+    let s = setup(Db::Postgres).await;
+    let a = &s.server;
+    let mut config = (*a.state.config).clone();
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    let b = TestServer::start_config(config, tempfile::tempdir().expect("dir")).await;
+    // B listens once its LISTEN connection is up: probe until a publication from A reaches it.
+    let mut ready = false;
+    for _ in 0..100 {
+        let started = std::time::Instant::now();
+        tokio::join!(
+            b.state.wake.wait("probe", Duration::from_millis(300)),
+            async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                a.state.wake.publish("probe").await;
+            }
+        );
+        if started.elapsed() < Duration::from_millis(250) {
+            ready = true;
+            break;
+        }
+    }
+    assert!(ready, "B never heard A");
+    let link = enrolment_link(&s).await;
+    let phone = register(&s, &link).await.2.expect("registered");
+    let on_b = |url: &str| url.replace(&a.base, &b.base);
+
+    // The phone long-polls B; the sign-in starts on A.
+    let req = phone
+        .auth
+        .poll_request(phone.id.clone(), now_unix(a))
+        .await
+        .expect("poll");
+    let mut r = client().get(format!("{}?wait=20", on_b(&req.url)));
+    for h in &req.headers {
+        r = r.header(&h.name, &h.value);
+    }
+    let held = tokio::spawn(async move {
+        let resp = r.send().await.expect("poll");
+        (std::time::Instant::now(), resp.text().await.expect("body"))
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (browser, request) = start_sign_in(&s).await;
+    let started = push_start(&s, &browser, &request, &s.email).await;
+    let asked = std::time::Instant::now();
+    let (woke, body) = held.await.expect("poll task");
+    let latency = woke.saturating_duration_since(asked);
+    println!("phone's long poll on B woken {latency:?} after the sign-in started on A");
+    assert!(latency < Duration::from_millis(2500), "{latency:?}");
+    let [c]: [Challenge; 1] = phone
+        .auth
+        .verify_poll_response(phone.id.clone(), body, now_unix(a))
+        .expect("verified")
+        .try_into()
+        .expect("one challenge");
+
+    // The page long-polls A; the phone answers through B.
+    let id = started["challenge"].as_str().expect("id").to_owned();
+    let page = {
+        let (browser, url) = (browser.clone(), a.url("/login/push/status"));
+        let body = json!({"challenge": id, "request": request, "wait": 20});
+        tokio::spawn(async move {
+            let v: Value = browser
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("status")
+                .json()
+                .await
+                .expect("json");
+            (std::time::Instant::now(), v)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let signed = phone
+        .auth
+        .answer_challenge(
+            phone.id.clone(),
+            c,
+            Decision::Approve,
+            Some(started["number"].as_u64().expect("n") as u32),
+            now_unix(a),
+        )
+        .await
+        .expect("signed");
+    let (status, body) = post_answer(&on_b(&signed.url), &signed.body).await;
+    assert_eq!(
+        (status.as_u16(), body["result"].as_str()),
+        (200, Some("approved"))
+    );
+    let answered = std::time::Instant::now();
+    let (woke, st) = page.await.expect("status task");
+    let latency = woke.saturating_duration_since(answered);
+    println!("sign-in page's long poll on A woken {latency:?} after the answer on B");
+    assert_eq!(st["state"], "approved", "{st}");
+    assert!(latency < Duration::from_millis(2500), "{latency:?}");
+
+    // A signing-key rotation through A: B publishes the new key without waiting for its cache.
+    let jwks = |srv: &TestServer| {
+        let url = srv.url("/oauth2/jwks");
+        async move {
+            let v: Value = client()
+                .get(url)
+                .send()
+                .await
+                .expect("jwks")
+                .json()
+                .await
+                .expect("json");
+            v["keys"]
+                .as_array()
+                .map(|k| {
+                    k.iter()
+                        .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        }
+    };
+    let before = jwks(&b).await;
+    let (status, rotated) = call(
+        &s.admin,
+        Method::POST,
+        a.url("/api/v1/oidc/keys/rotate"),
+        &s.csrf,
+        Some(json!({"alg": "ES256"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let kid = rotated["kid"].as_str().expect("kid").to_owned();
+    assert!(!before.contains(&kid));
+    let mut published = false;
+    for _ in 0..50 {
+        if jwks(&b).await.contains(&kid) {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(published, "B publishes the key A made");
+}

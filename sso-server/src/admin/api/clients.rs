@@ -156,5 +156,7 @@ pub async fn rotate_key(
             publish_for_ms(&state),
         )
         .await?;
+    // Every instance signs with the new key from now on (not after its cache's minute).
+    state.wake.publish(crate::wake::OIDC_KEYS).await;
     Ok(Json(RotatedKey { kid }))
 }
