@@ -10,6 +10,7 @@ PACKAGES=(
   iproute2              # a second loopback address for the second domain
   openjdk-17-jre-headless libjna-java   # the Kotlin binding tests run on the host JVM with JNA
   binutils              # nm: the Swift binding check compares symbols with the libraries
+  haproxy               # two server instances behind a load balancer (tests/server/cluster.rs)
 )
 # The Kotlin compiler comes from the npm registry (bindings/run-kotlin-tests.sh): npm is needed.
 command -v npm >/dev/null || PACKAGES+=(npm)

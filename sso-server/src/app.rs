@@ -152,6 +152,18 @@ pub async fn serve(
     let maintenance = tokio::spawn(maintenance(state.clone()));
     let rotations = tokio::spawn(crate::keys::rotation::run_schedule(state.clone()));
     let delivery = crate::enrol::invitations::spawn_delivery(state.clone());
+    // A graceful stop: first say "draining" on /readyz and answer the long polls, keep serving
+    // while the load balancer notices, then stop accepting and finish what is in flight.
+    let drain = std::time::Duration::from_secs(u64::from(state.config.instance.drain_seconds));
+    let shutdown = {
+        let (instance, wake) = (state.instance.clone(), state.wake.clone());
+        async move {
+            shutdown.await;
+            instance.drain();
+            wake.close();
+            tokio::time::sleep(drain).await;
+        }
+    };
     let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -56,6 +56,9 @@ pub struct InstanceConfig {
     /// An instance whose heartbeat is older than this is taken for dead: its leases (a sync, a
     /// rotation scan) are free for the others. It beats every third of this.
     pub dead_after_seconds: u32,
+    /// On SIGTERM: seconds to keep serving while `/readyz` says draining, so the load balancer
+    /// stops sending new requests before the listener closes; long polls answer at once.
+    pub drain_seconds: u32,
 }
 
 impl Default for InstanceConfig {
@@ -63,6 +66,7 @@ impl Default for InstanceConfig {
         Self {
             name: None,
             dead_after_seconds: 30,
+            drain_seconds: 2,
         }
     }
 }
@@ -388,6 +392,9 @@ impl Config {
         }
         if !(1..=3650).contains(&self.keys.max_password_age_days) {
             return Err(invalid("keys.max_password_age_days", "must be 1 to 3650"));
+        }
+        if self.instance.drain_seconds > 60 {
+            return Err(invalid("instance.drain_seconds", "must be at most 60"));
         }
         if !(3..=600).contains(&self.instance.dead_after_seconds) {
             return Err(invalid("instance.dead_after_seconds", "must be 3 to 600"));

@@ -29,6 +29,7 @@ pub struct Instance {
     boot: String,
     dead_after: Duration,
     serving: AtomicBool,
+    draining: AtomicBool,
 }
 
 pub fn wall_ms() -> i64 {
@@ -55,6 +56,7 @@ impl Instance {
             boot: uuid::Uuid::new_v4().to_string(),
             dead_after: Duration::from_secs(u64::from(config.dead_after_seconds)),
             serving: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
         }
     }
 
@@ -122,6 +124,15 @@ impl Instance {
                 }
             }
         }))
+    }
+
+    /// The stop began: `/readyz` answers 503 so the load balancer sends nothing new.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 
     /// At a graceful stop: this life ends now, its leases with it.

@@ -34,6 +34,8 @@ pub struct Wakeups {
     topics: Mutex<HashMap<String, Arc<Notify>>>,
     /// Called for topics that are not waits but invalidations (`oidc-keys`).
     on_topic: Mutex<Vec<(String, Handler)>>,
+    /// Set when the instance stops: every wait returns at once.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Wakeups {
@@ -48,7 +50,25 @@ impl Wakeups {
             store,
             topics: Mutex::default(),
             on_topic: Mutex::default(),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The instance is stopping: wakes every waiter, and later waits return at once, so long
+    /// polls answer now and their clients poll again (through the load balancer, elsewhere).
+    pub fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        if let Ok(m) = self.topics.lock() {
+            for n in m.values() {
+                n.notify_waiters();
+                n.notify_one();
+            }
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn notify_of(&self, topic: &str) -> Option<Arc<Notify>> {
@@ -101,6 +121,9 @@ impl Wakeups {
 
     /// Waits until `topic` is published or `max` passes.
     pub async fn wait(&self, topic: &str, max: Duration) {
+        if self.is_closed() {
+            return;
+        }
         let Some(n) = self.notify_of(topic) else {
             return;
         };

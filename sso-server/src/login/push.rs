@@ -153,7 +153,7 @@ pub async fn status(
         };
         let state_now = challenges::outcome(&c, "sign-in", now);
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if state_now != "pending" || left.is_zero() {
+        if state_now != "pending" || left.is_zero() || state.wake.is_closed() {
             break (conn, c, state_now, now);
         }
         drop(conn);

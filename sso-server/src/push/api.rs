@@ -84,7 +84,7 @@ pub async fn poll(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     while pending.is_empty() {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
+        if left.is_zero() || state.wake.is_closed() {
             break;
         }
         state.push.feed.wait(&device.id, left).await;

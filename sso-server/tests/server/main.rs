@@ -4,6 +4,7 @@
 mod ad;
 mod api;
 mod auth;
+mod cluster;
 mod console;
 mod directory;
 mod encryption;

@@ -14,7 +14,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_sso-server");
 
 /// A command in `dir` with no inherited `SSO_*` or `DATABASE_URL` (the test's own environment must
 /// not leak into the server's configuration).
-fn cmd(dir: &Path) -> Command {
+pub(crate) fn cmd(dir: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.current_dir(dir)
         .env_remove("DATABASE_URL")
@@ -27,11 +27,11 @@ fn cmd(dir: &Path) -> Command {
     c
 }
 
-fn run(c: &mut Command) -> Output {
+pub(crate) fn run(c: &mut Command) -> Output {
     c.stdin(Stdio::null()).output().expect("run sso-server")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -39,9 +39,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Running {
-    child: std::process::Child,
-    base: String,
+pub(crate) struct Running {
+    pub(crate) child: std::process::Child,
+    pub(crate) base: String,
 }
 
 async fn start(dir: &Path) -> Running {
@@ -50,7 +50,7 @@ async fn start(dir: &Path) -> Running {
 
 /// Starts `serve` on `port` with extra `SSO_*` settings (a restart on the same port is the same
 /// instance).
-async fn start_on(dir: &Path, port: u16, env: &[(&str, &str)]) -> Running {
+pub(crate) async fn start_on(dir: &Path, port: u16, env: &[(&str, &str)]) -> Running {
     let child = cmd(dir)
         .env("SSO_LISTEN", format!("127.0.0.1:{port}"))
         .envs(env.iter().copied())
@@ -73,7 +73,7 @@ async fn start_on(dir: &Path, port: u16, env: &[(&str, &str)]) -> Running {
     Running { child, base }
 }
 
-fn terminate(mut r: Running) -> std::process::ExitStatus {
+pub(crate) fn terminate(mut r: Running) -> std::process::ExitStatus {
     let pid = r.child.id().to_string();
     let ok = Command::new("kill")
         .args(["-TERM", &pid])

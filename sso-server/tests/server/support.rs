@@ -61,6 +61,8 @@ pub async fn config_for(db: Db, dir: &TempDir) -> Config {
     config.directory.schedule_enabled = false;
     // Rotation scans only when a test asks (rotations waiting for AD still resume at start).
     config.keys.scan_interval_minutes = 0;
+    // Stops at once (the drain is for a load balancer; process tests set their own).
+    config.instance.drain_seconds = 0;
     if db == Db::Postgres {
         config.database.url = Some(fresh_postgres_db().await);
     }
