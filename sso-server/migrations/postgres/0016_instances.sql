@@ -11,3 +11,6 @@ CREATE TABLE server_instance (
 );
 ALTER TABLE lease ADD COLUMN instance TEXT;
 ALTER TABLE lease ADD COLUMN boot TEXT;
+-- A run's progress (JSON, written a few times a second while it runs), so that the instance
+-- that did not start it can show it too.
+ALTER TABLE sync_run ADD COLUMN progress TEXT;

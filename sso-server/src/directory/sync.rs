@@ -75,14 +75,14 @@ pub struct RunOptions {
 }
 
 /// Where a run is, for a progress bar or the console's live view.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 pub struct Progress {
     pub phase: Phase,
     /// Directory accounts read so far.
     pub read: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Connecting,
@@ -114,7 +114,23 @@ impl LiveRuns {
     pub fn get(&self, run_id: &str) -> Option<Progress> {
         self.runs.lock().ok().and_then(|m| m.get(run_id).cloned())
     }
+
+    /// The progress of a running run: this process's own if it runs here, else what the
+    /// instance running it last wrote to the database.
+    pub fn of(&self, row: &RunRow) -> Option<Progress> {
+        if row.state != "running" {
+            return None;
+        }
+        self.get(&row.id).or_else(|| {
+            row.progress
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok())
+        })
+    }
 }
+
+/// How often a run's progress is written for the other instances, at most.
+const PROGRESS_WRITE_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct StartedRun {
@@ -180,6 +196,8 @@ impl Syncer {
                 ),
             ));
         }
+        // The lease was free: a run that held it before and died is interrupted, not running.
+        store::directory::fail_orphaned_runs(&mut conn, now, &owner).await?;
         let row = RunRow {
             id: run_id.clone(),
             domain_id: domain.id().to_owned(),
@@ -275,8 +293,26 @@ impl Syncer {
         } = claimed;
         let live = self.app.live_runs.clone();
         let id_for_progress = run_id.clone();
+        // The other instances see the progress through the database: the latest value, written
+        // at most every PROGRESS_WRITE_EVERY by a task of its own (the run never waits on it).
+        let (shared, mut latest) = tokio::sync::watch::channel::<Option<Progress>>(None);
+        let writer = {
+            let (store, id) = (self.app.store.clone(), run_id.clone());
+            tokio::spawn(async move {
+                while latest.changed().await.is_ok() {
+                    let p = latest.borrow_and_update().clone();
+                    if let Some(json) = p.and_then(|p| serde_json::to_string(&p).ok()) {
+                        if let Ok(mut conn) = store.conn().await {
+                            let _ = store::directory::set_run_progress(&mut conn, &id, &json).await;
+                        }
+                    }
+                    tokio::time::sleep(PROGRESS_WRITE_EVERY).await;
+                }
+            })
+        };
         let report_progress = move |p: Progress| {
             live.set(&id_for_progress, p.clone());
+            let _ = shared.send(Some(p.clone()));
             if let Some(f) = &progress {
                 f(&p);
             }
@@ -337,6 +373,7 @@ impl Syncer {
             }
         }
         renewer.abort();
+        writer.abort();
         if let Ok(mut conn) = self.app.store.conn().await {
             let _ = store::directory::release_lease(&mut conn, &lease, &run_id).await;
         }

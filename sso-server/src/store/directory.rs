@@ -280,12 +280,14 @@ pub struct RunRow {
     pub message: Option<String>,
     /// JSON: errors and per-object changes.
     pub report: String,
+    /// JSON `Progress` while running (for the instances that did not start it).
+    pub progress: Option<String>,
 }
 
 const RUN_COLUMNS: &str =
     "id, domain_id, kind, trigger, dry_run, forced, state, dc_url, started_at, \
     finished_at, added, updated, unchanged, removed, reactivated, merged, taken_over, errors, \
-    message, report";
+    message, report, progress";
 
 pub async fn insert_run(conn: &mut Conn, r: &RunRow) -> Result<()> {
     sqlx::query(
@@ -303,6 +305,16 @@ pub async fn insert_run(conn: &mut Conn, r: &RunRow) -> Result<()> {
     .bind(&r.report)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Records where a running run is (its progress JSON).
+pub async fn set_run_progress(conn: &mut Conn, id: &str, progress: &str) -> Result<()> {
+    sqlx::query("UPDATE sync_run SET progress = $2 WHERE id = $1 AND state = 'running'")
+        .bind(id)
+        .bind(progress)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -350,7 +362,7 @@ pub async fn list_runs(
     Ok(sqlx::query_as(
         "SELECT id, domain_id, kind, trigger, dry_run, forced, state, dc_url, started_at, finished_at, \
          added, updated, unchanged, removed, reactivated, merged, taken_over, errors, message, \
-         '{}' AS report FROM sync_run WHERE ($1 IS NULL OR domain_id = $1) \
+         '{}' AS report, progress FROM sync_run WHERE ($1 IS NULL OR domain_id = $1) \
          ORDER BY started_at DESC, id DESC LIMIT $2",
     )
     .bind(domain_id)

@@ -88,14 +88,15 @@ impl Cluster {
         .expect("haproxy config");
         let a = start_on(dir.path(), ports[0], &[]).await;
         let b = start_on(dir.path(), ports[1], &[]).await;
+        let log = std::fs::File::create(dir.path().join("haproxy.log")).expect("log");
         let haproxy = Command::new("haproxy")
             .args(["-f", "haproxy.cfg"])
             .current_dir(dir.path())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("haproxy");
-        let c = Self {
+        let mut c = Self {
             dir,
             ports,
             servers: [Some(a), Some(b)],
@@ -107,13 +108,20 @@ impl Cluster {
     }
 
     /// Waits until the balancer sends requests to both instances.
-    async fn until_both_serve(&self) {
+    async fn until_both_serve(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut seen = std::collections::BTreeSet::new();
+        let log = |dir: &tempfile::TempDir| {
+            std::fs::read_to_string(dir.path().join("haproxy.log")).unwrap_or_default()
+        };
         while seen.len() < 2 {
+            if let Ok(Some(status)) = self.haproxy.try_wait() {
+                panic!("haproxy stopped ({status}): {}", log(&self.dir));
+            }
             assert!(
                 Instant::now() < deadline,
-                "the balancer does not use both: {seen:?}"
+                "the balancer does not use both: {seen:?}; haproxy says: {}",
+                log(&self.dir)
             );
             if let Ok(r) = reqwest::get(format!("{}/healthz", self.base)).await {
                 if let Some(s) = r.headers().get("x-served-by") {
@@ -483,7 +491,127 @@ async fn two_instances_behind_haproxy() {
     }
     assert_eq!(jwks.served.lock().map(|s| s.len()).unwrap_or(0), 2);
 
-    // 4. A rolling restart under load: client sign-ins (client credentials) and admin reads keep
+    // 4. A sync started through the balancer: both instances show its live progress; the
+    // instance running it is killed (SIGKILL); once its heartbeat is stale the other takes the
+    // domain, and the dead run says interrupted. The "DC" accepts and never answers.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hole_port = hole.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            held.push(socket);
+        }
+    });
+    let (status, domain) = api(
+        reqwest::Method::POST,
+        "/api/v1/directory/domains",
+        Some(json!({
+            "name": "hang",
+            "urls": [format!("ldap://127.0.0.1:{hole_port}")],
+            "tls_mode": "plain",
+            "allow_plain": true,
+            "bind_dn": "CN=sync,DC=hang,DC=test",
+            "bind_password": "x",
+            "base_dn": "DC=hang,DC=test",
+            "sync_group": "CN=staff,DC=hang,DC=test",
+            "timeout_seconds": 600,
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{domain}");
+    let start = || {
+        let r = admin
+            .http
+            .post(url("/api/v1/directory/sync"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"domain": "hang"}));
+        async move {
+            let resp = r.send().await.expect("sync");
+            let by = resp
+                .headers()
+                .get("x-served-by")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let status = resp.status().as_u16();
+            (
+                status,
+                by,
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, runner, started) = start().await;
+    assert_eq!(status, 202, "{started}");
+    let run_id = started["runs"][0]["run_id"]
+        .as_str()
+        .expect("run")
+        .to_owned();
+    let reader = Browser::new();
+    let mut seen_on = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen_on.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "progress not shown by both: {seen_on:?}"
+        );
+        let resp = reader
+            .send(
+                admin
+                    .http
+                    .get(url(&format!("/api/v1/directory/runs/{run_id}")))
+                    .header("x-csrf-token", &csrf),
+            )
+            .await;
+        let by = resp
+            .headers()
+            .get("x-served-by")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let run: Value = resp.json().await.expect("run");
+        if run["progress"]["phase"] == "connecting" {
+            seen_on.insert(by);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let killed = if runner == "a" { 0 } else { 1 };
+    let mut dead = cluster.servers[killed].take().expect("running");
+    dead.child.kill().expect("SIGKILL");
+    dead.child.wait().expect("reaped");
+    let killed_at = Instant::now();
+    let deadline = killed_at + Duration::from_secs(30);
+    let retaken = loop {
+        let (status, _, body) = start().await;
+        if status == 202 {
+            break body;
+        }
+        assert_eq!(status, 409, "{body}");
+        assert!(Instant::now() < deadline, "the domain was never freed");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    println!(
+        "domain retaken {:?} after the instance running its sync was killed",
+        killed_at.elapsed()
+    );
+    assert!(retaken["runs"][0]["run_id"].is_string());
+    let (_, old) = api(
+        reqwest::Method::GET,
+        &format!("/api/v1/directory/runs/{run_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(old["state"], "failed", "{old}");
+    assert!(old["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("interrupted"));
+    cluster.servers[killed] = Some(start_on(cluster.dir.path(), cluster.ports[killed], &[]).await);
+    cluster.until_both_serve().await;
+
+    // 5. A rolling restart under load: client sign-ins (client credentials) and admin reads keep
     // going through the balancer; not one fails.
     let stop = Arc::new(AtomicBool::new(false));
     let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));

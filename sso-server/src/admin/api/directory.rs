@@ -252,9 +252,9 @@ pub async fn list_runs(
     Ok(Json(
         rows.into_iter()
             .map(|r| {
-                let id = r.id.clone();
+                let progress = state.live_runs.of(&r);
                 let mut v = run_view(r, false);
-                v.progress = state.live_runs.get(&id);
+                v.progress = progress;
                 v
             })
             .collect(),
@@ -274,8 +274,9 @@ pub async fn get_run(
     let row = store::directory::get_run(&mut conn, &id)
         .await?
         .ok_or(Error::NotFound("sync run"))?;
+    let progress = state.live_runs.of(&row);
     let mut v = run_view(row, true);
-    v.progress = state.live_runs.get(&id);
+    v.progress = progress;
     Ok(Json(v))
 }
 

@@ -48,7 +48,7 @@ pub struct RunCard {
 
 impl RunCard {
     pub fn new(state: &AppState, r: RunRow, domain: &str) -> Self {
-        let live = state.live_runs.get(&r.id);
+        let live = state.live_runs.of(&r);
         let held = serde_json::from_str::<crate::directory::report::RunReport>(&r.report)
             .map(|rep| rep.held.into_iter().map(|c| c.display_name).collect())
             .unwrap_or_default();
