@@ -1189,3 +1189,56 @@ async fn imported_employees_are_invited_when_the_domain_says_so() {
         1
     );
 }
+
+/// Issue 18: the schedule runs on every instance; two instances on one PostgreSQL ticking at the
+/// same moment start one run of a due domain between them, not two (the domain's lease). The
+/// "DC" accepts and never answers, so the first run is still going when the second tick comes.
+#[tokio::test]
+async fn two_instances_ticking_at_once_start_one_scheduled_run() {
+    if !backends().contains(&Db::Postgres) {
+        return;
+    }
+    let first = TestServer::start(Db::Postgres).await;
+    let mut config = (*first.state.config).clone();
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    let second = TestServer::start_config(config, tempfile::tempdir().expect("dir")).await;
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = hole.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            held.push(socket);
+        }
+    });
+    add_domain_json(
+        &first,
+        json!({
+            "name": "hang",
+            "urls": [format!("ldap://127.0.0.1:{port}")],
+            "tls_mode": "plain",
+            "allow_plain": true,
+            "bind_dn": "CN=sync,DC=hang,DC=test",
+            "bind_password": "x",
+            "base_dn": "DC=hang,DC=test",
+            "sync_group": "CN=staff,DC=hang,DC=test",
+            "timeout_seconds": 600,
+        }),
+    )
+    .await;
+    for round in 0..3 {
+        let (a, b) = tokio::join!(
+            sso_server::directory::schedule::tick(&first.state),
+            sso_server::directory::schedule::tick(&second.state)
+        );
+        let started = a.expect("tick").len() + b.expect("tick").len();
+        assert_eq!(started, usize::from(round == 0), "round {round}");
+    }
+    let mut conn = first.state.store.conn().await.expect("conn");
+    let runs = store::directory::list_runs(&mut conn, None, 10)
+        .await
+        .expect("runs");
+    assert_eq!(runs.len(), 1, "exactly one run");
+    assert_eq!(runs[0].state, "running");
+}
