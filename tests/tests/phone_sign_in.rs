@@ -87,6 +87,8 @@ async fn invited_employee_registers_the_phone_and_signs_in_by_approving() {
         &format!("--mail-address={email}"),
         "--given-name=Eve",
         "--surname=Endtoend",
+        // The CN is the unique account name, so a DC kept between runs takes the user again.
+        "--use-username-as-cn",
     ]);
     dc.samba_tool(&["group", "addmembers", &group, &sam]);
 

@@ -8,6 +8,7 @@
 //! - `step_up`: what adding an authenticator needs; throttling is `crate::throttle`.
 //! - `confirm`: stepping up by approving on the registered phone.
 
+pub mod account;
 pub mod code;
 pub mod confirm;
 pub mod passkey;
@@ -67,6 +68,15 @@ pub fn router() -> Router<AppState> {
         .route("/account/phone", post(phone::register_phone))
         .route("/account/logout", post(account_logout))
         .route("/account/confirm", post(confirm::start))
+        .route(
+            "/account/passkeys/{id}/rename",
+            post(account::rename_passkey),
+        )
+        .route(
+            "/account/passkeys/{id}/remove",
+            post(account::remove_passkey),
+        )
+        .route("/account/phones/{id}/remove", post(account::remove_phone))
         .route("/account/confirm/status", post(confirm::status))
         .route(
             "/account/sign-out-everywhere",

@@ -232,11 +232,36 @@ async fn finish(state: &AppState, body: &SigninFinishBody) -> Result<Option<Stri
 struct AccountPage<'a> {
     name: &'a str,
     csrf_token: &'a str,
-    passkeys: Vec<(String, String)>,
-    /// Active phones: (name, registered on).
-    phones: Vec<(String, String)>,
+    passkeys: Vec<PasskeyLine>,
+    phones: Vec<PhoneLine>,
+    /// The last sign-ins: (when, how, from where).
+    sign_ins: Vec<(String, String, String)>,
     /// Adding a passkey or a phone needs a step-up first (this session is not strong and recent).
     needs_step_up: bool,
+}
+
+struct PasskeyLine {
+    id: String,
+    name: String,
+    created: String,
+    last_used: String,
+}
+
+struct PhoneLine {
+    id: String,
+    name: String,
+    platform: String,
+    registered: String,
+    last_seen: String,
+}
+
+fn day(ms: i64) -> String {
+    crate::clock::from_ms(ms).date().to_string()
+}
+
+fn minute(ms: i64) -> String {
+    let t = crate::clock::from_ms(ms);
+    format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute())
 }
 
 pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Result<Response> {
@@ -247,26 +272,58 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
     let passkeys = store::oidc::passkeys_of_employee(&mut conn, &cur.employee.id)
         .await?
         .into_iter()
-        .map(|p| {
-            let when = crate::clock::from_ms(p.created_at).date().to_string();
-            (p.name, when)
+        .map(|p| PasskeyLine {
+            id: p.id,
+            name: p.name,
+            created: day(p.created_at),
+            last_used: p.last_used_at.map_or_else(|| "never".into(), minute),
         })
         .collect();
     let phones = store::push::active_devices_of(&mut conn, &cur.employee.id)
         .await?
         .into_iter()
-        .map(|d| {
-            (
-                d.name,
-                crate::clock::from_ms(d.created_at).date().to_string(),
-            )
+        .map(|d| PhoneLine {
+            id: d.id,
+            name: d.name,
+            platform: match d.platform.as_str() {
+                "ios" => "iPhone".into(),
+                "android" => "Android".into(),
+                other => other.to_owned(),
+            },
+            registered: day(d.created_at),
+            last_seen: d.last_used_at.map_or_else(|| "not yet".into(), minute),
         })
         .collect();
+    let sign_ins = store::audit::list(
+        &mut conn,
+        &store::audit::AuditFilter {
+            action: Some("employee.signed_in".into()),
+            target_id: Some(cur.employee.id.clone()),
+        },
+        None,
+        10,
+    )
+    .await?
+    .into_iter()
+    .map(|a| {
+        let detail: serde_json::Value = serde_json::from_str(&a.detail).unwrap_or_default();
+        let how = match detail["method"].as_str().unwrap_or("") {
+            "passkey" => "passkey",
+            "push" => "approved on the phone",
+            "offline_code" => "code from the phone app",
+            "password" => "domain password",
+            other => other,
+        }
+        .to_owned();
+        (minute(a.at), how, a.ip.unwrap_or_default())
+    })
+    .collect();
     let page = render(&AccountPage {
         name: &cur.employee.display_name,
         csrf_token: &account_csrf(&cur.session),
         passkeys,
         phones,
+        sign_ins,
         needs_step_up: !super::step_up::allowed(&cur.session, state.clock.now_ms()),
     })?;
     Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())

@@ -23,7 +23,11 @@ pub const REFUSAL: &str = "To add a passkey or a phone, first confirm on your ph
 account page) or sign in again with a passkey (it must be within the last 10 minutes). No passkey \
 or phone yet? Use the invitation link from your administrator.";
 
-/// Whether this session may add an authenticator now.
+pub const REMOVAL_REFUSAL: &str = "To remove a passkey or your phone, first confirm on your phone \
+(from your account page) or sign in again with a passkey (it must be within the last 10 \
+minutes).";
+
+/// Whether this session may add (or remove) an authenticator now.
 pub fn allowed(session: &SessionRow, now_ms: i64) -> bool {
     let strong = session
         .amr

@@ -396,6 +396,37 @@ pub async fn passkeys_of_employee(conn: &mut Conn, employee_id: &str) -> Result<
     .await?)
 }
 
+/// Renames one of the employee's passkeys; false when they have none by that id.
+pub async fn rename_passkey(
+    conn: &mut Conn,
+    employee_id: &str,
+    id: &str,
+    name: &str,
+) -> Result<bool> {
+    let done = sqlx::query("UPDATE passkey SET name = $3 WHERE employee_id = $1 AND id = $2")
+        .bind(employee_id)
+        .bind(id)
+        .bind(name)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes one of the employee's passkeys; its name when there was one by that id.
+pub async fn delete_passkey(
+    conn: &mut Conn,
+    employee_id: &str,
+    id: &str,
+) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("DELETE FROM passkey WHERE employee_id = $1 AND id = $2 RETURNING name")
+            .bind(employee_id)
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
 pub async fn passkey_by_credential(
     conn: &mut Conn,
     credential_id: &str,

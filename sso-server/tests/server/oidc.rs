@@ -1226,6 +1226,82 @@ async fn passkey_registration_and_sign_in() {
     )
     .await;
     assert_eq!(status, 201, "{added}");
+    // The account page lists both, and renames and removes them with its forms.
+    let page = || {
+        let (b, url) = (browser2.clone(), f.server.url("/account"));
+        async move {
+            b.get(url)
+                .send()
+                .await
+                .expect("page")
+                .text()
+                .await
+                .expect("html")
+        }
+    };
+    let mut ids: Vec<String> = page()
+        .await
+        .split("action=\"/account/passkeys/")
+        .skip(1)
+        .filter_map(|r| r.split('/').next().map(str::to_owned))
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let form = |path: String, fields: Vec<(&'static str, String)>| {
+        let (b, url) = (browser2.clone(), f.server.url(&path));
+        async move {
+            b.post(url)
+                .form(&fields)
+                .send()
+                .await
+                .expect("form")
+                .status()
+                .as_u16()
+        }
+    };
+    let rename = format!("/account/passkeys/{}/rename", ids[1]);
+    assert_eq!(
+        form(
+            rename.clone(),
+            vec![("csrf_token", "forged".into()), ("name", "Stolen".into())]
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        form(
+            rename.clone(),
+            vec![("csrf_token", csrf.clone()), ("name", " ".into())]
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        form(
+            rename,
+            vec![("csrf_token", csrf.clone()), ("name", "Work phone".into())]
+        )
+        .await,
+        303
+    );
+    assert!(page().await.contains("Work phone"));
+    assert_eq!(
+        form(
+            format!("/account/passkeys/{}/remove", uuid::Uuid::new_v4()),
+            vec![("csrf_token", csrf.clone())]
+        )
+        .await,
+        404
+    );
+    assert_eq!(
+        form(
+            format!("/account/passkeys/{}/remove", ids[1]),
+            vec![("csrf_token", csrf.clone())]
+        )
+        .await,
+        303
+    );
+    assert!(!page().await.contains("Work phone"), "removed");
     // ...but only within minutes of that sign-in.
     f.server
         .clock
@@ -1234,10 +1310,26 @@ async fn passkey_registration_and_sign_in() {
         browser2.clone(),
         f.server.url("/account/passkeys/options"),
         json!({}),
-        Some(csrf),
+        Some(csrf.clone()),
     )
     .await;
     assert_eq!(status, 403, "the step-up is recent or nothing");
+    assert_eq!(
+        form(
+            format!("/account/passkeys/{}/remove", ids[0]),
+            vec![("csrf_token", csrf.clone())]
+        )
+        .await,
+        403,
+        "removing needs the step-up too"
+    );
+    let left = page().await;
+    assert_eq!(
+        left.matches("/remove\"").count(),
+        1,
+        "the first passkey stays"
+    );
+    assert!(left.contains("Recent sign-ins") && left.contains("passkey"));
 }
 
 /// A client that asks for ES256 ID tokens gets them, and the relying party verifies them.

@@ -663,6 +663,31 @@ async fn a_weak_session_steps_up_by_confirming_on_the_phone() {
         403
     );
     assert_eq!(api("/account/confirm", json!({}), "forged").await.0, 403);
+    // Nor may it remove the phone (a phished password must not take it away).
+    let device = page
+        .split("action=\"/account/phones/")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .expect("the phone's remove form")
+        .to_owned();
+    let remove_phone = |token: String| {
+        let (b, url) = (
+            browser.clone(),
+            s.server.url(&format!("/account/phones/{device}/remove")),
+        );
+        async move {
+            b.post(url)
+                .form(&[("csrf_token", token)])
+                .send()
+                .await
+                .expect("remove")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(remove_phone("forged".into()).await, 403);
+    assert_eq!(remove_phone(csrf.clone()).await, 403, "needs the step-up");
+    assert_eq!(poll_status(&s, &phone).await, 200, "still registered");
 
     // A wrong number: denied, still weak.
     let (status, started) = api("/account/confirm", json!({}), &csrf).await;
@@ -737,6 +762,21 @@ async fn a_weak_session_steps_up_by_confirming_on_the_phone() {
         .await
         .expect("html");
     assert!(!page.contains("Confirm on my phone"));
+    // Strong now: the phone can be removed, and then it is gone.
+    assert_eq!(remove_phone(csrf.clone()).await, 303);
+    assert_eq!(poll_status(&s, &phone).await, 403);
+    assert!(!page_after(&browser, &s).await.contains("/account/phones/"));
+}
+
+async fn page_after(browser: &reqwest::Client, s: &Setup) -> String {
+    browser
+        .get(s.server.url("/account"))
+        .send()
+        .await
+        .expect("account")
+        .text()
+        .await
+        .expect("html")
 }
 
 #[tokio::test]

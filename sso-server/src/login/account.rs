@@ -1,0 +1,198 @@
+//! The employee's own management of their sign-in methods on the account page: rename or remove a
+//! passkey, remove the phone. Who may call: the signed-in employee; what proves it: the session
+//! cookie and the page's CSRF token, and for a removal also a strong, recent sign-in (the step-up
+//! rule: a phished password must not be enough to take the employee's phone or passkey away).
+//! Every removal is audited and e-mailed to the employee. Forms work without JavaScript.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{message, passkey::account_csrf_ok, session, step_up};
+use crate::app::AppState;
+use crate::audit::{self, Actor, Target};
+use crate::error::Result;
+use crate::store;
+
+#[derive(Deserialize)]
+pub struct RenameForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+const EXPIRED: &str = "The form expired. Go back to your account page and try again.";
+
+/// The signed-in employee whose form carries the right token, or the answer to give.
+async fn checked(
+    state: &AppState,
+    jar: &CookieJar,
+    csrf: &str,
+) -> Result<std::result::Result<session::Current, Response>> {
+    let mut conn = state.store.conn().await?;
+    let Some(cur) = session::current(state, &mut conn, jar).await? else {
+        return Ok(Err(Redirect::to("/login").into_response()));
+    };
+    if !account_csrf_ok(&cur.session, csrf) {
+        return Ok(Err(message(
+            StatusCode::FORBIDDEN,
+            "Nothing changed",
+            EXPIRED,
+            true,
+        )));
+    }
+    Ok(Ok(cur))
+}
+
+fn employee_actor() -> Actor {
+    Actor::System {
+        name: "the employee".into(),
+    }
+}
+
+/// `POST /account/passkeys/{id}/rename`.
+pub async fn rename_passkey(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(form): Form<RenameForm>,
+) -> Result<Response> {
+    let cur = match checked(&state, &jar, &form.csrf_token).await? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let name = form.name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Ok(message(
+            StatusCode::BAD_REQUEST,
+            "Not renamed",
+            "The name (field `name`) must be 1 to 64 characters.",
+            true,
+        ));
+    }
+    let mut conn = state.store.conn().await?;
+    if !store::oidc::rename_passkey(&mut conn, &cur.employee.id, &id, name).await? {
+        return Ok(message(
+            StatusCode::NOT_FOUND,
+            "Not renamed",
+            "You have no such passkey.",
+            true,
+        ));
+    }
+    Ok(Redirect::to("/account").into_response())
+}
+
+/// `POST /account/passkeys/{id}/remove`: needs the step-up.
+pub async fn remove_passkey(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response> {
+    let cur = match checked(&state, &jar, &form.csrf_token).await? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let now = state.clock.now_ms();
+    if !step_up::allowed(&cur.session, now) {
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            "Not removed",
+            step_up::REMOVAL_REFUSAL,
+            true,
+        ));
+    }
+    let mut tx = state.store.begin().await?;
+    let Some(name) = store::oidc::delete_passkey(&mut tx, &cur.employee.id, &id).await? else {
+        return Ok(message(
+            StatusCode::NOT_FOUND,
+            "Not removed",
+            "You have no such passkey.",
+            true,
+        ));
+    };
+    audit::record(
+        &mut tx,
+        now,
+        &employee_actor(),
+        "passkey.removed",
+        Some(Target {
+            kind: "employee",
+            id: &cur.employee.id,
+        }),
+        json!({ "passkey": id, "name": name, "session": cur.session.id }),
+    )
+    .await?;
+    tx.commit().await?;
+    step_up::notify(
+        &state,
+        &cur.employee,
+        &format!(
+            "The passkey \"{name}\" was removed from your account; it can no longer sign you in."
+        ),
+    )
+    .await;
+    Ok(Redirect::to("/account").into_response())
+}
+
+/// `POST /account/phones/{id}/remove`: needs the step-up.
+pub async fn remove_phone(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response> {
+    let cur = match checked(&state, &jar, &form.csrf_token).await? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let now = state.clock.now_ms();
+    if !step_up::allowed(&cur.session, now) {
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            "Not removed",
+            step_up::REMOVAL_REFUSAL,
+            true,
+        ));
+    }
+    let mut tx = state.store.begin().await?;
+    if !store::push::revoke_device(&mut tx, &cur.employee.id, &id, now).await? {
+        return Ok(message(
+            StatusCode::NOT_FOUND,
+            "Not removed",
+            "You have no such phone.",
+            true,
+        ));
+    }
+    audit::record(
+        &mut tx,
+        now,
+        &employee_actor(),
+        "device.removed_by_employee",
+        Some(Target {
+            kind: "employee",
+            id: &cur.employee.id,
+        }),
+        json!({ "device": id, "session": cur.session.id }),
+    )
+    .await?;
+    tx.commit().await?;
+    step_up::notify(
+        &state,
+        &cur.employee,
+        "Your phone was removed from your account; it can no longer approve your sign-ins.",
+    )
+    .await;
+    Ok(Redirect::to("/account").into_response())
+}
