@@ -55,6 +55,28 @@ async fn checked(
     Ok(Ok(cur))
 }
 
+/// As [`checked`], and the session has the step-up a removal needs; with the time now.
+async fn stepped_up(
+    state: &AppState,
+    jar: &CookieJar,
+    csrf: &str,
+) -> Result<std::result::Result<(session::Current, i64), Response>> {
+    let cur = match checked(state, jar, csrf).await? {
+        Ok(c) => c,
+        Err(r) => return Ok(Err(r)),
+    };
+    let now = state.clock.now_ms();
+    if !step_up::allowed(&cur.session, now) {
+        return Ok(Err(message(
+            StatusCode::FORBIDDEN,
+            "Not removed",
+            step_up::REMOVAL_REFUSAL,
+            true,
+        )));
+    }
+    Ok(Ok((cur, now)))
+}
+
 fn employee_actor() -> Actor {
     Actor::System {
         name: "the employee".into(),
@@ -100,19 +122,10 @@ pub async fn remove_passkey(
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response> {
-    let cur = match checked(&state, &jar, &form.csrf_token).await? {
+    let (cur, now) = match stepped_up(&state, &jar, &form.csrf_token).await? {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
-    let now = state.clock.now_ms();
-    if !step_up::allowed(&cur.session, now) {
-        return Ok(message(
-            StatusCode::FORBIDDEN,
-            "Not removed",
-            step_up::REMOVAL_REFUSAL,
-            true,
-        ));
-    }
     let mut tx = state.store.begin().await?;
     let Some(name) = store::oidc::delete_passkey(&mut tx, &cur.employee.id, &id).await? else {
         return Ok(message(
@@ -153,19 +166,10 @@ pub async fn remove_phone(
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response> {
-    let cur = match checked(&state, &jar, &form.csrf_token).await? {
+    let (cur, now) = match stepped_up(&state, &jar, &form.csrf_token).await? {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
-    let now = state.clock.now_ms();
-    if !step_up::allowed(&cur.session, now) {
-        return Ok(message(
-            StatusCode::FORBIDDEN,
-            "Not removed",
-            step_up::REMOVAL_REFUSAL,
-            true,
-        ));
-    }
     let mut tx = state.store.begin().await?;
     if !store::push::revoke_device(&mut tx, &cur.employee.id, &id, now).await? {
         return Ok(message(

@@ -494,30 +494,11 @@ async fn two_instances_behind_haproxy() {
     // 4. A sync started through the balancer: both instances show its live progress; the
     // instance running it is killed (SIGKILL); once its heartbeat is stale the other takes the
     // domain, and the dead run says interrupted. The "DC" accepts and never answers.
-    let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let hole_port = hole.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = hole.accept().await {
-            held.push(socket);
-        }
-    });
+    let hole_port = crate::support::silent_dc().await;
     let (status, domain) = api(
         reqwest::Method::POST,
         "/api/v1/directory/domains",
-        Some(json!({
-            "name": "hang",
-            "urls": [format!("ldap://127.0.0.1:{hole_port}")],
-            "tls_mode": "plain",
-            "allow_plain": true,
-            "bind_dn": "CN=sync,DC=hang,DC=test",
-            "bind_password": "x",
-            "base_dn": "DC=hang,DC=test",
-            "sync_group": "CN=staff,DC=hang,DC=test",
-            "timeout_seconds": 600,
-        })),
+        Some(crate::support::hanging_domain(hole_port)),
     )
     .await;
     assert_eq!(status, 201, "{domain}");

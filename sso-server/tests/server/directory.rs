@@ -1202,31 +1202,8 @@ async fn two_instances_ticking_at_once_start_one_scheduled_run() {
     let mut config = (*first.state.config).clone();
     config.listen = "127.0.0.1:0".parse().expect("addr");
     let second = TestServer::start_config(config, tempfile::tempdir().expect("dir")).await;
-    let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = hole.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = hole.accept().await {
-            held.push(socket);
-        }
-    });
-    add_domain_json(
-        &first,
-        json!({
-            "name": "hang",
-            "urls": [format!("ldap://127.0.0.1:{port}")],
-            "tls_mode": "plain",
-            "allow_plain": true,
-            "bind_dn": "CN=sync,DC=hang,DC=test",
-            "bind_password": "x",
-            "base_dn": "DC=hang,DC=test",
-            "sync_group": "CN=staff,DC=hang,DC=test",
-            "timeout_seconds": 600,
-        }),
-    )
-    .await;
+    let port = crate::support::silent_dc().await;
+    add_domain_json(&first, crate::support::hanging_domain(port)).await;
     for round in 0..3 {
         let (a, b) = tokio::join!(
             sso_server::directory::schedule::tick(&first.state),

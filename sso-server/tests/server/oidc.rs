@@ -1719,20 +1719,9 @@ async fn other_clients_codes_without_pkce_and_forms_without_csrf_are_refused() {
             .expect("post");
         assert_eq!(resp.status(), 403, "{path}");
     }
-    let mut conn = f.server.state.store.conn().await.expect("conn");
-    let enrolments = sso_server::store::audit::list(
-        &mut conn,
-        &sso_server::store::audit::AuditFilter {
-            action: Some("employee.enrolment_created".into()),
-            target_id: Some(f.employee_id.clone()),
-        },
-        None,
-        10,
-    )
-    .await
-    .expect("audit");
+    let enrolments =
+        crate::support::audit_events(&f.server, "employee.enrolment_created", &f.employee_id).await;
     assert!(enrolments.is_empty(), "no phone enrolment was started");
-    drop(conn);
     assert_eq!(
         browser
             .get(f.server.url("/account"))

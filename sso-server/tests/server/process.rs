@@ -273,16 +273,7 @@ async fn a_sync_killed_with_its_server_is_interrupted_and_the_restart_recovers_a
             .find_map(|l| l.strip_prefix("password: "))
             .expect("password")
             .to_owned();
-        let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let hole_port = hole.local_addr().expect("addr").port();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((socket, _)) = hole.accept().await {
-                held.push(socket);
-            }
-        });
+        let hole_port = crate::support::silent_dc().await;
 
         let port = free_port();
         let mut srv = start_on(dir.path(), port, &env).await;
@@ -313,17 +304,7 @@ async fn a_sync_killed_with_its_server_is_interrupted_and_the_restart_recovers_a
         let (status, domain) = api(
             reqwest::Method::POST,
             "/api/v1/directory/domains",
-            Some(json!({
-                "name": "hang",
-                "urls": [format!("ldap://127.0.0.1:{hole_port}")],
-                "tls_mode": "plain",
-                "allow_plain": true,
-                "bind_dn": "CN=sync,DC=hang,DC=test",
-                "bind_password": "x",
-                "base_dn": "DC=hang,DC=test",
-                "sync_group": "CN=staff,DC=hang,DC=test",
-                "timeout_seconds": 600,
-            })),
+            Some(crate::support::hanging_domain(hole_port)),
         )
         .await;
         assert_eq!(status, 201, "{db:?} {domain}");

@@ -1333,20 +1333,9 @@ async fn the_phone_unregisters_itself() {
     assert_eq!(active(&s).await, 0);
     assert_eq!(send(req.body.clone()).await, 404, "a replay finds nothing");
     assert_eq!(poll_status(&s, &phone).await, 403, "the device is gone");
-    let mut conn = s.server.state.store.conn().await.expect("conn");
-    let audit = sso_server::store::audit::list(
-        &mut conn,
-        &sso_server::store::audit::AuditFilter {
-            action: Some("device.unregistered".into()),
-            target_id: Some(s.employee_id.clone()),
-        },
-        None,
-        10,
-    )
-    .await
-    .expect("audit");
+    let audit =
+        crate::support::audit_events(&s.server, "device.unregistered", &s.employee_id).await;
     assert_eq!(audit.len(), 1, "the admin sees it in the audit log");
-    drop(conn);
     // Confirmed by the server: the phone forgets the account.
     phone
         .auth
@@ -1594,34 +1583,15 @@ async fn guessing_offline_codes_locks_the_employee_whatever_the_spelling() {
         assert!(page.contains("Wrong account or code"), "{page}");
     }
     // Exactly the configured number were evaluated, then the lock.
-    let mut conn = s.server.state.store.conn().await.expect("conn");
-    let evaluated = sso_server::store::audit::list(
-        &mut conn,
-        &sso_server::store::audit::AuditFilter {
-            action: Some("employee.sign_in_failed".into()),
-            target_id: Some(s.employee_id.clone()),
-        },
-        None,
-        500,
-    )
-    .await
-    .expect("audit")
-    .iter()
-    .filter(|e| e.detail.contains("wrong_code"))
-    .count();
-    let locks = sso_server::store::audit::list(
-        &mut conn,
-        &sso_server::store::audit::AuditFilter {
-            action: Some("employee.sign_in_locked".into()),
-            target_id: Some(s.employee_id.clone()),
-        },
-        None,
-        10,
-    )
-    .await
-    .expect("audit")
-    .len();
-    drop(conn);
+    let evaluated =
+        crate::support::audit_events(&s.server, "employee.sign_in_failed", &s.employee_id)
+            .await
+            .iter()
+            .filter(|e| e.detail.contains("wrong_code"))
+            .count();
+    let locks = crate::support::audit_events(&s.server, "employee.sign_in_locked", &s.employee_id)
+        .await
+        .len();
     assert_eq!(evaluated + locks, lock_after as usize);
     assert_eq!(locks, 1);
 

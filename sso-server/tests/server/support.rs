@@ -254,3 +254,52 @@ pub fn registration_link(page: &str) -> String {
     let rest = &page[start..];
     unescape(&rest[..rest.find('"').expect("end of href")])
 }
+
+/// A "domain controller" that accepts connections and never answers: a sync against it stays
+/// in flight (until its 600-s timeout), so a test can kill or race it. Returns the port.
+pub async fn silent_dc() -> u16 {
+    let hole = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = hole.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            held.push(socket);
+        }
+    });
+    port
+}
+
+/// The domain `hang` on the silent DC at `port` (plain LDAP: nothing is ever sent back).
+pub fn hanging_domain(port: u16) -> Value {
+    json!({
+        "name": "hang",
+        "urls": [format!("ldap://127.0.0.1:{port}")],
+        "tls_mode": "plain",
+        "allow_plain": true,
+        "bind_dn": "CN=sync,DC=hang,DC=test",
+        "bind_password": "x",
+        "base_dn": "DC=hang,DC=test",
+        "sync_group": "CN=staff,DC=hang,DC=test",
+        "timeout_seconds": 600,
+    })
+}
+
+/// The audit events `action` about `target_id` on `server`, newest first (up to 500).
+pub async fn audit_events(
+    server: &TestServer,
+    action: &str,
+    target_id: &str,
+) -> Vec<sso_server::store::audit::AuditRow> {
+    let mut conn = server.state.store.conn().await.expect("conn");
+    sso_server::store::audit::list(
+        &mut conn,
+        &sso_server::store::audit::AuditFilter {
+            action: Some(action.into()),
+            target_id: Some(target_id.into()),
+        },
+        None,
+        500,
+    )
+    .await
+    .expect("audit")
+}
