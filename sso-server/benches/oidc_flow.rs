@@ -22,6 +22,16 @@ use tokio::net::TcpListener;
 
 const CONCURRENCY: usize = 16;
 
+/// HAProxy, stopped when the benchmark ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn secs() -> Duration {
     Duration::from_secs(
         std::env::var("BENCH_SECONDS")
@@ -209,11 +219,79 @@ async fn main() {
     let ring = state.keys.ring(&state.key_ctx()).await.unwrap();
     let backend = state.store.backend().name();
     let serving = state.clone();
+    let instance_config = (*state.config).clone();
     tokio::spawn(async move {
         sso_server::app::serve(serving, listener, std::future::pending())
             .await
             .unwrap();
     });
+    // BENCH_HAPROXY=1 or 2: the load goes through HAProxy to one instance, or to two instances
+    // on the same PostgreSQL (round robin). On two cores this shows the cost of the extra hop
+    // and of the shared state, not a speed-up: the instances share the cores with the load.
+    let behind = std::env::var("BENCH_HAPROXY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut _haproxy = None;
+    let base = match behind {
+        None => base,
+        Some(n) => {
+            let mut ports = vec![port];
+            for _ in 1..n {
+                let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ports.push(l.local_addr().unwrap().port());
+                let other = sso_server::app::init(instance_config.clone(), Arc::new(SystemClock))
+                    .await
+                    .unwrap();
+                tokio::spawn(async move {
+                    sso_server::app::serve(other, l, std::future::pending())
+                        .await
+                        .unwrap();
+                });
+            }
+            let front = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let servers: String = ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| format!("    server s{i} 127.0.0.1:{p} check inter 500ms\n"))
+                .collect();
+            let cfg = dir.path().join("haproxy.cfg");
+            std::fs::write(
+                &cfg,
+                format!(
+                    "global\n    maxconn 4096\ndefaults\n    mode http\n    timeout connect 2s\n    \
+                     timeout client 60s\n    timeout server 60s\n    option http-keep-alive\n\
+                     frontend sso\n    bind 127.0.0.1:{front}\n    default_backend instances\n\
+                     backend instances\n    balance roundrobin\n    option httpchk GET /readyz\n{servers}"
+                ),
+            )
+            .unwrap();
+            _haproxy = Some(KillOnDrop(
+                std::process::Command::new("haproxy")
+                    .arg("-f")
+                    .arg(&cfg)
+                    .spawn()
+                    .expect("haproxy (apt-get install haproxy)"),
+            ));
+            let front = format!("http://localhost:{front}");
+            for _ in 0..100 {
+                if reqwest::get(format!("{front}/readyz"))
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Let the health checks see every instance up.
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            println!("through HAProxy (round robin) to {n} instance(s) on the same database");
+            front
+        }
+    };
     let ctx = Arc::new(Ctx {
         base,
         cookie: format!("{}={}", cookie.name(), cookie.value()),
