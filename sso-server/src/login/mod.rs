@@ -148,7 +148,10 @@ pub struct SigninQuery {
 }
 
 /// The pending authorization request's client name and login hint, if the id is live.
-async fn pending_info(state: &AppState, request: &str) -> Result<(Option<String>, Option<String>)> {
+pub(super) async fn pending_info(
+    state: &AppState,
+    request: &str,
+) -> Result<(Option<String>, Option<String>)> {
     if request.is_empty() {
         return Ok((None, None));
     }
@@ -373,6 +376,7 @@ where
             throttle::release(&mut conn, &ip_key).await?;
             drop(conn);
             let (cookie, session) = session::start(state, &employee_id, &[attempt.amr]).await?;
+            let app = pending_info(state, attempt.request).await?.0;
             let mut conn = state.store.conn().await?;
             audit::record(
                 &mut conn,
@@ -383,7 +387,7 @@ where
                     kind: "employee",
                     id: &employee_id,
                 }),
-                json!({ "method": attempt.method, "session": session.id }),
+                json!({ "method": attempt.method, "session": session.id, "app": app }),
             )
             .await?;
             let jar = jar

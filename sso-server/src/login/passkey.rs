@@ -155,6 +155,7 @@ pub async fn signin_finish(
             crate::throttle::release(&mut conn, &ip_key).await?;
             drop(conn);
             let (cookie, session) = session::start(&state, &employee_id, &["hwk", "user"]).await?;
+            let app = super::pending_info(&state, &body.request).await?.0;
             let mut conn = state.store.conn().await?;
             audit::record(
                 &mut conn,
@@ -165,7 +166,7 @@ pub async fn signin_finish(
                     kind: "employee",
                     id: &employee_id,
                 }),
-                json!({ "method": "passkey", "session": session.id }),
+                json!({ "method": "passkey", "session": session.id, "app": app }),
             )
             .await?;
             Ok((
@@ -315,6 +316,10 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
             other => other,
         }
         .to_owned();
+        let how = match detail["app"].as_str() {
+            Some(app) => format!("{how}, to {app}"),
+            None => how,
+        };
         (minute(a.at), how, a.ip.unwrap_or_default())
     })
     .collect();

@@ -191,7 +191,7 @@ pub async fn status(
             kind: "employee",
             id: &c.employee_id,
         }),
-        json!({ "method": "push", "challenge": c.id, "session": session_row.id }),
+        json!({ "method": "push", "challenge": c.id, "session": session_row.id, "app": c.client_name }),
     )
     .await?;
     Ok((

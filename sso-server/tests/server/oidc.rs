@@ -1329,7 +1329,12 @@ async fn passkey_registration_and_sign_in() {
         1,
         "the first passkey stays"
     );
-    assert!(left.contains("Recent sign-ins") && left.contains("passkey"));
+    // The sign-ins, with how and to which app: the passkey one and the password one of the flow.
+    assert!(left.contains("Recent sign-ins"), "{left}");
+    assert!(
+        left.contains("passkey, to Wiki") && left.contains("domain password, to Wiki"),
+        "{left}"
+    );
 }
 
 /// A client that asks for ES256 ID tokens gets them, and the relying party verifies them.
