@@ -180,7 +180,7 @@ pub async fn keys_rotate(config: Config, alg: crate::oidc::jws::Alg) -> Result<S
             &state.key_ctx(),
             &Actor::cli(),
             alg,
-            crate::admin::api::clients::publish_for_ms(&state),
+            crate::oidc::keys::publish_for_ms(&state.config.oidc),
         )
         .await;
     // The running instances drop their cached key ring.

@@ -11,10 +11,11 @@ use serde::Deserialize;
 use askama::Template;
 
 use crate::admin::accounts;
-use crate::admin::session::{removal_cookie, session_cookie, ClientIp, MaybeAdmin};
+use crate::admin::session::{removal_cookie, session_cookie, MaybeAdmin};
 use crate::app::AppState;
 use crate::crypto::{constant_time_eq, random_token};
 use crate::error::{Error, Result};
+use crate::http::extract::ClientIp;
 use crate::store;
 
 /// Double-submit cookie that protects the sign-in form, which has no session yet.

@@ -4,9 +4,7 @@
 //! own CSRF token: API calls that change something send it in `X-CSRF-Token`, console forms in a
 //! hidden `csrf_token` field.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::Method;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -16,6 +14,7 @@ use crate::audit::Actor;
 use crate::clock::minutes_ms;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::{Error, Result};
+use crate::http::extract::client_ip;
 use crate::store;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -82,37 +81,6 @@ impl AdminSession {
     }
 }
 
-/// The client's address: the peer, or, when the peer is a trusted reverse proxy, the right-most
-/// address in `X-Forwarded-For` that is not a trusted proxy (the left part of the header is
-/// whatever the client claimed, so it is never believed).
-pub fn client_ip(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<String> {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())?;
-    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
-    if !is_trusted(&peer) {
-        return Some(peer.to_string());
-    }
-    let mut client = peer;
-    for value in parts.headers.get_all("x-forwarded-for").iter().rev() {
-        let Ok(value) = value.to_str() else { break };
-        for hop in value.rsplit(',') {
-            match hop.trim().parse::<std::net::IpAddr>() {
-                Ok(ip) => {
-                    client = ip;
-                    if !is_trusted(&ip) {
-                        return Some(client.to_string());
-                    }
-                }
-                // Garbage from the client side of the header: stop at the last good hop.
-                Err(_) => return Some(client.to_string()),
-            }
-        }
-    }
-    Some(client.to_string())
-}
-
 /// Resolves the cookie to a live session, or `None`.
 pub async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<AdminSession>> {
     let jar = CookieJar::from_headers(&parts.headers);
@@ -176,19 +144,5 @@ impl FromRequestParts<AppState> for MaybeAdmin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         Ok(Self(resolve(parts, state).await?))
-    }
-}
-
-/// The caller's address, for audit records of unauthenticated actions.
-pub struct ClientIp(pub Option<String>);
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Self(client_ip(parts, &state.config.trusted_proxies)))
     }
 }

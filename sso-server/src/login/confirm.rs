@@ -15,11 +15,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::passkey::signed_in;
-use crate::admin::session::ClientIp;
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
 use crate::error::{Error, Result};
 use crate::http::extract::ApiJson;
+use crate::http::extract::ClientIp;
 use crate::push::challenges::{self, Origin, MAX_PROMPTS_PER_10_MIN};
 use crate::store;
 

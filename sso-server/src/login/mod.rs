@@ -30,11 +30,11 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::admin::session::ClientIp;
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
 use crate::crypto::{constant_time_eq, random_token};
 use crate::error::{Error, Result};
+use crate::http::extract::ClientIp;
 use crate::store;
 use crate::throttle::{self, Take};
 

@@ -24,13 +24,13 @@ use webauthn_rs::prelude::{
 };
 
 use super::{after_signin, render, session};
-use crate::admin::session::ClientIp;
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
 use crate::crypto::{constant_time_eq, random_token};
 use crate::employees::State as EmployeeState;
 use crate::error::{Error, Result};
 use crate::http::extract::ApiJson;
+use crate::http::extract::ClientIp;
 use crate::store::employees::EmployeeRow;
 use crate::store::oidc::{PasskeyRow, SessionRow};
 use crate::store::{self};

@@ -14,12 +14,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{after_signin, session};
-use crate::admin::session::ClientIp;
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
 use crate::employees::State as EmployeeState;
 use crate::error::Result;
 use crate::http::extract::ApiJson;
+use crate::http::extract::ClientIp;
 use crate::push::challenges::{self, Origin, Reach};
 use crate::store;
 

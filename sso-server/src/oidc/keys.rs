@@ -69,6 +69,12 @@ impl KeyRing {
     }
 }
 
+/// How long a retired key stays published: longer than any token it signed lives (plus an hour
+/// for caches at the relying parties).
+pub fn publish_for_ms(o: &crate::config::OidcConfig) -> i64 {
+    i64::from(o.access_token_ttl_seconds.max(o.id_token_ttl_seconds)) * 1000 + 3_600_000
+}
+
 /// The cache of the key ring, shared by every request.
 #[derive(Default)]
 pub struct Keys {

@@ -14,8 +14,8 @@ use axum::Json;
 use serde_json::json;
 
 use super::challenges::{self, Origin, Reach};
-use crate::admin::session::ClientIp;
 use crate::app::AppState;
+use crate::http::extract::ClientIp;
 use crate::oidc::clients::ClientKind;
 use crate::oidc::errors::OAuthError;
 use crate::store;

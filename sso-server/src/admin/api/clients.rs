@@ -133,12 +133,6 @@ pub struct RotatedKey {
     pub kid: String,
 }
 
-/// How long a retired key stays published: longer than any token it signed lives.
-pub fn publish_for_ms(state: &AppState) -> i64 {
-    let o = &state.config.oidc;
-    i64::from(o.access_token_ttl_seconds.max(o.id_token_ttl_seconds)) * 1000 + 3_600_000
-}
-
 #[utoipa::path(post, path = "/api/v1/oidc/keys/rotate", operation_id = "rotate_key", tag = "oidc",
     request_body = RotateKey,
     responses((status = 200, body = RotatedKey), (status = 400, body = ErrorBody)))]
@@ -153,7 +147,7 @@ pub async fn rotate_key(
             &state.key_ctx(),
             &admin.actor(),
             body.alg,
-            publish_for_ms(&state),
+            crate::oidc::keys::publish_for_ms(&state.config.oidc),
         )
         .await?;
     // Every instance signs with the new key from now on (not after its cache's minute).

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::admin::accounts;
-use crate::admin::session::{removal_cookie, session_cookie, ApiAdmin, ClientIp};
+use crate::admin::session::{removal_cookie, session_cookie, ApiAdmin};
 use crate::app::AppState;
 use crate::error::{ErrorBody, Result};
 use crate::http::extract::ApiJson;
+use crate::http::extract::ClientIp;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
