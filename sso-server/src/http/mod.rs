@@ -22,10 +22,14 @@ pub fn router(state: AppState) -> Router {
     } else {
         None
     };
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/admin") }))
+    // The balancer's probes stay out of the request traces (they are counted in the metrics):
+    // several a second, and a draining instance's 503 is expected, not a failure to log.
+    let probes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route_layer(axum::middleware::from_fn(metrics::track));
+    let traced = Router::new()
+        .route("/", get(|| async { Redirect::to("/admin") }))
         .route("/metrics", get(metrics::render))
         .merge(crate::admin::router())
         .merge(crate::oidc::router())
@@ -39,7 +43,9 @@ pub fn router(state: AppState) -> Router {
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
             }),
-        )
+        );
+    probes
+        .merge(traced)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
