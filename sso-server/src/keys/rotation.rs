@@ -708,34 +708,40 @@ pub async fn run_schedule(state: AppState) {
         if minutes == 0 {
             continue;
         }
-        let now = state.clock.now_ms();
-        let holder = uuid::Uuid::new_v4().to_string();
-        let leased = async {
-            let mut conn = state.store.conn().await?;
-            store::directory::try_lease(
-                &mut conn,
-                "password-rotation-scan",
-                &holder,
-                &state.instance.owner(),
-                now,
-                15 * 60_000,
-            )
-            .await
-        }
-        .await;
-        if !matches!(leased, Ok(true)) {
-            continue;
-        }
-        match scan(&state, None, "scheduled", false).await {
-            Ok(r) if r.started > 0 || !r.errors.is_empty() => {
+        match scheduled_scan(&state).await {
+            Some(Ok(r)) if r.started > 0 || !r.errors.is_empty() => {
                 tracing::info!(started = r.started, accounts = r.accounts, errors = ?r.errors, "password rotation scan")
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "password rotation scan failed"),
-        }
-        if let Ok(mut conn) = state.store.conn().await {
-            let _ =
-                store::directory::release_lease(&mut conn, "password-rotation-scan", &holder).await;
+            Some(Ok(_)) | None => {}
+            Some(Err(e)) => tracing::warn!(error = %e, "password rotation scan failed"),
         }
     }
+}
+
+/// One scheduled scan, if no other instance is scanning (the `password-rotation-scan` lease,
+/// which dies with the life that holds it); `None` when another one is.
+pub async fn scheduled_scan(state: &AppState) -> Option<Result<ScanReport>> {
+    let now = state.clock.now_ms();
+    let holder = uuid::Uuid::new_v4().to_string();
+    let leased = async {
+        let mut conn = state.store.conn().await?;
+        store::directory::try_lease(
+            &mut conn,
+            "password-rotation-scan",
+            &holder,
+            &state.instance.owner(),
+            now,
+            15 * 60_000,
+        )
+        .await
+    }
+    .await;
+    if !matches!(leased, Ok(true)) {
+        return None;
+    }
+    let report = scan(state, None, "scheduled", false).await;
+    if let Ok(mut conn) = state.store.conn().await {
+        let _ = store::directory::release_lease(&mut conn, "password-rotation-scan", &holder).await;
+    }
+    Some(report)
 }

@@ -1219,3 +1219,51 @@ async fn two_instances_ticking_at_once_start_one_scheduled_run() {
     assert_eq!(runs.len(), 1, "exactly one run");
     assert_eq!(runs[0].state, "running");
 }
+
+/// Issue 18: one password-rotation scan at a time across instances. While one instance scans (its
+/// DC never answers), a scheduled scan on the other returns at once without scanning.
+#[tokio::test]
+async fn two_instances_scan_rotations_one_at_a_time() {
+    if !backends().contains(&Db::Postgres) {
+        return;
+    }
+    let first = TestServer::start(Db::Postgres).await;
+    let mut config = (*first.state.config).clone();
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    let second = TestServer::start_config(config, tempfile::tempdir().expect("dir")).await;
+    let port = crate::support::silent_dc().await;
+    let mut domain = crate::support::hanging_domain(port);
+    domain["rotation_group"] = json!("CN=rotate,DC=hang,DC=test");
+    add_domain_json(&first, domain).await;
+    let scanning = {
+        let state = first.state.clone();
+        tokio::spawn(async move { sso_server::keys::rotation::scheduled_scan(&state).await })
+    };
+    let mut held = false;
+    for _ in 0..100 {
+        let mut conn = first.state.store.conn().await.expect("conn");
+        held = store::directory::lease_holder(
+            &mut conn,
+            "password-rotation-scan",
+            &first.state.instance.owner(),
+            first.clock.now_ms(),
+        )
+        .await
+        .expect("lease")
+        .is_some();
+        if held {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(held, "the first instance scans");
+    let other = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sso_server::keys::rotation::scheduled_scan(&second.state),
+    )
+    .await
+    .expect("the second answers at once");
+    assert!(other.is_none(), "the second does not scan");
+    assert!(!scanning.is_finished(), "the first is still scanning");
+    scanning.abort();
+}
