@@ -81,6 +81,24 @@ pub fn from_ms(ms: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// `2026-11-24 10:45:07 UTC`.
+pub fn when(ms: i64) -> String {
+    let t = from_ms(ms);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+pub fn when_opt(ms: Option<i64>) -> String {
+    ms.map(when).unwrap_or_else(|| "–".to_owned())
+}
+
 pub fn to_ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }

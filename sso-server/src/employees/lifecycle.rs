@@ -36,6 +36,15 @@ pub struct SignedOut {
     pub grants: u64,
 }
 
+/// The SSO sessions and the apps' grants (refresh tokens) of the employee, ended: what signing
+/// out everywhere and deactivation have in common.
+async fn end_sign_ins(conn: &mut Conn, now_ms: i64, employee_id: &str) -> Result<SignedOut> {
+    Ok(SignedOut {
+        sessions: store::oidc::delete_sessions_of_employee(conn, employee_id).await?,
+        grants: store::oidc::revoke_grants_of_employee(conn, employee_id, now_ms).await?,
+    })
+}
+
 /// Ends every sign-in of an employee who stays active: their SSO sessions on every browser and
 /// the grants (refresh tokens) of every app. Authenticators stay. Runs inside the caller's
 /// transaction; `actor` is the employee (from the account page) or an admin.
@@ -45,8 +54,7 @@ pub async fn sign_out_everywhere(
     actor: &Actor,
     employee_id: &str,
 ) -> Result<SignedOut> {
-    let sessions = store::oidc::delete_sessions_of_employee(conn, employee_id).await?;
-    let grants = store::oidc::revoke_grants_of_employee(conn, employee_id, now_ms).await?;
+    let SignedOut { sessions, grants } = end_sign_ins(conn, now_ms, employee_id).await?;
     audit::record(
         conn,
         now_ms,
@@ -71,8 +79,7 @@ pub async fn deactivate(
     reason: Reason,
 ) -> Result<()> {
     // Every sign-in path checks the `active` state too; this makes what was already issued stop.
-    let sessions = store::oidc::delete_sessions_of_employee(conn, employee_id).await?;
-    let grants = store::oidc::revoke_grants_of_employee(conn, employee_id, now_ms).await?;
+    let SignedOut { sessions, grants } = end_sign_ins(conn, now_ms, employee_id).await?;
     let devices = store::push::revoke_devices_of(conn, employee_id, None, now_ms).await?;
     let keys = crate::keys::deactivate_keys_of(conn, employee_id, now_ms).await?;
     audit::record(

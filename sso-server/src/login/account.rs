@@ -1,5 +1,5 @@
 //! The employee's own management of their sign-in methods on the account page: rename or remove a
-//! passkey, remove the phone. Who may call: the signed-in employee; what proves it: the session
+//! passkey, remove the phone, sign out everywhere. Who may call: the signed-in employee; what proves it: the session
 //! cookie and the page's CSRF token, and for a removal also a strong, recent sign-in (the step-up
 //! rule: a phished password must not be enough to take the employee's phone or passkey away).
 //! Every removal is audited and e-mailed to the employee. Forms work without JavaScript.
@@ -81,6 +81,44 @@ fn employee_actor() -> Actor {
     Actor::System {
         name: "the employee".into(),
     }
+}
+
+/// `POST /account/sign-out-everywhere`: ends the employee's sessions on every browser (this one
+/// included) and every app's refresh tokens; a lost laptop or a shared computer stops being
+/// signed in. No step-up: it only takes access away.
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ActionForm>,
+) -> Result<Response> {
+    let cur = match checked(&state, &jar, &form.csrf_token).await? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let mut tx = state.store.begin().await?;
+    let done = crate::employees::lifecycle::sign_out_everywhere(
+        &mut tx,
+        state.clock.now_ms(),
+        &employee_actor(),
+        &cur.employee.id,
+    )
+    .await?;
+    tx.commit().await?;
+    let apps = match done.grants {
+        0 => "No app held a sign-in.".to_owned(),
+        1 => "One app must ask you to sign in again.".to_owned(),
+        n => format!("{n} apps must ask you to sign in again."),
+    };
+    Ok((
+        jar.remove(session::removal_cookie(&state)),
+        message(
+            StatusCode::OK,
+            "Signed out everywhere",
+            &format!("You are signed out on every browser. {apps}"),
+            false,
+        ),
+    )
+        .into_response())
 }
 
 /// `POST /account/passkeys/{id}/rename`.

@@ -80,7 +80,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/confirm/status", post(confirm::status))
         .route(
             "/account/sign-out-everywhere",
-            post(account_sign_out_everywhere),
+            post(account::sign_out_everywhere),
         )
 }
 
@@ -494,56 +494,6 @@ async fn account_logout(
     Ok((
         jar.remove(session::removal_cookie(&state)),
         message(StatusCode::OK, "Signed out", "You are signed out.", false),
-    )
-        .into_response())
-}
-
-/// `POST /account/sign-out-everywhere`, from the account page. Who: the signed-in employee; what
-/// proves it: the session cookie and the page's CSRF token. Ends the employee's sessions on
-/// every browser (this one included) and every app's refresh tokens; a lost laptop or a shared
-/// computer stops being signed in. No step-up: it only takes access away.
-async fn account_sign_out_everywhere(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    Form(form): Form<LogoutForm>,
-) -> Result<Response> {
-    let mut conn = state.store.conn().await?;
-    let Some(cur) = session::current(&state, &mut conn, &jar).await? else {
-        return Ok(Redirect::to("/account").into_response());
-    };
-    if !passkey::account_csrf_ok(&cur.session, &form.csrf_token) {
-        return Ok(message(
-            StatusCode::FORBIDDEN,
-            "Not signed out",
-            "The form expired. Go back and try again.",
-            true,
-        ));
-    }
-    drop(conn);
-    let mut tx = state.store.begin().await?;
-    let done = crate::employees::lifecycle::sign_out_everywhere(
-        &mut tx,
-        state.clock.now_ms(),
-        &Actor::System {
-            name: "the employee".into(),
-        },
-        &cur.employee.id,
-    )
-    .await?;
-    tx.commit().await?;
-    let apps = match done.grants {
-        0 => "No app held a sign-in.".to_owned(),
-        1 => "One app must ask you to sign in again.".to_owned(),
-        n => format!("{n} apps must ask you to sign in again."),
-    };
-    Ok((
-        jar.remove(session::removal_cookie(&state)),
-        message(
-            StatusCode::OK,
-            "Signed out everywhere",
-            &format!("You are signed out on every browser. {apps}"),
-            false,
-        ),
     )
         .into_response())
 }

@@ -260,11 +260,6 @@ fn day(ms: i64) -> String {
     crate::clock::from_ms(ms).date().to_string()
 }
 
-fn minute(ms: i64) -> String {
-    let t = crate::clock::from_ms(ms);
-    format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute())
-}
-
 pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Result<Response> {
     let mut conn = state.store.conn().await?;
     let Some(cur) = session::current(&state, &mut conn, &jar).await? else {
@@ -277,7 +272,9 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
             id: p.id,
             name: p.name,
             created: day(p.created_at),
-            last_used: p.last_used_at.map_or_else(|| "never".into(), minute),
+            last_used: p
+                .last_used_at
+                .map_or_else(|| "never".into(), crate::clock::when),
         })
         .collect();
     let phones = store::push::active_devices_of(&mut conn, &cur.employee.id)
@@ -292,7 +289,9 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
                 other => other.to_owned(),
             },
             registered: day(d.created_at),
-            last_seen: d.last_used_at.map_or_else(|| "not yet".into(), minute),
+            last_seen: d
+                .last_used_at
+                .map_or_else(|| "not yet".into(), crate::clock::when),
         })
         .collect();
     let sign_ins = store::audit::list(
@@ -320,7 +319,7 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
             Some(app) => format!("{how}, to {app}"),
             None => how,
         };
-        (minute(a.at), how, a.ip.unwrap_or_default())
+        (crate::clock::when(a.at), how, a.ip.unwrap_or_default())
     })
     .collect();
     let page = render(&AccountPage {

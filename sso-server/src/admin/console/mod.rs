@@ -29,7 +29,6 @@ use askama::Template;
 
 use crate::admin::session::{resolve, AdminSession};
 use crate::app::AppState;
-use crate::clock::from_ms;
 use crate::error::{Error, Result};
 
 pub use flash::Flash;
@@ -240,20 +239,4 @@ pub fn done(state: &AppState, admin: &AdminSession, to: &str, f: Flash) -> Respo
     (jar, Redirect::to(to)).into_response()
 }
 
-/// `2026-11-24 10:45:07 UTC`.
-pub fn when(ms: i64) -> String {
-    let t = from_ms(ms);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
-pub fn when_opt(ms: Option<i64>) -> String {
-    ms.map(when).unwrap_or_else(|| "–".to_owned())
-}
+pub use crate::clock::{when, when_opt};
