@@ -35,10 +35,17 @@ TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null \
 out=${out:-$TARGET_DIR/bindings}
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 
-# Two cargo invocations on purpose: built together, uniffi's `cli` feature (the bindgen's) would
-# be unified into the library too and bloat it.
-cargo build --quiet -p bindings --bin uniffi-bindgen
-cargo build --quiet -p mobile-core "${features[@]}"
+if [ -n "${TEST_WORKSPACE_BUILD:-}" ]; then
+  # In the test command: reuse the build `cargo test --workspace` made (features unified over the
+  # whole workspace, so the library has `test-support`). A `-p` build here would unify other
+  # features and rebuild most dependencies a second time.
+  cargo build --quiet --locked --workspace --all-targets
+else
+  # Two cargo invocations on purpose: built together, uniffi's `cli` feature (the bindgen's)
+  # would be unified into the library too and bloat it.
+  cargo build --quiet -p bindings --bin uniffi-bindgen
+  cargo build --quiet -p mobile-core "${features[@]}"
+fi
 
 case "$(uname -s)" in
   Darwin) LIB="$TARGET_DIR/debug/libmobile_core.dylib" ;;

@@ -2,7 +2,12 @@
 # its own data folder and short challenges, creates an admin, and exports E2E_SSO_URL,
 # E2E_SSO_ADMIN and E2E_SSO_ADMIN_PASSWORD. The server is stopped and its folder removed when
 # the sourcing script exits. Needs TARGET_DIR.
-cargo build --quiet -p sso-server --bin sso-server
+if [ -n "${TEST_WORKSPACE_BUILD:-}" ]; then
+  # In the test command: the binary `cargo test --workspace` built (see generate.sh).
+  cargo build --quiet --locked --workspace --all-targets
+else
+  cargo build --quiet -p sso-server --bin sso-server
+fi
 SERVER_BIN="$TARGET_DIR/debug/sso-server"
 SERVER_DIR=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

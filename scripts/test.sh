@@ -9,7 +9,8 @@ cd "$ROOT"
 export STATE_DIR="$ROOT/target/test-env"
 mkdir -p "$STATE_DIR"
 
-step() { printf '\n==> %s\n' "$*"; }
+START=$SECONDS
+step() { printf '\n==> [%ss] %s\n' "$((SECONDS - START))" "$*"; }
 
 cleanup() {
   step "stopping test servers"
@@ -20,8 +21,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "installing missing packages"
-bash scripts/install-deps.sh
+# Packages download and install while cargo checks the code (the Rust build needs none of them).
+step "installing missing packages (in the background, log in $STATE_DIR/install-deps.log)"
+bash scripts/install-deps.sh >"$STATE_DIR/install-deps.log" 2>&1 &
+INSTALL_PID=$!
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "waiting for the package installation"
+if ! wait "$INSTALL_PID"; then
+  cat "$STATE_DIR/install-deps.log" >&2
+  echo "installing packages failed" >&2
+  exit 1
+fi
+cat "$STATE_DIR/install-deps.log"
 
 step "starting PostgreSQL"
 E2E_POSTGRES_URL=$(bash scripts/postgres.sh start | tail -n 1)
@@ -37,14 +54,11 @@ eval "$(bash scripts/smtp.sh start)"
 # Tests that need these servers fail instead of skipping.
 export E2E_REQUIRE_SERVERS=1
 
-step "cargo fmt --check"
-cargo fmt --all -- --check
-
-step "cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-
 step "cargo test"
 cargo test --workspace --locked
+
+# The binding steps reuse this build instead of building crates again with other features.
+export TEST_WORKSPACE_BUILD=1
 
 step "generating the Kotlin, Swift and Python bindings of mobile-core"
 bash bindings/generate.sh

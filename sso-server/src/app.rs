@@ -151,6 +151,7 @@ pub async fn serve(
         .then(|| crate::directory::schedule::spawn(state.clone()));
     let maintenance = tokio::spawn(maintenance(state.clone()));
     let rotations = tokio::spawn(crate::keys::rotation::run_schedule(state.clone()));
+    let rotation_retries = tokio::spawn(crate::keys::rotation::run_retries(state.clone()));
     let delivery = crate::enrol::invitations::spawn_delivery(state.clone());
     // A graceful stop: first say "draining" on /readyz and answer the long polls, keep serving
     // while the load balancer notices, then stop accepting and finish what is in flight.
@@ -174,6 +175,7 @@ pub async fn serve(
     }
     maintenance.abort();
     rotations.abort();
+    rotation_retries.abort();
     delivery.abort();
     heartbeat.abort();
     if let Some(l) = listener_task {

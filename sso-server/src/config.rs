@@ -81,6 +81,9 @@ pub struct KeysConfig {
     pub max_password_age_days: u32,
     /// Minutes between rotation scans in this instance (0: only on demand).
     pub scan_interval_minutes: u32,
+    /// Seconds between retries of rotations waiting for the directory (a DC that was down, or
+    /// an instance that died while setting a password), 1 to 3600.
+    pub retry_interval_seconds: u32,
 }
 
 impl Default for KeysConfig {
@@ -89,6 +92,7 @@ impl Default for KeysConfig {
             password_length: crate::keys::passwords::DEFAULT_LENGTH,
             max_password_age_days: 28,
             scan_interval_minutes: 60,
+            retry_interval_seconds: 60,
         }
     }
 }
@@ -389,6 +393,9 @@ impl Config {
     fn validate(&self) -> Result<()> {
         if !(12..=128).contains(&self.keys.password_length) {
             return Err(invalid("keys.password_length", "must be 12 to 128"));
+        }
+        if !(1..=3600).contains(&self.keys.retry_interval_seconds) {
+            return Err(invalid("keys.retry_interval_seconds", "must be 1 to 3600"));
         }
         if !(1..=3650).contains(&self.keys.max_password_age_days) {
             return Err(invalid("keys.max_password_age_days", "must be 1 to 3650"));

@@ -315,9 +315,40 @@ async fn discard(state: &AppState, conn: &mut Conn, r: &RotationRow, now: i64) -
     Ok(())
 }
 
+/// How long step 2 may hold a rotation. The lease also dies with the life that took it (its
+/// heartbeat stops), which is what lets another instance take over after a crash.
+const STEP_LEASE_MS: i64 = 5 * 60_000;
+
 /// Step 2: sets the password the key confirmed in AD. A refusal by the directory fails the
 /// rotation (the key discards the new password); an unreachable DC leaves it to be retried.
+/// One life at a time works on a rotation (the `rotation:<id>` lease): when another holds it,
+/// this returns at once and leaves the rotation to it.
 pub async fn set_directory(state: &AppState, rotation_id: &str) -> Result<()> {
+    let lease = format!("rotation:{rotation_id}");
+    let holder = Uuid::new_v4().to_string();
+    let leased = {
+        let mut conn = state.store.conn().await?;
+        store::directory::try_lease(
+            &mut conn,
+            &lease,
+            &holder,
+            &state.instance.owner(),
+            state.clock.now_ms(),
+            STEP_LEASE_MS,
+        )
+        .await?
+    };
+    if !leased {
+        return Ok(());
+    }
+    let result = set_directory_leased(state, rotation_id).await;
+    if let Ok(mut conn) = state.store.conn().await {
+        let _ = store::directory::release_lease(&mut conn, &lease, &holder).await;
+    }
+    result
+}
+
+async fn set_directory_leased(state: &AppState, rotation_id: &str) -> Result<()> {
     let (r, account, identity, domain) = {
         let mut conn = state.store.conn().await?;
         let Some(r) = store::keys::rotation(&mut conn, rotation_id).await? else {
@@ -422,8 +453,9 @@ pub async fn set_directory(state: &AppState, rotation_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Retries step 2 of every rotation waiting for the directory (after a restart, or a DC that was
-/// down). Returns how many were tried.
+/// Retries step 2 of every rotation waiting for the directory (after a restart, a DC that was
+/// down, or an instance that died in the middle of step 2). Returns how many were waiting; those
+/// another live instance is working on are left to it.
 pub async fn resume(state: &AppState) -> Result<usize> {
     let waiting = {
         let mut conn = state.store.conn().await?;
@@ -693,21 +725,31 @@ pub async fn accounts_of(conn: &mut Conn, employee_id: &str) -> Result<Vec<Accou
     Ok(out)
 }
 
-/// At start and every `keys.scan_interval_minutes`: resume rotations waiting for the directory
-/// (a restart mid-rotation lands here) and start the rotations that are due. A lease keeps one
-/// scan at a time across instances; resuming is safe anywhere (each step is a conditional move).
-pub async fn run_schedule(state: AppState) {
-    let minutes = u64::from(state.config.keys.scan_interval_minutes);
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(60 * minutes.max(1)));
+/// At start and every `keys.retry_interval_seconds`: resume rotations waiting for the directory
+/// (a restart mid-rotation, or another instance that died in the middle of one, lands here).
+pub async fn run_retries(state: AppState) {
+    let seconds = u64::from(state.config.keys.retry_interval_seconds.max(1));
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(seconds));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
         if let Err(e) = resume(&state).await {
             tracing::warn!(error = %e, "resuming password rotations failed");
         }
-        if minutes == 0 {
-            continue;
-        }
+    }
+}
+
+/// Every `keys.scan_interval_minutes` (never when 0): start the rotations that are due. A lease
+/// keeps one scan at a time across instances.
+pub async fn run_schedule(state: AppState) {
+    let minutes = u64::from(state.config.keys.scan_interval_minutes);
+    if minutes == 0 {
+        return;
+    }
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60 * minutes));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
         match scheduled_scan(&state).await {
             Some(Ok(r)) if r.started > 0 || !r.errors.is_empty() => {
                 tracing::info!(started = r.started, accounts = r.accounts, errors = ?r.errors, "password rotation scan")

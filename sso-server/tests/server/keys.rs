@@ -494,8 +494,16 @@ async fn sync_now(
 }
 
 pub(crate) async fn rotating(db: Db) -> Option<Rotating> {
+    rotating_with(db, |_| {}).await
+}
+
+/// [`rotating`] on a server with an adjusted configuration.
+pub(crate) async fn rotating_with(
+    db: Db,
+    adjust: impl FnOnce(&mut sso_server::config::Config),
+) -> Option<Rotating> {
     let dc = Dc::corp()?;
-    let server = TestServer::start(db).await;
+    let server = TestServer::start_with(db, adjust).await;
     let (admin, csrf) = server.admin_client().await;
     let mut corner = Corner::new(&dc).await;
     let rotation_group = corner.add_group("Rotate").await;

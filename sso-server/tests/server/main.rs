@@ -18,5 +18,6 @@ mod oidc;
 mod process;
 mod push;
 mod push_services;
+mod rotation_faults;
 mod store;
 mod support;

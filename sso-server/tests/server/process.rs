@@ -44,6 +44,14 @@ pub(crate) struct Running {
     pub(crate) base: String,
 }
 
+/// A test that fails part-way leaves no server behind (it would hold the test's output open).
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 async fn start(dir: &Path) -> Running {
     start_on(dir, free_port(), &[]).await
 }

@@ -303,3 +303,67 @@ pub async fn audit_events(
     .await
     .expect("audit")
 }
+
+/// A TCP relay in front of a real server that holds every connection it accepts, sending
+/// nothing either way, until [`HoldingProxy::release`]; from then on it relays. A DC behind it
+/// "hangs" for a while and then answers, so a test can kill an instance in the middle of a call
+/// and let another finish the work. Plain threads: a held connection costs one sleeping thread.
+pub struct HoldingProxy {
+    pub port: u16,
+    released: Arc<std::sync::atomic::AtomicBool>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HoldingProxy {
+    /// Relays to `target` (`host:port`).
+    pub fn start(target: &str) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (r, a, target) = (released.clone(), accepted.clone(), target.to_owned());
+        std::thread::spawn(move || {
+            for inbound in listener.incoming().flatten() {
+                a.fetch_add(1, Ordering::SeqCst);
+                let (r, target) = (r.clone(), target.clone());
+                std::thread::spawn(move || {
+                    while !r.load(Ordering::SeqCst) {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    let Ok(outbound) = std::net::TcpStream::connect(&target) else {
+                        return;
+                    };
+                    let (Ok(mut in_r), Ok(mut out_w)) = (inbound.try_clone(), outbound.try_clone())
+                    else {
+                        return;
+                    };
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut in_r, &mut out_w);
+                        let _ = out_w.shutdown(std::net::Shutdown::Write);
+                    });
+                    let (mut out_r, mut in_w) = (outbound, inbound);
+                    let _ = std::io::copy(&mut out_r, &mut in_w);
+                    let _ = in_w.shutdown(std::net::Shutdown::Write);
+                    let _ = up.join();
+                });
+            }
+        });
+        Self {
+            port,
+            released,
+            accepted,
+        }
+    }
+
+    /// From now on, held and new connections are relayed.
+    pub fn release(&self) {
+        self.released
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
