@@ -26,13 +26,19 @@
     if (!r.ok) throw new Error(data.message || "The server refused the passkey.");
     return data;
   }
-  async function signIn(button) {
-    const request = button.dataset.request || "";
+  // A passkey sign-in. `mediation` "conditional" is the autofill path: the browser offers the
+  // passkeys it has for this site in the account field's suggestions and the promise settles
+  // only when one is picked; without it the browser asks at once (this device, a security key,
+  // or a phone nearby).
+  async function passkeySignIn(request, mediation, signal) {
     const start = await post("/login/passkey/options", { request });
     const pk = start.options.publicKey;
     pk.challenge = b64u.toBuf(pk.challenge);
     (pk.allowCredentials || []).forEach((c) => (c.id = b64u.toBuf(c.id)));
-    const cred = await navigator.credentials.get({ publicKey: pk, mediation: start.options.mediation });
+    const ask = { publicKey: pk };
+    if (mediation) ask.mediation = mediation;
+    if (signal) ask.signal = signal;
+    const cred = await navigator.credentials.get(ask);
     const r = cred.response;
     const done = await post("/login/passkey", {
       ceremony: start.ceremony,
@@ -51,6 +57,22 @@
       },
     });
     window.location.assign(done.redirect);
+  }
+  let autofill = null;
+  async function offerPasskeysInAutofill() {
+    const form = document.getElementById("signin-form");
+    if (!form || !window.PublicKeyCredential) return;
+    if (!PublicKeyCredential.isConditionalMediationAvailable) return;
+    if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+    autofill = new AbortController();
+    passkeySignIn(form.dataset.request || "", "conditional", autofill.signal).catch((e) => {
+      if (e && e.name !== "AbortError") showError(e.message || String(e));
+    });
+  }
+  function signIn(button) {
+    // One WebAuthn request at a time: the explicit one replaces the autofill one.
+    if (autofill) { autofill.abort(); autofill = null; }
+    return passkeySignIn(button.dataset.request || "");
   }
   async function register(button, base) {
     const csrf = button.dataset.csrf;
@@ -111,9 +133,7 @@
       fn(b).catch((e) => showError(e.message || String(e))).finally(() => (b.disabled = false));
     });
   }
-  async function push(button) {
-    const request = button.dataset.request || "";
-    const username = document.getElementById("push-username").value;
+  async function push(request, username) {
     const start = await post("/login/push", { request, username });
     document.getElementById("push-number-value").textContent = String(start.number);
     document.getElementById("push-number").hidden = false;
@@ -127,14 +147,23 @@
     }
     throw new Error("No answer from the phone. Try again, or use another way to sign in.");
   }
-  function wirePush(id) {
-    const b = document.getElementById(id);
-    if (!b) return;
-    b.addEventListener("click", () => {
+  // The sign-in form: the phone button (or Enter with only the account typed) sends the phone
+  // request from here; a code or a password goes to the server as a plain form post.
+  function wireSigninForm() {
+    const form = document.getElementById("signin-form");
+    if (!form) return;
+    const b = document.getElementById("push-button");
+    form.addEventListener("submit", (ev) => {
+      const by = ev.submitter ? ev.submitter.value : "phone";
+      const code = document.getElementById("code").value.trim();
+      const password = document.getElementById("password").value;
+      if (by !== "phone" || code || password) return;
+      ev.preventDefault();
       b.disabled = true;
       const e = document.getElementById("push-error");
       e.hidden = true;
-      push(b).catch((err) => { e.textContent = err.message || String(err); e.hidden = false; })
+      push(form.dataset.request || "", document.getElementById("username").value)
+        .catch((err) => { e.textContent = err.message || String(err); e.hidden = false; })
         .finally(() => (b.disabled = false));
     });
   }
@@ -168,6 +197,7 @@
   wireConfirm("confirm-phone");
   wire("passkey-button", signIn);
   wire("add-passkey", register);
-  wirePush("push-button");
+  wireSigninForm();
+  offerPasskeysInAutofill();
   watchInvitation();
 })();

@@ -53,7 +53,7 @@ const FAILURE_FLOOR: Duration = Duration::from_millis(400);
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/login", get(signin_page))
+        .route("/login", get(signin_page).post(signin_submit))
         .route("/login/password", post(password_submit))
         .route("/login/code", post(code_submit))
         .route("/login/signin.js", get(passkey::script))
@@ -139,6 +139,11 @@ struct SigninPage<'a> {
     username: &'a str,
     client_name: Option<&'a str>,
     error: Option<&'a str>,
+    /// How this browser signed in last time (`phone`, `passkey`, `code`, `password`), or "".
+    last: &'a str,
+    /// "Other ways to sign in" shown open: after a failed code or password, or when one of them
+    /// (or a passkey) was used last time.
+    others_open: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -187,12 +192,15 @@ async fn signin_form(
         .secure(secure)
         .path("/")
         .build();
+    let last = session::last_method(state, &jar);
     let page = render(&SigninPage {
         csrf_token: &token,
         request,
         username: &username,
         client_name: client_name.as_deref(),
         error,
+        last: last.map_or("", session::Method::as_str),
+        others_open: error.is_some() || last.is_some_and(|m| m != session::Method::Phone),
     })?;
     Ok((
         status,
@@ -243,6 +251,79 @@ struct PasswordForm {
     password: String,
 }
 
+/// The sign-in page's one form: the account field and, under "Other ways to sign in", the code
+/// and the password, each with its own button (`method`). Enter in a field presses the first
+/// button (the phone's), so without a chosen method the filled field decides. The phone request
+/// itself needs the page's script (it waits for the answer); without it the page says so.
+#[derive(Deserialize)]
+struct SigninForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    method: String,
+}
+
+async fn signin_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Form(form): Form<SigninForm>,
+) -> Result<Response> {
+    let method =
+        match session::Method::parse(&form.method) {
+            Some(m @ (session::Method::Code | session::Method::Password)) => m,
+            _ if !form.code.trim().is_empty() => session::Method::Code,
+            _ if !form.password.is_empty() => session::Method::Password,
+            _ => return signin_form(
+                &state,
+                jar,
+                &form.request,
+                &form.username,
+                Some(
+                    "Approving on your phone needs JavaScript in this browser. Use a code from \
+                     the phone app or your domain password instead.",
+                ),
+                StatusCode::OK,
+            )
+            .await,
+        };
+    if method == session::Method::Code {
+        code_submit(
+            State(state),
+            ClientIp(ip),
+            jar,
+            Form(CodeForm {
+                csrf_token: form.csrf_token,
+                request: form.request,
+                username: form.username,
+                code: form.code,
+            }),
+        )
+        .await
+    } else {
+        password_submit(
+            State(state),
+            ClientIp(ip),
+            jar,
+            Form(PasswordForm {
+                csrf_token: form.csrf_token,
+                request: form.request,
+                username: form.username,
+                password: form.password,
+            }),
+        )
+        .await
+    }
+}
+
 async fn password_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -251,6 +332,7 @@ async fn password_submit(
 ) -> Result<Response> {
     let attempt = Attempt {
         method: "password",
+        last: session::Method::Password,
         amr: "pwd",
         request: &form.request,
         username: &form.username,
@@ -282,6 +364,7 @@ async fn code_submit(
 ) -> Result<Response> {
     let attempt = Attempt {
         method: "offline_code",
+        last: session::Method::Code,
         amr: "otp",
         request: &form.request,
         username: &form.username,
@@ -297,6 +380,8 @@ async fn code_submit(
 struct Attempt<'a> {
     /// For the audit record.
     method: &'static str,
+    /// For the cookie remembering it.
+    last: session::Method,
     /// RFC 8176 authentication method reference of the session.
     amr: &'static str,
     request: &'a str,
@@ -392,7 +477,8 @@ where
             .await?;
             let jar = jar
                 .remove(Cookie::build(signin_csrf_cookie(state.config.secure_cookies())).path("/"))
-                .add(cookie);
+                .add(cookie)
+                .add(session::last_method_cookie(state, attempt.last));
             Ok((jar, Redirect::to(&after_signin(attempt.request))).into_response())
         }
         failed => {

@@ -170,7 +170,10 @@ pub async fn signin_finish(
             )
             .await?;
             Ok((
-                jar.add(cookie),
+                jar.add(cookie).add(session::last_method_cookie(
+                    &state,
+                    session::Method::Passkey,
+                )),
                 Json(json!({ "redirect": after_signin(&body.request) })),
             )
                 .into_response())

@@ -196,7 +196,8 @@ pub async fn status(
     .await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        jar.add(cookie),
+        jar.add(cookie)
+            .add(session::last_method_cookie(&state, session::Method::Phone)),
         Json(json!({ "state": "approved", "redirect": after_signin(&body.request) })),
     )
         .into_response())

@@ -90,3 +90,60 @@ pub async fn start(
     store::oidc::insert_session(&mut conn, &row).await?;
     Ok((cookie(state, token), row))
 }
+
+/// How an employee signed in, remembered per browser so the sign-in page can offer it first next
+/// time. The cookie names the method only, never the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Phone,
+    Passkey,
+    Code,
+    Password,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Phone => "phone",
+            Self::Passkey => "passkey",
+            Self::Code => "code",
+            Self::Password => "password",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "phone" => Self::Phone,
+            "passkey" => Self::Passkey,
+            "code" => Self::Code,
+            "password" => Self::Password,
+            _ => return None,
+        })
+    }
+}
+
+fn last_method_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-sso_last_method"
+    } else {
+        "sso_last_method"
+    }
+}
+
+/// The cookie remembering `method` on this browser (400 days, the longest browsers keep).
+pub fn last_method_cookie(state: &AppState, method: Method) -> Cookie<'static> {
+    let secure = state.config.secure_cookies();
+    Cookie::build((last_method_cookie_name(secure), method.as_str()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path("/")
+        .max_age(time::Duration::days(400))
+        .build()
+}
+
+/// The method this browser last signed in with, if it says a known one.
+pub fn last_method(state: &AppState, jar: &CookieJar) -> Option<Method> {
+    jar.get(last_method_cookie_name(state.config.secure_cookies()))
+        .and_then(|c| Method::parse(c.value()))
+}

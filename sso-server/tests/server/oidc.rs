@@ -1846,3 +1846,121 @@ async fn sign_out_everywhere_ends_sessions_and_refresh_tokens() {
     .await;
     assert_eq!(status, 404);
 }
+
+/// The `Set-Cookie` value of `name` in a response, if it sets one.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// Issue 19: the sign-in page asks for the account once (one field, offered to the browser's
+/// passkey autofill), works without JavaScript for the password, says so for the phone, and
+/// remembers on the browser how it signed in last (the method, never the account). Attacks: a
+/// forged post (no CSRF token) signs nobody in.
+#[tokio::test]
+async fn the_sign_in_page_asks_once_and_remembers_the_method() {
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let browser = client();
+    let page = browser
+        .get(f.server.url("/login"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert_eq!(page.matches("name=\"username\"").count(), 1, "{page}");
+    assert!(page.contains("autocomplete=\"username webauthn\""));
+    assert!(
+        page.contains("<details id=\"other-ways\">"),
+        "closed at first"
+    );
+    let post = |form: Vec<(&'static str, String)>| {
+        let browser = browser.clone();
+        let url = f.server.url("/login");
+        async move { browser.post(url).form(&form).send().await.expect("post") }
+    };
+    let csrf = field(&page, "csrf_token");
+
+    // Without JavaScript the phone button cannot wait for the phone: the page says so.
+    let resp = post(vec![
+        ("csrf_token", csrf.clone()),
+        ("username", f.account.clone()),
+        ("method", "phone".into()),
+    ])
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(set_cookie(&resp, "sso_session").is_none());
+    let page = resp.text().await.expect("html");
+    assert!(page.contains("needs JavaScript"), "{page}");
+    assert!(page.contains("<details id=\"other-ways\" open>"));
+
+    // A wrong password through the one form: refused, "other ways" stays open.
+    let csrf = field(&page, "csrf_token");
+    let resp = post(vec![
+        ("csrf_token", csrf.clone()),
+        ("username", f.account.clone()),
+        ("password", "not-the-password".into()),
+        ("method", "password".into()),
+    ])
+    .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(&resp, "sso_session").is_none());
+    let page = resp.text().await.expect("html");
+    assert!(page.contains("<details id=\"other-ways\" open>"));
+
+    // A forged post from another site (no token): nobody is signed in.
+    let resp = client()
+        .post(f.server.url("/login"))
+        .form(&[
+            ("username", f.account.as_str()),
+            ("password", USER_PASSWORD),
+            ("method", "password"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(set_cookie(&resp, "sso_session").is_none());
+
+    // Enter in the password field presses the first button (the phone's): the filled password
+    // decides, and the employee is signed in.
+    let csrf = field(&page, "csrf_token");
+    let resp = post(vec![
+        ("csrf_token", csrf),
+        ("username", f.account.clone()),
+        ("password", USER_PASSWORD.into()),
+        ("method", "phone".into()),
+    ])
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&resp), "/account");
+    assert!(set_cookie(&resp, "sso_session").is_some());
+    let last = set_cookie(&resp, "sso_last_method").expect("last method remembered");
+    assert!(last.starts_with("sso_last_method=password;"), "{last}");
+    assert!(
+        last.contains("HttpOnly") && last.contains("Max-Age="),
+        "{last}"
+    );
+    let sam = f.account.split('\\').nth(1).expect("sam");
+    assert!(!last.contains(sam), "the cookie names no account: {last}");
+
+    // Next time on this browser, the password is offered as the way used last.
+    let page = browser
+        .get(f.server.url("/login"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("<details id=\"other-ways\" open>"));
+    assert!(page.contains("Domain password <span class=\"badge\">last used here</span>"));
+    assert!(!page.contains("Code from the phone app <span"));
+}
