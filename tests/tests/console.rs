@@ -5,7 +5,9 @@
 //! test, the audit log; and hardware keys: import with a bad line named, assignment with the
 //! activation code shown once (and used), state actions and a refused one, the employee's keys
 //! and password form, an Entra ID domain form with a field error. Screenshots of every page go
-//! to `target/console-screenshots/`.
+//! to `target/console-screenshots/`. And the employee's pages: sign-in without JavaScript, by
+//! phone from the one account field, by passkey through autofill; the account page's passkeys
+//! and "sign out everywhere".
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -902,4 +904,496 @@ async fn employee_key(state: &sso_server::app::AppState, serial: &str) -> String
         .expect("key")
         .expect("the key")
         .id
+}
+
+/// WebDriver's "add virtual authenticator" (W3C WebAuthn, chromedriver): a platform authenticator
+/// with user verification that holds discoverable credentials, standing in for Touch ID or
+/// Windows Hello.
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/webauthn/authenticator",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserVerified": true, "isUserConsenting": true,
+        });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Chromium with JavaScript switched off (the no-script paths of the sign-in page).
+async fn browser_without_js(driver: &e2e::Chromedriver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": driver.chromium,
+            "args": e2e::CHROMIUM_ARGS.iter().chain(&["--window-size=1280,900"]).collect::<Vec<_>>(),
+            "prefs": {"profile.managed_default_content_settings.javascript": 2},
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("webdriver session")
+}
+
+/// The browser's address once `want` holds for it.
+async fn url_when(c: &Client, want: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let u = c.current_url().await.expect("url").to_string();
+        if want(&u) {
+            return u;
+        }
+        assert!(std::time::Instant::now() < deadline, "stuck at {u}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Issue 19, in Chromium: an employee signs in to an app with the domain password while
+/// JavaScript is off; approves on the phone from the single account field; adds a passkey on the
+/// account page and then signs in through the account field's autofill (conditional mediation,
+/// nothing clicked); renames and removes the passkey; signs out everywhere, which ends the app's
+/// refresh token.
+#[tokio::test]
+async fn employee_signs_in_and_manages_the_account_in_a_browser() {
+    let Some(dc) = e2e::SambaDc::from_env() else {
+        assert!(
+            !e2e::servers_required(),
+            "E2E_SAMBA_* not set but servers are required"
+        );
+        eprintln!("skipped: run scripts/test.sh");
+        return;
+    };
+    let Some(driver) = e2e::Chromedriver::start() else {
+        assert!(
+            !e2e::servers_required(),
+            "chromium / chromedriver not installed but servers are required"
+        );
+        eprintln!("skipped: chromium and chromium-driver are not installed");
+        return;
+    };
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let group = format!("Employee Pages {tag}");
+    let sam = format!("ep{tag}");
+    let email = format!("{sam}@corp.example.test");
+    let password = "Employee-Passw0rd!";
+    dc.samba_tool(&["group", "add", &group]);
+    dc.samba_tool(&[
+        "user",
+        "create",
+        &sam,
+        password,
+        &format!("--mail-address={email}"),
+        "--given-name=Ada",
+        "--surname=Pages",
+        "--use-username-as-cn",
+    ]);
+    dc.samba_tool(&["group", "addmembers", &group, &sam]);
+
+    let dir = tempfile::tempdir().expect("dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!(
+        "http://localhost:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
+    config.public_url = base.parse().expect("url");
+    config.directory.schedule_enabled = false;
+    let state = sso_server::app::init(config, Arc::new(SystemClock))
+        .await
+        .expect("init");
+    let serving = state.clone();
+    tokio::spawn(async move {
+        let _ = sso_server::app::serve(serving, listener, std::future::pending()).await;
+    });
+    let ca = std::fs::read_to_string(&dc.ca_file).expect("ca");
+    let domain = format!("corp{tag}");
+    let input = serde_json::from_value(json!({
+        "name": domain, "urls": [dc.ldaps_url], "ca_pem": ca,
+        "bind_dn": dc.admin_user, "bind_password": dc.admin_password, "base_dn": dc.base_dn,
+        "netbios_name": dc.netbios, "sync_group": group,
+    }))
+    .expect("domain");
+    Domains {
+        store: &state.store,
+        cipher: &state.cipher,
+    }
+    .create(&Actor::cli(), SystemClock.now_ms(), &input)
+    .await
+    .expect("domain");
+    let run = sso_server::directory::Syncer::new(&state)
+        .run(
+            &domain,
+            sso_server::directory::RunOptions {
+                mode: sso_server::directory::SyncMode::Full,
+                dry_run: false,
+                force: false,
+                trigger: sso_server::directory::sync::Trigger::Cli,
+                actor: Actor::cli(),
+            },
+            None,
+        )
+        .await
+        .expect("sync");
+    assert_eq!(run.state, "succeeded", "{:?}", run.message);
+    let rp = e2e_rp::Rp::create(&state, &base).await;
+
+    // 1. JavaScript off: the password path through the one form.
+    let nojs = browser_without_js(&driver).await;
+    let (auth_url, _) = rp.authorize_url();
+    nojs.goto(&auth_url).await.expect("authorize");
+    url_when(&nojs, |u| u.contains("/login?request=")).await;
+    let field = nojs
+        .find(Locator::Id("username"))
+        .await
+        .expect("account field");
+    field.send_keys(&email).await.expect("type");
+    nojs.find(Locator::Css("#other-ways summary"))
+        .await
+        .expect("other ways")
+        .click()
+        .await
+        .expect("open");
+    nojs.find(Locator::Id("password"))
+        .await
+        .expect("password field")
+        .send_keys(password)
+        .await
+        .expect("type");
+    nojs.find(Locator::Id("password-button"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    let back = url_when(&nojs, |u| u.starts_with(e2e_rp::REDIRECT)).await;
+    assert!(back.contains("code="), "{back}");
+    nojs.close().await.expect("close");
+
+    // 2. The phone, registered from an enrolment link; then approval from the account field.
+    let phone = e2e_rp::Phone::register(&state, &base, &email).await;
+    let c = browser(&driver).await;
+    c.issue_cmd(AddVirtualAuthenticator)
+        .await
+        .expect("virtual authenticator");
+    let (auth_url, flow) = rp.authorize_url();
+    c.goto(&auth_url).await.expect("authorize");
+    fill(&c, "username", &email).await;
+    c.find(Locator::Id("push-button"))
+        .await
+        .expect("phone button")
+        .click()
+        .await
+        .expect("click");
+    let number = text_when(&c, Locator::Id("push-number-value"), |t| !t.is_empty()).await;
+    phone
+        .approve(number.parse().expect("a two-digit number"))
+        .await;
+    let back = url_when(&c, |u| u.starts_with(e2e_rp::REDIRECT)).await;
+    let refresh = rp.exchange(&back, flow).await;
+    assert!(
+        rp.refresh(&refresh).await.is_ok(),
+        "the app's refresh token works"
+    );
+
+    // 3. A passkey added on the account page (the phone sign-in is recent and strong).
+    c.goto(&format!("{base}/account")).await.expect("account");
+    fill(&c, "passkey-name", "Laptop").await;
+    click(&c, Locator::Id("add-passkey")).await;
+    text_when(&c, Locator::Id("passkeys"), |t| t.contains("Laptop")).await;
+    click(&c, Locator::XPath(&button("Sign out"))).await;
+    assert!(body(&c).await.contains("You are signed out"));
+
+    // 4. Back on the sign-in page nothing is clicked: the browser offers the passkey in the
+    // account field's autofill and the virtual authenticator picks it.
+    c.goto(&format!("{base}/login"))
+        .await
+        .expect("sign-in page");
+    // (Chromium's virtual authenticator answers a conditional request without showing the
+    // autofill list, so the field's `webauthn` token is checked here as an attribute.)
+    let field = c
+        .find(Locator::Id("username"))
+        .await
+        .expect("account field");
+    assert_eq!(
+        field.attr("autocomplete").await.expect("attr").as_deref(),
+        Some("username webauthn")
+    );
+    let at = url_when(&c, |u| u.ends_with("/account")).await;
+    assert!(at.ends_with("/account"));
+    let recent = text_of(&c, Locator::Id("sign-ins")).await;
+    assert!(recent.contains("passkey"), "{recent}");
+
+    // 5. Rename, then remove.
+    let rename = c
+        .find(Locator::Css("#passkeys input[name=name]"))
+        .await
+        .expect("rename field");
+    rename.clear().await.expect("clear");
+    rename.send_keys("Work laptop").await.expect("type");
+    click(&c, Locator::XPath(&button("Rename"))).await;
+    text_when(&c, Locator::Id("passkeys"), |t| t.contains("Work laptop")).await;
+    click(
+        &c,
+        Locator::Css("button[aria-label='Remove the passkey Work laptop']"),
+    )
+    .await;
+    let list = text_when(&c, Locator::Id("passkeys"), |t| !t.contains("Work laptop")).await;
+    assert!(!list.contains("Work laptop"), "{list}");
+
+    // 6. Sign out everywhere: the app's refresh token is dead.
+    c.goto(&format!("{base}/account")).await.expect("account");
+    click(&c, Locator::XPath(&button("Sign out everywhere"))).await;
+    assert!(rp.refresh(&refresh).await.is_err(), "refresh token ended");
+    c.close().await.expect("close");
+}
+
+/// The employee test's outside parties: a relying party (the `openidconnect` crate) and a phone
+/// (the real mobile-core with its software key store).
+mod e2e_rp {
+    use std::sync::Arc;
+
+    use mobile_core::authenticator::Authenticator;
+    use mobile_core::keystore::SoftwareKeyStore;
+    use mobile_core::protocol::{Decision, Platform};
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+    use openidconnect::{
+        AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+        EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+        RedirectUrl, RefreshToken, Scope,
+    };
+    use sso_server::app::AppState;
+    use sso_server::audit::Actor;
+    use sso_server::clock::{Clock as _, SystemClock};
+    use sso_server::oidc::clients::{ClientInput, ClientKind, Clients};
+
+    pub const REDIRECT: &str = "http://localhost:9/callback";
+
+    fn http() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    type Oidc = CoreClient<
+        EndpointSet,
+        EndpointNotSet,
+        EndpointNotSet,
+        EndpointNotSet,
+        EndpointMaybeSet,
+        EndpointMaybeSet,
+    >;
+
+    pub struct Rp {
+        client: Oidc,
+    }
+
+    /// What the app keeps between sending the browser off and getting it back.
+    pub struct Flow {
+        state: CsrfToken,
+        verifier: PkceCodeVerifier,
+    }
+
+    impl Rp {
+        pub async fn create(state: &AppState, base: &str) -> Self {
+            let created = Clients {
+                store: &state.store,
+            }
+            .create(
+                &Actor::cli(),
+                SystemClock.now_ms(),
+                &ClientInput {
+                    name: "Wiki".into(),
+                    kind: ClientKind::Confidential,
+                    redirect_uris: vec![REDIRECT.into()],
+                    post_logout_redirect_uris: vec![],
+                    allowed_scopes: None,
+                    grant_types: None,
+                    id_token_signed_response_alg: None,
+                },
+            )
+            .await
+            .expect("client");
+            let meta = CoreProviderMetadata::discover_async(
+                IssuerUrl::new(base.to_owned()).expect("issuer"),
+                &http(),
+            )
+            .await
+            .expect("discovery");
+            let client = CoreClient::from_provider_metadata(
+                meta,
+                ClientId::new(created.client.client_id.clone()),
+                created.client_secret.clone().map(ClientSecret::new),
+            )
+            .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).expect("redirect"));
+            Self { client }
+        }
+
+        pub fn authorize_url(&self) -> (String, Flow) {
+            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+            let (url, state, _nonce) = self
+                .client
+                .authorize_url(
+                    CoreAuthenticationFlow::AuthorizationCode,
+                    CsrfToken::new_random,
+                    Nonce::new_random,
+                )
+                .add_scope(Scope::new("email".into()))
+                .add_scope(Scope::new("offline_access".into()))
+                .set_pkce_challenge(challenge)
+                .url();
+            (url.to_string(), Flow { state, verifier })
+        }
+
+        /// Checks `state`, exchanges the code, returns the refresh token.
+        pub async fn exchange(&self, back: &str, flow: Flow) -> RefreshToken {
+            let back = url::Url::parse(back).expect("url");
+            let q = |k: &str| {
+                back.query_pairs()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.to_string())
+            };
+            assert_eq!(q("state").as_deref(), Some(flow.state.secret().as_str()));
+            let code = q("code").expect("code");
+            let tokens = self
+                .client
+                .exchange_code(AuthorizationCode::new(code))
+                .expect("token endpoint")
+                .set_pkce_verifier(flow.verifier)
+                .request_async(&http())
+                .await
+                .expect("tokens");
+            tokens.refresh_token().expect("refresh token").clone()
+        }
+
+        pub async fn refresh(&self, rt: &RefreshToken) -> Result<(), String> {
+            self.client
+                .exchange_refresh_token(rt)
+                .expect("token endpoint")
+                .request_async(&http())
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    pub struct Phone {
+        auth: Arc<Authenticator>,
+        account: String,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Phone {
+        /// Registers a phone for the employee with `email` from a fresh enrolment link.
+        pub async fn register(state: &AppState, _base: &str, email: &str) -> Self {
+            let mut conn = state.store.conn().await.expect("conn");
+            let employee = sso_server::store::employees::find_by_email(&mut conn, email)
+                .await
+                .expect("find")
+                .expect("imported");
+            drop(conn);
+            let link = sso_server::push::enrol::create(state, &Actor::cli(), &employee.id, None)
+                .await
+                .expect("enrolment")
+                .link;
+            let dir = tempfile::tempdir().expect("dir");
+            let auth = Authenticator::new(
+                Arc::new(SoftwareKeyStore::new()),
+                dir.path().join("accounts.json").display().to_string(),
+                true,
+            )
+            .expect("phone");
+            let info = auth.parse_registration(link, now()).expect("link");
+            let req = auth
+                .build_registration_request(
+                    info.clone(),
+                    "Ada's phone".into(),
+                    None,
+                    Platform::Android,
+                )
+                .await
+                .expect("request");
+            let resp = http()
+                .post(&req.url)
+                .header("content-type", "application/json")
+                .body(req.body)
+                .send()
+                .await
+                .expect("register");
+            assert_eq!(resp.status(), 200);
+            let account = auth
+                .complete_registration(info, resp.text().await.expect("body"))
+                .await
+                .expect("account")
+                .id;
+            Self {
+                auth,
+                account,
+                _dir: dir,
+            }
+        }
+
+        /// Polls for the pending challenge and approves it with the number the page shows.
+        pub async fn approve(&self, number: u32) {
+            let poll = self
+                .auth
+                .poll_request(self.account.clone(), now())
+                .await
+                .expect("poll");
+            let mut r = http().get(format!("{}?wait=10", poll.url));
+            for h in &poll.headers {
+                r = r.header(&h.name, &h.value);
+            }
+            let body = r.send().await.expect("poll").text().await.expect("body");
+            let mut pending = self
+                .auth
+                .verify_poll_response(self.account.clone(), body, now())
+                .expect("verified");
+            assert_eq!(pending.len(), 1, "one sign-in waits");
+            let answer = self
+                .auth
+                .answer_challenge(
+                    self.account.clone(),
+                    pending.remove(0),
+                    Decision::Approve,
+                    Some(number),
+                    now(),
+                )
+                .await
+                .expect("answer");
+            let resp = http()
+                .post(&answer.url)
+                .header("content-type", "application/json")
+                .body(answer.body)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(resp.status(), 200);
+        }
+    }
+
+    fn now() -> i64 {
+        SystemClock.now_ms() / 1000
+    }
 }
