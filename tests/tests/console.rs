@@ -1067,6 +1067,12 @@ async fn employee_signs_in_and_manages_the_account_in_a_browser() {
         .find(Locator::Id("username"))
         .await
         .expect("account field");
+    // Chromium's virtual authenticator answers a conditional request without showing the
+    // autofill list (step 4), so the field's `webauthn` token is checked here.
+    assert_eq!(
+        field.attr("autocomplete").await.expect("attr").as_deref(),
+        Some("username webauthn")
+    );
     field.send_keys(&email).await.expect("type");
     nojs.find(Locator::Css("#other-ways summary"))
         .await
@@ -1129,16 +1135,6 @@ async fn employee_signs_in_and_manages_the_account_in_a_browser() {
     c.goto(&format!("{base}/login"))
         .await
         .expect("sign-in page");
-    // (Chromium's virtual authenticator answers a conditional request without showing the
-    // autofill list, so the field's `webauthn` token is checked here as an attribute.)
-    let field = c
-        .find(Locator::Id("username"))
-        .await
-        .expect("account field");
-    assert_eq!(
-        field.attr("autocomplete").await.expect("attr").as_deref(),
-        Some("username webauthn")
-    );
     let at = url_when(&c, |u| u.ends_with("/account")).await;
     assert!(at.ends_with("/account"));
     let recent = text_of(&c, Locator::Id("sign-ins")).await;
