@@ -51,6 +51,10 @@ eval "$(bash scripts/samba-dc.sh start emea)"
 step "starting an SMTP server (aiosmtpd)"
 eval "$(bash scripts/smtp.sh start)"
 
+step "fetching axe-core for the browser tests' accessibility checks"
+E2E_AXE_JS=$(bash scripts/axe.sh | tail -n 1)
+export E2E_AXE_JS
+
 # Tests that need these servers fail instead of skipping.
 export E2E_REQUIRE_SERVERS=1
 

@@ -199,3 +199,10 @@ pub fn screenshot_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     dir
 }
+
+/// axe-core's script (`scripts/axe.sh` fetches it; the test script exports its path as
+/// `E2E_AXE_JS`), or `None` when it is not set.
+pub fn axe_script() -> Option<String> {
+    let path = std::env::var("E2E_AXE_JS").ok().filter(|p| !p.is_empty())?;
+    Some(std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}")))
+}

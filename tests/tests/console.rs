@@ -30,7 +30,9 @@ struct Shots {
 }
 
 impl Shots {
+    /// A screenshot of the page, which is also checked with axe-core.
     async fn take(&mut self, c: &Client, name: &str) {
+        axe(c, name).await;
         self.n += 1;
         let png = c.screenshot().await.expect("screenshot");
         let path = self
@@ -38,6 +40,36 @@ impl Shots {
             .join(format!("{}{:02}-{name}.png", self.prefix, self.n));
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
+}
+
+/// Runs axe-core (WCAG 2 A and AA rules and best practices) on the page in `c` and fails on any
+/// serious or critical violation, naming the rule and the elements.
+async fn axe(c: &Client, page: &str) {
+    let Some(script) = e2e::axe_script() else {
+        assert!(
+            !e2e::servers_required(),
+            "E2E_AXE_JS not set but the checks are required (scripts/test.sh sets it)"
+        );
+        return;
+    };
+    c.execute(&format!("{script}\n;return true;"), vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{page}: injecting axe-core: {e}"));
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {resultTypes: ['violations']})
+               .then((r) => done(r.violations
+                 .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                 .map((v) => ({rule: v.id, impact: v.impact, help: v.help,
+                   nodes: v.nodes.map((n) => n.target.join(' ') + ' | ' + n.failureSummary)}))))
+               .catch((e) => done([{rule: 'axe-error', help: String(e)}]));",
+            vec![],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{page}: running axe-core: {e}"));
+    let none = found.as_array().is_some_and(Vec::is_empty);
+    assert!(none, "{page}: accessibility violations: {found:#}");
 }
 
 async fn text_of(c: &Client, loc: Locator<'_>) -> String {
@@ -892,6 +924,10 @@ async fn admin_manages_hardware_keys_in_a_browser() {
     click(&c, Locator::LinkText("Keys")).await;
     c.set_window_size(390, 844).await.expect("resize");
     shots.take(&c, "inventory-phone").await;
+    c.set_window_size(1280, 900).await.expect("resize");
+    click(&c, Locator::LinkText("Workstations")).await;
+    text_when(&c, Locator::Css("h1"), |t| t.contains("Workstations")).await;
+    shots.take(&c, "workstations").await;
 
     c.close().await.expect("close");
 }
@@ -1097,13 +1133,31 @@ async fn employee_signs_in_and_manages_the_account_in_a_browser() {
     nojs.close().await.expect("close");
 
     // 2. The phone, registered from an enrolment link; then approval from the account field.
-    let phone = e2e_rp::Phone::register(&state, &base, &email).await;
     let c = browser(&driver).await;
     c.issue_cmd(AddVirtualAuthenticator)
         .await
         .expect("virtual authenticator");
+    // (The invitation page an admin's invitation links to, checked for accessibility.)
+    let employee_id = {
+        let mut conn = state.store.conn().await.expect("conn");
+        sso_server::store::employees::find_by_email(&mut conn, &email)
+            .await
+            .expect("find")
+            .expect("imported")
+            .id
+    };
+    let invitation = sso_server::enrol::invitations::invite(&state, &Actor::cli(), &employee_id)
+        .await
+        .expect("invitation");
+    c.goto(&invitation.link.expect("link"))
+        .await
+        .expect("invitation page");
+    text_of(&c, Locator::Css("h1")).await;
+    axe(&c, "invitation").await;
+    let phone = e2e_rp::Phone::register(&state, &base, &email).await;
     let (auth_url, flow) = rp.authorize_url();
     c.goto(&auth_url).await.expect("authorize");
+    axe(&c, "sign-in").await;
     fill(&c, "username", &email).await;
     c.find(Locator::Id("push-button"))
         .await
@@ -1124,6 +1178,7 @@ async fn employee_signs_in_and_manages_the_account_in_a_browser() {
 
     // 3. A passkey added on the account page (the phone sign-in is recent and strong).
     c.goto(&format!("{base}/account")).await.expect("account");
+    axe(&c, "account").await;
     fill(&c, "passkey-name", "Laptop").await;
     click(&c, Locator::Id("add-passkey")).await;
     text_when(&c, Locator::Id("passkeys"), |t| t.contains("Laptop")).await;
