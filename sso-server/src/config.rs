@@ -44,6 +44,9 @@ pub struct Config {
     pub push: PushConfig,
     pub keys: KeysConfig,
     pub instance: InstanceConfig,
+    /// The employee pages' language when the browser asks for none we have, and the e-mails'
+    /// (`en` or `de`).
+    pub default_language: crate::i18n::Lang,
 }
 
 /// This process among several instances on one database (docs: "Running several instances").
@@ -303,6 +306,7 @@ impl Default for Config {
             push: PushConfig::default(),
             keys: KeysConfig::default(),
             instance: InstanceConfig::default(),
+            default_language: crate::i18n::Lang::En,
         }
     }
 }

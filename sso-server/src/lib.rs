@@ -19,6 +19,7 @@ pub mod employees;
 pub mod enrol;
 pub mod error;
 pub mod http;
+pub mod i18n;
 pub mod instance;
 pub mod keys;
 pub mod login;

@@ -3,6 +3,8 @@
 // base64url again.
 (function () {
   "use strict";
+  // Messages in the page's language (the server puts them on <body>).
+  const say = (k, fallback) => (document.body && document.body.dataset[k]) || fallback;
   const b64u = {
     toBuf(s) {
       const b = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
@@ -23,7 +25,7 @@
     if (csrf) headers["X-CSRF-Token"] = csrf;
     const r = await fetch(url, { method: "POST", headers, body: JSON.stringify(body), credentials: "same-origin" });
     const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(data.message || "The server refused the passkey.");
+    if (!r.ok) throw new Error(data.message || say("refused", "The server refused the request."));
     return data;
   }
   // A passkey sign-in. `mediation` "conditional" is the autofill path: the browser offers the
@@ -142,10 +144,10 @@
       // A long poll: the server answers as soon as the phone does (or after 20 s).
       const s = await post("/login/push/status", { challenge: start.challenge, request, wait: 20 });
       if (s.state === "approved") { window.location.assign(s.redirect); return; }
-      if (s.state === "denied") throw new Error("The request was denied on the phone.");
+      if (s.state === "denied") throw new Error(say("denied", "The request was denied on the phone."));
       if (s.state === "expired") break;
     }
-    throw new Error("No answer from the phone. Try again, or use another way to sign in.");
+    throw new Error(say("noAnswer", "No answer from the phone. Try again, or use another way to sign in."));
   }
   // The sign-in form: the phone button (or Enter with only the account typed) sends the phone
   // request from here; a code or a password goes to the server as a plain form post.
@@ -178,10 +180,10 @@
       await new Promise((r) => setTimeout(r, 1000));
       const s = await post("/account/confirm/status", { challenge: start.challenge }, csrf);
       if (s.state === "approved") { window.location.reload(); return; }
-      if (s.state === "denied") throw new Error("The request was denied on the phone.");
+      if (s.state === "denied") throw new Error(say("denied", "The request was denied on the phone."));
       if (s.state === "expired") break;
     }
-    throw new Error("No answer from the phone. Try again.");
+    throw new Error(say("noAnswer", "No answer from the phone. Try again."));
   }
   function wireConfirm(id) {
     const b = document.getElementById(id);

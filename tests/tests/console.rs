@@ -1004,7 +1004,7 @@ async fn url_when(c: &Client, want: impl Fn(&str) -> bool) -> String {
 /// JavaScript is off; approves on the phone from the single account field; adds a passkey on the
 /// account page and then signs in through the account field's autofill (conditional mediation,
 /// nothing clicked); renames and removes the passkey; signs out everywhere, which ends the app's
-/// refresh token.
+/// refresh token; and a browser asking for German gets German.
 #[tokio::test]
 async fn employee_signs_in_and_manages_the_account_in_a_browser() {
     let Some(dc) = e2e::SambaDc::from_env() else {
@@ -1158,6 +1158,7 @@ async fn employee_signs_in_and_manages_the_account_in_a_browser() {
     let (auth_url, flow) = rp.authorize_url();
     c.goto(&auth_url).await.expect("authorize");
     axe(&c, "sign-in").await;
+    card_shot(&c, "employee-sign-in").await;
     fill(&c, "username", &email).await;
     c.find(Locator::Id("push-button"))
         .await
@@ -1204,6 +1205,7 @@ async fn employee_signs_in_and_manages_the_account_in_a_browser() {
     rename.send_keys("Work laptop").await.expect("type");
     click(&c, Locator::XPath(&button("Rename"))).await;
     text_when(&c, Locator::Id("passkeys"), |t| t.contains("Work laptop")).await;
+    card_shot(&c, "employee-account").await;
     click(
         &c,
         Locator::Css("button[aria-label='Remove the passkey Work laptop']"),
@@ -1217,6 +1219,59 @@ async fn employee_signs_in_and_manages_the_account_in_a_browser() {
     click(&c, Locator::XPath(&button("Sign out everywhere"))).await;
     assert!(rp.refresh(&refresh).await.is_err(), "refresh token ended");
     c.close().await.expect("close");
+
+    // 7. A browser that asks for German gets the sign-in page in German (checked with axe-core
+    // too); the page's switch goes back to English.
+    let de = browser_in(&driver, "de-DE,de").await;
+    de.goto(&format!("{base}/login"))
+        .await
+        .expect("sign-in page");
+    assert_eq!(text_of(&de, Locator::Css("h1")).await, "Anmelden");
+    assert_eq!(
+        text_of(&de, Locator::Id("push-button")).await,
+        "Anfrage an mein Telefon senden"
+    );
+    let html_lang = de
+        .find(Locator::Css("html"))
+        .await
+        .expect("html")
+        .attr("lang")
+        .await
+        .expect("attr");
+    assert_eq!(html_lang.as_deref(), Some("de"));
+    axe(&de, "sign-in (German)").await;
+    click(&de, Locator::LinkText("English")).await;
+    assert_eq!(text_of(&de, Locator::Css("h1")).await, "Sign in");
+    de.close().await.expect("close");
+}
+
+/// A screenshot of the page's card only (small, for the README: scripts/screenshots.sh).
+async fn card_shot(c: &Client, name: &str) {
+    let card = c
+        .find(Locator::Css(".card"))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: no card: {e}"));
+    let png = card.screenshot().await.expect("screenshot");
+    let path = e2e::screenshot_dir().join(format!("{name}.png"));
+    std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// Chromium asking for `languages` (its `Accept-Language`).
+async fn browser_in(driver: &e2e::Chromedriver, languages: &str) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": driver.chromium,
+            "args": e2e::CHROMIUM_ARGS.iter().chain(&["--window-size=1280,900"]).collect::<Vec<_>>(),
+            "prefs": {"intl.accept_languages": languages},
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("webdriver session")
 }
 
 /// The employee test's outside parties: a relying party (the `openidconnect` crate) and a phone

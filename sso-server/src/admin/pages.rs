@@ -30,6 +30,8 @@ pub fn router() -> Router<AppState> {
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
+    /// The console is in English.
+    lang: crate::i18n::Lang,
     csrf_token: &'a str,
     username: &'a str,
     error: Option<&'a str>,
@@ -59,6 +61,7 @@ async fn login_form(
         .path("/admin/login")
         .build();
     let page = render(&LoginPage {
+        lang: crate::i18n::Lang::En,
         csrf_token: &token,
         username,
         error,

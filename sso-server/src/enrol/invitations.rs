@@ -259,6 +259,7 @@ pub async fn by_token(
 #[derive(Template)]
 #[template(path = "invitation_email.txt")]
 struct EmailText<'a> {
+    lang: crate::i18n::Lang,
     name: &'a str,
     org: &'a str,
     link: &'a str,
@@ -268,6 +269,7 @@ struct EmailText<'a> {
 #[derive(Template)]
 #[template(path = "invitation_email.html")]
 struct EmailHtml<'a> {
+    lang: crate::i18n::Lang,
     name: &'a str,
     org: &'a str,
     link: &'a str,
@@ -322,7 +324,10 @@ pub async fn deliver_due(state: &AppState) -> Result<usize> {
             .host_str()
             .unwrap_or("SSO")
             .to_owned();
+        // E-mails have no request to take a language from: the configured one.
+        let lang = state.config.default_language;
         let text = EmailText {
+            lang,
             name: &name,
             org: &org,
             link: &link,
@@ -331,6 +336,7 @@ pub async fn deliver_due(state: &AppState) -> Result<usize> {
         .render()
         .map_err(|e| Error::Internal(format!("template: {e}")))?;
         let html = EmailHtml {
+            lang,
             name: &name,
             org: &org,
             link: &link,
@@ -340,7 +346,7 @@ pub async fn deliver_due(state: &AppState) -> Result<usize> {
         .map_err(|e| Error::Internal(format!("template: {e}")))?;
         let outcome = state
             .mailer
-            .send(&row.email, "Set up your passwordless sign-in", text, html)
+            .send(&row.email, &lang.t("mail-invite-subject"), text, html)
             .await;
         let mut conn = state.store.conn().await?;
         let at = state.clock.now_ms();
@@ -385,5 +391,54 @@ mod tests {
         assert_eq!(super::backoff_ms(0), 60_000);
         assert_eq!(super::backoff_ms(3), 8 * 60_000);
         assert_eq!(super::backoff_ms(40), 6 * 3_600_000);
+    }
+}
+
+#[cfg(test)]
+mod email_tests {
+    use super::*;
+    use crate::i18n::Lang;
+
+    /// The invitation e-mail in each language, both parts, every sentence from the catalogue.
+    #[test]
+    fn the_invitation_email_speaks_each_language() {
+        for (lang, hello, body) in [
+            (
+                Lang::En,
+                "Hello Ada,",
+                "invites you to sign in without passwords",
+            ),
+            (
+                Lang::De,
+                "Hallo Ada,",
+                "lädt Sie ein, sich ohne Passwörter anzumelden",
+            ),
+        ] {
+            let (name, org, link, expires) =
+                ("Ada", "sso.example.com", "https://x/invite/t", "1 Dec");
+            let text = EmailText {
+                lang,
+                name,
+                org,
+                link,
+                expires,
+            }
+            .render()
+            .expect("text");
+            let html = EmailHtml {
+                lang,
+                name,
+                org,
+                link,
+                expires,
+            }
+            .render()
+            .expect("html");
+            for part in [&text, &html] {
+                assert!(part.contains(hello) && part.contains(body), "{part}");
+                assert!(part.contains(link));
+            }
+            assert!(html.contains(&format!("<html lang=\"{}\">", lang.code())));
+        }
     }
 }

@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Template)]
 #[template(path = "invitation.html")]
 struct InvitationPage<'a> {
+    lang: crate::i18n::Lang,
     name: &'a str,
     token: &'a str,
     link: &'a str,
@@ -44,9 +45,8 @@ struct InvitationPage<'a> {
 fn gone() -> Response {
     message(
         StatusCode::NOT_FOUND,
-        "Invitation not valid",
-        "This invitation link is not valid any more: it was used, it expired, or a newer one \
-         replaced it. Ask your administrator for a new invitation.",
+        "msg-invitation-invalid-title",
+        &crate::i18n::current().t("msg-invitation-invalid"),
         true,
     )
 }
@@ -74,6 +74,7 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Resul
     .await?;
     let png = base64::engine::general_purpose::STANDARD.encode(enrol::qr_png(&qr.link)?);
     let page = render(&InvitationPage {
+        lang: crate::i18n::current(),
         name: &employee.display_name,
         token: &token,
         link: &qr.link,

@@ -38,6 +38,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::keys::bridge::router())
         .merge(crate::enrol::pages::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::i18n::layer,
+        ))
         .layer(
             // Spans carry the method and path only: never headers (cookies) or query strings.
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -259,6 +259,7 @@ pub struct Assigned {
 #[derive(askama::Template)]
 #[template(path = "key_activation_email.txt")]
 struct ActivationEmailText<'a> {
+    lang: crate::i18n::Lang,
     name: &'a str,
     serial: &'a str,
     code: &'a str,
@@ -268,6 +269,7 @@ struct ActivationEmailText<'a> {
 #[derive(askama::Template)]
 #[template(path = "key_activation_email.html")]
 struct ActivationEmailHtml<'a> {
+    lang: crate::i18n::Lang,
     name: &'a str,
     serial: &'a str,
     code: &'a str,
@@ -319,7 +321,9 @@ pub async fn assign(
                 ACTIVATION_TTL_MS / 3_600_000,
             );
             let template = |e: askama::Error| Error::Internal(format!("template: {e}"));
+            let lang = state.config.default_language;
             let text = ActivationEmailText {
+                lang,
                 name,
                 serial,
                 code: &code,
@@ -328,6 +332,7 @@ pub async fn assign(
             .render()
             .map_err(template)?;
             let html = ActivationEmailHtml {
+                lang,
                 name,
                 serial,
                 code: &code,
@@ -338,7 +343,7 @@ pub async fn assign(
             // Sent before the commit: if the mail server refuses, the key stays ready.
             state
                 .mailer
-                .send(to, "Your security key's activation code", text, html)
+                .send(to, &lang.t("mail-key-subject"), text, html)
                 .await
                 .map_err(|e| {
                     Error::conflict(Some("email"), format!("the code could not be sent: {e}"))

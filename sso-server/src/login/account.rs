@@ -32,8 +32,6 @@ pub struct ActionForm {
     csrf_token: String,
 }
 
-const EXPIRED: &str = "The form expired. Go back to your account page and try again.";
-
 /// The signed-in employee whose form carries the right token, or the answer to give.
 async fn checked(
     state: &AppState,
@@ -47,8 +45,8 @@ async fn checked(
     if !account_csrf_ok(&cur.session, csrf) {
         return Ok(Err(message(
             StatusCode::FORBIDDEN,
-            "Nothing changed",
-            EXPIRED,
+            "msg-nothing-changed",
+            &crate::i18n::current().t("msg-form-expired-account"),
             true,
         )));
     }
@@ -69,8 +67,8 @@ async fn stepped_up(
     if !step_up::allowed(&cur.session, now) {
         return Ok(Err(message(
             StatusCode::FORBIDDEN,
-            "Not removed",
-            step_up::REMOVAL_REFUSAL,
+            "msg-not-removed",
+            &crate::i18n::current().t("msg-removal-step-up"),
             true,
         )));
     }
@@ -104,17 +102,18 @@ pub async fn sign_out_everywhere(
     )
     .await?;
     tx.commit().await?;
-    let apps = match done.grants {
-        0 => "No app held a sign-in.".to_owned(),
-        1 => "One app must ask you to sign in again.".to_owned(),
-        n => format!("{n} apps must ask you to sign in again."),
-    };
+    let lang = crate::i18n::current();
+    let apps = lang.tn(
+        "msg-apps-ended",
+        "count",
+        i64::try_from(done.grants).unwrap_or(i64::MAX),
+    );
     Ok((
         jar.remove(session::removal_cookie(&state)),
         message(
             StatusCode::OK,
-            "Signed out everywhere",
-            &format!("You are signed out on every browser. {apps}"),
+            "msg-signed-out-everywhere-title",
+            &format!("{} {apps}", lang.t("msg-signed-out-everywhere")),
             false,
         ),
     )
@@ -136,8 +135,8 @@ pub async fn rename_passkey(
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Ok(message(
             StatusCode::BAD_REQUEST,
-            "Not renamed",
-            "The name (field `name`) must be 1 to 64 characters.",
+            "msg-not-renamed",
+            &crate::i18n::current().t("msg-name-invalid"),
             true,
         ));
     }
@@ -145,8 +144,8 @@ pub async fn rename_passkey(
     if !store::oidc::rename_passkey(&mut conn, &cur.employee.id, &id, name).await? {
         return Ok(message(
             StatusCode::NOT_FOUND,
-            "Not renamed",
-            "You have no such passkey.",
+            "msg-not-renamed",
+            &crate::i18n::current().t("msg-no-such-passkey"),
             true,
         ));
     }
@@ -168,8 +167,8 @@ pub async fn remove_passkey(
     let Some(name) = store::oidc::delete_passkey(&mut tx, &cur.employee.id, &id).await? else {
         return Ok(message(
             StatusCode::NOT_FOUND,
-            "Not removed",
-            "You have no such passkey.",
+            "msg-not-removed",
+            &crate::i18n::current().t("msg-no-such-passkey"),
             true,
         ));
     };
@@ -189,9 +188,10 @@ pub async fn remove_passkey(
     step_up::notify(
         &state,
         &cur.employee,
-        &format!(
-            "The passkey \"{name}\" was removed from your account; it can no longer sign you in."
-        ),
+        &state
+            .config
+            .default_language
+            .t1("mail-notice-passkey-removed", "name", &name),
     )
     .await;
     Ok(Redirect::to("/account").into_response())
@@ -212,8 +212,8 @@ pub async fn remove_phone(
     if !store::push::revoke_device(&mut tx, &cur.employee.id, &id, now).await? {
         return Ok(message(
             StatusCode::NOT_FOUND,
-            "Not removed",
-            "You have no such phone.",
+            "msg-not-removed",
+            &crate::i18n::current().t("msg-no-such-phone"),
             true,
         ));
     }
@@ -233,7 +233,7 @@ pub async fn remove_phone(
     step_up::notify(
         &state,
         &cur.employee,
-        "Your phone was removed from your account; it can no longer approve your sign-ins.",
+        &state.config.default_language.t("mail-notice-phone-removed"),
     )
     .await;
     Ok(Redirect::to("/account").into_response())

@@ -112,16 +112,20 @@ pub struct ConfirmForm {
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessagePage<'a> {
+    pub lang: crate::i18n::Lang,
     pub title: &'a str,
     pub message: &'a str,
     pub is_error: bool,
     pub confirm: Option<ConfirmForm>,
 }
 
-/// A plain page: an error (never a redirect to an unverified URI) or a notice.
+/// A plain page: an error (never a redirect to an unverified URI) or a notice, in the request's
+/// language: `title` is a catalogue key, `text` is already in that language.
 pub fn message(status: StatusCode, title: &str, text: &str, is_error: bool) -> Response {
+    let lang = crate::i18n::current();
     match render(&MessagePage {
-        title,
+        lang,
+        title: &lang.t(title),
         message: text,
         is_error,
         confirm: None,
@@ -134,6 +138,7 @@ pub fn message(status: StatusCode, title: &str, text: &str, is_error: bool) -> R
 #[derive(Template)]
 #[template(path = "signin.html")]
 struct SigninPage<'a> {
+    lang: crate::i18n::Lang,
     csrf_token: &'a str,
     request: &'a str,
     username: &'a str,
@@ -194,6 +199,7 @@ async fn signin_form(
         .build();
     let last = session::last_method(state, &jar);
     let page = render(&SigninPage {
+        lang: crate::i18n::current(),
         csrf_token: &token,
         request,
         username: &username,
@@ -277,24 +283,22 @@ async fn signin_submit(
     jar: CookieJar,
     Form(form): Form<SigninForm>,
 ) -> Result<Response> {
-    let method =
-        match session::Method::parse(&form.method) {
-            Some(m @ (session::Method::Code | session::Method::Password)) => m,
-            _ if !form.code.trim().is_empty() => session::Method::Code,
-            _ if !form.password.is_empty() => session::Method::Password,
-            _ => return signin_form(
+    let method = match session::Method::parse(&form.method) {
+        Some(m @ (session::Method::Code | session::Method::Password)) => m,
+        _ if !form.code.trim().is_empty() => session::Method::Code,
+        _ if !form.password.is_empty() => session::Method::Password,
+        _ => {
+            return signin_form(
                 &state,
                 jar,
                 &form.request,
                 &form.username,
-                Some(
-                    "Approving on your phone needs JavaScript in this browser. Use a code from \
-                     the phone app or your domain password instead.",
-                ),
+                Some(&crate::i18n::current().t("signin-needs-js")),
                 StatusCode::OK,
             )
-            .await,
-        };
+            .await
+        }
+    };
     if method == session::Method::Code {
         code_submit(
             State(state),
@@ -403,13 +407,13 @@ where
     Fut: std::future::Future<Output = Result<std::result::Result<String, Failure>>>,
 {
     if !csrf_ok(state, &jar, attempt.csrf_token) {
-        let msg = "The form expired or came from another site. Please sign in again.";
+        let msg = crate::i18n::current().t("signin-error-csrf");
         return signin_form(
             state,
             jar,
             attempt.request,
             attempt.username,
-            Some(msg),
+            Some(&msg),
             StatusCode::FORBIDDEN,
         )
         .await;
@@ -422,8 +426,10 @@ where
         throttle::take(&mut conn, &ip_key, &state.config.address_throttle(), now).await?
     {
         drop(conn);
-        let msg = format!(
-            "Too many failed sign-ins from your network. Try again in {retry_after_secs} seconds."
+        let msg = crate::i18n::current().t1(
+            "signin-error-throttled",
+            "seconds",
+            &retry_after_secs.to_string(),
         );
         let mut resp = signin_form(
             state,
@@ -516,21 +522,17 @@ where
             if let Some(rest) = FAILURE_FLOOR.checked_sub(started.elapsed()) {
                 tokio::time::sleep(rest).await;
             }
-            let msg = match (&failed, attempt.method) {
-                (Some((_, Err(Failure::DirectoryUnavailable(_)))), _) => {
-                    "Your domain cannot be reached right now. Try again shortly, or use a passkey."
-                }
-                (_, "offline_code") => {
-                    "Wrong account or code, or this account cannot sign in here right now (after failed attempts it waits a while). Codes change every 30 seconds and work once."
-                }
-                _ => "Wrong account or password, or this account cannot sign in here right now (after failed attempts it waits a while).",
-            };
+            let msg = crate::i18n::current().t(match (&failed, attempt.method) {
+                (Some((_, Err(Failure::DirectoryUnavailable(_)))), _) => "signin-error-directory",
+                (_, "offline_code") => "signin-error-code",
+                _ => "signin-error-password",
+            });
             signin_form(
                 state,
                 jar,
                 attempt.request,
                 attempt.username,
-                Some(msg),
+                Some(&msg),
                 StatusCode::UNAUTHORIZED,
             )
             .await
@@ -570,8 +572,8 @@ async fn account_logout(
         if !passkey::account_csrf_ok(&cur.session, &form.csrf_token) {
             return Ok(message(
                 StatusCode::FORBIDDEN,
-                "Not signed out",
-                "The form expired. Go back and try again.",
+                "msg-not-signed-out",
+                &crate::i18n::current().t("msg-form-expired"),
                 true,
             ));
         }
@@ -579,7 +581,12 @@ async fn account_logout(
     }
     Ok((
         jar.remove(session::removal_cookie(&state)),
-        message(StatusCode::OK, "Signed out", "You are signed out.", false),
+        message(
+            StatusCode::OK,
+            "msg-signed-out-title",
+            &crate::i18n::current().t("msg-signed-out"),
+            false,
+        ),
     )
         .into_response())
 }

@@ -123,7 +123,7 @@ fn failed() -> Response {
     (
         StatusCode::UNAUTHORIZED,
         Json(
-            json!({ "error": "passkey_failed", "message": "This passkey could not sign you in." }),
+            json!({ "error": "passkey_failed", "message": crate::i18n::current().t("signin-error-passkey") }),
         ),
     )
         .into_response()
@@ -234,6 +234,7 @@ async fn finish(state: &AppState, body: &SigninFinishBody) -> Result<Option<Stri
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage<'a> {
+    lang: crate::i18n::Lang,
     name: &'a str,
     csrf_token: &'a str,
     passkeys: Vec<PasskeyLine>,
@@ -264,6 +265,7 @@ fn day(ms: i64) -> String {
 }
 
 pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Result<Response> {
+    let lang = crate::i18n::current();
     let mut conn = state.store.conn().await?;
     let Some(cur) = session::current(&state, &mut conn, &jar).await? else {
         return Ok(Redirect::to("/login").into_response());
@@ -277,7 +279,7 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
             created: day(p.created_at),
             last_used: p
                 .last_used_at
-                .map_or_else(|| "never".into(), crate::clock::when),
+                .map_or_else(|| lang.t("account-never"), crate::clock::when),
         })
         .collect();
     let phones = store::push::active_devices_of(&mut conn, &cur.employee.id)
@@ -294,7 +296,7 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
             registered: day(d.created_at),
             last_seen: d
                 .last_used_at
-                .map_or_else(|| "not yet".into(), crate::clock::when),
+                .map_or_else(|| lang.t("account-not-yet"), crate::clock::when),
         })
         .collect();
     let sign_ins = store::audit::list(
@@ -311,21 +313,21 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
     .map(|a| {
         let detail: serde_json::Value = serde_json::from_str(&a.detail).unwrap_or_default();
         let how = match detail["method"].as_str().unwrap_or("") {
-            "passkey" => "passkey",
-            "push" => "approved on the phone",
-            "offline_code" => "code from the phone app",
-            "password" => "domain password",
-            other => other,
-        }
-        .to_owned();
+            "passkey" => lang.t("account-method-passkey"),
+            "push" => lang.t("account-method-phone"),
+            "offline_code" => lang.t("account-method-code"),
+            "password" => lang.t("account-method-password"),
+            other => other.to_owned(),
+        };
         let how = match detail["app"].as_str() {
-            Some(app) => format!("{how}, to {app}"),
+            Some(app) => lang.t2("account-sign-in-to", &("method", &how), &("app", app)),
             None => how,
         };
         (crate::clock::when(a.at), how, a.ip.unwrap_or_default())
     })
     .collect();
     let page = render(&AccountPage {
+        lang,
         name: &cur.employee.display_name,
         csrf_token: &account_csrf(&cur.session),
         passkeys,
@@ -515,7 +517,10 @@ pub async fn finish_registration(
     super::step_up::notify(
         state,
         employee,
-        &format!("A passkey named \"{name}\" was added to your account."),
+        &state
+            .config
+            .default_language
+            .t1("mail-notice-passkey-added", "name", &name),
     )
     .await;
     Ok(row)

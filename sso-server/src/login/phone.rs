@@ -21,6 +21,7 @@ use crate::store;
 #[derive(Template)]
 #[template(path = "account_phone.html")]
 struct PhonePage<'a> {
+    lang: crate::i18n::Lang,
     link: &'a str,
     qr_svg: &'a str,
     minutes: i64,
@@ -45,18 +46,16 @@ pub async fn register_phone(
     if !account_csrf_ok(&cur.session, &form.csrf_token) {
         return Ok(message(
             StatusCode::FORBIDDEN,
-            "Not done",
-            "The form expired. Go back and try again.",
+            "msg-not-done",
+            &crate::i18n::current().t("msg-form-expired"),
             true,
         ));
     }
     if !super::step_up::allowed(&cur.session, state.clock.now_ms()) {
         return Ok(message(
             StatusCode::FORBIDDEN,
-            "Sign in another way first",
-            "To register a new phone, sign in again with a passkey or by approving on your \
-             current phone (within the last 10 minutes). Lost your phone? Ask your \
-             administrator for a new invitation.",
+            "msg-sign-in-first",
+            &crate::i18n::current().t("msg-phone-step-up"),
             true,
         ));
     }
@@ -74,6 +73,7 @@ pub async fn register_phone(
     )
     .await?;
     let page = render(&PhonePage {
+        lang: crate::i18n::current(),
         link: &qr.link,
         qr_svg: &qr.qr_svg,
         minutes: enrol::ENROLMENT_TTL_MS / 60_000,

@@ -48,6 +48,7 @@ pub fn require(session: &SessionRow, now_ms: i64) -> Result<()> {
 #[derive(askama::Template)]
 #[template(path = "security_notice_email.txt")]
 struct NoticeText<'a> {
+    lang: crate::i18n::Lang,
     name: &'a str,
     what: &'a str,
 }
@@ -55,6 +56,7 @@ struct NoticeText<'a> {
 #[derive(askama::Template)]
 #[template(path = "security_notice_email.html")]
 struct NoticeHtml<'a> {
+    lang: crate::i18n::Lang,
     name: &'a str,
     what: &'a str,
 }
@@ -69,9 +71,10 @@ pub async fn notify(state: &AppState, employee: &EmployeeRow, what: &str) {
         return;
     }
     let name = employee.display_name.as_str();
-    let rendered = NoticeText { name, what }
+    let lang = state.config.default_language;
+    let rendered = NoticeText { lang, name, what }
         .render()
-        .and_then(|t| NoticeHtml { name, what }.render().map(|h| (t, h)));
+        .and_then(|t| NoticeHtml { lang, name, what }.render().map(|h| (t, h)));
     let (text, html) = match rendered {
         Ok(parts) => parts,
         Err(e) => {
@@ -81,12 +84,7 @@ pub async fn notify(state: &AppState, employee: &EmployeeRow, what: &str) {
     };
     if let Err(e) = state
         .mailer
-        .send(
-            to,
-            "Security notice: your sign-in methods changed",
-            text,
-            html,
-        )
+        .send(to, &lang.t("mail-notice-subject"), text, html)
         .await
     {
         tracing::warn!(error = %e, "could not e-mail the security notice");

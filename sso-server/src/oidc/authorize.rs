@@ -43,7 +43,8 @@ pub struct AuthRequest {
 }
 
 fn error_page(status: StatusCode, text: &str) -> Response {
-    login::message(status, "Sign-in request not accepted", text, true)
+    // The detail is for the app's developers and stays in English.
+    login::message(status, "msg-sign-in-not-accepted", text, true)
 }
 
 fn redirect_error(

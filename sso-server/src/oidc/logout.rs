@@ -39,7 +39,7 @@ pub async fn logout_post(
 fn bad(text: &str) -> Response {
     login::message(
         StatusCode::BAD_REQUEST,
-        "Sign-out request not accepted",
+        "msg-sign-out-not-accepted",
         text,
         true,
     )
@@ -112,18 +112,17 @@ async fn logout(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             fields.sort();
+            let lang = crate::i18n::current();
             let page = login::render(&MessagePage {
-                title: "Sign out?",
-                message: &format!(
-                    "Sign out {} from the SSO server and the applications you use through it?",
-                    cur.employee.display_name
-                ),
+                lang,
+                title: &lang.t("msg-sign-out-confirm-title"),
+                message: &lang.t1("msg-sign-out-confirm", "name", &cur.employee.display_name),
                 is_error: false,
                 confirm: Some(ConfirmForm {
                     action: super::LOGOUT_PATH.to_owned(),
                     csrf_token: account_csrf(&cur.session),
                     fields,
-                    button: "Sign out".into(),
+                    button: lang.t("account-sign-out"),
                 }),
             })?;
             return Ok(page.into_response());
@@ -142,7 +141,12 @@ async fn logout(
         }
         None => Ok((
             jar,
-            login::message(StatusCode::OK, "Signed out", "You are signed out.", false),
+            login::message(
+                StatusCode::OK,
+                "msg-signed-out-title",
+                &crate::i18n::current().t("msg-signed-out"),
+                false,
+            ),
         )
             .into_response()),
     }

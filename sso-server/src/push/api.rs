@@ -249,10 +249,10 @@ pub async fn unregister(
         crate::login::step_up::notify(
             &state,
             &e,
-            &format!(
-                "The phone \"{}\" was removed from your account from the phone itself; it can \
-                 no longer approve your sign-ins.",
-                device.name
+            &state.config.default_language.t1(
+                "mail-notice-phone-unregistered",
+                "name",
+                &device.name,
             ),
         )
         .await;

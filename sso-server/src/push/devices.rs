@@ -39,8 +39,10 @@ pub async fn revoke(
         crate::login::step_up::notify(
             state,
             &e,
-            "Your phone was removed from your account by an administrator; it can no longer \
-             approve your sign-ins.",
+            &state
+                .config
+                .default_language
+                .t("mail-notice-phone-removed-by-admin"),
         )
         .await;
     }

@@ -269,13 +269,14 @@ pub async fn register(state: &AppState, body: RegisterBody) -> Result<RegisterAn
     crate::login::step_up::notify(
         state,
         &employee,
-        &format!(
-            "A phone named \"{name}\" was registered for approving your sign-ins{}.",
+        &state.config.default_language.t1(
             if replaced > 0 {
-                "; it replaces your previous phone"
+                "mail-notice-phone-replaced"
             } else {
-                ""
-            }
+                "mail-notice-phone-registered"
+            },
+            "name",
+            name,
         ),
     )
     .await;

@@ -1964,3 +1964,77 @@ async fn the_sign_in_page_asks_once_and_remembers_the_method() {
     assert!(page.contains("Domain password <span class=\"badge\">last used here</span>"));
     assert!(!page.contains("Code from the phone app <span"));
 }
+
+/// Issue 19: the employee's pages in the browser's language (German here), a switch on the page
+/// that the browser then remembers, and the sign-in's answers in that language too.
+#[tokio::test]
+async fn the_employee_pages_speak_german() {
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let browser = client();
+    let get = |path: &'static str, lang: &'static str| {
+        let browser = browser.clone();
+        let url = f.server.url(path);
+        async move {
+            browser
+                .get(url)
+                .header("accept-language", lang)
+                .send()
+                .await
+                .expect("get")
+        }
+    };
+    let page = get("/login", "de-AT,de;q=0.9,en;q=0.5")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("<html lang=\"de\">"), "{page}");
+    assert!(page.contains("<h1>Anmelden</h1>"));
+    assert!(page.contains("Anfrage an mein Telefon senden"));
+    assert!(page.contains("Andere Anmeldemöglichkeiten"));
+    assert!(!page.contains("Other ways to sign in"));
+
+    // A wrong password: the answer is German too.
+    let resp = browser
+        .post(f.server.url("/login"))
+        .header("accept-language", "de")
+        .form(&[
+            ("csrf_token", field(&page, "csrf_token").as_str()),
+            ("username", f.account.as_str()),
+            ("password", "falsch"),
+            ("method", "password"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let page = resp.text().await.expect("html");
+    assert!(
+        page.contains("Falsches Konto oder falsches Passwort"),
+        "{page}"
+    );
+
+    // The switch: English from now on for this browser, whatever it asks for.
+    let resp = get("/login?lang=en", "de").await;
+    assert!(set_cookie(&resp, "sso_lang").is_some_and(|c| c.starts_with("sso_lang=en;")));
+    assert!(resp
+        .text()
+        .await
+        .expect("html")
+        .contains("<h1>Sign in</h1>"));
+    let page = get("/login", "de").await.text().await.expect("html");
+    assert!(page.contains("<html lang=\"en\">") && page.contains("<h1>Sign in</h1>"));
+    // A language we do not have falls back to the configured one (English).
+    let other = client()
+        .get(f.server.url("/login"))
+        .header("accept-language", "fr-FR,fr")
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html");
+    assert!(other.contains("<h1>Sign in</h1>"));
+}

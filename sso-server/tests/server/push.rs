@@ -494,16 +494,18 @@ async fn code_sign_in(
         .await
         .expect("html");
     assert!(
-        page.contains("action=\"/login/code\""),
+        page.contains("name=\"method\" value=\"code\""),
         "the page offers offline codes"
     );
+    // The page's one form, with the code's button.
     let resp = browser
-        .post(s.server.url("/login/code"))
+        .post(s.server.url("/login"))
         .form(&[
             ("csrf_token", form_field(&page, "csrf_token").as_str()),
             ("request", request),
             ("username", username),
             ("code", code),
+            ("method", "code"),
         ])
         .send()
         .await

@@ -150,6 +150,8 @@ impl FromRequest<AppState> for Posted {
 #[derive(Template)]
 #[template(path = "message.html")]
 struct MessagePage<'a> {
+    /// The console is in English.
+    lang: crate::i18n::Lang,
     title: &'a str,
     message: &'a str,
     is_error: bool,
@@ -166,6 +168,7 @@ struct ConfirmForm {
 /// A small standalone page (no console layout) for refusals and failures.
 pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
     let page = MessagePage {
+        lang: crate::i18n::Lang::En,
         title,
         message,
         is_error: true,
