@@ -2,7 +2,7 @@
 # Refreshes the README's screenshots (docs/img/*.png) from the browser tests: starts the Samba
 # AD DC and the SMTP server the tests need, runs the Chromium tests (which save every page they
 # visit under target/console-screenshots/), and copies the sign-in page, the account page and
-# two console pages into docs/img/. Run by hand after a visible change; CI never does.
+# the console's dashboard into docs/img/. Run by hand after a visible change; CI never does.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -20,5 +20,4 @@ mkdir -p docs/img
 cp "$SHOTS/employee-sign-in.png" docs/img/sign-in.png
 cp "$SHOTS/employee-account.png" docs/img/account.png
 cp "$SHOTS/25-dashboard.png" docs/img/console-dashboard.png
-cp "$SHOTS/07-employees-imported.png" docs/img/console-employees.png
 ls -l docs/img

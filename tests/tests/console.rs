@@ -1195,6 +1195,10 @@ async fn employee_signs_in_and_manages_the_account_in_a_browser() {
     assert!(at.ends_with("/account"));
     let recent = text_of(&c, Locator::Id("sign-ins")).await;
     assert!(recent.contains("passkey"), "{recent}");
+    assert!(
+        recent.contains("from this computer (127.0.0.1)"),
+        "where each sign-in came from: {recent}"
+    );
 
     // 5. Rename, then remove.
     let rename = c

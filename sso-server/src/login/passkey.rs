@@ -323,7 +323,20 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
             Some(app) => lang.t2("account-sign-in-to", &("method", &how), &("app", app)),
             None => how,
         };
-        (crate::clock::when(a.at), how, a.ip.unwrap_or_default())
+        let ip = a.ip.unwrap_or_default();
+        let place = match state.push.places.locate(&ip) {
+            Some(crate::push::place::Where::ThisComputer) => lang.t("place-this-computer"),
+            Some(crate::push::place::Where::CompanyNetwork) => lang.t("place-company-network"),
+            Some(crate::push::place::Where::Internet) => lang.t("place-internet"),
+            Some(crate::push::place::Where::Named(n)) => n,
+            None => String::new(),
+        };
+        let from = if place.is_empty() {
+            ip
+        } else {
+            format!("{place} ({ip})")
+        };
+        (crate::clock::when(a.at), how, from)
     })
     .collect();
     let page = render(&AccountPage {

@@ -46,15 +46,23 @@ impl Places {
     }
 
     /// "City, Country", "Country", or the kind of network ("this computer", "company network",
-    /// "internet"); empty for something that is not an address.
+    /// "internet"); empty for something that is not an address. (The phone shows this text.)
     pub fn describe(&self, ip: &str) -> String {
-        let Ok(addr) = ip.parse::<IpAddr>() else {
-            return String::new();
-        };
-        if let Some(kind) = local_kind(addr) {
-            return kind.into();
+        match self.locate(ip) {
+            Some(Where::Named(n)) => n,
+            Some(other) => other.kind().into(),
+            None => String::new(),
         }
-        self.lookup(addr).unwrap_or_else(|| "internet".into())
+    }
+
+    /// Where an address is, for pages that put the kinds of network in their own language.
+    pub fn locate(&self, ip: &str) -> Option<Where> {
+        let addr = ip.parse::<IpAddr>().ok()?;
+        Some(match local_kind(addr) {
+            Some("this computer") => Where::ThisComputer,
+            Some(_) => Where::CompanyNetwork,
+            None => self.lookup(addr).map_or(Where::Internet, Where::Named),
+        })
     }
 
     fn lookup(&self, addr: IpAddr) -> Option<String> {
@@ -68,6 +76,27 @@ impl Places {
             (None, Some(c)) => Some(c.to_owned()),
             (Some(t), None) => Some(t.to_owned()),
             (None, None) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Where {
+    ThisComputer,
+    CompanyNetwork,
+    /// On the internet, but the GeoIP database (if any) knows no more.
+    Internet,
+    /// "City, Country" or "Country", from the GeoIP database.
+    Named(String),
+}
+
+impl Where {
+    fn kind(&self) -> &str {
+        match self {
+            Self::ThisComputer => "this computer",
+            Self::CompanyNetwork => "company network",
+            Self::Internet => "internet",
+            Self::Named(n) => n,
         }
     }
 }
