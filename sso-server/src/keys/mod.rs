@@ -11,6 +11,7 @@
 pub mod bridge;
 pub mod passwords;
 pub mod rotation;
+pub mod rotation_state;
 pub mod signed;
 pub mod state;
 pub mod tasks;

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::passwords;
+use super::rotation_state::{RotationState, Step};
 use super::tasks::{self, next_name, Operation, Payload};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
@@ -33,6 +34,25 @@ fn system() -> Actor {
     Actor::System {
         name: "password rotation".into(),
     }
+}
+
+/// Takes `step` on the rotation `id`, read in state `from`: the transition table gives the next
+/// state; `false` when another instance moved it first.
+pub(super) async fn advance(
+    conn: &mut Conn,
+    id: &str,
+    from: RotationState,
+    step: Step,
+    error: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let to = from.next(step).ok_or_else(|| {
+        Error::Internal(format!(
+            "a rotation cannot take {step:?} from {}",
+            from.as_str()
+        ))
+    })?;
+    store::keys::move_rotation(conn, id, from, to, error, now).await
 }
 
 fn rotation_aad(id: &str) -> Vec<u8> {
@@ -124,7 +144,7 @@ pub async fn start(
         key_id: key.id.clone(),
         reason: reason.to_owned(),
         scope: scope.as_str().into(),
-        state: "awaiting_key".into(),
+        state: RotationState::AwaitingKey.as_str().into(),
         password: Some(state.cipher.seal(password.as_bytes(), &rotation_aad(&id))?),
         error: None,
         created_at: now,
@@ -188,18 +208,26 @@ pub async fn on_task_finished(
     };
     let mut set_directory_now = false;
     match (Operation::parse(&task.operation), applied) {
-        (Some(Operation::WritePassword), true) if r.scope == "key_only" => {
-            if store::keys::move_rotation(&mut tx, &r.id, "awaiting_key", "done", None, now).await?
+        (Some(Operation::WritePassword), true) if r.scope == Scope::KeyOnly.as_str() => {
+            if advance(
+                &mut tx,
+                &r.id,
+                RotationState::AwaitingKey,
+                Step::KeyStored { key_only: true },
+                None,
+                now,
+            )
+            .await?
             {
                 finished(&mut tx, &r, "password.changed_on_key", now).await?;
             }
         }
         (Some(Operation::WritePassword), true) => {
-            set_directory_now = store::keys::move_rotation(
+            set_directory_now = advance(
                 &mut tx,
                 &r.id,
-                "awaiting_key",
-                "setting_directory",
+                RotationState::AwaitingKey,
+                Step::KeyStored { key_only: false },
                 None,
                 now,
             )
@@ -210,15 +238,31 @@ pub async fn on_task_finished(
                 "the key could not store the new password: {}",
                 error.unwrap_or("no reason given")
             );
-            if store::keys::move_rotation(&mut tx, &r.id, "awaiting_key", "failed", Some(&why), now)
-                .await?
+            if advance(
+                &mut tx,
+                &r.id,
+                RotationState::AwaitingKey,
+                Step::KeyFailed,
+                Some(&why),
+                now,
+            )
+            .await?
             {
                 discard(state, &mut tx, &r, now).await?;
                 failed(&mut tx, &r, &why, now).await?;
             }
         }
         (Some(Operation::PromotePassword), true) => {
-            if store::keys::move_rotation(&mut tx, &r.id, "committing", "done", None, now).await? {
+            if advance(
+                &mut tx,
+                &r.id,
+                RotationState::Committing,
+                Step::Promoted,
+                None,
+                now,
+            )
+            .await?
+            {
                 metrics::counter!("sso_password_rotations_total").increment(1);
                 finished(&mut tx, &r, "password.rotated", now).await?;
             }
@@ -293,7 +337,7 @@ async fn promote_payload(conn: &mut Conn, r: &RotationRow) -> Result<Payload> {
 }
 
 async fn discard(state: &AppState, conn: &mut Conn, r: &RotationRow, now: i64) -> Result<()> {
-    if r.scope != "key_and_directory" {
+    if r.scope != Scope::KeyAndDirectory.as_str() {
         return Ok(());
     }
     let payload = Payload {
@@ -354,7 +398,7 @@ async fn set_directory_leased(state: &AppState, rotation_id: &str) -> Result<()>
         let Some(r) = store::keys::rotation(&mut conn, rotation_id).await? else {
             return Ok(());
         };
-        if r.state != "setting_directory" {
+        if r.state() != Some(RotationState::SettingDirectory) {
             return Ok(());
         }
         let account = store::keys::account(&mut conn, &r.account_id)
@@ -394,11 +438,11 @@ async fn set_directory_leased(state: &AppState, rotation_id: &str) -> Result<()>
     let mut tx = state.store.begin().await?;
     match outcome {
         Ok(()) => {
-            if store::keys::move_rotation(
+            if advance(
                 &mut tx,
                 &r.id,
-                "setting_directory",
-                "committing",
+                RotationState::SettingDirectory,
+                Step::DirectorySet,
                 None,
                 now,
             )
@@ -421,11 +465,11 @@ async fn set_directory_leased(state: &AppState, rotation_id: &str) -> Result<()>
         }
         Err(SetPasswordError::Refused(why)) => {
             let why = format!("the directory refused the new password: {why}");
-            if store::keys::move_rotation(
+            if advance(
                 &mut tx,
                 &r.id,
-                "setting_directory",
-                "failed",
+                RotationState::SettingDirectory,
+                Step::DirectoryRefused,
                 Some(&why),
                 now,
             )
@@ -438,11 +482,11 @@ async fn set_directory_leased(state: &AppState, rotation_id: &str) -> Result<()>
         Err(SetPasswordError::Unavailable(why)) => {
             let why = format!("the directory could not be reached; will retry: {why}");
             tracing::warn!(rotation = %r.id, error = %why, "password rotation waits for the directory");
-            store::keys::move_rotation(
+            advance(
                 &mut tx,
                 &r.id,
-                "setting_directory",
-                "setting_directory",
+                RotationState::SettingDirectory,
+                Step::DirectoryUnavailable,
                 Some(&why),
                 now,
             )
@@ -459,7 +503,7 @@ async fn set_directory_leased(state: &AppState, rotation_id: &str) -> Result<()>
 pub async fn resume(state: &AppState) -> Result<usize> {
     let waiting = {
         let mut conn = state.store.conn().await?;
-        store::keys::rotations_in_state(&mut conn, "setting_directory").await?
+        store::keys::rotations_in_state(&mut conn, RotationState::SettingDirectory).await?
     };
     for r in &waiting {
         if let Err(e) = set_directory(state, &r.id).await {

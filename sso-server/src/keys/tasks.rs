@@ -8,6 +8,7 @@
 //! and only promotes it once the directory has it. So at every moment the key holds the
 //! password the directory has.
 
+use super::rotation_state::Step;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -165,7 +166,8 @@ pub async fn cancel_password_work(
 ) -> Result<()> {
     store::keys::cancel_password_tasks(conn, key_id, now).await?;
     for r in store::keys::open_rotations_of_key(conn, key_id).await? {
-        if store::keys::move_rotation(conn, &r.id, &r.state, "failed", Some(why), now).await? {
+        let Some(from) = r.state() else { continue };
+        if super::rotation::advance(conn, &r.id, from, Step::Cancelled, Some(why), now).await? {
             super::rotation::failed(conn, &r, why, now).await?;
         }
     }

@@ -2,6 +2,7 @@
 
 use super::Conn;
 use crate::error::Result;
+use crate::keys::rotation_state::RotationState;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct KeyRow {
@@ -370,6 +371,13 @@ pub struct RotationRow {
     pub updated_at: i64,
 }
 
+impl RotationRow {
+    /// The state, parsed (`None` only for a value no version of this program writes).
+    pub fn state(&self) -> Option<RotationState> {
+        RotationState::parse(&self.state)
+    }
+}
+
 const ROTATION_COLUMNS: &str =
     "id, account_id, key_id, reason, scope, state, password, error, created_at, updated_at";
 
@@ -405,19 +413,19 @@ pub async fn rotation(conn: &mut Conn, id: &str) -> Result<Option<RotationRow>> 
 /// The rotations of a key that are not finished.
 pub async fn open_rotations_of_key(conn: &mut Conn, key_id: &str) -> Result<Vec<RotationRow>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {ROTATION_COLUMNS} FROM password_rotation WHERE key_id = $1 \
-         AND state IN ('awaiting_key', 'setting_directory', 'committing')"
+        "SELECT {ROTATION_COLUMNS} FROM password_rotation WHERE key_id = $1 AND state IN ({})",
+        RotationState::sql_list(&RotationState::OPEN)
     ))
     .bind(key_id)
     .fetch_all(conn)
     .await?)
 }
 
-pub async fn rotations_in_state(conn: &mut Conn, state: &str) -> Result<Vec<RotationRow>> {
+pub async fn rotations_in_state(conn: &mut Conn, state: RotationState) -> Result<Vec<RotationRow>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {ROTATION_COLUMNS} FROM password_rotation WHERE state = $1 ORDER BY created_at"
     ))
-    .bind(state)
+    .bind(state.as_str())
     .fetch_all(conn)
     .await?)
 }
@@ -425,32 +433,37 @@ pub async fn rotations_in_state(conn: &mut Conn, state: &str) -> Result<Vec<Rota
 pub async fn rotations_of_account(conn: &mut Conn, account_id: &str) -> Result<Vec<RotationRow>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {ROTATION_COLUMNS} FROM password_rotation WHERE account_id = $1 \
-         ORDER BY created_at DESC, \
-         CASE WHEN state IN ('awaiting_key', 'setting_directory', 'committing') THEN 0 ELSE 1 END"
+         ORDER BY created_at DESC, CASE WHEN state IN ({}) THEN 0 ELSE 1 END",
+        RotationState::sql_list(&RotationState::OPEN)
     ))
     .bind(account_id)
     .fetch_all(conn)
     .await?)
 }
 
-/// Moves a rotation from `from` to `to`; a final state drops the sealed password. `false` if it
-/// was not in `from` (another instance moved it).
+/// Moves a rotation from `from` to `to` (the service takes `to` from the transition table); once
+/// AD has the password the sealed copy is dropped. `false` if it was not in `from` (another
+/// instance moved it).
 pub async fn move_rotation(
     conn: &mut Conn,
     id: &str,
-    from: &str,
-    to: &str,
+    from: RotationState,
+    to: RotationState,
     error: Option<&str>,
     now: i64,
 ) -> Result<bool> {
-    let done = sqlx::query(
+    let password = if to.keeps_password() {
+        "password"
+    } else {
+        "NULL"
+    };
+    let done = sqlx::query(&format!(
         "UPDATE password_rotation SET state = $3, error = $4, updated_at = $5, \
-         password = CASE WHEN $3 IN ('done', 'failed', 'committing') THEN NULL ELSE password END \
-         WHERE id = $1 AND state = $2",
-    )
+         password = {password} WHERE id = $1 AND state = $2"
+    ))
     .bind(id)
-    .bind(from)
-    .bind(to)
+    .bind(from.as_str())
+    .bind(to.as_str())
     .bind(error)
     .bind(now)
     .execute(conn)
