@@ -545,7 +545,7 @@ async fn sync(
                 }
             }
         }
-        failed |= run.state != "succeeded";
+        failed |= run.state() != Some(sso_server::directory::run_state::RunState::Succeeded);
     }
     if failed {
         return Err(Error::Internal("a sync run did not succeed".into()));

@@ -22,6 +22,7 @@ pub mod ldap;
 pub mod ldap_source;
 pub mod plan;
 pub mod report;
+pub mod run_state;
 pub mod schedule;
 pub mod source;
 pub mod sync;

@@ -8,6 +8,7 @@
 //! secret, a missing permission, a search error, a timeout, a partial result) fails the run and
 //! changes nothing: nobody is removed because the directory could not be read.
 
+use super::run_state::{Outcome, RunState};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -118,7 +119,7 @@ impl LiveRuns {
     /// The progress of a running run: this process's own if it runs here, else what the
     /// instance running it last wrote to the database.
     pub fn of(&self, row: &RunRow) -> Option<Progress> {
-        if row.state != "running" {
+        if row.state() != Some(RunState::Running) {
             return None;
         }
         self.get(&row.id).or_else(|| {
@@ -209,7 +210,7 @@ impl Syncer {
             trigger: options.trigger.as_str().into(),
             dry_run: i64::from(options.dry_run),
             forced: i64::from(options.force),
-            state: "running".into(),
+            state: RunState::Running.as_str().into(),
             started_at: now,
             report: "{}".into(),
             ..RunRow::default()
@@ -358,7 +359,7 @@ impl Syncer {
             .await;
         row.finished_at = Some(self.app.clock.now_ms());
         if let Err(e) = outcome {
-            row.state = "failed".into();
+            end(&mut row, Outcome::Failed);
             row.message = Some(e.to_string());
             tracing::warn!(domain = %domain.row.name, run = %run_id, error = %e, "directory sync failed");
             match self.app.store.conn().await {
@@ -488,7 +489,7 @@ impl Syncer {
                     "refused: {why}; these removals are held (the employees stay active) and \
                      everything else was applied. Review them, then run again with force"
                 ));
-                row.state = "refused".into();
+                end(row, Outcome::Refused);
                 set_counts(row, &safe.report);
                 progress(Progress {
                     phase: Phase::Applying,
@@ -500,7 +501,7 @@ impl Syncer {
                 return Ok(());
             }
         };
-        row.state = "succeeded".into();
+        end(row, Outcome::Applied);
         set_counts(row, &plan.report);
         if options.dry_run {
             row.message = Some("dry run: nothing was changed".into());
@@ -526,14 +527,14 @@ impl Syncer {
         now: i64,
         message: String,
     ) -> Result<()> {
-        row.state = "refused".into();
+        end(row, Outcome::Refused);
         row.message = Some(message);
         let mut report = plan.report.clone();
         report.held = plan.held();
         set_counts(row, &report);
         row.finished_at = Some(self.app.clock.now_ms());
         let mut tx = self.app.store.begin().await?;
-        store::directory::finish_run(&mut tx, row).await?;
+        finish_or_roll_back(&mut tx, row).await?;
         audit::record(
             &mut tx,
             now,
@@ -747,7 +748,7 @@ impl Syncer {
             }
         }
         row.finished_at = Some(self.app.clock.now_ms());
-        store::directory::finish_run(&mut tx, row).await?;
+        finish_or_roll_back(&mut tx, row).await?;
         audit::record(
             &mut tx,
             now,
@@ -796,4 +797,29 @@ fn set_counts(row: &mut RunRow, report: &RunReport) {
     row.taken_over = n(c.taken_over);
     row.errors = n(c.errors);
     row.report = serde_json::to_string(report).unwrap_or_else(|_| "{}".into());
+}
+
+/// Sets how the run ended (on the row in memory; the store records it with the changes), by the
+/// transition table from `running`: an error after a tentative outcome makes it failed.
+fn end(row: &mut RunRow, outcome: Outcome) {
+    row.state = RunState::Running
+        .next(outcome)
+        .unwrap_or(RunState::Failed)
+        .as_str()
+        .into();
+}
+
+/// Records the run's end in the transaction that applies its changes; if the run had already
+/// ended (marked interrupted because this instance's lease lapsed and another took over), the
+/// changes are not applied: the caller's error drops the transaction.
+async fn finish_or_roll_back(conn: &mut store::Conn, row: &RunRow) -> Result<()> {
+    if store::directory::finish_run(conn, row).await? {
+        Ok(())
+    } else {
+        Err(crate::error::Error::conflict(
+            None,
+            "the run was marked interrupted before it finished (this instance's lease lapsed); \
+             nothing was applied",
+        ))
+    }
 }

@@ -1,6 +1,7 @@
 //! Directory domains, identities, sync runs and leases.
 
 use super::Conn;
+use crate::directory::run_state::{Outcome, RunState};
 use crate::error::Result;
 use crate::instance::LeaseOwner;
 
@@ -284,6 +285,13 @@ pub struct RunRow {
     pub progress: Option<String>,
 }
 
+impl RunRow {
+    /// The state, parsed (`None` only for a value no version of this program writes).
+    pub fn state(&self) -> Option<crate::directory::run_state::RunState> {
+        crate::directory::run_state::RunState::parse(&self.state)
+    }
+}
+
 const RUN_COLUMNS: &str =
     "id, domain_id, kind, trigger, dry_run, forced, state, dc_url, started_at, \
     finished_at, added, updated, unchanged, removed, reactivated, merged, taken_over, errors, \
@@ -310,19 +318,25 @@ pub async fn insert_run(conn: &mut Conn, r: &RunRow) -> Result<()> {
 
 /// Records where a running run is (its progress JSON).
 pub async fn set_run_progress(conn: &mut Conn, id: &str, progress: &str) -> Result<()> {
-    sqlx::query("UPDATE sync_run SET progress = $2 WHERE id = $1 AND state = 'running'")
-        .bind(id)
-        .bind(progress)
-        .execute(conn)
-        .await?;
+    sqlx::query(&format!(
+        "UPDATE sync_run SET progress = $2 WHERE id = $1 AND state = '{}'",
+        RunState::Running.as_str()
+    ))
+    .bind(id)
+    .bind(progress)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-pub async fn finish_run(conn: &mut Conn, r: &RunRow) -> Result<()> {
-    sqlx::query(
+/// Records how a run ended, only while it is still `running` (a run ends once); `false` when it
+/// had already ended, e.g. marked interrupted because this instance's lease lapsed.
+pub async fn finish_run(conn: &mut Conn, r: &RunRow) -> Result<bool> {
+    let done = sqlx::query(
         "UPDATE sync_run SET kind = $2, state = $3, dc_url = $4, finished_at = $5, added = $6, \
          updated = $7, unchanged = $8, removed = $9, reactivated = $10, merged = $11, \
-         taken_over = $12, errors = $13, message = $14, report = $15 WHERE id = $1",
+         taken_over = $12, errors = $13, message = $14, report = $15 \
+         WHERE id = $1 AND state = $16",
     )
     .bind(&r.id)
     .bind(&r.kind)
@@ -339,9 +353,10 @@ pub async fn finish_run(conn: &mut Conn, r: &RunRow) -> Result<()> {
     .bind(r.errors)
     .bind(&r.message)
     .bind(&r.report)
+    .bind(RunState::Running.as_str())
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn get_run(conn: &mut Conn, id: &str) -> Result<Option<RunRow>> {
@@ -511,9 +526,14 @@ pub async fn fail_orphaned_runs(
     owner: &LeaseOwner<'_>,
 ) -> Result<u64> {
     let done = sqlx::query(&format!(
-        "UPDATE sync_run SET state = 'failed', finished_at = $1, \
+        "UPDATE sync_run SET state = '{}', finished_at = $1, \
          message = 'interrupted: the server stopped during the run; nothing was changed' \
-         WHERE state = 'running' AND id NOT IN (SELECT holder FROM lease WHERE {})",
+         WHERE state = '{}' AND id NOT IN (SELECT holder FROM lease WHERE {})",
+        RunState::Running
+            .next(Outcome::Interrupted)
+            .unwrap_or(RunState::Failed)
+            .as_str(),
+        RunState::Running.as_str(),
         live_lease("$1", "$2")
     ))
     .bind(now_ms)

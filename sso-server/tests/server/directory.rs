@@ -1267,3 +1267,67 @@ async fn two_instances_scan_rotations_one_at_a_time() {
     assert!(!scanning.is_finished(), "the first is still scanning");
     scanning.abort();
 }
+
+/// Fencing (issue 18): a run marked interrupted while it was still working (its instance's lease
+/// lapsed, so another instance recorded the run as interrupted) applies nothing when it reaches
+/// its end; the run keeps saying interrupted, which is then true. Before, the late instance's
+/// changes were committed and its outcome overwrote "interrupted".
+#[tokio::test]
+async fn a_run_marked_interrupted_applies_nothing_when_it_resumes() {
+    let Some(dc) = Dc::corp() else { return };
+    let server = TestServer::start(Db::Sqlite).await;
+    let mut c = Corner::new(&dc).await;
+    let group = c.group.clone();
+    let sam = format!("f{}", c.tag);
+    let dn = c.add_user(&user(&sam, "Fenn", "Cing", None)).await;
+    c.add_member(&group, &dn).await;
+    // The DC is reached through a relay that holds the connection until released.
+    let addr = dc.url.trim_start_matches("ldaps://").to_owned();
+    let host = addr.split(':').next().expect("host").to_owned();
+    let relay = crate::support::HoldingProxy::start(&addr);
+    let mut body = c.domain_json("corp");
+    body["urls"] = json!([format!("ldaps://{host}:{}", relay.port)]);
+    add_domain_json(&server, body).await;
+    let state = server.state.clone();
+    let run = tokio::spawn(async move {
+        Syncer::new(&state)
+            .run("corp", opts(SyncMode::Full), None)
+            .await
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while relay.accepted() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached the DC"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // What another instance does when this one's lease has lapsed.
+    {
+        let mut conn = server.state.store.conn().await.expect("conn");
+        let marked = sqlx::query(
+            "UPDATE sync_run SET state = 'failed', message = 'interrupted: marked by another \
+             instance' WHERE state = 'running'",
+        )
+        .execute(&mut *conn)
+        .await
+        .expect("mark");
+        assert_eq!(marked.rows_affected(), 1);
+    }
+    relay.release();
+    let row = run.await.expect("join").expect("run");
+    assert_eq!(row.state, "failed", "{:?}", row.message);
+    let stored = stored_run(&server, &row.id).await;
+    assert_eq!(stored.state, "failed");
+    assert_eq!(
+        stored.message.as_deref(),
+        Some("interrupted: marked by another instance")
+    );
+    assert!(
+        employees(&server)
+            .await
+            .iter()
+            .all(|e| !e.display_name.contains("Fenn")),
+        "nothing was applied"
+    );
+}

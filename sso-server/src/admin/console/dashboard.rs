@@ -43,7 +43,10 @@ pub async fn show(
                 .into_iter()
                 .next();
             // A refused run's report lists the removals it holds (the list has no reports).
-            if let Some(r) = last.as_ref().filter(|r| r.state == "refused") {
+            if let Some(r) = last
+                .as_ref()
+                .filter(|r| r.state() == Some(crate::directory::run_state::RunState::Refused))
+            {
                 last = store::directory::get_run(&mut conn, &r.id).await?.or(last);
             }
             domains.push(DomainCard {

@@ -2,6 +2,7 @@
 //! it started (the page polls the API's run status with a little JS; without JS it refreshes
 //! itself), and the run report.
 
+use crate::directory::run_state::RunState;
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
@@ -53,16 +54,17 @@ impl RunCard {
             .map(|rep| rep.held.into_iter().map(|c| c.display_name).collect())
             .unwrap_or_default();
         let v = run_view(r, false);
-        let state_text = match v.state.as_str() {
-            "running" => "Running",
-            "succeeded" => "Succeeded",
-            "failed" => "Failed",
-            "refused" => "Refused by the removal guard",
-            _ => "Unknown",
+        let state = RunState::parse(&v.state);
+        let state_text = match state {
+            Some(RunState::Running) => "Running",
+            Some(RunState::Succeeded) => "Succeeded",
+            Some(RunState::Failed) => "Failed",
+            Some(RunState::Refused) => "Refused by the removal guard",
+            None => "Unknown",
         };
-        let progress = match (v.state.as_str(), live) {
-            ("running", Some(p)) => progress_text(p.phase, p.read),
-            ("running", None) => "Running on another server instance…".to_owned(),
+        let progress = match (state, live) {
+            (Some(RunState::Running), Some(p)) => progress_text(p.phase, p.read),
+            (Some(RunState::Running), None) => "Running on another server instance…".to_owned(),
             _ => String::new(),
         };
         Self {
@@ -248,7 +250,9 @@ async fn progress(
         }
         .await,
     )?;
-    let running = runs.iter().any(|r| r.state == "running");
+    let running = runs
+        .iter()
+        .any(|r| RunState::parse(&r.state) == Some(RunState::Running));
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "sync");
     page(jar, &ProgressPage { nav, runs, running })
 }
@@ -298,7 +302,7 @@ async fn report(
         jar,
         &ReportPage {
             nav,
-            running: run.state == "running",
+            running: RunState::parse(&run.state) == Some(RunState::Running),
             run,
             members: report.members,
             changes: report.changes,
