@@ -167,6 +167,36 @@ async fn browser(driver: &e2e::Chromedriver) -> Client {
         .expect("webdriver session")
 }
 
+/// The server in this process on a free port (`http://localhost:<port>`, the public URL),
+/// schedules off, with `adjust` applied to its configuration; keep the folder while it serves.
+async fn start_server(
+    adjust: impl FnOnce(&mut Config),
+) -> (tempfile::TempDir, String, sso_server::app::AppState) {
+    let dir = tempfile::tempdir().expect("dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!(
+        "http://localhost:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
+    config.public_url = base.parse().expect("url");
+    config.directory.schedule_enabled = false;
+    adjust(&mut config);
+    let state = sso_server::app::init(config, Arc::new(SystemClock))
+        .await
+        .expect("init");
+    let serving = state.clone();
+    tokio::spawn(async move {
+        let _ = sso_server::app::serve(serving, listener, std::future::pending()).await;
+    });
+    (dir, base, state)
+}
+
 fn button(label: &str) -> String {
     format!("//button[normalize-space()='{label}']")
 }
@@ -218,30 +248,12 @@ async fn admin_runs_the_console_in_a_browser() {
     }
 
     // The server (SMTP for invitations), a domain for that group, an administrator.
-    let dir = tempfile::tempdir().expect("dir");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!(
-        "http://localhost:{}",
-        listener.local_addr().expect("addr").port()
-    );
-    let mut config = Config {
-        data_dir: dir.path().join("data"),
-        ..Config::default()
-    };
-    config.public_url = base.parse().expect("url");
-    config.directory.schedule_enabled = false;
-    config.mail.smtp_host = Some(smtp.host.clone());
-    config.mail.smtp_port = smtp.port;
-    config.mail.tls = MailTls::None;
-    let state = sso_server::app::init(config, Arc::new(SystemClock))
-        .await
-        .expect("init");
-    let serving = state.clone();
-    tokio::spawn(async move {
-        let _ = sso_server::app::serve(serving, listener, std::future::pending()).await;
-    });
+    let (_dir, base, state) = start_server(|c| {
+        c.mail.smtp_host = Some(smtp.host.clone());
+        c.mail.smtp_port = smtp.port;
+        c.mail.tls = MailTls::None;
+    })
+    .await;
     let ca = std::fs::read_to_string(&dc.ca_file).expect("ca");
     let input = serde_json::from_value(json!({
         "name": format!("corp{tag}"), "urls": [dc.ldaps_url], "ca_pem": ca,
@@ -619,27 +631,7 @@ async fn admin_manages_hardware_keys_in_a_browser() {
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase();
 
     // The server, an administrator and a manual employee to give a key to.
-    let dir = tempfile::tempdir().expect("dir");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!(
-        "http://localhost:{}",
-        listener.local_addr().expect("addr").port()
-    );
-    let mut config = Config {
-        data_dir: dir.path().join("data"),
-        ..Config::default()
-    };
-    config.public_url = base.parse().expect("url");
-    config.directory.schedule_enabled = false;
-    let state = sso_server::app::init(config, Arc::new(SystemClock))
-        .await
-        .expect("init");
-    let serving = state.clone();
-    tokio::spawn(async move {
-        let _ = sso_server::app::serve(serving, listener, std::future::pending()).await;
-    });
+    let (_dir, base, state) = start_server(|_| {}).await;
     sso_server::admin::accounts::create_admin(
         &state.store,
         SystemClock.now_ms(),
@@ -1041,27 +1033,7 @@ async fn employee_signs_in_and_manages_the_account_in_a_browser() {
     ]);
     dc.samba_tool(&["group", "addmembers", &group, &sam]);
 
-    let dir = tempfile::tempdir().expect("dir");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!(
-        "http://localhost:{}",
-        listener.local_addr().expect("addr").port()
-    );
-    let mut config = Config {
-        data_dir: dir.path().join("data"),
-        ..Config::default()
-    };
-    config.public_url = base.parse().expect("url");
-    config.directory.schedule_enabled = false;
-    let state = sso_server::app::init(config, Arc::new(SystemClock))
-        .await
-        .expect("init");
-    let serving = state.clone();
-    tokio::spawn(async move {
-        let _ = sso_server::app::serve(serving, listener, std::future::pending()).await;
-    });
+    let (_dir, base, state) = start_server(|_| {}).await;
     let ca = std::fs::read_to_string(&dc.ca_file).expect("ca");
     let domain = format!("corp{tag}");
     let input = serde_json::from_value(json!({
