@@ -2,6 +2,7 @@
 //! link) e-mailed to the employee, or kept in the outbox when no SMTP server is configured.
 //! Deliveries are retried with backoff; failures are recorded and shown.
 
+use super::state::{Event, InvitationState, Shown};
 use askama::Template;
 use serde::Serialize;
 use serde_json::json;
@@ -39,6 +40,15 @@ pub struct InvitationRow {
     pub accepted_at: Option<i64>,
 }
 
+impl InvitationRow {
+    /// What the invitation is at `now` (a value no version writes reads as revoked).
+    pub fn shown(&self, now: i64) -> Shown {
+        InvitationState::parse(&self.state)
+            .unwrap_or(InvitationState::Revoked)
+            .shown(self.expires_at, now)
+    }
+}
+
 /// An invitation as the admin API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct InvitationView {
@@ -71,8 +81,7 @@ pub fn link_for(state: &AppState, token: &str) -> String {
 
 pub fn view(state: &AppState, r: &InvitationRow) -> InvitationView {
     let now = state.clock.now_ms();
-    let expired = r.state == "pending" && r.expires_at <= now;
-    let usable = r.state == "pending" && !expired;
+    let usable = r.shown(now) == Shown::Usable;
     let delivery = if !usable {
         "-"
     } else if r.sent_at.is_some() {
@@ -98,11 +107,7 @@ pub fn view(state: &AppState, r: &InvitationRow) -> InvitationView {
         id: r.id.clone(),
         employee_id: r.employee_id.clone(),
         email: r.email.clone(),
-        state: if expired {
-            "expired".into()
-        } else {
-            r.state.clone()
-        },
+        state: r.shown(now).as_str().into(),
         delivery: delivery.into(),
         attempts: r.attempts,
         last_error: r.last_error.clone(),
@@ -142,7 +147,7 @@ pub async fn create_in(
         token_hash: token_hash(&token),
         sealed_token: state.cipher.seal(token.as_bytes(), SEAL_AAD)?,
         email,
-        state: "pending".into(),
+        state: InvitationState::Pending.as_str().into(),
         created_at: now,
         expires_at: now + i64::from(state.config.invitations.ttl_hours) * 3_600_000,
         sent_at: None,
@@ -182,16 +187,13 @@ pub async fn resend(state: &AppState, actor: &Actor, id: &str) -> Result<Invitat
     let row = store::invitations::get(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("invitation"))?;
-    if row.state != "pending" || row.expires_at <= now {
+    let shown = row.shown(now);
+    if shown != Shown::Usable {
         return Err(Error::conflict(
             None,
             format!(
                 "the invitation is {}; invite the employee again for a new link",
-                if row.state == "pending" {
-                    "expired"
-                } else {
-                    row.state.as_str()
-                }
+                shown.as_str()
             ),
         ));
     }
@@ -225,7 +227,7 @@ pub async fn resend(state: &AppState, actor: &Actor, id: &str) -> Result<Invitat
 pub async fn revoke(state: &AppState, actor: &Actor, id: &str) -> Result<()> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    if !store::invitations::set_state(&mut tx, id, "revoked", now).await? {
+    if !store::invitations::advance(&mut tx, id, Event::Revoke, now).await? {
         return Err(Error::NotFound("pending invitation"));
     }
     audit::record(
@@ -253,7 +255,7 @@ pub async fn by_token(
     let now = state.clock.now_ms();
     Ok(store::invitations::by_token_hash(conn, &token_hash(token))
         .await?
-        .filter(|r| r.state == "pending" && r.expires_at > now))
+        .filter(|r| r.shown(now) == Shown::Usable))
 }
 
 #[derive(Template)]

@@ -3,3 +3,4 @@
 
 pub mod invitations;
 pub mod pages;
+pub mod state;

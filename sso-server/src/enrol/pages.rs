@@ -99,7 +99,7 @@ async fn status(State(state): State<AppState>, Path(token): Path<String>) -> Res
         store::invitations::by_token_hash(&mut conn, &crate::crypto::token_hash(&token)).await?;
     let body = match inv {
         Some(i) => {
-            json!({ "state": if i.state == "pending" && i.expires_at <= state.clock.now_ms() { "expired" } else { i.state.as_str() } })
+            json!({ "state": i.shown(state.clock.now_ms()).as_str() })
         }
         None => json!({ "state": "unknown" }),
     };
@@ -141,7 +141,13 @@ async fn passkey_finish(
     let (inv, employee) = invited(&state, &token).await?;
     let row = finish_registration(&state, &employee, &body).await?;
     let mut conn = state.store.conn().await?;
-    store::invitations::set_state(&mut conn, &inv.id, "accepted", state.clock.now_ms()).await?;
+    store::invitations::advance(
+        &mut conn,
+        &inv.id,
+        crate::enrol::state::Event::Accept,
+        state.clock.now_ms(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": row.id, "name": row.name })),

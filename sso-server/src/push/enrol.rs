@@ -221,7 +221,7 @@ pub async fn register(state: &AppState, body: RegisterBody) -> Result<RegisterAn
     if let Some(inv) = &enrolment.invitation_id {
         let live = store::invitations::get(&mut tx, inv)
             .await?
-            .is_some_and(|i| i.state == "pending" && i.expires_at > now);
+            .is_some_and(|i| i.shown(now) == crate::enrol::state::Shown::Usable);
         if !live {
             return Err(refused());
         }
@@ -235,7 +235,7 @@ pub async fn register(state: &AppState, body: RegisterBody) -> Result<RegisterAn
         return Err(refused());
     }
     if let Some(inv) = &enrolment.invitation_id {
-        store::invitations::set_state(&mut tx, inv, "accepted", now).await?;
+        store::invitations::advance(&mut tx, inv, crate::enrol::state::Event::Accept, now).await?;
     }
     // One phone per employee: a new registration replaces (revokes) the old device.
     let replaced = store::push::revoke_devices_of(&mut tx, &employee.id, None, now).await?;

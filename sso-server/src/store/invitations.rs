@@ -2,6 +2,7 @@
 
 use super::Conn;
 use crate::enrol::invitations::InvitationRow;
+use crate::enrol::state::{Event, InvitationState};
 use crate::error::Result;
 
 const COLUMNS: &str = "id, employee_id, token_hash, sealed_token, email, state, created_at, \
@@ -77,16 +78,22 @@ pub async fn revoke_pending_of(conn: &mut Conn, employee_id: &str, now: i64) -> 
     Ok(done.rows_affected())
 }
 
-/// `revoked` or `accepted`, from `pending` only.
-pub async fn set_state(conn: &mut Conn, id: &str, state: &str, now: i64) -> Result<bool> {
+/// Moves a pending invitation by `event` (the transition table says where); `false` if it was
+/// no longer pending.
+pub async fn advance(conn: &mut Conn, id: &str, event: Event, now: i64) -> Result<bool> {
+    let from = InvitationState::Pending;
+    let Some(to) = from.next(event) else {
+        return Ok(false);
+    };
     let done = sqlx::query(
         "UPDATE invitation SET state = $2, next_attempt_at = NULL, \
          accepted_at = CASE WHEN $2 = 'accepted' THEN $3 ELSE accepted_at END \
-         WHERE id = $1 AND state = 'pending'",
+         WHERE id = $1 AND state = $4",
     )
     .bind(id)
-    .bind(state)
+    .bind(to.as_str())
     .bind(now)
+    .bind(from.as_str())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
