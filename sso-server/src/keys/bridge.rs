@@ -20,6 +20,7 @@
 //! A workstation's credential plus a key's serial is worth nothing without the key: every
 //! request about a key needs a signature only the key can make.
 
+use super::task_state::{TaskEnd, TaskState};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -299,10 +300,16 @@ async fn confirm(
         .await?
         .filter(|t| t.key_id == key.id)
         .ok_or(Error::NotFound("task"))?;
-    let wanted = if applied { "applied" } else { "failed" };
-    if task.state != "pending" {
+    let end = if applied {
+        TaskEnd::Applied
+    } else {
+        TaskEnd::Failed
+    };
+    let wanted = TaskState::Pending.next(end);
+    let current = TaskState::parse(&task.state);
+    if current != Some(TaskState::Pending) {
         // A retry of a confirmation that landed: fine. Anything else is a conflict.
-        return if task.state == wanted {
+        return if current == wanted {
             Ok(Json(json!({ "result": "already recorded" })).into_response())
         } else {
             Err(Error::conflict(
@@ -318,7 +325,7 @@ async fn confirm(
             format!("the key is {}: it takes no such task", ks.as_str()),
         ));
     }
-    store::keys::finish_task(&mut tx, &task.id, wanted, error.as_deref(), now).await?;
+    store::keys::finish_task(&mut tx, &task.id, end, error.as_deref(), now).await?;
     if applied && task.operation == Operation::Wipe.as_str() {
         let from = key.state.clone();
         super::wiped(&mut key, ks, now)?;
@@ -332,7 +339,7 @@ async fn confirm(
         &bridge_actor(&caller),
         "key.task_finished",
         None,
-        json!({ "key": serial, "task": task.id, "operation": task.operation, "result": wanted, "error": error }),
+        json!({ "key": serial, "task": task.id, "operation": task.operation, "result": wanted.map(TaskState::as_str), "error": error }),
     )
     .await?;
     tx.commit().await?;

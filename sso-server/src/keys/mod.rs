@@ -14,6 +14,7 @@ pub mod rotation;
 pub mod rotation_state;
 pub mod signed;
 pub mod state;
+pub mod task_state;
 pub mod tasks;
 pub mod workstations;
 

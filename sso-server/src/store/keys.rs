@@ -3,6 +3,7 @@
 use super::Conn;
 use crate::error::Result;
 use crate::keys::rotation_state::RotationState;
+use crate::keys::task_state::{TaskEnd, TaskState};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct KeyRow {
@@ -222,11 +223,12 @@ const TASK_COLUMNS: &str =
 
 pub async fn insert_task(conn: &mut Conn, t: &TaskRow) -> Result<()> {
     // The next number in the key's queue, taken in the same statement.
-    sqlx::query(
+    sqlx::query(&format!(
         "INSERT INTO key_task (id, key_id, seq, operation, rotation_id, payload, state, created_at) \
-         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5, 'pending', $6 FROM key_task \
+         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5, '{}', $6 FROM key_task \
          WHERE key_id = $2",
-    )
+        TaskState::Pending.as_str()
+    ))
     .bind(&t.id)
     .bind(&t.key_id)
     .bind(&t.operation)
@@ -249,30 +251,36 @@ pub async fn get_task(conn: &mut Conn, id: &str) -> Result<Option<TaskRow>> {
 
 pub async fn pending_tasks(conn: &mut Conn, key_id: &str) -> Result<Vec<TaskRow>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {TASK_COLUMNS} FROM key_task WHERE key_id = $1 AND state = 'pending' ORDER BY seq"
+        "SELECT {TASK_COLUMNS} FROM key_task WHERE key_id = $1 AND state = '{}' ORDER BY seq",
+        TaskState::Pending.as_str()
     ))
     .bind(key_id)
     .fetch_all(conn)
     .await?)
 }
 
-/// Ends a pending task (`applied`, `failed` or `cancelled`) and drops its payload. `false` if it
-/// was not pending.
+/// Ends a pending task by `end` (the transition table says how) and drops its payload. `false`
+/// if it was not pending.
 pub async fn finish_task(
     conn: &mut Conn,
     id: &str,
-    state: &str,
+    end: TaskEnd,
     error: Option<&str>,
     now: i64,
 ) -> Result<bool> {
+    let from = TaskState::Pending;
+    let Some(to) = from.next(end) else {
+        return Ok(false);
+    };
     let done = sqlx::query(
         "UPDATE key_task SET state = $2, error = $3, finished_at = $4, payload = NULL \
-         WHERE id = $1 AND state = 'pending'",
+         WHERE id = $1 AND state = $5",
     )
     .bind(id)
-    .bind(state)
+    .bind(to.as_str())
     .bind(error)
     .bind(now)
+    .bind(from.as_str())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -280,10 +288,18 @@ pub async fn finish_task(
 
 /// Cancels a key's pending tasks except wipes.
 pub async fn cancel_password_tasks(conn: &mut Conn, key_id: &str, now: i64) -> Result<()> {
-    sqlx::query(
-        "UPDATE key_task SET state = 'cancelled', finished_at = $2, payload = NULL \
-         WHERE key_id = $1 AND state = 'pending' AND operation <> 'wipe'",
-    )
+    let (from, to) = (
+        TaskState::Pending,
+        TaskState::Pending
+            .next(TaskEnd::Cancelled)
+            .unwrap_or(TaskState::Cancelled),
+    );
+    sqlx::query(&format!(
+        "UPDATE key_task SET state = '{}', finished_at = $2, payload = NULL \
+         WHERE key_id = $1 AND state = '{}' AND operation <> 'wipe'",
+        to.as_str(),
+        from.as_str()
+    ))
     .bind(key_id)
     .bind(now)
     .execute(conn)
