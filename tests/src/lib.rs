@@ -4,6 +4,8 @@
 //! PostgreSQL, Samba AD DC and (later) SMTP server. Tests live in `tests/tests/`.
 #![deny(clippy::unwrap_used)]
 
+pub mod flows;
+
 use std::path::PathBuf;
 
 /// The Samba AD DC started by `scripts/samba-dc.sh`.

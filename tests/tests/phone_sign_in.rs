@@ -6,23 +6,12 @@
 
 use std::sync::Arc;
 
-use mobile_core::authenticator::Authenticator;
-use mobile_core::keystore::SoftwareKeyStore;
-use mobile_core::protocol::{Decision, Platform};
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
-use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    RedirectUrl, Scope, TokenResponse,
-};
 use serde_json::{json, Value};
 use sso_server::audit::Actor;
 use sso_server::clock::{Clock as _, SystemClock};
 use sso_server::config::{Config, MailTls};
 use sso_server::directory::sync::Trigger;
 use sso_server::directory::{Domains, RunOptions, SyncMode, Syncer};
-use sso_server::oidc::clients::{ClientInput, ClientKind, Clients};
-
-const REDIRECT: &str = "http://localhost:9/callback";
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -187,80 +176,13 @@ async fn invited_employee_registers_the_phone_and_signs_in_by_approving() {
     let qr = html_unescape(&page[at..at + page[at..].find('"').expect("end")]);
 
     // The phone registers with it.
-    let phone_dir = tempfile::tempdir().expect("dir");
-    let phone = Authenticator::new(
-        Arc::new(SoftwareKeyStore::new()),
-        phone_dir.path().join("accounts.json").display().to_string(),
-        true,
-    )
-    .expect("phone");
-    let now = || SystemClock.now_ms() / 1000;
-    let info = phone.parse_registration(qr, now()).expect("QR accepted");
-    let req = phone
-        .build_registration_request(info.clone(), "Eve's phone".into(), None, Platform::Other)
-        .await
-        .expect("request");
-    let resp = http()
-        .post(&req.url)
-        .header("content-type", "application/json")
-        .body(req.body)
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(resp.status(), 200);
-    let account = phone
-        .complete_registration(info, resp.text().await.expect("body"))
-        .await
-        .expect("account");
-    assert_eq!(account.account_name.as_deref(), Some(email.as_str()));
+    let phone = e2e::flows::Phone::register_with_link(&qr, "Eve's phone").await;
 
     // A relying party signs Eve in; she approves on the phone.
-    let created = Clients {
-        store: &state.store,
-    }
-    .create(
-        &Actor::cli(),
-        SystemClock.now_ms(),
-        &ClientInput {
-            name: "Intranet".into(),
-            kind: ClientKind::Confidential,
-            redirect_uris: vec![REDIRECT.into()],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: None,
-            grant_types: None,
-            id_token_signed_response_alg: None,
-        },
-    )
-    .await
-    .expect("client");
-    let meta = CoreProviderMetadata::discover_async(
-        IssuerUrl::new(base.clone()).expect("issuer"),
-        &http(),
-    )
-    .await
-    .expect("discovery");
-    let rp = CoreClient::from_provider_metadata(
-        meta,
-        ClientId::new(created.client.client_id.clone()),
-        created.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).expect("redirect"));
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (auth_url, csrf, nonce) = rp
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("email".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+    let rp = e2e::flows::Rp::create(&state, &base, "Intranet").await;
+    let (auth_url, flow) = rp.authorize_url();
     let browser = browser();
-    let resp = browser
-        .get(auth_url.as_str())
-        .send()
-        .await
-        .expect("authorize");
+    let resp = browser.get(&auth_url).send().await.expect("authorize");
     let login = resp.headers()["location"]
         .to_str()
         .expect("location")
@@ -283,42 +205,11 @@ async fn invited_employee_registers_the_phone_and_signs_in_by_approving() {
     let number = started["number"].as_u64().expect("number") as u32;
 
     // The phone long-polls, verifies the server's signature, shows the prompt, approves.
-    let poll = phone
-        .poll_request(account.id.clone(), now())
-        .await
-        .expect("poll");
-    let mut r = http().get(format!("{}?wait=5", poll.url));
-    for h in &poll.headers {
-        r = r.header(&h.name, &h.value);
-    }
-    let body = r.send().await.expect("poll").text().await.expect("body");
-    let mut pending = phone
-        .verify_poll_response(account.id.clone(), body, now())
-        .expect("verified");
-    assert_eq!(pending.len(), 1);
-    let c = pending.remove(0);
+    let c = phone.approve(number).await;
     assert_eq!(
         (c.client_name.as_str(), c.employee.as_str()),
         ("Intranet", "Eve Endtoend")
     );
-    let answer = phone
-        .answer_challenge(
-            account.id.clone(),
-            c,
-            Decision::Approve,
-            Some(number),
-            now(),
-        )
-        .await
-        .expect("answer");
-    let resp = http()
-        .post(&answer.url)
-        .header("content-type", "application/json")
-        .body(answer.body)
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(resp.status(), 200);
 
     // The sign-in page sees the approval and goes back to the relying party with a code.
     let status: Value = browser
@@ -339,35 +230,12 @@ async fn invited_employee_registers_the_phone_and_signs_in_by_approving() {
         .send()
         .await
         .expect("resume");
-    let back =
-        url::Url::parse(resp.headers()["location"].to_str().expect("location")).expect("url");
-    assert_eq!(
-        back.query_pairs()
-            .find(|(k, _)| k == "state")
-            .map(|(_, v)| v.to_string())
-            .as_deref(),
-        Some(csrf.secret().as_str())
-    );
-    let code = back
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.to_string())
-        .expect("code");
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .expect("token endpoint")
-        .set_pkce_verifier(verifier)
-        .request_async(&http())
-        .await
-        .expect("tokens");
-    let id_token = tokens.id_token().expect("ID token");
-    let claims = id_token
-        .claims(&rp.id_token_verifier(), &nonce)
-        .expect("the ID token verifies");
-    assert_eq!(claims.email().map(|e| e.as_str().to_owned()), Some(email));
-    let amr: Vec<String> = claims
-        .auth_method_refs()
-        .map(|v| v.iter().map(|a| a.as_str().to_owned()).collect())
-        .unwrap_or_default();
-    assert_eq!(amr, vec!["pop".to_owned(), "user".to_owned()]);
+    let back = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    // `state` checked, code exchanged, ID token verified with its nonce.
+    let signed_in = rp.exchange(&back, flow).await;
+    assert_eq!(signed_in.email, Some(email));
+    assert_eq!(signed_in.amr, vec!["pop".to_owned(), "user".to_owned()]);
 }

@@ -1,0 +1,261 @@
+//! Outside parties of the end-to-end tests, one helper per flow: a relying party (the
+//! `openidconnect` crate) and a phone (the real mobile-core with its software key store).
+
+use std::sync::Arc;
+
+use mobile_core::authenticator::Authenticator;
+use mobile_core::keystore::SoftwareKeyStore;
+use mobile_core::protocol::{Challenge, Decision, Platform};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, Scope, TokenResponse,
+};
+use sso_server::app::AppState;
+use sso_server::audit::Actor;
+use sso_server::clock::{Clock as _, SystemClock};
+use sso_server::oidc::clients::{ClientInput, ClientKind, Clients};
+
+pub const REDIRECT: &str = "http://localhost:9/callback";
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+type Oidc = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+pub struct Rp {
+    client: Oidc,
+}
+
+/// What the app keeps between sending the browser off and getting it back.
+pub struct Flow {
+    state: CsrfToken,
+    verifier: PkceCodeVerifier,
+    nonce: Nonce,
+}
+
+/// What the app learns from a finished flow (the ID token verified, with its nonce).
+pub struct SignedIn {
+    pub refresh: RefreshToken,
+    pub email: Option<String>,
+    pub amr: Vec<String>,
+}
+
+impl Rp {
+    /// Registers a confidential client named `name` and discovers the server.
+    pub async fn create(state: &AppState, base: &str, name: &str) -> Self {
+        let created = Clients {
+            store: &state.store,
+        }
+        .create(
+            &Actor::cli(),
+            SystemClock.now_ms(),
+            &ClientInput {
+                name: name.into(),
+                kind: ClientKind::Confidential,
+                redirect_uris: vec![REDIRECT.into()],
+                post_logout_redirect_uris: vec![],
+                allowed_scopes: None,
+                grant_types: None,
+                id_token_signed_response_alg: None,
+            },
+        )
+        .await
+        .expect("client");
+        let meta = CoreProviderMetadata::discover_async(
+            IssuerUrl::new(base.to_owned()).expect("issuer"),
+            &http(),
+        )
+        .await
+        .expect("discovery");
+        let client = CoreClient::from_provider_metadata(
+            meta,
+            ClientId::new(created.client.client_id.clone()),
+            created.client_secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).expect("redirect"));
+        Self { client }
+    }
+
+    pub fn authorize_url(&self) -> (String, Flow) {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = self
+            .client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("offline_access".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        (
+            url.to_string(),
+            Flow {
+                state,
+                verifier,
+                nonce,
+            },
+        )
+    }
+
+    /// Checks `state`, exchanges the code, verifies the ID token.
+    pub async fn exchange(&self, back: &str, flow: Flow) -> SignedIn {
+        let back = url::Url::parse(back).expect("url");
+        let q = |k: &str| {
+            back.query_pairs()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        assert_eq!(q("state").as_deref(), Some(flow.state.secret().as_str()));
+        let code = q("code").expect("code");
+        let tokens = self
+            .client
+            .exchange_code(AuthorizationCode::new(code))
+            .expect("token endpoint")
+            .set_pkce_verifier(flow.verifier)
+            .request_async(&http())
+            .await
+            .expect("tokens");
+        let claims = tokens
+            .id_token()
+            .expect("ID token")
+            .claims(&self.client.id_token_verifier(), &flow.nonce)
+            .expect("the ID token verifies");
+        SignedIn {
+            refresh: tokens.refresh_token().expect("refresh token").clone(),
+            email: claims.email().map(|e| e.as_str().to_owned()),
+            amr: claims
+                .auth_method_refs()
+                .map(|v| v.iter().map(|a| a.as_str().to_owned()).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub async fn refresh(&self, rt: &RefreshToken) -> Result<(), String> {
+        self.client
+            .exchange_refresh_token(rt)
+            .expect("token endpoint")
+            .request_async(&http())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+pub struct Phone {
+    auth: Arc<Authenticator>,
+    account: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Phone {
+    /// Registers a phone for the employee with `email` from a fresh enrolment link.
+    pub async fn register(state: &AppState, email: &str) -> Self {
+        let mut conn = state.store.conn().await.expect("conn");
+        let employee = sso_server::store::employees::find_by_email(&mut conn, email)
+            .await
+            .expect("find")
+            .expect("imported");
+        drop(conn);
+        let link = sso_server::push::enrol::create(state, &Actor::cli(), &employee.id, None)
+            .await
+            .expect("enrolment")
+            .link;
+        Self::register_with_link(&link, "Ada's phone").await
+    }
+
+    /// Registers a phone named `name` from a registration link (an invitation's QR code).
+    pub async fn register_with_link(link: &str, name: &str) -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let auth = Authenticator::new(
+            Arc::new(SoftwareKeyStore::new()),
+            dir.path().join("accounts.json").display().to_string(),
+            true,
+        )
+        .expect("phone");
+        let info = auth
+            .parse_registration(link.to_owned(), now())
+            .expect("link");
+        let req = auth
+            .build_registration_request(info.clone(), name.into(), None, Platform::Android)
+            .await
+            .expect("request");
+        let resp = http()
+            .post(&req.url)
+            .header("content-type", "application/json")
+            .body(req.body)
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(resp.status(), 200);
+        let account = auth
+            .complete_registration(info, resp.text().await.expect("body"))
+            .await
+            .expect("account")
+            .id;
+        Self {
+            auth,
+            account,
+            _dir: dir,
+        }
+    }
+
+    /// Polls for the pending challenge and approves it with the number the page shows; returns
+    /// the challenge as the phone verified and showed it.
+    pub async fn approve(&self, number: u32) -> Challenge {
+        let poll = self
+            .auth
+            .poll_request(self.account.clone(), now())
+            .await
+            .expect("poll");
+        let mut r = http().get(format!("{}?wait=10", poll.url));
+        for h in &poll.headers {
+            r = r.header(&h.name, &h.value);
+        }
+        let body = r.send().await.expect("poll").text().await.expect("body");
+        let mut pending = self
+            .auth
+            .verify_poll_response(self.account.clone(), body, now())
+            .expect("verified");
+        assert_eq!(pending.len(), 1, "one sign-in waits");
+        let challenge = pending.remove(0);
+        let answer = self
+            .auth
+            .answer_challenge(
+                self.account.clone(),
+                challenge.clone(),
+                Decision::Approve,
+                Some(number),
+                now(),
+            )
+            .await
+            .expect("answer");
+        let resp = http()
+            .post(&answer.url)
+            .header("content-type", "application/json")
+            .body(answer.body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 200);
+        challenge
+    }
+}
+
+fn now() -> i64 {
+    SystemClock.now_ms() / 1000
+}
