@@ -40,6 +40,39 @@ impl SambaDc {
     }
 
     /// Runs `samba-tool` against this DC's database; panics with its output on failure.
+    /// An AD domain named `name` on this DC for the members of `group`, created as the command
+    /// line does; `extra` adds or overrides settings (e.g. `invite_on_import`).
+    pub async fn add_domain(
+        &self,
+        state: &sso_server::app::AppState,
+        name: &str,
+        group: &str,
+        extra: serde_json::Value,
+    ) -> sso_server::directory::DomainView {
+        use sso_server::clock::Clock as _;
+        let ca = std::fs::read_to_string(&self.ca_file).expect("ca");
+        let mut v = serde_json::json!({
+            "name": name, "urls": [self.ldaps_url], "ca_pem": ca, "bind_dn": self.admin_user,
+            "bind_password": self.admin_password, "base_dn": self.base_dn,
+            "netbios_name": self.netbios, "sync_group": group,
+        });
+        if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            v.extend(extra.clone());
+        }
+        let input = serde_json::from_value(v).expect("domain input");
+        sso_server::directory::Domains {
+            store: &state.store,
+            cipher: &state.cipher,
+        }
+        .create(
+            &sso_server::audit::Actor::cli(),
+            sso_server::clock::SystemClock.now_ms(),
+            &input,
+        )
+        .await
+        .expect("domain")
+    }
+
     pub fn samba_tool(&self, args: &[&str]) {
         let out = std::process::Command::new("samba-tool")
             .args(args)

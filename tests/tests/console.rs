@@ -17,7 +17,6 @@ use serde_json::json;
 use sso_server::audit::Actor;
 use sso_server::clock::{Clock as _, SystemClock};
 use sso_server::config::{Config, MailTls};
-use sso_server::directory::Domains;
 
 const ADMIN: &str = "console-admin";
 const ADMIN_PASSWORD: &str = "console test password 1";
@@ -254,20 +253,9 @@ async fn admin_runs_the_console_in_a_browser() {
         c.mail.tls = MailTls::None;
     })
     .await;
-    let ca = std::fs::read_to_string(&dc.ca_file).expect("ca");
-    let input = serde_json::from_value(json!({
-        "name": format!("corp{tag}"), "urls": [dc.ldaps_url], "ca_pem": ca,
-        "bind_dn": dc.admin_user, "bind_password": dc.admin_password, "base_dn": dc.base_dn,
-        "netbios_name": dc.netbios, "sync_group": group,
-    }))
-    .expect("domain");
-    let domain = Domains {
-        store: &state.store,
-        cipher: &state.cipher,
-    }
-    .create(&Actor::cli(), SystemClock.now_ms(), &input)
-    .await
-    .expect("domain");
+    let domain = dc
+        .add_domain(&state, &format!("corp{tag}"), &group, json!({}))
+        .await;
     sso_server::admin::accounts::create_admin(
         &state.store,
         SystemClock.now_ms(),
@@ -1034,21 +1022,8 @@ async fn employee_signs_in_and_manages_the_account_in_a_browser() {
     dc.samba_tool(&["group", "addmembers", &group, &sam]);
 
     let (_dir, base, state) = start_server(|_| {}).await;
-    let ca = std::fs::read_to_string(&dc.ca_file).expect("ca");
     let domain = format!("corp{tag}");
-    let input = serde_json::from_value(json!({
-        "name": domain, "urls": [dc.ldaps_url], "ca_pem": ca,
-        "bind_dn": dc.admin_user, "bind_password": dc.admin_password, "base_dn": dc.base_dn,
-        "netbios_name": dc.netbios, "sync_group": group,
-    }))
-    .expect("domain");
-    Domains {
-        store: &state.store,
-        cipher: &state.cipher,
-    }
-    .create(&Actor::cli(), SystemClock.now_ms(), &input)
-    .await
-    .expect("domain");
+    dc.add_domain(&state, &domain, &group, json!({})).await;
     let run = sso_server::directory::Syncer::new(&state)
         .run(
             &domain,

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use sso_server::audit::Actor;
-use sso_server::clock::{Clock as _, SystemClock};
+use sso_server::clock::SystemClock;
 use sso_server::config::{Config, MailTls};
 use sso_server::directory::sync::Trigger;
-use sso_server::directory::{Domains, RunOptions, SyncMode, Syncer};
+use sso_server::directory::{RunOptions, SyncMode, Syncer};
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -108,20 +108,8 @@ async fn invited_employee_registers_the_phone_and_signs_in_by_approving() {
     });
 
     // The domain invites on import; a sync imports the employee and queues the invitation.
-    let ca = std::fs::read_to_string(&dc.ca_file).expect("ca");
-    let input = serde_json::from_value(json!({
-        "name": "corp", "urls": [dc.ldaps_url], "ca_pem": ca, "bind_dn": dc.admin_user,
-        "bind_password": dc.admin_password, "base_dn": dc.base_dn, "netbios_name": dc.netbios,
-        "sync_group": group, "invite_on_import": true,
-    }))
-    .expect("domain");
-    Domains {
-        store: &state.store,
-        cipher: &state.cipher,
-    }
-    .create(&Actor::cli(), SystemClock.now_ms(), &input)
-    .await
-    .expect("domain");
+    dc.add_domain(&state, "corp", &group, json!({"invite_on_import": true}))
+        .await;
     let run = Syncer::new(&state)
         .run(
             "corp",

@@ -18,7 +18,7 @@ use crate::audit::Actor;
 use crate::error::{Error, Result};
 use crate::http::extract::ApiJson;
 use crate::login::passkey::{finish_registration, start_registration, RegisterFinishBody};
-use crate::login::{message, render};
+use crate::login::{message_key, render};
 use crate::push::enrol;
 use crate::store::{self};
 
@@ -43,10 +43,10 @@ struct InvitationPage<'a> {
 }
 
 fn gone() -> Response {
-    message(
+    message_key(
         StatusCode::NOT_FOUND,
         "msg-invitation-invalid-title",
-        &crate::i18n::current().t("msg-invitation-invalid"),
+        "msg-invitation-invalid",
         true,
     )
 }

@@ -12,7 +12,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{message, passkey::account_csrf_ok, session, step_up};
+use super::{message, message_key, passkey::account_csrf_ok, session, step_up};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
 use crate::error::Result;
@@ -43,10 +43,10 @@ async fn checked(
         return Ok(Err(Redirect::to("/login").into_response()));
     };
     if !account_csrf_ok(&cur.session, csrf) {
-        return Ok(Err(message(
+        return Ok(Err(message_key(
             StatusCode::FORBIDDEN,
             "msg-nothing-changed",
-            &crate::i18n::current().t("msg-form-expired-account"),
+            "msg-form-expired-account",
             true,
         )));
     }
@@ -65,10 +65,10 @@ async fn stepped_up(
     };
     let now = state.clock.now_ms();
     if !step_up::allowed(&cur.session, now) {
-        return Ok(Err(message(
+        return Ok(Err(message_key(
             StatusCode::FORBIDDEN,
             "msg-not-removed",
-            &crate::i18n::current().t("msg-removal-step-up"),
+            "msg-removal-step-up",
             true,
         )));
     }
@@ -133,19 +133,19 @@ pub async fn rename_passkey(
     };
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Ok(message(
+        return Ok(message_key(
             StatusCode::BAD_REQUEST,
             "msg-not-renamed",
-            &crate::i18n::current().t("msg-name-invalid"),
+            "msg-name-invalid",
             true,
         ));
     }
     let mut conn = state.store.conn().await?;
     if !store::oidc::rename_passkey(&mut conn, &cur.employee.id, &id, name).await? {
-        return Ok(message(
+        return Ok(message_key(
             StatusCode::NOT_FOUND,
             "msg-not-renamed",
-            &crate::i18n::current().t("msg-no-such-passkey"),
+            "msg-no-such-passkey",
             true,
         ));
     }
@@ -165,36 +165,19 @@ pub async fn remove_passkey(
     };
     let mut tx = state.store.begin().await?;
     let Some(name) = store::oidc::delete_passkey(&mut tx, &cur.employee.id, &id).await? else {
-        return Ok(message(
+        return Ok(message_key(
             StatusCode::NOT_FOUND,
             "msg-not-removed",
-            &crate::i18n::current().t("msg-no-such-passkey"),
+            "msg-no-such-passkey",
             true,
         ));
     };
-    audit::record(
-        &mut tx,
-        now,
-        &employee_actor(),
-        "passkey.removed",
-        Some(Target {
-            kind: "employee",
-            id: &cur.employee.id,
-        }),
-        json!({ "passkey": id, "name": name, "session": cur.session.id }),
-    )
-    .await?;
-    tx.commit().await?;
-    step_up::notify(
-        &state,
-        &cur.employee,
-        &state
-            .config
-            .default_language
-            .t1("mail-notice-passkey-removed", "name", &name),
-    )
-    .await;
-    Ok(Redirect::to("/account").into_response())
+    let notice = state
+        .config
+        .default_language
+        .t1("mail-notice-passkey-removed", "name", &name);
+    let detail = json!({ "passkey": id, "name": name, "session": cur.session.id });
+    removed(&state, tx, &cur, now, "passkey.removed", detail, &notice).await
 }
 
 /// `POST /account/phones/{id}/remove`: needs the step-up.
@@ -210,31 +193,51 @@ pub async fn remove_phone(
     };
     let mut tx = state.store.begin().await?;
     if !store::push::revoke_device(&mut tx, &cur.employee.id, &id, now).await? {
-        return Ok(message(
+        return Ok(message_key(
             StatusCode::NOT_FOUND,
             "msg-not-removed",
-            &crate::i18n::current().t("msg-no-such-phone"),
+            "msg-no-such-phone",
             true,
         ));
     }
+    let notice = state.config.default_language.t("mail-notice-phone-removed");
+    let detail = json!({ "device": id, "session": cur.session.id });
+    removed(
+        &state,
+        tx,
+        &cur,
+        now,
+        "device.removed_by_employee",
+        detail,
+        &notice,
+    )
+    .await
+}
+
+/// The end of every removal: the audit record in the removal's transaction, the commit, the
+/// e-mail to the employee, back to the account page.
+async fn removed(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    cur: &session::Current,
+    now: i64,
+    action: &str,
+    detail: serde_json::Value,
+    notice: &str,
+) -> Result<Response> {
     audit::record(
         &mut tx,
         now,
         &employee_actor(),
-        "device.removed_by_employee",
+        action,
         Some(Target {
             kind: "employee",
             id: &cur.employee.id,
         }),
-        json!({ "device": id, "session": cur.session.id }),
+        detail,
     )
     .await?;
     tx.commit().await?;
-    step_up::notify(
-        &state,
-        &cur.employee,
-        &state.config.default_language.t("mail-notice-phone-removed"),
-    )
-    .await;
+    step_up::notify(state, &cur.employee, notice).await;
     Ok(Redirect::to("/account").into_response())
 }

@@ -119,6 +119,11 @@ pub struct MessagePage<'a> {
     pub confirm: Option<ConfirmForm>,
 }
 
+/// [`message`] with both texts from the catalogue.
+pub fn message_key(status: StatusCode, title: &str, text: &str, is_error: bool) -> Response {
+    message(status, title, &crate::i18n::current().t(text), is_error)
+}
+
 /// A plain page: an error (never a redirect to an unverified URI) or a notice, in the request's
 /// language: `title` is a catalogue key, `text` is already in that language.
 pub fn message(status: StatusCode, title: &str, text: &str, is_error: bool) -> Response {
@@ -570,10 +575,10 @@ async fn account_logout(
     let mut conn = state.store.conn().await?;
     if let Some(cur) = session::current(&state, &mut conn, &jar).await? {
         if !passkey::account_csrf_ok(&cur.session, &form.csrf_token) {
-            return Ok(message(
+            return Ok(message_key(
                 StatusCode::FORBIDDEN,
                 "msg-not-signed-out",
-                &crate::i18n::current().t("msg-form-expired"),
+                "msg-form-expired",
                 true,
             ));
         }
@@ -581,10 +586,10 @@ async fn account_logout(
     }
     Ok((
         jar.remove(session::removal_cookie(&state)),
-        message(
+        message_key(
             StatusCode::OK,
             "msg-signed-out-title",
-            &crate::i18n::current().t("msg-signed-out"),
+            "msg-signed-out",
             false,
         ),
     )

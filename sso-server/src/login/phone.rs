@@ -11,7 +11,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::passkey::account_csrf_ok;
-use super::{message, render, session};
+use super::{message_key, render, session};
 use crate::app::AppState;
 use crate::audit::Actor;
 use crate::error::Result;
@@ -44,18 +44,18 @@ pub async fn register_phone(
         return Ok(Redirect::to("/login").into_response());
     };
     if !account_csrf_ok(&cur.session, &form.csrf_token) {
-        return Ok(message(
+        return Ok(message_key(
             StatusCode::FORBIDDEN,
             "msg-not-done",
-            &crate::i18n::current().t("msg-form-expired"),
+            "msg-form-expired",
             true,
         ));
     }
     if !super::step_up::allowed(&cur.session, state.clock.now_ms()) {
-        return Ok(message(
+        return Ok(message_key(
             StatusCode::FORBIDDEN,
             "msg-sign-in-first",
-            &crate::i18n::current().t("msg-phone-step-up"),
+            "msg-phone-step-up",
             true,
         ));
     }

@@ -141,10 +141,10 @@ async fn logout(
         }
         None => Ok((
             jar,
-            login::message(
+            login::message_key(
                 StatusCode::OK,
                 "msg-signed-out-title",
-                &crate::i18n::current().t("msg-signed-out"),
+                "msg-signed-out",
                 false,
             ),
         )

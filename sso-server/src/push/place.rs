@@ -48,11 +48,9 @@ impl Places {
     /// "City, Country", "Country", or the kind of network ("this computer", "company network",
     /// "internet"); empty for something that is not an address. (The phone shows this text.)
     pub fn describe(&self, ip: &str) -> String {
-        match self.locate(ip) {
-            Some(Where::Named(n)) => n,
-            Some(other) => other.kind().into(),
-            None => String::new(),
-        }
+        self.locate(ip)
+            .map(|w| w.kind().to_owned())
+            .unwrap_or_default()
     }
 
     /// Where an address is, for pages that put the kinds of network in their own language.

@@ -713,9 +713,7 @@ async fn two_instances_run_one_sync_at_a_time() {
         return;
     }
     let first = TestServer::start(Db::Postgres).await;
-    let mut config = (*first.state.config).clone();
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    let second = TestServer::start_config(config, tempfile::tempdir().expect("dir")).await;
+    let second = first.another_instance().await;
     let mut c = Corner::new(&dc).await;
     let group = c.group.clone();
     let sam = format!("p{}", c.tag);
@@ -1199,9 +1197,7 @@ async fn two_instances_ticking_at_once_start_one_scheduled_run() {
         return;
     }
     let first = TestServer::start(Db::Postgres).await;
-    let mut config = (*first.state.config).clone();
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    let second = TestServer::start_config(config, tempfile::tempdir().expect("dir")).await;
+    let second = first.another_instance().await;
     let port = crate::support::silent_dc().await;
     add_domain_json(&first, crate::support::hanging_domain(port)).await;
     for round in 0..3 {
@@ -1228,9 +1224,7 @@ async fn two_instances_scan_rotations_one_at_a_time() {
         return;
     }
     let first = TestServer::start(Db::Postgres).await;
-    let mut config = (*first.state.config).clone();
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    let second = TestServer::start_config(config, tempfile::tempdir().expect("dir")).await;
+    let second = first.another_instance().await;
     let port = crate::support::silent_dc().await;
     let mut domain = crate::support::hanging_domain(port);
     domain["rotation_group"] = json!("CN=rotate,DC=hang,DC=test");

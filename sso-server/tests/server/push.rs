@@ -1722,9 +1722,7 @@ async fn two_instances_wake_each_other() {
     }
     let s = setup(Db::Postgres).await;
     let a = &s.server;
-    let mut config = (*a.state.config).clone();
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    let b = TestServer::start_config(config, tempfile::tempdir().expect("dir")).await;
+    let b = a.another_instance().await;
     // B listens once its LISTEN connection is up: probe until a publication from A reaches it.
     let mut ready = false;
     for _ in 0..100 {

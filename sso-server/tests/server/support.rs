@@ -135,6 +135,13 @@ impl TestServer {
         Self::start_config(config, dir).await
     }
 
+    /// A second instance on this one's configuration and database (its own port and folder).
+    pub async fn another_instance(&self) -> Self {
+        let mut config = (*self.state.config).clone();
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        Self::start_config(config, tempfile::tempdir().expect("dir")).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
