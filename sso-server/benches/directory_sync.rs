@@ -18,7 +18,7 @@ use sso_server::audit::Actor;
 use sso_server::clock::SystemClock;
 use sso_server::config::Config;
 use sso_server::directory::sync::Trigger;
-use sso_server::directory::{DomainInput, Domains, RunOptions, SyncMode, Syncer};
+use sso_server::directory::{DomainInput, Domains, RunOptions, SyncMode};
 
 /// Peak resident memory of this process so far (VmHWM), in MiB.
 fn peak_mib() -> f64 {
@@ -162,7 +162,7 @@ async fn main() {
     .create(&Actor::cli(), 0, &input)
     .await
     .unwrap();
-    let syncer = Syncer::new(&state);
+    let syncer = state.syncer();
     let opts = |mode| RunOptions {
         mode,
         dry_run: false,

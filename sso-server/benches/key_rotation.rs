@@ -109,7 +109,7 @@ async fn main() {
         .unwrap();
     let serving = state.clone();
     tokio::spawn(async move {
-        sso_server::app::serve(serving, listener, std::future::pending())
+        sso_server::server::serve(serving, listener, std::future::pending())
             .await
             .unwrap()
     });
@@ -347,7 +347,7 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let catchup = sso_server::keys::rotation::scan(&state, None, "catch-up", true)
+    let catchup = sso_server::keys::rotation::scan(&state.hardware_keys(), None, "catch-up", true)
         .await
         .unwrap();
     println!(
@@ -369,7 +369,7 @@ async fn main() {
 
     // The timed round: one forced rotation of every account.
     let t = Instant::now();
-    let report = sso_server::keys::rotation::scan(&state, None, "bench", true)
+    let report = sso_server::keys::rotation::scan(&state.hardware_keys(), None, "bench", true)
         .await
         .unwrap();
     assert_eq!(report.started as usize, n, "{:?}", report.errors);

@@ -221,7 +221,7 @@ async fn main() {
     let serving = state.clone();
     let instance_config = (*state.config).clone();
     tokio::spawn(async move {
-        sso_server::app::serve(serving, listener, std::future::pending())
+        sso_server::server::serve(serving, listener, std::future::pending())
             .await
             .unwrap();
     });
@@ -243,7 +243,7 @@ async fn main() {
                     .await
                     .unwrap();
                 tokio::spawn(async move {
-                    sso_server::app::serve(other, l, std::future::pending())
+                    sso_server::server::serve(other, l, std::future::pending())
                         .await
                         .unwrap();
                 });

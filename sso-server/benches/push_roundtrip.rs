@@ -49,13 +49,17 @@ async fn main() {
     )
     .await
     .unwrap();
-    let enrolment =
-        sso_server::push::enrol::create(&state, &Actor::cli(), &employee.id.to_string(), None)
-            .await
-            .unwrap();
+    let enrolment = sso_server::push::enrol::create(
+        &state.phones(),
+        &Actor::cli(),
+        &employee.id.to_string(),
+        None,
+    )
+    .await
+    .unwrap();
     let serving = state.clone();
     tokio::spawn(async move {
-        sso_server::app::serve(serving, listener, std::future::pending())
+        sso_server::server::serve(serving, listener, std::future::pending())
             .await
             .unwrap();
     });

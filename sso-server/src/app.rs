@@ -1,12 +1,9 @@
 //! Start-up: data folder, encryption key, database, migrations; the shared state; serving with
 //! graceful shutdown.
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::net::TcpListener;
 
 use crate::clock::SharedClock;
 use crate::config::{redact_url, Config};
@@ -32,11 +29,62 @@ pub struct AppState {
     pub push: Arc<crate::push::PushState>,
     pub mailer: Arc<crate::mail::Mailer>,
     /// Admin password checks running at once (bounded: argon2id takes 19 MiB each).
-    pub password_checks: Arc<crate::admin::accounts::PasswordChecks>,
+    pub password_checks: Arc<crate::admin::password_checks::PasswordChecks>,
     /// This process among the instances on the database (leases, heartbeat).
     pub instance: Arc<crate::instance::Instance>,
     /// Wake-ups of long polls and cache invalidations, across instances on PostgreSQL.
     pub wake: Arc<crate::wake::Wakeups>,
+}
+
+impl AppState {
+    /// The phone services: store, cipher, clock, config and the push state.
+    pub fn phones(&self) -> crate::push::Phones {
+        crate::push::Phones {
+            store: self.store.clone(),
+            cipher: self.cipher.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+            push: self.push.clone(),
+            mailer: self.mailer.clone(),
+            wake: self.wake.clone(),
+        }
+    }
+
+    /// The hardware-key services: store, cipher, clock, config, mailer and instance.
+    pub fn hardware_keys(&self) -> crate::keys::HardwareKeys {
+        crate::keys::HardwareKeys {
+            store: self.store.clone(),
+            cipher: self.cipher.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+            mailer: self.mailer.clone(),
+            instance: self.instance.clone(),
+        }
+    }
+
+    /// The invitation service: store, cipher, clock, config and mailer.
+    pub fn invitations(&self) -> crate::enrol::invitations::Invitations {
+        crate::enrol::invitations::Invitations {
+            store: self.store.clone(),
+            cipher: self.cipher.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+            mailer: self.mailer.clone(),
+        }
+    }
+
+    /// The directory syncer: store, cipher, clock, config, mailer, instance and live runs.
+    pub fn syncer(&self) -> crate::directory::Syncer {
+        crate::directory::Syncer {
+            store: self.store.clone(),
+            cipher: self.cipher.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+            mailer: self.mailer.clone(),
+            instance: self.instance.clone(),
+            live_runs: self.live_runs.clone(),
+        }
+    }
 }
 
 /// The WebAuthn relying party: the public URL's host is the RP id, its origin the only origin.
@@ -80,7 +128,7 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
     store.migrate().await?;
     crate::secrets::verify_key(&mut *store.conn().await?, &cipher).await?;
     tracing::info!(database = %redact_url(&url), backend = backend.name(), "database ready");
-    let metrics = config.metrics.enabled.then(crate::http::metrics::handle);
+    let metrics = config.metrics.enabled.then(metrics_recorder);
     let wake = Arc::new(crate::wake::Wakeups::new(store.clone()));
     let keys: Arc<crate::oidc::keys::Keys> = Arc::default();
     {
@@ -93,7 +141,7 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
         store.clone(),
         wake.clone(),
     )?);
-    let password_checks = Arc::new(crate::admin::accounts::PasswordChecks::new(
+    let password_checks = Arc::new(crate::admin::password_checks::PasswordChecks::new(
         config.admin.max_concurrent_password_checks,
     ));
     let instance = Arc::new(crate::instance::Instance::new(&config.instance));
@@ -114,6 +162,32 @@ pub async fn init(config: Config, clock: SharedClock) -> Result<AppState> {
     })
 }
 
+/// The process-wide recorder (metrics has one global recorder; several servers in one test
+/// process share it).
+fn metrics_recorder() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = metrics_exporter_prometheus::PrometheusBuilder::new();
+            let builder = match builder.set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("http_request_duration_seconds".into()),
+                &[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
+            ) {
+                Ok(b) => b,
+                Err(_) => metrics_exporter_prometheus::PrometheusBuilder::new(),
+            };
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            handle
+        })
+        .clone()
+}
+
 fn create_private_dir(dir: &std::path::Path) -> Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -126,112 +200,4 @@ fn create_private_dir(dir: &std::path::Path) -> Result<()> {
         "creating the data folder {}",
         dir.display()
     )))
-}
-
-/// Serves until `shutdown` completes, then finishes in-flight requests and closes the database.
-pub async fn serve(
-    state: AppState,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
-    let store = state.store.clone();
-    let port = listener
-        .local_addr()
-        .map_err(Error::io("reading the listening address"))?
-        .port();
-    let instance = state.instance.clone();
-    let heartbeat = instance
-        .start_serving(&store, port, state.clock.now_ms())
-        .await?;
-    let listener_task = state.wake.spawn_listener();
-    let schedule = state
-        .config
-        .directory
-        .schedule_enabled
-        .then(|| crate::directory::schedule::spawn(state.clone()));
-    let maintenance = tokio::spawn(maintenance(state.clone()));
-    let rotations = tokio::spawn(crate::keys::rotation::run_schedule(state.clone()));
-    let rotation_retries = tokio::spawn(crate::keys::rotation::run_retries(state.clone()));
-    let delivery = crate::enrol::invitations::spawn_delivery(state.clone());
-    // A graceful stop: first say "draining" on /readyz and answer the long polls, keep serving
-    // while the load balancer notices, then stop accepting and finish what is in flight.
-    let drain = std::time::Duration::from_secs(u64::from(state.config.instance.drain_seconds));
-    let shutdown = {
-        let (instance, wake) = (state.instance.clone(), state.wake.clone());
-        async move {
-            shutdown.await;
-            instance.drain();
-            wake.close();
-            tokio::time::sleep(drain).await;
-        }
-    };
-    let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(Error::io("serving HTTP"))?;
-    if let Some(s) = schedule {
-        s.abort();
-    }
-    maintenance.abort();
-    rotations.abort();
-    rotation_retries.abort();
-    delivery.abort();
-    heartbeat.abort();
-    if let Some(l) = listener_task {
-        l.abort();
-    }
-    instance.stop_serving(&store).await;
-    store.close().await;
-    Ok(())
-}
-
-/// Deletes expired sign-in sessions, codes, pending requests and grants every ten minutes.
-async fn maintenance(state: AppState) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        let now = state.clock.now_ms();
-        let purged = async {
-            let mut conn = state.store.conn().await?;
-            Ok::<_, Error>(
-                crate::store::oidc::purge_expired(&mut conn, now).await?
-                    + crate::store::push::purge(&mut conn, now).await?
-                    + crate::keys::workstations::store::purge_nonces(&mut conn, now).await?
-                    + crate::throttle::purge(&mut conn, now).await?,
-            )
-        }
-        .await;
-        match purged {
-            Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired sign-in state"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "purging expired sign-in state failed"),
-        }
-    }
-}
-
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
 }

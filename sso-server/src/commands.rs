@@ -21,7 +21,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .await
         .map_err(Error::io(format!("listening on {listen}")))?;
     tracing::info!(%listen, %public_url, "sso-server is listening");
-    app::serve(state, listener, app::shutdown_signal()).await
+    crate::server::serve(state, listener, crate::server::shutdown_signal()).await
 }
 
 /// `migrate`: applies migrations and exits.
@@ -104,14 +104,14 @@ pub async fn sync(
     domain: Option<&str>,
     options: crate::directory::RunOptions,
     progress: impl Fn(&str) -> crate::directory::sync::ProgressFn,
-) -> Result<Vec<(String, crate::store::directory::RunRow)>> {
+) -> Result<Vec<(String, crate::directory::store::RunRow)>> {
     let state = app::init(config, Arc::new(SystemClock)).await?;
     let result = async {
         let names: Vec<String> = match domain {
             Some(d) => vec![d.to_owned()],
             None => {
                 let mut conn = state.store.conn().await?;
-                crate::store::directory::list_domains(&mut conn)
+                crate::directory::store::list_domains(&mut conn)
                     .await?
                     .into_iter()
                     .filter(|d| d.enabled != 0)
@@ -125,7 +125,7 @@ pub async fn sync(
                 "no domain is configured: add one with `sso-server domain add`",
             ));
         }
-        let syncer = crate::directory::Syncer::new(&state);
+        let syncer = state.syncer();
         let mut out = Vec::new();
         for name in names {
             let run = syncer

@@ -89,10 +89,13 @@ pub struct KeysConfig {
     pub retry_interval_seconds: u32,
 }
 
+/// The length of generated domain passwords unless configured.
+pub const DEFAULT_PASSWORD_LENGTH: usize = 20;
+
 impl Default for KeysConfig {
     fn default() -> Self {
         Self {
-            password_length: crate::keys::passwords::DEFAULT_LENGTH,
+            password_length: DEFAULT_PASSWORD_LENGTH,
             max_password_age_days: 28,
             scan_interval_minutes: 60,
             retry_interval_seconds: 60,
@@ -104,8 +107,8 @@ impl Default for KeysConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PushConfig {
-    pub apns: Option<crate::push::apns::ApnsConfig>,
-    pub fcm: Option<crate::push::fcm::FcmConfig>,
+    pub apns: Option<ApnsConfig>,
+    pub fcm: Option<FcmConfig>,
     /// How long the employee has to answer a sign-in challenge on the phone (10 to 600).
     pub challenge_ttl_seconds: u32,
     /// A MaxMind-format GeoIP database (GeoLite2-City.mmdb or similar): the phone then shows the
@@ -634,38 +637,35 @@ fn networks<'de, D: serde::Deserializer<'de>>(
         .collect()
 }
 
-impl Config {
-    /// The throttle of one employee's password and offline-code sign-ins.
-    pub fn employee_throttle(&self) -> crate::throttle::Policy {
-        let o = &self.oidc;
-        crate::throttle::Policy {
-            free: i64::from(o.sign_in_free_failures),
-            lock_after: i64::from(o.sign_in_lockout_after),
-            lock_ms: i64::from(o.sign_in_lockout_minutes) * 60_000,
-            window_ms: 3_600_000,
-        }
-    }
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApnsConfig {
+    /// The .p8 key file from Apple (PKCS#8 PEM).
+    pub key_file: std::path::PathBuf,
+    pub key_id: String,
+    pub team_id: String,
+    /// The app's bundle id.
+    pub topic: String,
+    #[serde(default = "default_apns_endpoint")]
+    pub endpoint: String,
+}
 
-    /// The throttle of one admin user name.
-    pub fn admin_throttle(&self) -> crate::throttle::Policy {
-        crate::throttle::Policy {
-            free: i64::from(self.admin.max_failed_logins),
-            lock_after: i64::from(self.admin.max_failed_logins),
-            lock_ms: i64::from(self.admin.lockout_minutes) * 60_000,
-            window_ms: 3_600_000,
-        }
-    }
+fn default_apns_endpoint() -> String {
+    "https://api.push.apple.com".into()
+}
 
-    /// The throttle of one client address, across every kind of sign-in.
-    pub fn address_throttle(&self) -> crate::throttle::Policy {
-        let limit = i64::from(self.oidc.sign_in_address_limit);
-        crate::throttle::Policy {
-            free: limit,
-            lock_after: limit,
-            lock_ms: 15 * 60_000,
-            window_ms: 15 * 60_000,
-        }
-    }
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FcmConfig {
+    /// The service-account JSON file from the Firebase console.
+    pub service_account_file: std::path::PathBuf,
+    pub project_id: String,
+    #[serde(default = "default_fcm_endpoint")]
+    pub endpoint: String,
+}
+
+fn default_fcm_endpoint() -> String {
+    "https://fcm.googleapis.com".into()
 }
 
 #[cfg(test)]

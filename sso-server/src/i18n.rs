@@ -8,16 +8,9 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use axum::extract::{Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use fluent_templates::fluent_bundle::FluentValue;
 use fluent_templates::{static_loader, LanguageIdentifier, Loader};
 use serde::{Deserialize, Serialize};
-
-use crate::app::AppState;
 
 static_loader! {
     static LOCALES = {
@@ -150,7 +143,7 @@ pub async fn with<F: std::future::Future>(lang: Lang, f: F) -> F::Output {
     CURRENT.scope(lang, f).await
 }
 
-fn cookie_name(secure: bool) -> &'static str {
+pub(crate) fn cookie_name(secure: bool) -> &'static str {
     if secure {
         "__Host-sso_lang"
     } else {
@@ -159,48 +152,10 @@ fn cookie_name(secure: bool) -> &'static str {
 }
 
 /// The `?lang=` of a query string, if it names a supported language.
-fn switch(query: Option<&str>) -> Option<Lang> {
+pub(crate) fn switch(query: Option<&str>) -> Option<Lang> {
     url::form_urlencoded::parse(query?.as_bytes())
         .find(|(k, _)| k == "lang")
         .and_then(|(_, v)| Lang::parse(&v))
-}
-
-/// The middleware: picks the request's language and remembers a switch in a cookie (a
-/// preference, not a secret: readable by nobody else, changing nothing but text).
-pub async fn layer(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    req: Request,
-    next: Next,
-) -> Response {
-    let secure = state.config.secure_cookies();
-    let switched = switch(req.uri().query());
-    let lang = switched
-        .or_else(|| {
-            jar.get(cookie_name(secure))
-                .and_then(|c| Lang::parse(c.value()))
-        })
-        .or_else(|| {
-            req.headers()
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Lang::from_accept_language)
-        })
-        .unwrap_or(state.config.default_language);
-    let resp = CURRENT.scope(lang, next.run(req)).await;
-    match switched {
-        Some(l) => {
-            let c = Cookie::build((cookie_name(secure), l.code()))
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .secure(secure)
-                .path("/")
-                .max_age(time::Duration::days(400))
-                .build();
-            (jar.add(c), resp).into_response()
-        }
-        None => resp,
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::Result;
-use crate::store::{self, Store};
+use crate::store::Store;
 
 /// Who takes a lease, and what proves another life still alive (see `store::directory`).
 #[derive(Debug, Clone, Copy)]
@@ -96,10 +96,10 @@ impl Instance {
             })
             .clone();
         let mut conn = store.conn().await?;
-        store::directory::put_instance(&mut conn, &name, &self.boot, wall_ms()).await?;
+        crate::directory::store::put_instance(&mut conn, &name, &self.boot, wall_ms()).await?;
         self.serving.store(true, Ordering::Release);
         let interrupted =
-            store::directory::fail_orphaned_runs(&mut conn, now_ms, &self.owner()).await?;
+            crate::directory::store::fail_orphaned_runs(&mut conn, now_ms, &self.owner()).await?;
         if interrupted > 0 {
             tracing::warn!(
                 runs = interrupted,
@@ -117,7 +117,7 @@ impl Instance {
                 tick.tick().await;
                 let beat = async {
                     let mut conn = store.conn().await?;
-                    store::directory::beat(&mut conn, &name, &this.boot, wall_ms()).await
+                    crate::directory::store::beat(&mut conn, &name, &this.boot, wall_ms()).await
                 };
                 if let Err(e) = beat.await {
                     tracing::warn!(error = %e, "instance heartbeat failed");
@@ -142,7 +142,7 @@ impl Instance {
         }
         let gone = async {
             let mut conn = store.conn().await?;
-            store::directory::remove_instance(&mut conn, self.name(), &self.boot).await
+            crate::directory::store::remove_instance(&mut conn, self.name(), &self.boot).await
         };
         if let Err(e) = gone.await {
             tracing::warn!(error = %e, "could not deregister this instance");

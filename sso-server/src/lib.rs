@@ -27,6 +27,7 @@ pub mod mail;
 pub mod oidc;
 pub mod push;
 pub mod secrets;
+pub mod server;
 pub mod store;
 pub mod throttle;
 pub mod wake;

@@ -8,6 +8,7 @@
 //! (1 s, 2 s, 4 s… up to a minute), and after `lock_after` failures it is locked for `lock_ms`
 //! or until an admin lifts it ([`lift`]). A success forgets the key.
 
+use crate::config::Config;
 use crate::error::Result;
 use crate::store::Conn;
 
@@ -204,6 +205,40 @@ pub async fn unlock_employee(
     .await?;
     tx.commit().await?;
     Ok(lifted)
+}
+
+impl Policy {
+    /// The throttle of one employee's password and offline-code sign-ins.
+    pub fn employee(config: &Config) -> Self {
+        let o = &config.oidc;
+        Self {
+            free: i64::from(o.sign_in_free_failures),
+            lock_after: i64::from(o.sign_in_lockout_after),
+            lock_ms: i64::from(o.sign_in_lockout_minutes) * 60_000,
+            window_ms: 3_600_000,
+        }
+    }
+
+    /// The throttle of one admin user name.
+    pub fn admin(config: &Config) -> Self {
+        Self {
+            free: i64::from(config.admin.max_failed_logins),
+            lock_after: i64::from(config.admin.max_failed_logins),
+            lock_ms: i64::from(config.admin.lockout_minutes) * 60_000,
+            window_ms: 3_600_000,
+        }
+    }
+
+    /// The throttle of one client address, across every kind of sign-in.
+    pub fn address(config: &Config) -> Self {
+        let limit = i64::from(config.oidc.sign_in_address_limit);
+        Self {
+            free: limit,
+            lock_after: limit,
+            lock_ms: 15 * 60_000,
+            window_ms: 15 * 60_000,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -166,15 +166,16 @@ impl Phone {
     /// Registers a phone for the employee with `email` from a fresh enrolment link.
     pub async fn register(state: &AppState, email: &str) -> Self {
         let mut conn = state.store.conn().await.expect("conn");
-        let employee = sso_server::store::employees::find_by_email(&mut conn, email)
+        let employee = sso_server::employees::store::find_by_email(&mut conn, email)
             .await
             .expect("find")
             .expect("imported");
         drop(conn);
-        let link = sso_server::push::enrol::create(state, &Actor::cli(), &employee.id, None)
-            .await
-            .expect("enrolment")
-            .link;
+        let link =
+            sso_server::push::enrol::create(&state.phones(), &Actor::cli(), &employee.id, None)
+                .await
+                .expect("enrolment")
+                .link;
         Self::register_with_link(&link, "Ada's phone").await
     }
 

@@ -191,7 +191,7 @@ async fn start_server(
         .expect("init");
     let serving = state.clone();
     tokio::spawn(async move {
-        let _ = sso_server::app::serve(serving, listener, std::future::pending()).await;
+        let _ = sso_server::server::serve(serving, listener, std::future::pending()).await;
     });
     (dir, base, state)
 }
@@ -441,13 +441,13 @@ async fn admin_runs_the_console_in_a_browser() {
     click(&c, Locator::XPath(&button("Send invitation"))).await;
     let notice = text_of(&c, Locator::Css(".notice")).await;
     assert!(notice.contains("Invitation created"), "{notice}");
-    sso_server::enrol::invitations::deliver_due(&state)
+    sso_server::enrol::invitations::deliver_due(&state.invitations())
         .await
         .expect("deliver");
     click(&c, Locator::XPath(&button("Resend"))).await;
     let notice = text_of(&c, Locator::Css(".notice")).await;
     assert!(notice.contains("is being sent again"), "{notice}");
-    sso_server::enrol::invitations::deliver_due(&state)
+    sso_server::enrol::invitations::deliver_due(&state.invitations())
         .await
         .expect("deliver");
     let to_grace = smtp
@@ -747,7 +747,7 @@ async fn admin_manages_hardware_keys_in_a_browser() {
     // The key's identity, as the key-bridge registers it (the API checks the key's signature).
     let identity = key_protocol::IdentityKey::generate().expect("identity");
     let activated = sso_server::keys::activate(
-        &state,
+        &state.hardware_keys(),
         &Actor::cli(),
         &serials[0],
         &code,
@@ -779,7 +779,7 @@ async fn admin_manages_hardware_keys_in_a_browser() {
     .await;
     // Another admin suspends it meanwhile; this page still offers Suspend.
     sso_server::keys::act(
-        &state,
+        &state.hardware_keys(),
         &Actor::cli(),
         &employee_key(&state, &serials[0]).await,
         sso_server::keys::AdminAction::Suspend,
@@ -915,7 +915,7 @@ async fn admin_manages_hardware_keys_in_a_browser() {
 /// The id of the key with this serial.
 async fn employee_key(state: &sso_server::app::AppState, serial: &str) -> String {
     let mut conn = state.store.conn().await.expect("conn");
-    sso_server::store::keys::by_serial(&mut conn, serial)
+    sso_server::keys::store::by_serial(&mut conn, serial)
         .await
         .expect("key")
         .expect("the key")
@@ -1024,7 +1024,8 @@ async fn employee_signs_in_and_manages_the_account_in_a_browser() {
     let (_dir, base, state) = start_server(|_| {}).await;
     let domain = format!("corp{tag}");
     dc.add_domain(&state, &domain, &group, json!({})).await;
-    let run = sso_server::directory::Syncer::new(&state)
+    let run = state
+        .syncer()
         .run(
             &domain,
             sso_server::directory::RunOptions {
@@ -1087,15 +1088,16 @@ async fn employee_signs_in_and_manages_the_account_in_a_browser() {
     // (The invitation page an admin's invitation links to, checked for accessibility.)
     let employee_id = {
         let mut conn = state.store.conn().await.expect("conn");
-        sso_server::store::employees::find_by_email(&mut conn, &email)
+        sso_server::employees::store::find_by_email(&mut conn, &email)
             .await
             .expect("find")
             .expect("imported")
             .id
     };
-    let invitation = sso_server::enrol::invitations::invite(&state, &Actor::cli(), &employee_id)
-        .await
-        .expect("invitation");
+    let invitation =
+        sso_server::enrol::invitations::invite(&state.invitations(), &Actor::cli(), &employee_id)
+            .await
+            .expect("invitation");
     c.goto(&invitation.link.expect("link"))
         .await
         .expect("invitation page");

@@ -11,7 +11,7 @@ use sso_server::audit::Actor;
 use sso_server::clock::SystemClock;
 use sso_server::config::{Config, MailTls};
 use sso_server::directory::sync::Trigger;
-use sso_server::directory::{RunOptions, SyncMode, Syncer};
+use sso_server::directory::{RunOptions, SyncMode};
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -104,13 +104,14 @@ async fn invited_employee_registers_the_phone_and_signs_in_by_approving() {
         .expect("init");
     let serving = state.clone();
     tokio::spawn(async move {
-        let _ = sso_server::app::serve(serving, listener, std::future::pending()).await;
+        let _ = sso_server::server::serve(serving, listener, std::future::pending()).await;
     });
 
     // The domain invites on import; a sync imports the employee and queues the invitation.
     dc.add_domain(&state, "corp", &group, json!({"invite_on_import": true}))
         .await;
-    let run = Syncer::new(&state)
+    let run = state
+        .syncer()
         .run(
             "corp",
             RunOptions {
@@ -131,7 +132,7 @@ async fn invited_employee_registers_the_phone_and_signs_in_by_approving() {
         run.message
     );
     assert_eq!(
-        sso_server::enrol::invitations::deliver_due(&state)
+        sso_server::enrol::invitations::deliver_due(&state.invitations())
             .await
             .expect("deliver"),
         1

@@ -8,14 +8,14 @@ use argon2::Argon2;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::admin::store::accounts::AdminRow;
+use crate::admin::store::sessions::SessionRow;
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
 use crate::clock::minutes_ms;
 use crate::crypto::{random_bytes, random_token, token_hash};
 use crate::error::{Error, Result};
-use crate::store::admins::AdminRow;
-use crate::store::sessions::SessionRow;
-use crate::store::{self, Store};
+use crate::store::Store;
 use crate::throttle::{self, Take};
 
 pub const PASSWORD_MIN: usize = 12;
@@ -121,7 +121,7 @@ pub async fn create_admin(
         last_login_at: None,
     };
     let mut tx = store.begin().await?;
-    store::admins::insert(&mut tx, &row)
+    crate::admin::store::accounts::insert(&mut tx, &row)
         .await
         .map_err(Error::on_unique_violation(
             "username",
@@ -166,38 +166,6 @@ pub async fn login(
     result
 }
 
-/// The admin password checks (argon2id, 19 MiB each) running at once, bounded; and the most
-/// ever seen at once (memory is bounded by that times 19 MiB).
-pub struct PasswordChecks {
-    gate: tokio::sync::Semaphore,
-    limit: usize,
-    peak: std::sync::atomic::AtomicUsize,
-}
-
-impl PasswordChecks {
-    pub fn new(limit: u32) -> Self {
-        let limit = usize::try_from(limit.max(1)).unwrap_or(1);
-        Self {
-            gate: tokio::sync::Semaphore::new(limit),
-            limit,
-            peak: std::sync::atomic::AtomicUsize::new(0),
-        }
-    }
-
-    /// A permit now, or `None` when the limit is reached (the caller answers 429).
-    fn try_start(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        let permit = self.gate.try_acquire().ok()?;
-        let running = self.limit - self.gate.available_permits();
-        self.peak
-            .fetch_max(running, std::sync::atomic::Ordering::Relaxed);
-        Some(permit)
-    }
-
-    pub fn peak(&self) -> usize {
-        self.peak.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
 async fn try_login(
     state: &AppState,
     username: &str,
@@ -210,13 +178,18 @@ async fn try_login(
     // Throttled per address and per typed name (known or not, alike), in the database, before
     // any password is checked.
     let ip_key = crate::login::address_key(ip.as_deref());
-    if let Take::Wait { retry_after_secs } =
-        throttle::take(&mut conn, &ip_key, &state.config.address_throttle(), now).await?
+    if let Take::Wait { retry_after_secs } = throttle::take(
+        &mut conn,
+        &ip_key,
+        &throttle::Policy::address(&state.config),
+        now,
+    )
+    .await?
     {
         return Err(Error::TooManyRequests { retry_after_secs });
     }
     let name_key = format!("admin:{}", username.trim().to_lowercase());
-    let policy = state.config.admin_throttle();
+    let policy = throttle::Policy::admin(&state.config);
     let n = match throttle::take(&mut conn, &name_key, &policy, now).await? {
         Take::Go { n } => n,
         Take::Wait { retry_after_secs } => {
@@ -232,7 +205,7 @@ async fn try_login(
             retry_after_secs: 1,
         });
     };
-    let admin = store::admins::find_by_username(&mut conn, username.trim()).await?;
+    let admin = crate::admin::store::accounts::find_by_username(&mut conn, username.trim()).await?;
     // An unknown name costs the same hash as a known one.
     let (hash, actor, target_id) = match &admin {
         Some(a) => (
@@ -280,9 +253,9 @@ async fn try_login(
         last_seen_at: now,
     };
     let mut tx = state.store.begin().await?;
-    store::sessions::delete_expired(&mut tx, now).await?;
-    store::sessions::insert(&mut tx, &session).await?;
-    store::admins::record_success(&mut tx, &admin.id, now).await?;
+    crate::admin::store::sessions::delete_expired(&mut tx, now).await?;
+    crate::admin::store::sessions::insert(&mut tx, &session).await?;
+    crate::admin::store::accounts::record_success(&mut tx, &admin.id, now).await?;
     audit::record(&mut tx, now, &actor, "admin.login", target, json!({})).await?;
     tx.commit().await?;
     Ok(NewSession {
@@ -297,7 +270,7 @@ async fn try_login(
 pub async fn logout(state: &AppState, actor: &Actor, token_hash: &[u8]) -> Result<()> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    if store::sessions::delete(&mut tx, token_hash).await? {
+    if crate::admin::store::sessions::delete(&mut tx, token_hash).await? {
         audit::record(&mut tx, now, actor, "admin.logout", None, json!({})).await?;
     }
     tx.commit().await?;

@@ -5,7 +5,9 @@ pub mod accounts;
 pub mod api;
 pub mod console;
 pub mod pages;
+pub mod password_checks;
 pub mod session;
+pub mod store;
 
 use axum::Router;
 

@@ -16,7 +16,6 @@ use crate::app::AppState;
 use crate::crypto::{constant_time_eq, random_token};
 use crate::error::{Error, Result};
 use crate::http::extract::ClientIp;
-use crate::store;
 
 /// Double-submit cookie that protects the sign-in form, which has no session yet.
 const LOGIN_CSRF_COOKIE: &str = "sso_login_csrf";
@@ -53,7 +52,7 @@ async fn login_form(
 ) -> Result<Response> {
     let token = random_token()?;
     let mut conn = state.store.conn().await?;
-    let no_admin = store::admins::count(&mut conn).await? == 0;
+    let no_admin = crate::admin::store::accounts::count(&mut conn).await? == 0;
     let cookie = Cookie::build((LOGIN_CSRF_COOKIE, token.clone()))
         .http_only(true)
         .same_site(SameSite::Strict)

@@ -15,7 +15,6 @@ use crate::clock::minutes_ms;
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::error::{Error, Result};
 use crate::http::extract::client_ip;
-use crate::store;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Sessions are touched at most this often, so browsing does not write on every request.
@@ -90,19 +89,19 @@ pub async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<AdminSess
     let hash = token_hash(cookie.value());
     let now = state.clock.now_ms();
     let mut conn = state.store.conn().await?;
-    let Some(row) = store::sessions::find(&mut conn, &hash).await? else {
+    let Some(row) = crate::admin::store::sessions::find(&mut conn, &hash).await? else {
         return Ok(None);
     };
     let idle_limit = row.last_seen_at + minutes_ms(state.config.admin.session_idle_minutes);
     if row.expires_at <= now || idle_limit <= now {
-        store::sessions::delete(&mut conn, &hash).await?;
+        crate::admin::store::sessions::delete(&mut conn, &hash).await?;
         return Ok(None);
     }
-    let Some(admin) = store::admins::get(&mut conn, &row.admin_id).await? else {
+    let Some(admin) = crate::admin::store::accounts::get(&mut conn, &row.admin_id).await? else {
         return Ok(None);
     };
     if now - row.last_seen_at >= TOUCH_EVERY_MS {
-        store::sessions::touch(&mut conn, &hash, now).await?;
+        crate::admin::store::sessions::touch(&mut conn, &hash, now).await?;
     }
     Ok(Some(AdminSession {
         admin_id: admin.id,

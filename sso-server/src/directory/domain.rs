@@ -15,9 +15,9 @@ use super::ldap::{self, ConnectSettings, TlsMode};
 use crate::audit::{self, Actor, Target};
 use crate::clock::{from_ms, SharedClock};
 use crate::crypto::Cipher;
+use crate::directory::store::DomainRow;
 use crate::error::{Error, Result};
-use crate::store::directory::DomainRow;
-use crate::store::{self, Conn, Store};
+use crate::store::{Conn, Store};
 
 pub const DEFAULT_SYNC_GROUP: &str = "Hideez Users Sync";
 pub const DEFAULT_ROTATION_GROUP: &str = "Security Key Auto Password Change";
@@ -219,7 +219,7 @@ fn slot_name(domain_id: &str, slot: &str) -> String {
 /// Which credential the domain has stored, if any.
 async fn stored_slot(conn: &mut Conn, row: &DomainRow) -> Result<Option<&'static str>> {
     for slot in credential_slots(kind_of(row)?) {
-        if store::secrets::get(conn, &slot_name(&row.id, slot))
+        if crate::secrets::store::get(conn, &slot_name(&row.id, slot))
             .await?
             .is_some()
         {
@@ -300,7 +300,7 @@ async fn store_credential(
     .await?;
     for other in credential_slots(kind_of(row)?) {
         if *other != slot {
-            store::secrets::delete(conn, &slot_name(&row.id, other)).await?;
+            crate::secrets::store::delete(conn, &slot_name(&row.id, other)).await?;
         }
     }
     Ok(())
@@ -722,7 +722,7 @@ pub struct Domains<'a> {
 impl Domains<'_> {
     pub async fn list(&self) -> Result<Vec<DomainView>> {
         let mut conn = self.store.conn().await?;
-        let rows = store::directory::list_domains(&mut conn).await?;
+        let rows = crate::directory::store::list_domains(&mut conn).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let slot = stored_slot(&mut conn, &r).await?;
@@ -734,12 +734,12 @@ impl Domains<'_> {
     /// By id or (case-insensitive) name.
     pub async fn find_row(conn: &mut Conn, id_or_name: &str) -> Result<DomainRow> {
         let by_id = match Uuid::parse_str(id_or_name) {
-            Ok(id) => store::directory::get_domain(conn, &id.to_string()).await?,
+            Ok(id) => crate::directory::store::get_domain(conn, &id.to_string()).await?,
             Err(_) => None,
         };
         match by_id {
             Some(r) => Ok(r),
-            None => store::directory::find_domain_by_name(conn, id_or_name)
+            None => crate::directory::store::find_domain_by_name(conn, id_or_name)
                 .await?
                 .ok_or(Error::NotFound("domain")),
         }
@@ -819,13 +819,13 @@ impl Domains<'_> {
         row.created_at = now_ms;
         row.updated_at = now_ms;
         let mut tx = self.store.begin().await?;
-        if store::directory::find_domain_by_name(&mut tx, &row.name)
+        if crate::directory::store::find_domain_by_name(&mut tx, &row.name)
             .await?
             .is_some()
         {
             return Err(Error::conflict(Some("name"), NAME_TAKEN));
         }
-        store::directory::insert_domain(&mut tx, &row)
+        crate::directory::store::insert_domain(&mut tx, &row)
             .await
             .map_err(Error::on_unique_violation("name", NAME_TAKEN))?;
         if let Some((slot, value)) = &credential {
@@ -859,7 +859,7 @@ impl Domains<'_> {
         let credential = credential_of(input, false)?;
         let id = id.to_string();
         let mut tx = self.store.begin().await?;
-        let current = store::directory::get_domain(&mut tx, &id)
+        let current = crate::directory::store::get_domain(&mut tx, &id)
             .await?
             .ok_or(Error::NotFound("domain"))?;
         if current.kind != row.kind {
@@ -871,7 +871,9 @@ impl Domains<'_> {
                 ),
             ));
         }
-        if let Some(other) = store::directory::find_domain_by_name(&mut tx, &row.name).await? {
+        if let Some(other) =
+            crate::directory::store::find_domain_by_name(&mut tx, &row.name).await?
+        {
             if other.id != id {
                 return Err(Error::conflict(Some("name"), NAME_TAKEN));
             }
@@ -897,7 +899,7 @@ impl Domains<'_> {
         row.id = id.clone();
         row.created_at = current.created_at;
         row.updated_at = now_ms;
-        store::directory::update_domain_config(&mut tx, &row)
+        crate::directory::store::update_domain_config(&mut tx, &row)
             .await
             .map_err(Error::on_unique_violation("name", NAME_TAKEN))?;
         // Another DC list or base (another tenant, endpoint or group) may mean another
@@ -908,7 +910,7 @@ impl Domains<'_> {
             || current.graph_url != row.graph_url
             || current.sync_group != row.sync_group
         {
-            store::directory::clear_cursor(&mut tx, &id).await?;
+            crate::directory::store::clear_cursor(&mut tx, &id).await?;
         }
         if let Some((slot, value)) = &credential {
             store_credential(&mut tx, self.cipher, &row, slot, value, now_ms).await?;
@@ -929,7 +931,7 @@ impl Domains<'_> {
         tx.commit().await?;
         let row = {
             let mut conn = self.store.conn().await?;
-            store::directory::get_domain(&mut conn, &id)
+            crate::directory::store::get_domain(&mut conn, &id)
                 .await?
                 .ok_or(Error::NotFound("domain"))?
         };
@@ -940,10 +942,10 @@ impl Domains<'_> {
     pub async fn delete(&self, actor: &Actor, now_ms: i64, id: Uuid) -> Result<()> {
         let id = id.to_string();
         let mut tx = self.store.begin().await?;
-        let current = store::directory::get_domain(&mut tx, &id)
+        let current = crate::directory::store::get_domain(&mut tx, &id)
             .await?
             .ok_or(Error::NotFound("domain"))?;
-        let identities = store::directory::count_identities(&mut tx, &id).await?;
+        let identities = crate::directory::store::count_identities(&mut tx, &id).await?;
         if identities > 0 {
             return Err(Error::conflict(
                 None,
@@ -953,9 +955,9 @@ impl Domains<'_> {
                 ),
             ));
         }
-        store::directory::delete_domain(&mut tx, &id).await?;
+        crate::directory::store::delete_domain(&mut tx, &id).await?;
         for slot in credential_slots(kind_of(&current)?) {
-            store::secrets::delete(&mut tx, &slot_name(&id, slot)).await?;
+            crate::secrets::store::delete(&mut tx, &slot_name(&id, slot)).await?;
         }
         audit::record(
             &mut tx,

@@ -11,7 +11,7 @@ use super::ldap::{self, ConnectSettings, DirectoryConn};
 use super::source::{Cursor, DirectorySource, GroupCheck, Read, ReadRequest};
 use super::user::DirUser;
 use super::DirectoryError;
-use crate::store::directory::DomainRow;
+use crate::directory::store::DomainRow;
 
 pub struct LdapSource {
     conn: Option<DirectoryConn>,

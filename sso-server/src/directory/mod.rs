@@ -18,6 +18,7 @@ pub mod domain;
 pub mod graph;
 pub mod graph_source;
 pub mod guid;
+pub mod http;
 pub mod ldap;
 pub mod ldap_source;
 pub mod plan;
@@ -25,6 +26,7 @@ pub mod report;
 pub mod run_state;
 pub mod schedule;
 pub mod source;
+pub mod store;
 pub mod sync;
 pub mod user;
 

@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use super::report::{Change, ChangeKind, RunReport};
 use super::user::{is_disabled, DirUser};
+use crate::directory::store::IdentityRow;
+use crate::employees::store::EmployeeRow;
 use crate::employees::{Source, State};
-use crate::store::directory::IdentityRow;
-use crate::store::employees::EmployeeRow;
 
 pub struct PlanInput<'a> {
     pub domain_id: &'a str,

@@ -7,35 +7,34 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use super::sync::{RunOptions, SyncMode, Syncer, Trigger};
-use crate::app::AppState;
 use crate::audit::Actor;
 use crate::error::{Error, Result};
-use crate::store;
 
 /// How often the schedule looks for due domains (real time; due-ness is by the injected clock).
 const TICK: Duration = Duration::from_secs(30);
 
 /// One pass: fails runs orphaned by a stopped process, then starts the syncs that are due.
 /// Returns the ids of the runs started.
-pub async fn tick(state: &AppState) -> Result<Vec<String>> {
+pub async fn tick(state: &Syncer) -> Result<Vec<String>> {
     let now = state.clock.now_ms();
     let interval = i64::from(state.config.directory.sync_interval_minutes) * 60_000;
     let domains = {
         let mut conn = state.store.conn().await?;
-        store::directory::fail_orphaned_runs(&mut conn, now, &state.instance.owner()).await?;
+        crate::directory::store::fail_orphaned_runs(&mut conn, now, &state.instance.owner())
+            .await?;
         let mut due = Vec::new();
-        for d in store::directory::list_domains(&mut conn).await? {
+        for d in crate::directory::store::list_domains(&mut conn).await? {
             if d.enabled == 0 {
                 continue;
             }
-            let last = store::directory::last_run_started(&mut conn, &d.id).await?;
+            let last = crate::directory::store::last_run_started(&mut conn, &d.id).await?;
             if last.is_none_or(|t| now - t >= interval) {
                 due.push(d);
             }
         }
         due
     };
-    let syncer = Syncer::new(state);
+    let syncer = state;
     let mut started = Vec::new();
     for d in domains {
         let options = RunOptions {
@@ -58,7 +57,7 @@ pub async fn tick(state: &AppState) -> Result<Vec<String>> {
 }
 
 /// Runs the schedule until the task is aborted.
-pub fn spawn(state: AppState) -> JoinHandle<()> {
+pub fn spawn(state: Syncer) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(TICK);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -14,7 +14,7 @@ use super::ldap_source::LdapSource;
 use super::user::DirUser;
 use super::DirectoryError;
 use crate::clock::SharedClock;
-use crate::store::directory::DomainRow;
+use crate::directory::store::DomainRow;
 
 /// What the engine asks a source to read.
 pub struct ReadRequest<'a> {

@@ -23,13 +23,12 @@ use super::plan::{self, Guard, Plan, PlanInput};
 use super::report::RunReport;
 use super::source::{self, Cursor, Read, ReadRequest};
 use super::DirectoryError;
-use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
+use crate::directory::store::RunRow;
 use crate::employees::lifecycle::{self, Reason};
 use crate::employees::State;
 use crate::error::{Error, Result};
 use crate::store;
-use crate::store::directory::RunRow;
 
 /// How long a run's lease lasts without renewal: a crashed instance frees the domain after this.
 const LEASE_TTL_MS: i64 = 5 * 60_000;
@@ -156,10 +155,16 @@ pub struct Claimed {
     lease: String,
 }
 
-/// Runs directory syncs.
+/// Runs directory syncs. Holds only what a run uses; the app builds one (`AppState::syncer`).
 #[derive(Clone)]
 pub struct Syncer {
-    app: AppState,
+    pub store: crate::store::Store,
+    pub cipher: std::sync::Arc<crate::crypto::Cipher>,
+    pub clock: crate::clock::SharedClock,
+    pub config: std::sync::Arc<crate::config::Config>,
+    pub mailer: std::sync::Arc<crate::mail::Mailer>,
+    pub instance: std::sync::Arc<crate::instance::Instance>,
+    pub live_runs: std::sync::Arc<LiveRuns>,
 }
 
 fn lease_name(domain_id: &str) -> String {
@@ -167,27 +172,42 @@ fn lease_name(domain_id: &str) -> String {
 }
 
 impl Syncer {
-    pub fn new(state: &AppState) -> Self {
-        Self { app: state.clone() }
+    /// Invitations sent by an import, through the same service as an admin's.
+    fn invitations(&self) -> crate::enrol::invitations::Invitations {
+        crate::enrol::invitations::Invitations {
+            store: self.store.clone(),
+            cipher: self.cipher.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+            mailer: self.mailer.clone(),
+        }
     }
 
     /// Claims the domain (409 if a run of it is in progress anywhere) and records the run.
     pub async fn claim(&self, domain: &str, options: RunOptions) -> Result<Claimed> {
-        let mut conn = self.app.store.conn().await?;
+        let mut conn = self.store.conn().await?;
         let domain = Domains {
-            store: &self.app.store,
-            cipher: &self.app.cipher,
+            store: &self.store,
+            cipher: &self.cipher,
         }
         .load(&mut conn, domain)
         .await?;
         let run_id = Uuid::new_v4().to_string();
         let lease = lease_name(domain.id());
-        let now = self.app.clock.now_ms();
-        let owner = self.app.instance.owner();
-        if !store::directory::try_lease(&mut conn, &lease, &run_id, &owner, now, LEASE_TTL_MS)
-            .await?
+        let now = self.clock.now_ms();
+        let owner = self.instance.owner();
+        if !crate::directory::store::try_lease(
+            &mut conn,
+            &lease,
+            &run_id,
+            &owner,
+            now,
+            LEASE_TTL_MS,
+        )
+        .await?
         {
-            let holder = store::directory::lease_holder(&mut conn, &lease, &owner, now).await?;
+            let holder =
+                crate::directory::store::lease_holder(&mut conn, &lease, &owner, now).await?;
             return Err(Error::conflict(
                 None,
                 format!(
@@ -198,7 +218,7 @@ impl Syncer {
             ));
         }
         // The lease was free: a run that held it before and died is interrupted, not running.
-        store::directory::fail_orphaned_runs(&mut conn, now, &owner).await?;
+        crate::directory::store::fail_orphaned_runs(&mut conn, now, &owner).await?;
         let row = RunRow {
             id: run_id.clone(),
             domain_id: domain.id().to_owned(),
@@ -215,8 +235,8 @@ impl Syncer {
             report: "{}".into(),
             ..RunRow::default()
         };
-        if let Err(e) = store::directory::insert_run(&mut conn, &row).await {
-            let _ = store::directory::release_lease(&mut conn, &lease, &run_id).await;
+        if let Err(e) = crate::directory::store::insert_run(&mut conn, &row).await {
+            let _ = crate::directory::store::release_lease(&mut conn, &lease, &run_id).await;
             return Err(e);
         }
         Ok(Claimed {
@@ -247,10 +267,10 @@ impl Syncer {
         options: &RunOptions,
     ) -> Result<Started> {
         let targets = {
-            let mut conn = self.app.store.conn().await?;
+            let mut conn = self.store.conn().await?;
             match domain {
                 Some(d) => vec![Domains::find_row(&mut conn, d).await?],
-                None => store::directory::list_domains(&mut conn)
+                None => crate::directory::store::list_domains(&mut conn)
                     .await?
                     .into_iter()
                     .filter(|d| d.enabled != 0)
@@ -292,19 +312,21 @@ impl Syncer {
             options,
             lease,
         } = claimed;
-        let live = self.app.live_runs.clone();
+        let live = self.live_runs.clone();
         let id_for_progress = run_id.clone();
         // The other instances see the progress through the database: the latest value, written
         // at most every PROGRESS_WRITE_EVERY by a task of its own (the run never waits on it).
         let (shared, mut latest) = tokio::sync::watch::channel::<Option<Progress>>(None);
         let writer = {
-            let (store, id) = (self.app.store.clone(), run_id.clone());
+            let (store, id) = (self.store.clone(), run_id.clone());
             tokio::spawn(async move {
                 while latest.changed().await.is_ok() {
                     let p = latest.borrow_and_update().clone();
                     if let Some(json) = p.and_then(|p| serde_json::to_string(&p).ok()) {
                         if let Ok(mut conn) = store.conn().await {
-                            let _ = store::directory::set_run_progress(&mut conn, &id, &json).await;
+                            let _ =
+                                crate::directory::store::set_run_progress(&mut conn, &id, &json)
+                                    .await;
                         }
                     }
                     tokio::time::sleep(PROGRESS_WRITE_EVERY).await;
@@ -322,8 +344,8 @@ impl Syncer {
         // Keep the lease while the run lasts.
         let renewer = {
             let (store, clock, lease, holder) = (
-                self.app.store.clone(),
-                self.app.clock.clone(),
+                self.store.clone(),
+                self.clock.clone(),
                 lease.clone(),
                 run_id.clone(),
             );
@@ -333,7 +355,7 @@ impl Syncer {
                 loop {
                     tick.tick().await;
                     if let Ok(mut conn) = store.conn().await {
-                        let _ = store::directory::renew_lease(
+                        let _ = crate::directory::store::renew_lease(
                             &mut conn,
                             &lease,
                             &holder,
@@ -357,14 +379,14 @@ impl Syncer {
         let outcome = self
             .run_inner(&domain, &options, &mut row, &report_progress)
             .await;
-        row.finished_at = Some(self.app.clock.now_ms());
+        row.finished_at = Some(self.clock.now_ms());
         if let Err(e) = outcome {
             end(&mut row, Outcome::Failed);
             row.message = Some(e.to_string());
             tracing::warn!(domain = %domain.row.name, run = %run_id, error = %e, "directory sync failed");
-            match self.app.store.conn().await {
+            match self.store.conn().await {
                 Ok(mut conn) => {
-                    if let Err(e) = store::directory::finish_run(&mut conn, &row).await {
+                    if let Err(e) = crate::directory::store::finish_run(&mut conn, &row).await {
                         tracing::error!(run = %run_id, error = %e, "could not record the failed run");
                     }
                 }
@@ -375,8 +397,8 @@ impl Syncer {
         }
         renewer.abort();
         writer.abort();
-        if let Ok(mut conn) = self.app.store.conn().await {
-            let _ = store::directory::release_lease(&mut conn, &lease, &run_id).await;
+        if let Ok(mut conn) = self.store.conn().await {
+            let _ = crate::directory::store::release_lease(&mut conn, &lease, &run_id).await;
         }
         report_progress(Progress {
             phase: Phase::Done,
@@ -396,9 +418,7 @@ impl Syncer {
             phase: Phase::Connecting,
             read: 0,
         });
-        let mut source = source::open(domain, &self.app.clock)
-            .await
-            .map_err(dir_error)?;
+        let mut source = source::open(domain, &self.clock).await.map_err(dir_error)?;
         row.dc_url = Some(source.location().to_owned());
         let read = self
             .read(domain, options, source.as_mut(), row, progress)
@@ -415,12 +435,12 @@ impl Syncer {
             phase: Phase::Planning,
             read: fetched.len() as u64,
         });
-        let now = self.app.clock.now_ms();
+        let now = self.clock.now_ms();
         let (identities, employees) = {
-            let mut db = self.app.store.conn().await?;
+            let mut db = self.store.conn().await?;
             (
-                store::directory::all_identities(&mut db).await?,
-                store::employees::all(&mut db).await?,
+                crate::directory::store::all_identities(&mut db).await?,
+                crate::employees::store::all(&mut db).await?,
             )
         };
         let input = |members: HashSet<Uuid>| PlanInput {
@@ -505,9 +525,9 @@ impl Syncer {
         set_counts(row, &plan.report);
         if options.dry_run {
             row.message = Some("dry run: nothing was changed".into());
-            row.finished_at = Some(self.app.clock.now_ms());
-            let mut db = self.app.store.conn().await?;
-            store::directory::finish_run(&mut db, row).await?;
+            row.finished_at = Some(self.clock.now_ms());
+            let mut db = self.store.conn().await?;
+            crate::directory::store::finish_run(&mut db, row).await?;
             return Ok(());
         }
         progress(Progress {
@@ -532,8 +552,8 @@ impl Syncer {
         let mut report = plan.report.clone();
         report.held = plan.held();
         set_counts(row, &report);
-        row.finished_at = Some(self.app.clock.now_ms());
-        let mut tx = self.app.store.begin().await?;
+        row.finished_at = Some(self.clock.now_ms());
+        let mut tx = self.store.begin().await?;
         finish_or_roll_back(&mut tx, row).await?;
         audit::record(
             &mut tx,
@@ -557,8 +577,8 @@ impl Syncer {
     /// Tells the admins (`mail.alert_recipients`) that removals are held. Best effort: a mail
     /// failure is logged, the run stands.
     async fn alert_held(&self, domain: &Domain, row: &RunRow, report: &RunReport) {
-        let to = &self.app.config.mail.alert_recipients;
-        if to.is_empty() || !self.app.mailer.configured() {
+        let to = &self.config.mail.alert_recipients;
+        if to.is_empty() || !self.mailer.configured() {
             return;
         }
         let names: Vec<String> = report
@@ -575,7 +595,7 @@ impl Syncer {
             row.message.as_deref().unwrap_or_default(),
             names.len(),
             names.join("\n"),
-            self.app.config.public_url,
+            self.config.public_url,
             row.id,
         );
         let html = format!(
@@ -586,7 +606,6 @@ impl Syncer {
         );
         for addr in to {
             if let Err(e) = self
-                .app
                 .mailer
                 .send(
                     addr,
@@ -611,9 +630,9 @@ impl Syncer {
         row: &mut RunRow,
         progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<Read> {
-        let now = self.app.clock.now_ms();
+        let now = self.clock.now_ms();
         let full_due = domain.row.last_full_sync_at.is_none_or(|t| {
-            now - t >= i64::from(self.app.config.directory.full_sync_interval_hours) * 3_600_000
+            now - t >= i64::from(self.config.directory.full_sync_interval_hours) * 3_600_000
         });
         let delta = match options.mode {
             SyncMode::Full => false,
@@ -621,8 +640,8 @@ impl Syncer {
             SyncMode::Auto => !full_due,
         };
         let in_scope: HashSet<Uuid> = if delta {
-            let mut db = self.app.store.conn().await?;
-            store::directory::in_scope_guids(&mut db, domain.id())
+            let mut db = self.store.conn().await?;
+            crate::directory::store::in_scope_guids(&mut db, domain.id())
                 .await?
                 .iter()
                 .filter_map(|g| Uuid::parse_str(g).ok())
@@ -668,13 +687,13 @@ impl Syncer {
         now: i64,
         row: &mut RunRow,
     ) -> Result<()> {
-        let mut tx = self.app.store.begin().await?;
-        store::employees::insert_many(&mut tx, &plan.new_employees).await?;
+        let mut tx = self.store.begin().await?;
+        crate::employees::store::insert_many(&mut tx, &plan.new_employees).await?;
         let mut invited = 0u64;
         for e in &plan.changed_employees {
-            store::employees::update(&mut tx, e).await?;
+            crate::employees::store::update(&mut tx, e).await?;
         }
-        store::directory::upsert_identities(&mut tx, &plan.identity_writes).await?;
+        crate::directory::store::upsert_identities(&mut tx, &plan.identity_writes).await?;
         let states: HashMap<&str, &str> = plan
             .changed_employees
             .iter()
@@ -712,7 +731,13 @@ impl Syncer {
         // Imported employees are invited to SSO when the domain says so (same transaction).
         if domain.row.invite_on_import != 0 {
             for e in plan.new_employees.iter().filter(|e| e.email.is_some()) {
-                crate::enrol::invitations::create_in(&self.app, &mut tx, &options.actor, e).await?;
+                crate::enrol::invitations::create_in(
+                    &self.invitations(),
+                    &mut tx,
+                    &options.actor,
+                    e,
+                )
+                .await?;
                 invited += 1;
             }
         }
@@ -730,14 +755,21 @@ impl Syncer {
                 invocation_id,
                 usn,
             } => {
-                store::directory::set_cursor(&mut tx, domain.id(), dc, invocation_id, *usn, full_at)
-                    .await?
+                crate::directory::store::set_cursor(
+                    &mut tx,
+                    domain.id(),
+                    dc,
+                    invocation_id,
+                    *usn,
+                    full_at,
+                )
+                .await?
             }
             Cursor::Graph {
                 graph_url,
                 delta_link,
             } => {
-                store::directory::set_delta_link(
+                crate::directory::store::set_delta_link(
                     &mut tx,
                     domain.id(),
                     graph_url,
@@ -747,7 +779,7 @@ impl Syncer {
                 .await?
             }
         }
-        row.finished_at = Some(self.app.clock.now_ms());
+        row.finished_at = Some(self.clock.now_ms());
         finish_or_roll_back(&mut tx, row).await?;
         audit::record(
             &mut tx,
@@ -813,7 +845,7 @@ fn end(row: &mut RunRow, outcome: Outcome) {
 /// ended (marked interrupted because this instance's lease lapsed and another took over), the
 /// changes are not applied: the caller's error drops the transaction.
 async fn finish_or_roll_back(conn: &mut store::Conn, row: &RunRow) -> Result<()> {
-    if store::directory::finish_run(conn, row).await? {
+    if crate::directory::store::finish_run(conn, row).await? {
         Ok(())
     } else {
         Err(crate::error::Error::conflict(

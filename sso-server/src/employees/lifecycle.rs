@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::audit::{self, Actor, Target};
 use crate::error::Result;
-use crate::store::{self, Conn};
+use crate::store::Conn;
 
 /// Why an employee stopped being active.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +40,8 @@ pub struct SignedOut {
 /// out everywhere and deactivation have in common.
 async fn end_sign_ins(conn: &mut Conn, now_ms: i64, employee_id: &str) -> Result<SignedOut> {
     Ok(SignedOut {
-        sessions: store::oidc::delete_sessions_of_employee(conn, employee_id).await?,
-        grants: store::oidc::revoke_grants_of_employee(conn, employee_id, now_ms).await?,
+        sessions: crate::oidc::store::delete_sessions_of_employee(conn, employee_id).await?,
+        grants: crate::oidc::store::revoke_grants_of_employee(conn, employee_id, now_ms).await?,
     })
 }
 
@@ -80,7 +80,7 @@ pub async fn deactivate(
 ) -> Result<()> {
     // Every sign-in path checks the `active` state too; this makes what was already issued stop.
     let SignedOut { sessions, grants } = end_sign_ins(conn, now_ms, employee_id).await?;
-    let devices = store::push::revoke_devices_of(conn, employee_id, None, now_ms).await?;
+    let devices = crate::push::store::revoke_devices_of(conn, employee_id, None, now_ms).await?;
     let keys = crate::keys::deactivate_keys_of(conn, employee_id, now_ms).await?;
     audit::record(
         conn,

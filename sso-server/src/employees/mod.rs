@@ -1,7 +1,9 @@
 //! Employees: the people the server signs in. Manual ones are edited by admins; imported ones
 //! belong to the directory and are read-only here.
 
+pub mod http;
 pub mod lifecycle;
+pub mod store;
 pub mod validate;
 
 use serde_json::json;
@@ -10,9 +12,9 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor, Target};
 use crate::clock::{from_ms, to_ms};
+use crate::employees::store::EmployeeRow;
 use crate::error::{Error, Result};
-use crate::store::employees::EmployeeRow;
-use crate::store::{self, Store};
+use crate::store::Store;
 
 pub use validate::{EmployeeFields, ValidEmployee};
 
@@ -150,7 +152,7 @@ pub struct Employees<'a> {
 impl Employees<'_> {
     pub async fn list(&self, search: Option<&str>, limit: i64, offset: i64) -> Result<Page> {
         let mut conn = self.store.conn().await?;
-        let (rows, total) = store::employees::list(&mut conn, search, limit, offset).await?;
+        let (rows, total) = crate::employees::store::list(&mut conn, search, limit, offset).await?;
         let items = rows
             .into_iter()
             .map(Employee::try_from)
@@ -160,7 +162,7 @@ impl Employees<'_> {
 
     pub async fn get(&self, id: Uuid) -> Result<Employee> {
         let mut conn = self.store.conn().await?;
-        store::employees::get(&mut conn, &id.to_string())
+        crate::employees::store::get(&mut conn, &id.to_string())
             .await?
             .ok_or(Error::NotFound("employee"))?
             .try_into()
@@ -176,14 +178,14 @@ impl Employees<'_> {
         let row = to_row(&id, &fields, Source::Manual, State::Active, now_ms, now_ms);
         let mut tx = self.store.begin().await?;
         if let Some(email) = &fields.email {
-            if store::employees::find_by_email(&mut tx, email)
+            if crate::employees::store::find_by_email(&mut tx, email)
                 .await?
                 .is_some()
             {
                 return Err(Error::conflict(Some("email"), EMAIL_TAKEN));
             }
         }
-        store::employees::insert(&mut tx, &row)
+        crate::employees::store::insert(&mut tx, &row)
             .await
             .map_err(Error::on_unique_violation("email", EMAIL_TAKEN))?;
         audit::record(
@@ -212,13 +214,13 @@ impl Employees<'_> {
     ) -> Result<Employee> {
         let id = id.to_string();
         let mut tx = self.store.begin().await?;
-        let current: Employee = store::employees::get(&mut tx, &id)
+        let current: Employee = crate::employees::store::get(&mut tx, &id)
             .await?
             .ok_or(Error::NotFound("employee"))?
             .try_into()?;
         refuse_directory(&current, "edited")?;
         if let Some(email) = &fields.email {
-            if let Some(other) = store::employees::find_by_email(&mut tx, email).await? {
+            if let Some(other) = crate::employees::store::find_by_email(&mut tx, email).await? {
                 if other.id != id {
                     return Err(Error::conflict(Some("email"), EMAIL_TAKEN));
                 }
@@ -226,7 +228,7 @@ impl Employees<'_> {
         }
         let created = to_ms(current.created_at);
         let row = to_row(&id, &fields, current.source, current.state, created, now_ms);
-        store::employees::update(&mut tx, &row)
+        crate::employees::store::update(&mut tx, &row)
             .await
             .map_err(Error::on_unique_violation("email", EMAIL_TAKEN))?;
         audit::record(
@@ -248,12 +250,12 @@ impl Employees<'_> {
     pub async fn delete_manual(&self, actor: &Actor, now_ms: i64, id: Uuid) -> Result<()> {
         let id = id.to_string();
         let mut tx = self.store.begin().await?;
-        let current: Employee = store::employees::get(&mut tx, &id)
+        let current: Employee = crate::employees::store::get(&mut tx, &id)
             .await?
             .ok_or(Error::NotFound("employee"))?
             .try_into()?;
         refuse_directory(&current, "deleted")?;
-        store::employees::delete(&mut tx, &id).await?;
+        crate::employees::store::delete(&mut tx, &id).await?;
         audit::record(
             &mut tx,
             now_ms,

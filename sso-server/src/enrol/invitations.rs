@@ -10,14 +10,13 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
 use crate::clock::from_ms;
 use crate::crypto::{random_token, token_hash};
+use crate::employees::store::EmployeeRow;
 use crate::employees::State as EmployeeState;
 use crate::error::{Error, Result};
-use crate::store::employees::EmployeeRow;
-use crate::store::{self, Conn};
+use crate::store::Conn;
 
 const SEAL_AAD: &[u8] = b"sso-server invitation token v1";
 /// A claimed delivery is retried after this long if the sender died mid-way.
@@ -75,11 +74,21 @@ pub struct InvitationView {
     pub sent_at: Option<OffsetDateTime>,
 }
 
-pub fn link_for(state: &AppState, token: &str) -> String {
+/// What invitations use: the app builds one (`AppState::invitations`), a sync run another.
+#[derive(Clone)]
+pub struct Invitations {
+    pub store: crate::store::Store,
+    pub cipher: std::sync::Arc<crate::crypto::Cipher>,
+    pub clock: crate::clock::SharedClock,
+    pub config: std::sync::Arc<crate::config::Config>,
+    pub mailer: std::sync::Arc<crate::mail::Mailer>,
+}
+
+pub fn link_for(state: &Invitations, token: &str) -> String {
     format!("{}/invite/{token}", state.config.issuer())
 }
 
-pub fn view(state: &AppState, r: &InvitationRow) -> InvitationView {
+pub fn view(state: &Invitations, r: &InvitationRow) -> InvitationView {
     let now = state.clock.now_ms();
     let usable = r.shown(now) == Shown::Usable;
     let delivery = if !usable {
@@ -121,7 +130,7 @@ pub fn view(state: &AppState, r: &InvitationRow) -> InvitationView {
 /// Creates an invitation inside the caller's transaction (an admin's request or an import);
 /// earlier pending invitations of the employee are revoked, so only the newest link works.
 pub async fn create_in(
-    state: &AppState,
+    state: &Invitations,
     conn: &mut Conn,
     actor: &Actor,
     employee: &EmployeeRow,
@@ -139,7 +148,7 @@ pub async fn create_in(
             "only active employees can be invited",
         ));
     }
-    store::invitations::revoke_pending_of(conn, &employee.id, now).await?;
+    crate::enrol::store::revoke_pending_of(conn, &employee.id, now).await?;
     let token = random_token()?;
     let row = InvitationRow {
         id: Uuid::new_v4().to_string(),
@@ -156,7 +165,7 @@ pub async fn create_in(
         last_error: None,
         accepted_at: None,
     };
-    store::invitations::insert(conn, &row).await?;
+    crate::enrol::store::insert(conn, &row).await?;
     audit::record(
         conn,
         now,
@@ -170,9 +179,13 @@ pub async fn create_in(
 }
 
 /// An admin invites an employee (or invites again): a new link, the old ones revoked.
-pub async fn invite(state: &AppState, actor: &Actor, employee_id: &str) -> Result<InvitationView> {
+pub async fn invite(
+    state: &Invitations,
+    actor: &Actor,
+    employee_id: &str,
+) -> Result<InvitationView> {
     let mut tx = state.store.begin().await?;
-    let employee = store::employees::get(&mut tx, employee_id)
+    let employee = crate::employees::store::get(&mut tx, employee_id)
         .await?
         .ok_or(Error::NotFound("employee"))?;
     let row = create_in(state, &mut tx, actor, &employee).await?;
@@ -181,10 +194,10 @@ pub async fn invite(state: &AppState, actor: &Actor, employee_id: &str) -> Resul
 }
 
 /// Sends the same link again now (after a failure, or a lost e-mail).
-pub async fn resend(state: &AppState, actor: &Actor, id: &str) -> Result<InvitationView> {
+pub async fn resend(state: &Invitations, actor: &Actor, id: &str) -> Result<InvitationView> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    let row = store::invitations::get(&mut tx, id)
+    let row = crate::enrol::store::get(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("invitation"))?;
     let shown = row.shown(now);
@@ -203,7 +216,7 @@ pub async fn resend(state: &AppState, actor: &Actor, id: &str) -> Result<Invitat
             "no SMTP server is configured: copy the link from the outbox",
         ));
     }
-    store::invitations::schedule(&mut tx, id, now).await?;
+    crate::enrol::store::schedule(&mut tx, id, now).await?;
     audit::record(
         &mut tx,
         now,
@@ -218,16 +231,16 @@ pub async fn resend(state: &AppState, actor: &Actor, id: &str) -> Result<Invitat
     .await?;
     tx.commit().await?;
     let mut conn = state.store.conn().await?;
-    let row = store::invitations::get(&mut conn, id)
+    let row = crate::enrol::store::get(&mut conn, id)
         .await?
         .ok_or(Error::NotFound("invitation"))?;
     Ok(view(state, &row))
 }
 
-pub async fn revoke(state: &AppState, actor: &Actor, id: &str) -> Result<()> {
+pub async fn revoke(state: &Invitations, actor: &Actor, id: &str) -> Result<()> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    if !store::invitations::advance(&mut tx, id, Event::Revoke, now).await? {
+    if !crate::enrol::store::advance(&mut tx, id, Event::Revoke, now).await? {
         return Err(Error::NotFound("pending invitation"));
     }
     audit::record(
@@ -248,12 +261,12 @@ pub async fn revoke(state: &AppState, actor: &Actor, id: &str) -> Result<()> {
 
 /// The live invitation a link's token names.
 pub async fn by_token(
-    state: &AppState,
+    state: &Invitations,
     conn: &mut Conn,
     token: &str,
 ) -> Result<Option<InvitationRow>> {
     let now = state.clock.now_ms();
-    Ok(store::invitations::by_token_hash(conn, &token_hash(token))
+    Ok(crate::enrol::store::by_token_hash(conn, &token_hash(token))
         .await?
         .filter(|r| r.shown(now) == Shown::Usable))
 }
@@ -286,20 +299,20 @@ fn backoff_ms(attempts: i64) -> i64 {
 
 /// Sends the invitations that are due. Each is claimed first, so several instances never send
 /// the same one twice. Returns how many were sent.
-pub async fn deliver_due(state: &AppState) -> Result<usize> {
+pub async fn deliver_due(state: &Invitations) -> Result<usize> {
     if !state.mailer.configured() {
         return Ok(0);
     }
     let now = state.clock.now_ms();
     let due = {
         let mut conn = state.store.conn().await?;
-        store::invitations::due(&mut conn, now, 50).await?
+        crate::enrol::store::due(&mut conn, now, 50).await?
     };
     let mut sent = 0;
     for row in due {
         let claimed = {
             let mut conn = state.store.conn().await?;
-            store::invitations::claim(&mut conn, &row.id, row.next_attempt_at, now + CLAIM_MS)
+            crate::enrol::store::claim(&mut conn, &row.id, row.next_attempt_at, now + CLAIM_MS)
                 .await?
         };
         if !claimed {
@@ -314,7 +327,7 @@ pub async fn deliver_due(state: &AppState) -> Result<usize> {
         let link = link_for(state, &token);
         let name = {
             let mut conn = state.store.conn().await?;
-            store::employees::get(&mut conn, &row.employee_id)
+            crate::employees::store::get(&mut conn, &row.employee_id)
                 .await?
                 .map(|e| e.display_name)
                 .unwrap_or_default()
@@ -354,12 +367,12 @@ pub async fn deliver_due(state: &AppState) -> Result<usize> {
         let at = state.clock.now_ms();
         match outcome {
             Ok(()) => {
-                store::invitations::mark_sent(&mut conn, &row.id, at).await?;
+                crate::enrol::store::mark_sent(&mut conn, &row.id, at).await?;
                 sent += 1;
             }
             Err(e) => {
                 tracing::warn!(invitation = %row.id, error = %e, "invitation e-mail failed; will retry");
-                store::invitations::mark_failed(
+                crate::enrol::store::mark_failed(
                     &mut conn,
                     &row.id,
                     &e,
@@ -373,7 +386,7 @@ pub async fn deliver_due(state: &AppState) -> Result<usize> {
 }
 
 /// Runs deliveries every ten seconds until aborted.
-pub fn spawn_delivery(state: AppState) -> tokio::task::JoinHandle<()> {
+pub fn spawn_delivery(state: Invitations) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

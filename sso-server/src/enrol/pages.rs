@@ -20,7 +20,6 @@ use crate::http::extract::ApiJson;
 use crate::login::passkey::{finish_registration, start_registration, RegisterFinishBody};
 use crate::login::{message_key, render};
 use crate::push::enrol;
-use crate::store::{self};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,17 +53,19 @@ fn gone() -> Response {
 async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Result<Response> {
     let (inv, employee) = {
         let mut conn = state.store.conn().await?;
-        let Some(inv) = invitations::by_token(&state, &mut conn, &token).await? else {
+        let Some(inv) = invitations::by_token(&state.invitations(), &mut conn, &token).await?
+        else {
             return Ok(gone());
         };
-        let Some(employee) = store::employees::get(&mut conn, &inv.employee_id).await? else {
+        let Some(employee) = crate::employees::store::get(&mut conn, &inv.employee_id).await?
+        else {
             return Ok(gone());
         };
         (inv, employee)
     };
     // A fresh, short-lived QR code each time the page is shown.
     let qr = enrol::create(
-        &state,
+        &state.phones(),
         &Actor::System {
             name: "invitation page".into(),
         },
@@ -96,7 +97,7 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Resul
 async fn status(State(state): State<AppState>, Path(token): Path<String>) -> Result<Response> {
     let mut conn = state.store.conn().await?;
     let inv =
-        store::invitations::by_token_hash(&mut conn, &crate::crypto::token_hash(&token)).await?;
+        crate::enrol::store::by_token_hash(&mut conn, &crate::crypto::token_hash(&token)).await?;
     let body = match inv {
         Some(i) => {
             json!({ "state": i.shown(state.clock.now_ms()).as_str() })
@@ -111,13 +112,13 @@ async fn invited(
     token: &str,
 ) -> Result<(
     invitations::InvitationRow,
-    crate::store::employees::EmployeeRow,
+    crate::employees::store::EmployeeRow,
 )> {
     let mut conn = state.store.conn().await?;
-    let inv = invitations::by_token(state, &mut conn, token)
+    let inv = invitations::by_token(&state.invitations(), &mut conn, token)
         .await?
         .ok_or(Error::NotFound("invitation"))?;
-    let employee = store::employees::get(&mut conn, &inv.employee_id)
+    let employee = crate::employees::store::get(&mut conn, &inv.employee_id)
         .await?
         .filter(|e| e.state == crate::employees::State::Active.as_str())
         .ok_or(Error::NotFound("invitation"))?;
@@ -141,7 +142,7 @@ async fn passkey_finish(
     let (inv, employee) = invited(&state, &token).await?;
     let row = finish_registration(&state, &employee, &body).await?;
     let mut conn = state.store.conn().await?;
-    store::invitations::advance(
+    crate::enrol::store::advance(
         &mut conn,
         &inv.id,
         crate::enrol::state::Event::Accept,

@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod health;
+pub mod language;
 pub mod metrics;
 
 use axum::http::{header, HeaderValue, Request};
@@ -34,13 +35,13 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::admin::router())
         .merge(crate::oidc::router())
         .merge(crate::login::router())
-        .merge(crate::push::router())
+        .merge(crate::push::http::router())
         .merge(crate::keys::bridge::router())
         .merge(crate::enrol::pages::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::i18n::layer,
+            language::layer,
         ))
         .layer(
             // Spans carry the method and path only: never headers (cookies) or query strings.

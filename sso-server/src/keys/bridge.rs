@@ -42,8 +42,7 @@ use super::{tasks, workstations, Activation, KeyState};
 use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
-use crate::store;
-use crate::store::keys::KeyRow;
+use crate::keys::store::KeyRow;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -94,11 +93,11 @@ async fn key_request(
 ) -> Result<(Caller, KeyRow, bool)> {
     let mut conn = state.store.conn().await?;
     let caller = signed::check(&mut conn, state.clock.now_ms(), req, None).await?;
-    let key = store::keys::by_serial(&mut conn, serial).await?;
+    let key = crate::keys::store::by_serial(&mut conn, serial).await?;
     let user_verified = caller.key_signed_by(key.as_ref().and_then(|k| k.public_key.as_deref()))?;
     let key = key.ok_or(Error::BadSignature("the request is not signed by the key"))?;
     if key.workstation_id.as_deref() != Some(caller.workstation.id.as_str()) {
-        store::keys::set_workstation(&mut conn, &key.id, &caller.workstation.id).await?;
+        crate::keys::store::set_workstation(&mut conn, &key.id, &caller.workstation.id).await?;
     }
     Ok((caller, key, user_verified))
 }
@@ -159,7 +158,7 @@ async fn activate(
             ));
         }
         let outcome = super::activate(
-            &state,
+            &state.hardware_keys(),
             &bridge_actor(&caller),
             b.serial.trim(),
             &b.code,
@@ -176,7 +175,7 @@ async fn activate(
                 tokio::spawn(async move {
                     // A burst of activations must not open a connection to the DC each at once.
                     let _turn = ACTIVATION_SCANS.acquire().await;
-                    if let Err(e) = rotation::scan(&st, Some(&employee), "activation", true).await {
+                    if let Err(e) = rotation::scan(&st.hardware_keys(), Some(&employee), "activation", true).await {
                         tracing::warn!(error = %e, "first rotation after activation failed");
                     }
                 });
@@ -240,11 +239,11 @@ async fn pending(
     loop {
         let (key_state, tasks) = {
             let mut conn = state.store.conn().await?;
-            let key = store::keys::get(&mut conn, &key.id)
+            let key = crate::keys::store::get(&mut conn, &key.id)
                 .await?
                 .ok_or(Error::NotFound("key"))?;
             let ks = KeyState::parse(&key.state).unwrap_or(KeyState::Deactivated);
-            let tasks: Vec<_> = store::keys::pending_tasks(&mut conn, &key.id)
+            let tasks: Vec<_> = crate::keys::store::pending_tasks(&mut conn, &key.id)
                 .await?
                 .into_iter()
                 .filter(|t| deliverable(ks, Operation::parse(&t.operation)))
@@ -293,10 +292,10 @@ async fn confirm(
     let applied = b.result == TaskResult::Applied;
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    let mut key = store::keys::by_serial(&mut tx, &serial)
+    let mut key = crate::keys::store::by_serial(&mut tx, &serial)
         .await?
         .ok_or(Error::NotFound("key"))?;
-    let task = store::keys::get_task(&mut tx, &id)
+    let task = crate::keys::store::get_task(&mut tx, &id)
         .await?
         .filter(|t| t.key_id == key.id)
         .ok_or(Error::NotFound("task"))?;
@@ -325,11 +324,11 @@ async fn confirm(
             format!("the key is {}: it takes no such task", ks.as_str()),
         ));
     }
-    store::keys::finish_task(&mut tx, &task.id, end, error.as_deref(), now).await?;
+    crate::keys::store::finish_task(&mut tx, &task.id, end, error.as_deref(), now).await?;
     if applied && task.operation == Operation::Wipe.as_str() {
         let from = key.state.clone();
         super::wiped(&mut key, ks, now)?;
-        if !store::keys::update_state(&mut tx, &key, &from).await? {
+        if !crate::keys::store::update_state(&mut tx, &key, &from).await? {
             return Err(Error::conflict(Some("state"), "the key changed meanwhile"));
         }
     }
@@ -343,7 +342,7 @@ async fn confirm(
     )
     .await?;
     tx.commit().await?;
-    rotation::on_task_finished(&state, &task, applied, error.as_deref()).await?;
+    rotation::on_task_finished(&state.hardware_keys(), &task, applied, error.as_deref()).await?;
     Ok(Json(json!({ "result": "recorded" })).into_response())
 }
 
@@ -390,7 +389,7 @@ async fn change_password(
     let accounts = {
         let mut conn = state.store.conn().await?;
         let employee_id = key.employee_id.clone().unwrap_or_default();
-        store::keys::accounts_of(&mut conn, &employee_id).await?
+        crate::keys::store::accounts_of(&mut conn, &employee_id).await?
     };
     let account = match (&b.domain, accounts.as_slice()) {
         (None, [one]) => one.clone(),
@@ -419,7 +418,7 @@ async fn change_password(
         }
     };
     let r = rotation::start(
-        &state,
+        &state.hardware_keys(),
         &bridge_actor(&caller),
         &account.id,
         "employee",

@@ -9,11 +9,13 @@
 //!   are; `workstations`: the named workstations the agents run on.
 
 pub mod bridge;
+pub mod http;
 pub mod passwords;
 pub mod rotation;
 pub mod rotation_state;
 pub mod signed;
 pub mod state;
+pub mod store;
 pub mod task_state;
 pub mod tasks;
 pub mod workstations;
@@ -25,13 +27,12 @@ use subtle::ConstantTimeEq as _;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
 use crate::crypto::random_below;
 use crate::employees::State as EmployeeState;
 use crate::error::{Error, Result};
-use crate::store::keys::KeyRow;
-use crate::store::{self, Conn};
+use crate::keys::store::KeyRow;
+use crate::store::Conn;
 pub use state::{Action, KeyState};
 
 /// How long an activation code works.
@@ -117,8 +118,19 @@ fn check_model(m: &str) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
+/// What the hardware-key services use: the app builds one (`AppState::hardware_keys`).
+#[derive(Clone)]
+pub struct HardwareKeys {
+    pub store: crate::store::Store,
+    pub cipher: std::sync::Arc<crate::crypto::Cipher>,
+    pub clock: crate::clock::SharedClock,
+    pub config: std::sync::Arc<crate::config::Config>,
+    pub mailer: std::sync::Arc<crate::mail::Mailer>,
+    pub instance: std::sync::Arc<crate::instance::Instance>,
+}
+
 /// Adds keys to the inventory (state `ready`); known serials are skipped.
-pub async fn import(state: &AppState, actor: &Actor, keys: &[NewKey]) -> Result<ImportReport> {
+pub async fn import(state: &HardwareKeys, actor: &Actor, keys: &[NewKey]) -> Result<ImportReport> {
     if keys.is_empty() || keys.len() > 10_000 {
         return Err(Error::validation("keys", "1 to 10000 keys"));
     }
@@ -152,7 +164,7 @@ pub async fn import(state: &AppState, actor: &Actor, keys: &[NewKey]) -> Result<
         });
     }
     let mut tx = state.store.begin().await?;
-    let added = store::keys::insert_keys(&mut tx, &rows).await?;
+    let added = crate::keys::store::insert_keys(&mut tx, &rows).await?;
     audit::record(
         &mut tx,
         now,
@@ -172,7 +184,7 @@ pub async fn import(state: &AppState, actor: &Actor, keys: &[NewKey]) -> Result<
 
 /// Reads a CSV of `serial[,model]` lines (a header line naming `serial` is skipped); bad lines
 /// are reported by number and the good ones imported.
-pub async fn import_csv(state: &AppState, actor: &Actor, text: &str) -> Result<ImportReport> {
+pub async fn import_csv(state: &HardwareKeys, actor: &Actor, text: &str) -> Result<ImportReport> {
     let mut keys = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -210,7 +222,7 @@ pub async fn import_csv(state: &AppState, actor: &Actor, text: &str) -> Result<I
 }
 
 pub async fn get(conn: &mut Conn, id: &str) -> Result<KeyRow> {
-    store::keys::get(conn, id)
+    crate::keys::store::get(conn, id)
         .await?
         .ok_or(Error::NotFound("key"))
 }
@@ -229,7 +241,7 @@ fn transition(k: &mut KeyRow, action: Action, now: i64) -> Result<KeyState> {
 
 /// Writes the transition, refusing if another request changed the key meanwhile.
 async fn save(conn: &mut Conn, k: &KeyRow, from: &str) -> Result<()> {
-    if !store::keys::update_state(conn, k, from).await? {
+    if !crate::keys::store::update_state(conn, k, from).await? {
         return Err(Error::conflict(
             Some("state"),
             "the key changed meanwhile; reload and try again",
@@ -282,7 +294,7 @@ struct ActivationEmailHtml<'a> {
 /// returned once or (`email`) sent to the employee's address — then nothing is assigned unless
 /// the message was accepted by the SMTP server.
 pub async fn assign(
-    state: &AppState,
+    state: &HardwareKeys,
     actor: &Actor,
     key_id: &str,
     employee_id: &str,
@@ -290,7 +302,7 @@ pub async fn assign(
 ) -> Result<Assigned> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    let employee = store::employees::get(&mut tx, employee_id)
+    let employee = crate::employees::store::get(&mut tx, employee_id)
         .await?
         .ok_or_else(|| Error::validation("employee_id", "no such employee"))?;
     if employee.state != EmployeeState::Active.as_str() {
@@ -391,10 +403,10 @@ pub enum Activation {
 /// Checks the code the employee typed at the workstation for the key `serial`, and records the
 /// key's identity (`public_key`, which the caller checked the key signed with) and the
 /// workstation. Each evaluation first takes an attempt in one conditional statement
-/// ([`store::keys::take_activation_attempt`]), so parallel guesses, on any backend and any
+/// ([`crate::keys::store::take_activation_attempt`]), so parallel guesses, on any backend and any
 /// number of instances, get no more evaluations than there are attempts.
 pub async fn activate(
-    state: &AppState,
+    state: &HardwareKeys,
     actor: &Actor,
     serial: &str,
     code: &str,
@@ -403,16 +415,16 @@ pub async fn activate(
 ) -> Result<Activation> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    let mut k = store::keys::by_serial(&mut tx, serial)
+    let mut k = crate::keys::store::by_serial(&mut tx, serial)
         .await?
         .ok_or(Error::NotFound("key"))?;
     if key_state(&k) != KeyState::Reserved {
         // Says what the state is, so the agent can tell the employee (e.g. locked).
         state::next(key_state(&k), Action::Activate)?;
     }
-    let Some(left) = store::keys::take_activation_attempt(&mut tx, &k.id, now).await? else {
+    let Some(left) = crate::keys::store::take_activation_attempt(&mut tx, &k.id, now).await? else {
         // Reserved, but expired or (a race lost to the last attempt) no attempts left.
-        let current = store::keys::get(&mut tx, &k.id).await?;
+        let current = crate::keys::store::get(&mut tx, &k.id).await?;
         return Ok(match current {
             Some(c)
                 if key_state(&c) == KeyState::Reserved
@@ -523,7 +535,7 @@ pub enum AdminAction {
 /// compromised) cancels the key's pending password work; the directory keeps the password the
 /// key last confirmed.
 pub async fn act(
-    state: &AppState,
+    state: &HardwareKeys,
     actor: &Actor,
     key_id: &str,
     action: AdminAction,
@@ -585,7 +597,7 @@ pub async fn act(
 /// When an employee stops being active: their keys are deactivated and a wipe is queued, in the
 /// caller's transaction.
 pub async fn deactivate_keys_of(conn: &mut Conn, employee_id: &str, now: i64) -> Result<u64> {
-    let keys = store::keys::live_keys_of(conn, employee_id).await?;
+    let keys = crate::keys::store::live_keys_of(conn, employee_id).await?;
     for mut k in keys.iter().cloned() {
         let from = k.state.clone();
         transition(&mut k, Action::Withdraw, now)?;

@@ -6,7 +6,7 @@
 use crate::crypto::random_below;
 use crate::error::{Error, Result};
 
-pub const DEFAULT_LENGTH: usize = 20;
+pub const DEFAULT_LENGTH: usize = crate::config::DEFAULT_PASSWORD_LENGTH;
 pub const MIN_LENGTH: usize = 12;
 pub const MAX_LENGTH: usize = 128;
 

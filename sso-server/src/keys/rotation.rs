@@ -17,16 +17,16 @@ use zeroize::Zeroizing;
 use super::passwords;
 use super::rotation_state::{RotationState, Step};
 use super::tasks::{self, next_name, Operation, Payload};
-use crate::app::AppState;
+use super::HardwareKeys;
 use crate::audit::{self, Actor, Target};
 use crate::directory::domain::{Domains, SourceSettings};
 use crate::directory::ldap::{self, SetPasswordError};
+use crate::directory::store::{DomainRow, IdentityRow};
 use crate::directory::user::filetime_to_unix_ms;
 use crate::employees::State as EmployeeState;
 use crate::error::{Error, Result};
-use crate::store::directory::{DomainRow, IdentityRow};
-use crate::store::keys::{AccountRow, RotationRow, TaskRow};
-use crate::store::{self, Conn};
+use crate::keys::store::{AccountRow, RotationRow, TaskRow};
+use crate::store::Conn;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -52,7 +52,7 @@ pub(super) async fn advance(
             from.as_str()
         ))
     })?;
-    store::keys::move_rotation(conn, id, from, to, error, now).await
+    crate::keys::store::move_rotation(conn, id, from, to, error, now).await
 }
 
 fn rotation_aad(id: &str) -> Vec<u8> {
@@ -93,7 +93,7 @@ fn login(d: &DomainRow, identity: &IdentityRow) -> String {
 }
 
 async fn identity(conn: &mut Conn, a: &AccountRow) -> Result<IdentityRow> {
-    store::directory::identities_of_employee(conn, &a.employee_id)
+    crate::directory::store::identities_of_employee(conn, &a.employee_id)
         .await?
         .into_iter()
         .find(|i| i.domain_id == a.domain_id && i.object_guid == a.object_guid)
@@ -102,7 +102,7 @@ async fn identity(conn: &mut Conn, a: &AccountRow) -> Result<IdentityRow> {
 
 /// Starts a rotation of one account: queues the new password for the employee's active key.
 pub async fn start(
-    state: &AppState,
+    state: &HardwareKeys,
     actor: &Actor,
     account_id: &str,
     reason: &str,
@@ -111,18 +111,18 @@ pub async fn start(
 ) -> Result<RotationRow> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    let account = store::keys::account(&mut tx, account_id)
+    let account = crate::keys::store::account(&mut tx, account_id)
         .await?
         .ok_or(Error::NotFound("domain account"))?;
-    let employee = store::employees::get(&mut tx, &account.employee_id)
+    let employee = crate::employees::store::get(&mut tx, &account.employee_id)
         .await?
         .filter(|e| e.state == EmployeeState::Active.as_str())
         .ok_or_else(|| Error::conflict(None, "the employee is not active"))?;
-    let key = store::keys::active_key_of(&mut tx, &employee.id)
+    let key = crate::keys::store::active_key_of(&mut tx, &employee.id)
         .await?
         .ok_or_else(|| Error::conflict(None, "the employee has no active key"))?;
     let identity = identity(&mut tx, &account).await?;
-    let domain = store::directory::get_domain(&mut tx, &account.domain_id)
+    let domain = crate::directory::store::get_domain(&mut tx, &account.domain_id)
         .await?
         .ok_or(Error::NotFound("domain"))?;
     let sam = identity.sam_account_name.clone().unwrap_or_default();
@@ -150,7 +150,7 @@ pub async fn start(
         created_at: now,
         updated_at: now,
     };
-    if !store::keys::insert_rotation(&mut tx, &row).await? {
+    if !crate::keys::store::insert_rotation(&mut tx, &row).await? {
         return Err(Error::conflict(
             None,
             "a password rotation of this account is already in progress",
@@ -193,7 +193,7 @@ pub async fn start(
 // The inner conditions await, which a match guard cannot.
 #[allow(clippy::collapsible_match)]
 pub async fn on_task_finished(
-    state: &AppState,
+    state: &HardwareKeys,
     task: &TaskRow,
     applied: bool,
     error: Option<&str>,
@@ -203,7 +203,7 @@ pub async fn on_task_finished(
     };
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    let Some(r) = store::keys::rotation(&mut tx, rotation_id).await? else {
+    let Some(r) = crate::keys::store::rotation(&mut tx, rotation_id).await? else {
         return Ok(());
     };
     let mut set_directory_now = false;
@@ -317,10 +317,10 @@ pub(super) async fn failed(conn: &mut Conn, r: &RotationRow, why: &str, now: i64
 }
 
 async fn names(conn: &mut Conn, r: &RotationRow) -> Result<String> {
-    let account = store::keys::account(conn, &r.account_id)
+    let account = crate::keys::store::account(conn, &r.account_id)
         .await?
         .ok_or(Error::NotFound("domain account"))?;
-    let domain = store::directory::get_domain(conn, &account.domain_id)
+    let domain = crate::directory::store::get_domain(conn, &account.domain_id)
         .await?
         .ok_or(Error::NotFound("domain"))?;
     Ok(credential_name(&domain))
@@ -336,7 +336,7 @@ async fn promote_payload(conn: &mut Conn, r: &RotationRow) -> Result<Payload> {
     })
 }
 
-async fn discard(state: &AppState, conn: &mut Conn, r: &RotationRow, now: i64) -> Result<()> {
+async fn discard(state: &HardwareKeys, conn: &mut Conn, r: &RotationRow, now: i64) -> Result<()> {
     if r.scope != Scope::KeyAndDirectory.as_str() {
         return Ok(());
     }
@@ -367,12 +367,12 @@ const STEP_LEASE_MS: i64 = 5 * 60_000;
 /// rotation (the key discards the new password); an unreachable DC leaves it to be retried.
 /// One life at a time works on a rotation (the `rotation:<id>` lease): when another holds it,
 /// this returns at once and leaves the rotation to it.
-pub async fn set_directory(state: &AppState, rotation_id: &str) -> Result<()> {
+pub async fn set_directory(state: &HardwareKeys, rotation_id: &str) -> Result<()> {
     let lease = format!("rotation:{rotation_id}");
     let holder = Uuid::new_v4().to_string();
     let leased = {
         let mut conn = state.store.conn().await?;
-        store::directory::try_lease(
+        crate::directory::store::try_lease(
             &mut conn,
             &lease,
             &holder,
@@ -387,21 +387,21 @@ pub async fn set_directory(state: &AppState, rotation_id: &str) -> Result<()> {
     }
     let result = set_directory_leased(state, rotation_id).await;
     if let Ok(mut conn) = state.store.conn().await {
-        let _ = store::directory::release_lease(&mut conn, &lease, &holder).await;
+        let _ = crate::directory::store::release_lease(&mut conn, &lease, &holder).await;
     }
     result
 }
 
-async fn set_directory_leased(state: &AppState, rotation_id: &str) -> Result<()> {
+async fn set_directory_leased(state: &HardwareKeys, rotation_id: &str) -> Result<()> {
     let (r, account, identity, domain) = {
         let mut conn = state.store.conn().await?;
-        let Some(r) = store::keys::rotation(&mut conn, rotation_id).await? else {
+        let Some(r) = crate::keys::store::rotation(&mut conn, rotation_id).await? else {
             return Ok(());
         };
         if r.state() != Some(RotationState::SettingDirectory) {
             return Ok(());
         }
-        let account = store::keys::account(&mut conn, &r.account_id)
+        let account = crate::keys::store::account(&mut conn, &r.account_id)
             .await?
             .ok_or(Error::NotFound("domain account"))?;
         let identity = identity(&mut conn, &account).await?;
@@ -448,7 +448,7 @@ async fn set_directory_leased(state: &AppState, rotation_id: &str) -> Result<()>
             )
             .await?
             {
-                store::keys::mark_rotated(&mut tx, &account.id, now).await?;
+                crate::keys::store::mark_rotated(&mut tx, &account.id, now).await?;
                 let payload = promote_payload(&mut tx, &r).await?;
                 tasks::queue(
                     &mut tx,
@@ -500,10 +500,10 @@ async fn set_directory_leased(state: &AppState, rotation_id: &str) -> Result<()>
 /// Retries step 2 of every rotation waiting for the directory (after a restart, a DC that was
 /// down, or an instance that died in the middle of step 2). Returns how many were waiting; those
 /// another live instance is working on are left to it.
-pub async fn resume(state: &AppState) -> Result<usize> {
+pub async fn resume(state: &HardwareKeys) -> Result<usize> {
     let waiting = {
         let mut conn = state.store.conn().await?;
-        store::keys::rotations_in_state(&mut conn, RotationState::SettingDirectory).await?
+        crate::keys::store::rotations_in_state(&mut conn, RotationState::SettingDirectory).await?
     };
     for r in &waiting {
         if let Err(e) = set_directory(state, &r.id).await {
@@ -528,7 +528,7 @@ pub struct ScanReport {
 /// older than the domain's maximum age (or the configured one, whichever is shorter), or
 /// `force` (first activation, an admin's "generate now").
 pub async fn scan(
-    state: &AppState,
+    state: &HardwareKeys,
     only_employee: Option<&str>,
     reason: &str,
     force: bool,
@@ -536,7 +536,7 @@ pub async fn scan(
     let mut report = ScanReport::default();
     let domains = {
         let mut conn = state.store.conn().await?;
-        store::directory::list_domains(&mut conn).await?
+        crate::directory::store::list_domains(&mut conn).await?
     };
     for d in domains.into_iter().filter(|d| d.enabled != 0) {
         if let Err(e) = scan_domain(state, &d, only_employee, reason, force, &mut report).await {
@@ -547,7 +547,7 @@ pub async fn scan(
 }
 
 async fn scan_domain(
-    state: &AppState,
+    state: &HardwareKeys,
     d: &DomainRow,
     only_employee: Option<&str>,
     reason: &str,
@@ -572,7 +572,7 @@ async fn scan_domain(
         Some(e) => {
             let mut conn = state.store.conn().await?;
             Some(
-                store::directory::identities_of_employee(&mut conn, e)
+                crate::directory::store::identities_of_employee(&mut conn, e)
                     .await?
                     .iter()
                     .filter(|i| i.domain_id == d.id)
@@ -608,8 +608,8 @@ async fn scan_domain(
     let identities = {
         let mut conn = state.store.conn().await?;
         match only_employee {
-            Some(e) => store::directory::identities_of_employee(&mut conn, e).await?,
-            None => store::directory::all_identities(&mut conn).await?,
+            Some(e) => crate::directory::store::identities_of_employee(&mut conn, e).await?,
+            None => crate::directory::store::all_identities(&mut conn).await?,
         }
     };
     for identity in identities
@@ -619,13 +619,13 @@ async fn scan_domain(
     {
         let account = {
             let mut conn = state.store.conn().await?;
-            if store::keys::active_key_of(&mut conn, &identity.employee_id)
+            if crate::keys::store::active_key_of(&mut conn, &identity.employee_id)
                 .await?
                 .is_none()
             {
                 continue;
             }
-            store::keys::ensure_account(
+            crate::keys::store::ensure_account(
                 &mut conn,
                 &AccountRow {
                     id: Uuid::new_v4().to_string(),
@@ -673,7 +673,7 @@ async fn scan_domain(
 /// employee's domain accounts (all of them when `account_id` is absent). The same for the API
 /// and the console.
 pub async fn rotate_employee(
-    state: &AppState,
+    state: &HardwareKeys,
     actor: &Actor,
     employee_id: &str,
     account_id: Option<&str>,
@@ -683,7 +683,7 @@ pub async fn rotate_employee(
     scan(state, Some(employee_id), "admin", false).await?;
     let accounts = {
         let mut conn = state.store.conn().await?;
-        store::keys::accounts_of(&mut conn, employee_id).await?
+        crate::keys::store::accounts_of(&mut conn, employee_id).await?
     };
     let chosen: Vec<_> = match account_id {
         Some(a) => accounts.into_iter().filter(|x| x.id == a).collect(),
@@ -751,8 +751,8 @@ impl From<RotationRow> for RotationStatus {
 
 pub async fn accounts_of(conn: &mut Conn, employee_id: &str) -> Result<Vec<AccountStatus>> {
     let mut out = Vec::new();
-    for a in store::keys::accounts_of(conn, employee_id).await? {
-        let rotation = store::keys::rotations_of_account(conn, &a.id)
+    for a in crate::keys::store::accounts_of(conn, employee_id).await? {
+        let rotation = crate::keys::store::rotations_of_account(conn, &a.id)
             .await?
             .into_iter()
             .next()
@@ -771,7 +771,7 @@ pub async fn accounts_of(conn: &mut Conn, employee_id: &str) -> Result<Vec<Accou
 
 /// At start and every `keys.retry_interval_seconds`: resume rotations waiting for the directory
 /// (a restart mid-rotation, or another instance that died in the middle of one, lands here).
-pub async fn run_retries(state: AppState) {
+pub async fn run_retries(state: HardwareKeys) {
     let seconds = u64::from(state.config.keys.retry_interval_seconds.max(1));
     let mut every = tokio::time::interval(std::time::Duration::from_secs(seconds));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -785,7 +785,7 @@ pub async fn run_retries(state: AppState) {
 
 /// Every `keys.scan_interval_minutes` (never when 0): start the rotations that are due. A lease
 /// keeps one scan at a time across instances.
-pub async fn run_schedule(state: AppState) {
+pub async fn run_schedule(state: HardwareKeys) {
     let minutes = u64::from(state.config.keys.scan_interval_minutes);
     if minutes == 0 {
         return;
@@ -806,12 +806,12 @@ pub async fn run_schedule(state: AppState) {
 
 /// One scheduled scan, if no other instance is scanning (the `password-rotation-scan` lease,
 /// which dies with the life that holds it); `None` when another one is.
-pub async fn scheduled_scan(state: &AppState) -> Option<Result<ScanReport>> {
+pub async fn scheduled_scan(state: &HardwareKeys) -> Option<Result<ScanReport>> {
     let now = state.clock.now_ms();
     let holder = uuid::Uuid::new_v4().to_string();
     let leased = async {
         let mut conn = state.store.conn().await?;
-        store::directory::try_lease(
+        crate::directory::store::try_lease(
             &mut conn,
             "password-rotation-scan",
             &holder,
@@ -827,7 +827,9 @@ pub async fn scheduled_scan(state: &AppState) -> Option<Result<ScanReport>> {
     }
     let report = scan(state, None, "scheduled", false).await;
     if let Ok(mut conn) = state.store.conn().await {
-        let _ = store::directory::release_lease(&mut conn, "password-rotation-scan", &holder).await;
+        let _ =
+            crate::directory::store::release_lease(&mut conn, "password-rotation-scan", &holder)
+                .await;
     }
     Some(report)
 }

@@ -15,8 +15,8 @@ use zeroize::Zeroizing;
 
 use crate::crypto::Cipher;
 use crate::error::{Error, Result};
-use crate::store::keys::TaskRow;
-use crate::store::{self, Conn};
+use crate::keys::store::TaskRow;
+use crate::store::Conn;
 
 /// The operations, shared with the agent through the wire crate.
 pub use key_protocol::Operation;
@@ -76,7 +76,7 @@ pub async fn queue(
         serde_json::to_vec(payload).map_err(|e| Error::Internal(format!("task payload: {e}")))?,
     );
     let sealed = cipher.seal(&plain, &aad(&id))?;
-    store::keys::insert_task(
+    crate::keys::store::insert_task(
         conn,
         &TaskRow {
             id: id.clone(),
@@ -98,7 +98,7 @@ pub async fn queue(
 /// Queues a wipe (no payload).
 pub async fn queue_wipe(conn: &mut Conn, key_id: &str, now: i64) -> Result<String> {
     let id = Uuid::new_v4().to_string();
-    store::keys::insert_task(
+    crate::keys::store::insert_task(
         conn,
         &TaskRow {
             id: id.clone(),
@@ -164,8 +164,8 @@ pub async fn cancel_password_work(
     why: &str,
     now: i64,
 ) -> Result<()> {
-    store::keys::cancel_password_tasks(conn, key_id, now).await?;
-    for r in store::keys::open_rotations_of_key(conn, key_id).await? {
+    crate::keys::store::cancel_password_tasks(conn, key_id, now).await?;
+    for r in crate::keys::store::open_rotations_of_key(conn, key_id).await? {
         let Some(from) = r.state() else { continue };
         if super::rotation::advance(conn, &r.id, from, Step::Cancelled, Some(why), now).await? {
             super::rotation::failed(conn, &r, why, now).await?;

@@ -16,7 +16,6 @@ use super::{message, message_key, passkey::account_csrf_ok, session, step_up};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
 use crate::error::Result;
-use crate::store;
 
 #[derive(Deserialize)]
 pub struct RenameForm {
@@ -141,7 +140,7 @@ pub async fn rename_passkey(
         ));
     }
     let mut conn = state.store.conn().await?;
-    if !store::oidc::rename_passkey(&mut conn, &cur.employee.id, &id, name).await? {
+    if !crate::oidc::store::rename_passkey(&mut conn, &cur.employee.id, &id, name).await? {
         return Ok(message_key(
             StatusCode::NOT_FOUND,
             "msg-not-renamed",
@@ -164,7 +163,8 @@ pub async fn remove_passkey(
         Err(r) => return Ok(r),
     };
     let mut tx = state.store.begin().await?;
-    let Some(name) = store::oidc::delete_passkey(&mut tx, &cur.employee.id, &id).await? else {
+    let Some(name) = crate::oidc::store::delete_passkey(&mut tx, &cur.employee.id, &id).await?
+    else {
         return Ok(message_key(
             StatusCode::NOT_FOUND,
             "msg-not-removed",
@@ -192,7 +192,7 @@ pub async fn remove_phone(
         Err(r) => return Ok(r),
     };
     let mut tx = state.store.begin().await?;
-    if !store::push::revoke_device(&mut tx, &cur.employee.id, &id, now).await? {
+    if !crate::push::store::revoke_device(&mut tx, &cur.employee.id, &id, now).await? {
         return Ok(message_key(
             StatusCode::NOT_FOUND,
             "msg-not-removed",
@@ -238,6 +238,12 @@ async fn removed(
     )
     .await?;
     tx.commit().await?;
-    step_up::notify(state, &cur.employee, notice).await;
+    step_up::notify(
+        &state.mailer,
+        state.config.default_language,
+        &cur.employee,
+        notice,
+    )
+    .await;
     Ok(Redirect::to("/account").into_response())
 }

@@ -27,7 +27,7 @@ pub async fn verify(
     if employee.state != EmployeeState::Active.as_str() {
         return Ok(Err(Failure::NotActive));
     }
-    Ok(if totp::check(state, &employee.id, code).await? {
+    Ok(if totp::check(&state.phones(), &employee.id, code).await? {
         Ok(employee.id)
     } else {
         Err(Failure::WrongCode)

@@ -20,8 +20,8 @@ use crate::audit::{self, Actor, Target};
 use crate::error::{Error, Result};
 use crate::http::extract::ApiJson;
 use crate::http::extract::ClientIp;
+use crate::push::challenge_state::Outcome;
 use crate::push::challenges::{self, Origin, MAX_PROMPTS_PER_10_MIN};
-use crate::store;
 
 const PURPOSE: &str = "enrol";
 
@@ -37,16 +37,17 @@ pub async fn start(
     let now = state.clock.now_ms();
     let device = {
         let mut conn = state.store.conn().await?;
-        let blocked = store::push::is_blocked(&mut conn, &cur.employee.id).await?;
+        let blocked = crate::push::store::is_blocked(&mut conn, &cur.employee.id).await?;
         let recent =
-            store::push::count_recent(&mut conn, &cur.employee.id, now - 10 * 60_000).await?;
+            crate::push::store::count_recent(&mut conn, &cur.employee.id, now - 10 * 60_000)
+                .await?;
         if blocked || recent >= MAX_PROMPTS_PER_10_MIN {
             return Err(Error::conflict(
                 None,
                 "your phone cannot be asked now (too many requests, or push sign-in is blocked)",
             ));
         }
-        store::push::active_devices_of(&mut conn, &cur.employee.id)
+        crate::push::store::active_devices_of(&mut conn, &cur.employee.id)
             .await?
             .into_iter()
             .next()
@@ -62,7 +63,7 @@ pub async fn start(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let c = challenges::create(
-        &state,
+        &state.phones(),
         &cur.employee,
         &device,
         &Origin {
@@ -102,15 +103,15 @@ pub async fn status(
     let cur = signed_in(&state, &jar, &headers).await?;
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    let mine = store::push::get_challenge(&mut tx, &body.challenge)
+    let mine = crate::push::store::get_challenge(&mut tx, &body.challenge)
         .await?
         .filter(|c| c.session_id.as_deref() == Some(cur.session.id.as_str()));
     let Some(c) = mine else {
         return Ok(Json(json!({ "state": "expired" })).into_response());
     };
     let outcome = challenges::outcome(&c, PURPOSE, now);
-    if outcome == "approved" {
-        if !store::push::consume_challenge(&mut tx, &c.id, now).await? {
+    if outcome == Outcome::Approved {
+        if !crate::push::store::consume_challenge(&mut tx, &c.id, now).await? {
             return Ok(Json(json!({ "state": "expired" })).into_response());
         }
         let mut amr: Vec<&str> = cur.session.amr.split_whitespace().collect();
@@ -119,7 +120,8 @@ pub async fn status(
                 amr.push(m);
             }
         }
-        store::oidc::strengthen_session(&mut tx, &cur.session.id, &amr.join(" "), now).await?;
+        crate::oidc::store::strengthen_session(&mut tx, &cur.session.id, &amr.join(" "), now)
+            .await?;
         audit::record(
             &mut tx,
             now,

@@ -176,7 +176,7 @@ pub(super) async fn pending_info(
     else {
         return Ok((None, None));
     };
-    let client = store::oidc::get_client(&mut conn, &p.client_id).await?;
+    let client = crate::oidc::store::get_client(&mut conn, &p.client_id).await?;
     Ok((client.map(|c| c.name), p.login_hint))
 }
 
@@ -427,8 +427,13 @@ where
     let now = state.clock.now_ms();
     let ip_key = address_key(ip.as_deref());
     let mut conn = state.store.conn().await?;
-    if let Take::Wait { retry_after_secs } =
-        throttle::take(&mut conn, &ip_key, &state.config.address_throttle(), now).await?
+    if let Take::Wait { retry_after_secs } = throttle::take(
+        &mut conn,
+        &ip_key,
+        &throttle::Policy::address(&state.config),
+        now,
+    )
+    .await?
     {
         drop(conn);
         let msg = crate::i18n::current().t1(
@@ -457,7 +462,7 @@ where
             Some(e) => throttle::employee_key(&e.id),
             None => format!("name:{}", attempt.username.trim().to_lowercase()),
         };
-    let policy = state.config.employee_throttle();
+    let policy = throttle::Policy::employee(&state.config);
     let taken = throttle::take(&mut conn, &account_key, &policy, now).await?;
     drop(conn);
     let outcome = match taken {
@@ -604,8 +609,8 @@ pub async fn end_session(
     employee_id: &str,
 ) -> Result<()> {
     let now = state.clock.now_ms();
-    store::oidc::delete_session(conn, session_id).await?;
-    store::oidc::revoke_grants_of_session(conn, session_id, now).await?;
+    crate::oidc::store::delete_session(conn, session_id).await?;
+    crate::oidc::store::revoke_grants_of_session(conn, session_id, now).await?;
     audit::record(
         conn,
         now,

@@ -27,13 +27,12 @@ use super::{after_signin, render, session};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
 use crate::crypto::{constant_time_eq, random_token};
+use crate::employees::store::EmployeeRow;
 use crate::employees::State as EmployeeState;
 use crate::error::{Error, Result};
 use crate::http::extract::ApiJson;
 use crate::http::extract::ClientIp;
-use crate::store::employees::EmployeeRow;
-use crate::store::oidc::{PasskeyRow, SessionRow};
-use crate::store::{self};
+use crate::oidc::store::{PasskeyRow, SessionRow};
 
 const CEREMONY_TTL_MS: i64 = 5 * 60_000;
 const FAILURE_FLOOR: Duration = Duration::from_millis(400);
@@ -94,7 +93,7 @@ pub async fn signin_options(
     let id = random_token()?;
     let state_json = serde_json::to_string(&st).map_err(|e| Error::Internal(e.to_string()))?;
     let mut conn = state.store.conn().await?;
-    store::oidc::put_webauthn_state(
+    crate::oidc::store::put_webauthn_state(
         &mut conn,
         &id,
         "signin",
@@ -141,7 +140,7 @@ pub async fn signin_finish(
     let ip_key = super::address_key(ip.as_deref());
     {
         let mut conn = state.store.conn().await?;
-        let policy = state.config.address_throttle();
+        let policy = crate::throttle::Policy::address(&state.config);
         if let crate::throttle::Take::Wait { .. } =
             crate::throttle::take(&mut conn, &ip_key, &policy, now).await?
         {
@@ -192,7 +191,7 @@ async fn finish(state: &AppState, body: &SigninFinishBody) -> Result<Option<Stri
     let now = state.clock.now_ms();
     let mut conn = state.store.conn().await?;
     let Some((_, st)) =
-        store::oidc::take_webauthn_state(&mut conn, &body.ceremony, "signin", now).await?
+        crate::oidc::store::take_webauthn_state(&mut conn, &body.ceremony, "signin", now).await?
     else {
         return Ok(None);
     };
@@ -205,7 +204,8 @@ async fn finish(state: &AppState, body: &SigninFinishBody) -> Result<Option<Stri
     else {
         return Ok(None);
     };
-    let Some(row) = store::oidc::passkey_by_credential(&mut conn, &cred_id_text(cred_id)).await?
+    let Some(row) =
+        crate::oidc::store::passkey_by_credential(&mut conn, &cred_id_text(cred_id)).await?
     else {
         return Ok(None);
     };
@@ -224,8 +224,8 @@ async fn finish(state: &AppState, body: &SigninFinishBody) -> Result<Option<Stri
     };
     passkey.update_credential(&result);
     let updated = serde_json::to_string(&passkey).map_err(|e| Error::Internal(e.to_string()))?;
-    store::oidc::update_passkey_use(&mut conn, &row.id, &updated, now).await?;
-    let employee = store::employees::get(&mut conn, &row.employee_id).await?;
+    crate::oidc::store::update_passkey_use(&mut conn, &row.id, &updated, now).await?;
+    let employee = crate::employees::store::get(&mut conn, &row.employee_id).await?;
     Ok(employee
         .filter(|e| e.state == EmployeeState::Active.as_str())
         .map(|e| e.id))
@@ -270,7 +270,7 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
     let Some(cur) = session::current(&state, &mut conn, &jar).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let passkeys = store::oidc::passkeys_of_employee(&mut conn, &cur.employee.id)
+    let passkeys = crate::oidc::store::passkeys_of_employee(&mut conn, &cur.employee.id)
         .await?
         .into_iter()
         .map(|p| PasskeyLine {
@@ -282,7 +282,7 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
                 .map_or_else(|| lang.t("account-never"), crate::clock::when),
         })
         .collect();
-    let phones = store::push::active_devices_of(&mut conn, &cur.employee.id)
+    let phones = crate::push::store::active_devices_of(&mut conn, &cur.employee.id)
         .await?
         .into_iter()
         .map(|d| PhoneLine {
@@ -299,9 +299,9 @@ pub async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Resu
                 .map_or_else(|| lang.t("account-not-yet"), crate::clock::when),
         })
         .collect();
-    let sign_ins = store::audit::list(
+    let sign_ins = crate::audit::store::list(
         &mut conn,
-        &store::audit::AuditFilter {
+        &crate::audit::store::AuditFilter {
             action: Some("employee.signed_in".into()),
             target_id: Some(cur.employee.id.clone()),
         },
@@ -386,7 +386,7 @@ pub async fn register_options(
 pub async fn start_registration(state: &AppState, e: &EmployeeRow) -> Result<Response> {
     let user = Uuid::parse_str(&e.id).map_err(|_| Error::Internal("bad employee id".into()))?;
     let mut conn = state.store.conn().await?;
-    let existing = store::oidc::passkeys_of_employee(&mut conn, &e.id).await?;
+    let existing = crate::oidc::store::passkeys_of_employee(&mut conn, &e.id).await?;
     let exclude: Vec<_> = existing
         .iter()
         .filter_map(|p| serde_json::from_str::<Passkey>(&p.credential).ok())
@@ -409,7 +409,7 @@ pub async fn start_registration(state: &AppState, e: &EmployeeRow) -> Result<Res
     let id = random_token()?;
     let st: String = serde_json::to_string::<PasskeyRegistration>(&st)
         .map_err(|e| Error::Internal(e.to_string()))?;
-    store::oidc::put_webauthn_state(
+    crate::oidc::store::put_webauthn_state(
         &mut conn,
         &id,
         "register",
@@ -471,7 +471,8 @@ pub async fn finish_registration(
         return Err(Error::validation("name", "up to 64 characters"));
     }
     let mut tx = state.store.begin().await?;
-    let taken = store::oidc::take_webauthn_state(&mut tx, &body.ceremony, "register", now).await?;
+    let taken =
+        crate::oidc::store::take_webauthn_state(&mut tx, &body.ceremony, "register", now).await?;
     let Some((Some(owner), st)) = taken else {
         return Err(Error::validation(
             "ceremony",
@@ -488,7 +489,7 @@ pub async fn finish_registration(
         .finish_passkey_registration(&body.credential, &st)
         .map_err(|e| Error::validation("credential", format!("not accepted: {e}")))?;
     let cred_id = cred_id_text(passkey.cred_id().as_ref());
-    if store::oidc::passkey_by_credential(&mut tx, &cred_id)
+    if crate::oidc::store::passkey_by_credential(&mut tx, &cred_id)
         .await?
         .is_some()
     {
@@ -506,7 +507,7 @@ pub async fn finish_registration(
         created_at: now,
         last_used_at: None,
     };
-    store::oidc::insert_passkey(&mut tx, &row)
+    crate::oidc::store::insert_passkey(&mut tx, &row)
         .await
         .map_err(Error::on_unique_violation(
             "credential",
@@ -528,7 +529,8 @@ pub async fn finish_registration(
     .await?;
     tx.commit().await?;
     super::step_up::notify(
-        state,
+        &state.mailer,
+        state.config.default_language,
         employee,
         &state
             .config

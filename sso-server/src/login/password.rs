@@ -5,12 +5,11 @@
 use crate::app::AppState;
 use crate::directory::domain::{Domains, SourceSettings};
 use crate::directory::ldap;
+use crate::directory::store::IdentityRow;
 use crate::directory::user::is_disabled;
 use crate::directory::DirectoryError;
 use crate::employees::State as EmployeeState;
 use crate::error::Result;
-use crate::store::directory::IdentityRow;
-use crate::store::{self};
 
 pub use super::Failure;
 
@@ -18,11 +17,11 @@ pub use super::Failure;
 async fn candidates(state: &AppState, typed: &str) -> Result<Vec<IdentityRow>> {
     let mut conn = state.store.conn().await?;
     let typed = typed.trim();
-    let mut found = store::directory::identities_by_account_name(&mut conn, typed).await?;
+    let mut found = crate::directory::store::identities_by_account_name(&mut conn, typed).await?;
     // Not a UPN: maybe the employee's e-mail address.
     if found.is_empty() && typed.contains('@') && !typed.contains('\\') {
-        if let Some(e) = store::employees::find_by_email(&mut conn, typed).await? {
-            found = store::directory::identities_of_employee(&mut conn, &e.id).await?;
+        if let Some(e) = crate::employees::store::find_by_email(&mut conn, typed).await? {
+            found = crate::directory::store::identities_of_employee(&mut conn, &e.id).await?;
         }
     }
     let now = state.clock.now_ms();
@@ -65,7 +64,7 @@ pub async fn verify(
             Ok(conn) => {
                 conn.close().await;
                 let mut db = state.store.conn().await?;
-                let employee = store::employees::get(&mut db, &account.employee_id).await?;
+                let employee = crate::employees::store::get(&mut db, &account.employee_id).await?;
                 return Ok(match employee {
                     Some(e) if e.state == EmployeeState::Active.as_str() => Ok(e.id),
                     _ => Err(Failure::NotActive),

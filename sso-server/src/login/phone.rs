@@ -16,7 +16,6 @@ use crate::app::AppState;
 use crate::audit::Actor;
 use crate::error::Result;
 use crate::push::enrol;
-use crate::store;
 
 #[derive(Template)]
 #[template(path = "account_phone.html")]
@@ -59,12 +58,12 @@ pub async fn register_phone(
             true,
         ));
     }
-    let has_phone = !store::push::active_devices_of(&mut conn, &cur.employee.id)
+    let has_phone = !crate::push::store::active_devices_of(&mut conn, &cur.employee.id)
         .await?
         .is_empty();
     drop(conn);
     let qr = enrol::create(
-        &state,
+        &state.phones(),
         &Actor::System {
             name: "account page".into(),
         },

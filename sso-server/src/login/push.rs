@@ -20,8 +20,8 @@ use crate::employees::State as EmployeeState;
 use crate::error::Result;
 use crate::http::extract::ApiJson;
 use crate::http::extract::ClientIp;
+use crate::push::challenge_state::Outcome;
 use crate::push::challenges::{self, Origin, Reach};
-use crate::store;
 
 /// The least time a push start takes, real or decoy.
 const START_FLOOR: std::time::Duration = std::time::Duration::from_millis(150);
@@ -52,7 +52,7 @@ pub async fn start(
         let mut conn = state.store.conn().await?;
         let pending = crate::oidc::authorize::load_pending(&mut conn, &body.request, now).await?;
         match pending {
-            Some(p) => store::oidc::get_client(&mut conn, &p.client_id)
+            Some(p) => crate::oidc::store::get_client(&mut conn, &p.client_id)
                 .await?
                 .map(|c| c.name)
                 .unwrap_or_else(|| "SSO".into()),
@@ -90,7 +90,7 @@ pub async fn start(
     let challenge = match target {
         Some((employee, device)) => {
             challenges::create(
-                &state,
+                &state.phones(),
                 &employee,
                 &device,
                 &Origin {
@@ -103,7 +103,7 @@ pub async fn start(
             )
             .await?
         }
-        None => challenges::decoy(&state).await?,
+        None => challenges::decoy(&state.phones()).await?,
     };
     // A real challenge is signed, stored and audited; a decoy only stored: both answer no sooner
     // than the floor, so the time taken does not tell them apart either.
@@ -148,12 +148,12 @@ pub async fn status(
     let (mut conn, c, state_now, now) = loop {
         let now = state.clock.now_ms();
         let mut conn = state.store.conn().await?;
-        let Some(c) = store::push::get_challenge(&mut conn, &body.challenge).await? else {
+        let Some(c) = crate::push::store::get_challenge(&mut conn, &body.challenge).await? else {
             return Ok(Json(json!({ "state": "expired" })).into_response());
         };
         let state_now = challenges::outcome(&c, "sign-in", now);
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if state_now != "pending" || left.is_zero() || state.wake.is_closed() {
+        if state_now != Outcome::Pending || left.is_zero() || state.wake.is_closed() {
             break (conn, c, state_now, now);
         }
         drop(conn);
@@ -163,17 +163,17 @@ pub async fn status(
             .wait(&topic, left.min(std::time::Duration::from_secs(5)))
             .await;
     };
-    if state_now != "approved" {
+    if state_now != Outcome::Approved {
         return Ok((
             [(header::CACHE_CONTROL, "no-store")],
             Json(json!({ "state": state_now })),
         )
             .into_response());
     }
-    if !store::push::consume_challenge(&mut conn, &c.id, now).await? {
+    if !crate::push::store::consume_challenge(&mut conn, &c.id, now).await? {
         return Ok(Json(json!({ "state": "expired" })).into_response());
     }
-    let active = store::employees::get(&mut conn, &c.employee_id)
+    let active = crate::employees::store::get(&mut conn, &c.employee_id)
         .await?
         .is_some_and(|e| e.state == EmployeeState::Active.as_str());
     if !active {

@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::crypto::{random_token, token_hash};
+use crate::employees::store::EmployeeRow;
 use crate::employees::State as EmployeeState;
 use crate::error::Result;
-use crate::store::employees::EmployeeRow;
-use crate::store::oidc::SessionRow;
-use crate::store::{self, Conn};
+use crate::oidc::store::SessionRow;
+use crate::store::Conn;
 
 pub fn cookie_name(secure: bool) -> &'static str {
     if secure {
@@ -53,7 +53,8 @@ pub async fn current(
     let Some(c) = jar.get(cookie_name(state.config.secure_cookies())) else {
         return Ok(None);
     };
-    let Some(found) = store::oidc::session_with_employee(conn, &token_hash(c.value())).await?
+    let Some(found) =
+        crate::oidc::store::session_with_employee(conn, &token_hash(c.value())).await?
     else {
         return Ok(None);
     };
@@ -87,7 +88,7 @@ pub async fn start(
         last_seen_at: now,
     };
     let mut conn = state.store.conn().await?;
-    store::oidc::insert_session(&mut conn, &row).await?;
+    crate::oidc::store::insert_session(&mut conn, &row).await?;
     Ok((cookie(state, token), row))
 }
 

@@ -8,10 +8,9 @@
 
 use askama::Template as _;
 
-use crate::app::AppState;
+use crate::employees::store::EmployeeRow;
 use crate::error::{Error, Result};
-use crate::store::employees::EmployeeRow;
-use crate::store::oidc::SessionRow;
+use crate::oidc::store::SessionRow;
 
 /// RFC 8176 methods strong enough to bind a new authenticator: a passkey (hardware or software
 /// key) or a proof of possession on the registered phone.
@@ -63,15 +62,19 @@ struct NoticeHtml<'a> {
 
 /// Tells the employee by e-mail that an authenticator was added (or removed). Best effort: the
 /// change stands (it is audited) if the mail cannot be sent, which is logged.
-pub async fn notify(state: &AppState, employee: &EmployeeRow, what: &str) {
+pub async fn notify(
+    mailer: &crate::mail::Mailer,
+    lang: crate::i18n::Lang,
+    employee: &EmployeeRow,
+    what: &str,
+) {
     let Some(to) = employee.email.as_deref() else {
         return;
     };
-    if !state.mailer.configured() {
+    if !mailer.configured() {
         return;
     }
     let name = employee.display_name.as_str();
-    let lang = state.config.default_language;
     let rendered = NoticeText { lang, name, what }
         .render()
         .and_then(|t| NoticeHtml { lang, name, what }.render().map(|h| (t, h)));
@@ -82,8 +85,7 @@ pub async fn notify(state: &AppState, employee: &EmployeeRow, what: &str) {
             return;
         }
     };
-    if let Err(e) = state
-        .mailer
+    if let Err(e) = mailer
         .send(to, &lang.t("mail-notice-subject"), text, html)
         .await
     {

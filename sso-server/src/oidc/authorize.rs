@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::crypto::random_token;
 use crate::error::Result;
 use crate::login::{self, session};
-use crate::store::{self, Conn};
+use crate::store::Conn;
 
 const PENDING_TTL_MS: i64 = 30 * 60_000;
 
@@ -100,7 +100,7 @@ async fn validate(
     };
     let client = {
         let mut conn = state.store.conn().await?;
-        store::oidc::get_client(&mut conn, client_id).await?
+        crate::oidc::store::get_client(&mut conn, client_id).await?
     };
     let Some(client) = client else {
         return Ok(Err(error_page(
@@ -288,7 +288,7 @@ async fn authorize(
         let id = random_token()?;
         let params =
             serde_json::to_string(&req).map_err(|e| crate::Error::Internal(e.to_string()))?;
-        store::oidc::insert_auth_request(&mut conn, &id, &params, now, now + PENDING_TTL_MS)
+        crate::oidc::store::insert_auth_request(&mut conn, &id, &params, now, now + PENDING_TTL_MS)
             .await?;
         let to = format!(
             "/login?request={}",
@@ -303,7 +303,7 @@ async fn authorize(
 }
 
 pub async fn load_pending(conn: &mut Conn, id: &str, now: i64) -> Result<Option<AuthRequest>> {
-    Ok(store::oidc::get_auth_request(conn, id, now)
+    Ok(crate::oidc::store::get_auth_request(conn, id, now)
         .await?
         .and_then(|p| serde_json::from_str(&p).ok()))
 }
@@ -345,8 +345,8 @@ pub async fn resume(
         ))
         .into_response());
     }
-    store::oidc::delete_auth_request(&mut conn, &q.request).await?;
-    let Some(client) = store::oidc::get_client(&mut conn, &req.client_id).await? else {
+    crate::oidc::store::delete_auth_request(&mut conn, &q.request).await?;
+    let Some(client) = crate::oidc::store::get_client(&mut conn, &req.client_id).await? else {
         return Ok(error_page(
             StatusCode::BAD_REQUEST,
             "The application is no longer registered.",

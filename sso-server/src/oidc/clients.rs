@@ -12,8 +12,8 @@ use crate::audit::{self, Actor, Target};
 use crate::clock::from_ms;
 use crate::crypto::{random_token, token_hash};
 use crate::error::{Error, Result};
-use crate::store::oidc::ClientRow;
-use crate::store::{self, Store};
+use crate::oidc::store::ClientRow;
+use crate::store::Store;
 
 pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access"];
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
@@ -280,7 +280,7 @@ pub struct Clients<'a> {
 impl Clients<'_> {
     pub async fn list(&self) -> Result<Vec<ClientView>> {
         let mut conn = self.store.conn().await?;
-        store::oidc::list_clients(&mut conn)
+        crate::oidc::store::list_clients(&mut conn)
             .await?
             .into_iter()
             .map(|r| Client::from_row(r).map(|c| c.view()))
@@ -290,7 +290,7 @@ impl Clients<'_> {
     pub async fn get(&self, id: &str) -> Result<Client> {
         let mut conn = self.store.conn().await?;
         Client::from_row(
-            store::oidc::get_client(&mut conn, id)
+            crate::oidc::store::get_client(&mut conn, id)
                 .await?
                 .ok_or(Error::NotFound("client"))?,
         )
@@ -312,7 +312,7 @@ impl Clients<'_> {
         row.created_at = now;
         row.updated_at = now;
         let mut tx = self.store.begin().await?;
-        store::oidc::insert_client(&mut tx, &row).await?;
+        crate::oidc::store::insert_client(&mut tx, &row).await?;
         audit::record(
             &mut tx,
             now,
@@ -341,7 +341,7 @@ impl Clients<'_> {
     ) -> Result<ClientView> {
         let Valid { mut row } = validate(input)?;
         let mut tx = self.store.begin().await?;
-        let current = store::oidc::get_client(&mut tx, id)
+        let current = crate::oidc::store::get_client(&mut tx, id)
             .await?
             .ok_or(Error::NotFound("client"))?;
         if current.kind != row.kind {
@@ -354,7 +354,7 @@ impl Clients<'_> {
         row.secret_hash = current.secret_hash;
         row.created_at = current.created_at;
         row.updated_at = now;
-        store::oidc::update_client(&mut tx, &row).await?;
+        crate::oidc::store::update_client(&mut tx, &row).await?;
         audit::record(
             &mut tx,
             now,
@@ -371,14 +371,14 @@ impl Clients<'_> {
     /// A new secret for a confidential client; the old one stops working at once.
     pub async fn rotate_secret(&self, actor: &Actor, now: i64, id: &str) -> Result<String> {
         let mut tx = self.store.begin().await?;
-        let current = store::oidc::get_client(&mut tx, id)
+        let current = crate::oidc::store::get_client(&mut tx, id)
             .await?
             .ok_or(Error::NotFound("client"))?;
         if current.kind != "confidential" {
             return Err(Error::conflict(None, "a public client has no secret"));
         }
         let secret = random_token()?;
-        store::oidc::set_client_secret(&mut tx, id, Some(&token_hash(&secret)), now).await?;
+        crate::oidc::store::set_client_secret(&mut tx, id, Some(&token_hash(&secret)), now).await?;
         audit::record(
             &mut tx,
             now,
@@ -394,11 +394,11 @@ impl Clients<'_> {
 
     pub async fn delete(&self, actor: &Actor, now: i64, id: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        let current = store::oidc::get_client(&mut tx, id)
+        let current = crate::oidc::store::get_client(&mut tx, id)
             .await?
             .ok_or(Error::NotFound("client"))?;
-        store::oidc::delete_client(&mut tx, id).await?;
-        store::oidc::revoke_grants_of_client(&mut tx, id, now).await?;
+        crate::oidc::store::delete_client(&mut tx, id).await?;
+        crate::oidc::store::revoke_grants_of_client(&mut tx, id, now).await?;
         audit::record(
             &mut tx,
             now,

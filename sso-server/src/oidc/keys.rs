@@ -20,8 +20,8 @@ use crate::audit::{self, Actor, Target};
 use crate::clock::SharedClock;
 use crate::crypto::Cipher;
 use crate::error::{Error, Result};
-use crate::store::oidc::SigningKeyRow;
-use crate::store::{self, Store};
+use crate::oidc::store::SigningKeyRow;
+use crate::store::Store;
 
 const RELOAD_AFTER_MS: i64 = 60_000;
 
@@ -114,19 +114,19 @@ impl Keys {
         let now = ctx.clock.now_ms();
         let mut rows = {
             let mut conn = ctx.store.conn().await?;
-            store::oidc::published_keys(&mut conn, now).await?
+            crate::oidc::store::published_keys(&mut conn, now).await?
         };
         for alg in [Alg::RS256, Alg::ES256] {
             if !rows.iter().any(|r| r.active == 1 && r.alg == alg.as_str()) {
                 let _one = self.generating.lock().await;
                 rows = {
                     let mut conn = ctx.store.conn().await?;
-                    store::oidc::published_keys(&mut conn, now).await?
+                    crate::oidc::store::published_keys(&mut conn, now).await?
                 };
                 if !rows.iter().any(|r| r.active == 1 && r.alg == alg.as_str()) {
                     create_key(ctx, alg, now).await?;
                     let mut conn = ctx.store.conn().await?;
-                    rows = store::oidc::published_keys(&mut conn, now).await?;
+                    rows = crate::oidc::store::published_keys(&mut conn, now).await?;
                 }
             }
         }
@@ -152,9 +152,10 @@ impl Keys {
         let signer = Signer::from_der(&kid, alg, &der)?;
         let mut tx = ctx.store.begin().await?;
         let retired =
-            store::oidc::retire_keys(&mut tx, alg.as_str(), now, now + publish_for_ms).await?;
+            crate::oidc::store::retire_keys(&mut tx, alg.as_str(), now, now + publish_for_ms)
+                .await?;
         crate::secrets::put(&mut tx, ctx.cipher, &secret_name(&kid), &der, now).await?;
-        store::oidc::insert_key(
+        crate::oidc::store::insert_key(
             &mut tx,
             &SigningKeyRow {
                 kid: kid.clone(),
@@ -206,7 +207,7 @@ async fn create_key(ctx: &KeyCtx<'_>, alg: Alg, now: i64) -> Result<()> {
     let signer = Signer::from_der(&kid, alg, &der)?;
     let mut tx = ctx.store.begin().await?;
     crate::secrets::put(&mut tx, ctx.cipher, &secret_name(&kid), &der, now).await?;
-    store::oidc::insert_key(
+    crate::oidc::store::insert_key(
         &mut tx,
         &SigningKeyRow {
             kid: kid.clone(),

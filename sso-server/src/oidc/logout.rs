@@ -18,7 +18,6 @@ use crate::app::AppState;
 use crate::error::Result;
 use crate::login::passkey::{account_csrf, account_csrf_ok};
 use crate::login::{self, end_session, session, ConfirmForm, MessagePage};
-use crate::store;
 
 pub async fn logout_get(
     State(state): State<AppState>,
@@ -76,7 +75,7 @@ async fn logout(
     };
     let mut conn = state.store.conn().await?;
     let client = match &client_id {
-        Some(id) => match store::oidc::get_client(&mut conn, id).await? {
+        Some(id) => match crate::oidc::store::get_client(&mut conn, id).await? {
             Some(c) => Some(Client::from_row(c)?),
             None => return Ok(bad("The application is not registered here.")),
         },

@@ -18,9 +18,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 use crate::crypto::{random_token, Cipher};
+use crate::employees::store::EmployeeRow;
 use crate::error::Result;
-use crate::store::employees::EmployeeRow;
-use crate::store::oidc::GrantRow;
+use crate::oidc::store::GrantRow;
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 

@@ -10,7 +10,6 @@ use axum::Json;
 use super::errors::{OAuthError, OAuthResult};
 use super::tokens::{self, user_claims};
 use crate::app::AppState;
-use crate::store;
 
 fn bearer(headers: &HeaderMap, body: &Bytes) -> Option<String> {
     if let Some(v) = headers
@@ -63,7 +62,7 @@ async fn inner(state: &AppState, headers: &HeaderMap, body: &Bytes) -> OAuthResu
     }
     let mut conn = state.store.conn().await.map_err(OAuthError::from)?;
     // One round trip: the grant still alive, and its employee, active.
-    let found = store::oidc::grant_with_employee(&mut conn, &claims.gid)
+    let found = crate::oidc::store::grant_with_employee(&mut conn, &claims.gid)
         .await
         .map_err(OAuthError::from)?;
     let employee = match found {

@@ -27,7 +27,7 @@ pub async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Response> {
-    let answer = enrol::register(&state, body).await?;
+    let answer = enrol::register(&state.phones(), body).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(answer)).into_response())
 }
 
@@ -60,7 +60,7 @@ pub async fn poll(
         return Err(refused("the nonce must be 16 to 128 characters"));
     }
     let mut conn = state.store.conn().await?;
-    let device = store::push::get_device(&mut conn, device_id)
+    let device = crate::push::store::get_device(&mut conn, device_id)
         .await?
         .filter(|d| d.state == "active")
         .ok_or_else(|| refused("unknown or revoked device"))?;
@@ -68,8 +68,13 @@ pub async fn poll(
     if !wire::verify_es256(&device.public_key, &message, &sig) {
         return Err(refused("the signature does not verify"));
     }
-    if !store::push::remember_nonce(&mut conn, &device.id, nonce, now + 2 * POLL_WINDOW_S * 1000)
-        .await?
+    if !crate::push::store::remember_nonce(
+        &mut conn,
+        &device.id,
+        nonce,
+        now + 2 * POLL_WINDOW_S * 1000,
+    )
+    .await?
     {
         return Err(refused("the nonce was already used"));
     }
@@ -78,7 +83,7 @@ pub async fn poll(
         .and_then(|w| w.parse::<u64>().ok())
         .unwrap_or(0)
         .min(MAX_WAIT_S);
-    let mut pending = store::push::pending_for_device(&mut conn, &device.id, now).await?;
+    let mut pending = crate::push::store::pending_for_device(&mut conn, &device.id, now).await?;
     drop(conn);
     // Long poll: wait for a challenge until the deadline (a wake-up can be stale: re-check).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
@@ -90,7 +95,8 @@ pub async fn poll(
         state.push.feed.wait(&device.id, left).await;
         let mut conn = state.store.conn().await?;
         pending =
-            store::push::pending_for_device(&mut conn, &device.id, state.clock.now_ms()).await?;
+            crate::push::store::pending_for_device(&mut conn, &device.id, state.clock.now_ms())
+                .await?;
     }
     let list: Vec<_> = pending.iter().map(challenges::challenge_json).collect();
     Ok((
@@ -104,7 +110,7 @@ pub async fn answer(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<AnswerBody>,
 ) -> Result<Response> {
-    let outcome = challenges::answer(&state, &body).await?;
+    let outcome = challenges::answer(&state.phones(), &body).await?;
     let result = match outcome {
         Answered::Recorded(s) => s,
         Answered::Repeated => "already recorded",
@@ -123,7 +129,7 @@ async fn signed_by_device(
     nonce: &str,
     signature: &str,
     message: &[u8],
-) -> Result<store::push::DeviceRow> {
+) -> Result<crate::push::store::DeviceRow> {
     if (timestamp - now / 1000).abs() > POLL_WINDOW_S {
         return Err(Error::validation(
             "timestamp",
@@ -135,7 +141,7 @@ async fn signed_by_device(
     }
     let sig = wire::unb64(signature)
         .ok_or_else(|| Error::validation("signature", "must be base64url"))?;
-    let device = store::push::get_device(conn, device_id)
+    let device = crate::push::store::get_device(conn, device_id)
         .await?
         .filter(|d| d.state == "active")
         .ok_or(Error::NotFound("device"))?;
@@ -144,7 +150,8 @@ async fn signed_by_device(
             "the signature does not verify with this device's key".into(),
         ));
     }
-    if !store::push::remember_nonce(conn, &device.id, nonce, now + 2 * POLL_WINDOW_S * 1000).await?
+    if !crate::push::store::remember_nonce(conn, &device.id, nonce, now + 2 * POLL_WINDOW_S * 1000)
+        .await?
     {
         return Err(Error::Forbidden("the nonce was already used".into()));
     }
@@ -185,7 +192,7 @@ pub async fn push_token(
         &message,
     )
     .await?;
-    store::push::set_push_token(&mut conn, &device.id, body.push_token.as_deref()).await?;
+    crate::push::store::set_push_token(&mut conn, &device.id, body.push_token.as_deref()).await?;
     crate::audit::record(
         &mut conn,
         now,
@@ -201,7 +208,7 @@ pub async fn push_token(
     Ok(Json(json!({ "result": "updated" })).into_response())
 }
 
-fn phone_actor(device: &store::push::DeviceRow) -> crate::audit::Actor {
+fn phone_actor(device: &crate::push::store::DeviceRow) -> crate::audit::Actor {
     crate::audit::Actor::System {
         name: format!("phone {}", device.name),
     }
@@ -228,7 +235,7 @@ pub async fn unregister(
         &message,
     )
     .await?;
-    if !store::push::revoke_device(&mut tx, &device.employee_id, &device.id, now).await? {
+    if !crate::push::store::revoke_device(&mut tx, &device.employee_id, &device.id, now).await? {
         return Err(Error::NotFound("device"));
     }
     crate::audit::record(
@@ -243,11 +250,12 @@ pub async fn unregister(
         json!({ "device": device.id, "name": device.name }),
     )
     .await?;
-    let employee = store::employees::get(&mut tx, &device.employee_id).await?;
+    let employee = crate::employees::store::get(&mut tx, &device.employee_id).await?;
     tx.commit().await?;
     if let Some(e) = employee {
         crate::login::step_up::notify(
-            &state,
+            &state.mailer,
+            state.config.default_language,
             &e,
             &state.config.default_language.t1(
                 "mail-notice-phone-unregistered",

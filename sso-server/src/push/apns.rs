@@ -7,32 +7,15 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::gateway::PushGateway;
 use crate::clock::SharedClock;
+use crate::config::ApnsConfig;
 use crate::error::{Error, Result};
 use crate::oidc::jws::{Alg, Signer};
-use crate::store::push::DeviceRow;
+use crate::push::store::DeviceRow;
 use crate::store::Store;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApnsConfig {
-    /// The .p8 key file from Apple (PKCS#8 PEM).
-    pub key_file: std::path::PathBuf,
-    pub key_id: String,
-    pub team_id: String,
-    /// The app's bundle id.
-    pub topic: String,
-    #[serde(default = "default_endpoint")]
-    pub endpoint: String,
-}
-
-fn default_endpoint() -> String {
-    "https://api.push.apple.com".into()
-}
 
 pub struct Apns {
     config: ApnsConfig,
@@ -160,7 +143,7 @@ impl PushGateway for Apns {
             .unwrap_or_default();
         if status.as_u16() == 410 || reason == "BadDeviceToken" || reason == "Unregistered" {
             if let Ok(mut conn) = self.store.conn().await {
-                let _ = crate::store::push::clear_push_token(&mut conn, &device.id).await;
+                let _ = crate::push::store::clear_push_token(&mut conn, &device.id).await;
             }
         }
         Err(format!("APNs answered {status}: {reason}"))

@@ -8,14 +8,15 @@ use uuid::Uuid;
 
 use phone_protocol::{ChallengeJson, Purpose};
 
+use super::challenge_state::{Answer, ChallengeState, Outcome};
 use super::wire;
-use crate::app::AppState;
+use super::Phones;
 use crate::audit::{self, Actor, Target};
 use crate::crypto::{random_below, random_bytes, random_token};
+use crate::employees::store::EmployeeRow;
 use crate::error::{Error, Result};
-use crate::store::employees::EmployeeRow;
-use crate::store::push::{ChallengeRow, DeviceRow};
-use crate::store::{self, Conn};
+use crate::push::store::{ChallengeRow, DeviceRow};
+use crate::store::Conn;
 
 /// Push prompts per employee per ten minutes (against push bombing).
 pub const MAX_PROMPTS_PER_10_MIN: i64 = 5;
@@ -44,16 +45,16 @@ pub async fn employee_named(conn: &mut Conn, typed: &str) -> Result<Option<Emplo
         return Ok(None);
     }
     if typed.contains('@') {
-        if let Some(e) = store::employees::find_by_email(conn, typed).await? {
+        if let Some(e) = crate::employees::store::find_by_email(conn, typed).await? {
             return Ok(Some(e));
         }
     }
-    let ids = store::directory::identities_by_account_name(conn, typed).await?;
+    let ids = crate::directory::store::identities_by_account_name(conn, typed).await?;
     let mut employees: Vec<String> = ids.into_iter().map(|i| i.employee_id).collect();
     employees.sort();
     employees.dedup();
     match employees.as_slice() {
-        [one] => store::employees::get(conn, one).await,
+        [one] => crate::employees::store::get(conn, one).await,
         _ => Ok(None),
     }
 }
@@ -79,9 +80,9 @@ pub async fn reach(conn: &mut Conn, typed: &str, now: i64) -> Result<Reach> {
     if e.state != crate::employees::State::Active.as_str() {
         return Ok(Reach::Nobody);
     }
-    let blocked = store::push::is_blocked(conn, &e.id).await?;
-    let recent_prompts = store::push::count_recent(conn, &e.id, now - 10 * 60_000).await?;
-    let device = store::push::active_devices_of(conn, &e.id)
+    let blocked = crate::push::store::is_blocked(conn, &e.id).await?;
+    let recent_prompts = crate::push::store::count_recent(conn, &e.id, now - 10 * 60_000).await?;
+    let device = crate::push::store::active_devices_of(conn, &e.id)
         .await?
         .into_iter()
         .next();
@@ -97,19 +98,13 @@ pub async fn reach(conn: &mut Conn, typed: &str, now: i64) -> Result<Reach> {
     })
 }
 
-/// What the party that asked sees of a challenge of `purpose`: `approved` (once: until it is
-/// consumed), `denied`, `expired` or `pending`.
-pub fn outcome(c: &ChallengeRow, purpose: &str, now: i64) -> &'static str {
-    match c.state.as_str() {
-        // An approval is good for as long as the challenge was, and once.
-        "approved" if c.consumed_at.is_none() && c.purpose == purpose && c.expires_at > now => {
-            "approved"
-        }
-        "approved" => "expired",
-        "denied" | "fraud" => "denied",
-        _ if c.expires_at <= now => "expired",
-        _ => "pending",
-    }
+/// What the party that asked sees of a challenge of `purpose`: approved (once: until it is
+/// consumed), denied, expired or pending.
+pub fn outcome(c: &ChallengeRow, purpose: &str, now: i64) -> Outcome {
+    let expired = c.expires_at <= now;
+    // An approval is good for as long as the challenge was, and once.
+    let usable = c.consumed_at.is_none() && c.purpose == purpose && !expired;
+    ChallengeState::outcome(c.state(), usable, expired)
 }
 
 /// The number the sign-in page shows: 10 to 99, uniform. The phone never learns it from the
@@ -154,7 +149,7 @@ pub fn challenge_json(c: &ChallengeRow) -> Value {
 /// A challenge for the employee's phone, stored, then delivered (delivery failures are logged;
 /// the phone can still fetch it).
 pub async fn create(
-    state: &AppState,
+    state: &Phones,
     employee: &EmployeeRow,
     device: &DeviceRow,
     origin: &Origin<'_>,
@@ -179,7 +174,7 @@ pub async fn create(
         expires_at: expires_s * 1000,
         shown_number: i64::from(number()?),
         signature: String::new(),
-        state: "pending".into(),
+        state: ChallengeState::Pending.as_str().into(),
         answered_at: None,
         answer: None,
         consumed_at: None,
@@ -195,7 +190,7 @@ pub async fn create(
     );
     {
         let mut conn = state.store.conn().await?;
-        store::push::insert_challenge(&mut conn, &row).await?;
+        crate::push::store::insert_challenge(&mut conn, &row).await?;
         audit::record(
             &mut conn,
             now,
@@ -223,7 +218,7 @@ pub async fn create(
 
 /// A decoy for a name that cannot receive a push (unknown, no phone, blocked): the sign-in page
 /// behaves the same and it simply never gets approved.
-pub async fn decoy(state: &AppState) -> Result<ChallengeRow> {
+pub async fn decoy(state: &Phones) -> Result<ChallengeRow> {
     let now = state.clock.now_ms();
     // Whole seconds, as a real challenge's, so that `expires_in` is the same.
     let ttl_ms = i64::from(state.config.push.challenge_ttl_seconds) * 1000;
@@ -243,14 +238,14 @@ pub async fn decoy(state: &AppState) -> Result<ChallengeRow> {
         expires_at: expires_s * 1000,
         shown_number: i64::from(number()?),
         signature: String::new(),
-        state: "pending".into(),
+        state: ChallengeState::Pending.as_str().into(),
         answered_at: None,
         answer: None,
         consumed_at: None,
         session_id: None,
     };
     let mut conn = state.store.conn().await?;
-    store::push::insert_challenge(&mut conn, &row).await?;
+    crate::push::store::insert_challenge(&mut conn, &row).await?;
     Ok(row)
 }
 
@@ -265,7 +260,7 @@ pub enum Answered {
     Repeated,
 }
 
-pub async fn answer(state: &AppState, body: &AnswerBody) -> Result<Answered> {
+pub async fn answer(state: &Phones, body: &AnswerBody) -> Result<Answered> {
     let now = state.clock.now_ms();
     if !matches!(body.decision.as_str(), "approve" | "deny" | "report_fraud") {
         return Err(Error::validation(
@@ -275,11 +270,11 @@ pub async fn answer(state: &AppState, body: &AnswerBody) -> Result<Answered> {
     }
     let unknown = || Error::NotFound("challenge");
     let mut conn = state.store.conn().await?;
-    let challenge = store::push::get_challenge(&mut conn, &body.challenge_id)
+    let challenge = crate::push::store::get_challenge(&mut conn, &body.challenge_id)
         .await?
         .filter(|c| c.device_id == body.device_id && !c.device_id.is_empty())
         .ok_or_else(unknown)?;
-    let device = store::push::get_device(&mut conn, &body.device_id)
+    let device = crate::push::store::get_device(&mut conn, &body.device_id)
         .await?
         .filter(|d| d.state == "active")
         .ok_or_else(unknown)?;
@@ -298,26 +293,28 @@ pub async fn answer(state: &AppState, body: &AnswerBody) -> Result<Answered> {
         ));
     }
     let canonical = serde_json::to_string(body).map_err(|e| Error::Internal(e.to_string()))?;
-    if challenge.state != "pending" {
+    let Some(state_after) = challenge.state().and_then(|s| {
+        s.next(Answer::judge(
+            &body.decision,
+            body.number,
+            challenge.shown_number,
+        ))
+    }) else {
         if challenge.answer.as_deref() == Some(canonical.as_str()) {
             return Ok(Answered::Repeated);
         }
         return Err(Error::conflict(None, "this challenge was already answered"));
-    }
+    };
     if challenge.expires_at <= now {
         return Err(Error::conflict(None, "this challenge expired"));
     }
-    let state_after = match (body.decision.as_str(), body.number) {
-        ("approve", Some(n)) if i64::from(n) == challenge.shown_number => "approved",
-        ("report_fraud", _) => "fraud",
-        // A wrong number is a denial: the person at the phone did not see the sign-in page.
-        _ => "denied",
-    };
     let mut tx = state.store.begin().await?;
-    if !store::push::answer_challenge(&mut tx, &challenge.id, state_after, &canonical, now).await? {
+    if !crate::push::store::answer_challenge(&mut tx, &challenge.id, state_after, &canonical, now)
+        .await?
+    {
         return Err(Error::conflict(None, "this challenge was already answered"));
     }
-    store::push::touch_device(&mut tx, &device.id, now).await?;
+    crate::push::store::touch_device(&mut tx, &device.id, now).await?;
     let actor = Actor::System {
         name: format!("phone {}", device.name),
     };
@@ -329,24 +326,29 @@ pub async fn answer(state: &AppState, body: &AnswerBody) -> Result<Answered> {
         &mut tx,
         now,
         &actor,
-        &format!("push.{state_after}"),
+        &format!("push.{}", state_after.as_str()),
         target,
-        json!({ "challenge": challenge.id, "device": device.id, "decision": body.decision, "number_matched": state_after == "approved" }),
+        json!({ "challenge": challenge.id, "device": device.id, "decision": body.decision, "number_matched": state_after == ChallengeState::Approved }),
     )
     .await?;
     let block_reason = match state_after {
-        "fraud" => Some("the employee reported a sign-in request as fraud".to_owned()),
-        "denied" => {
-            let denied =
-                store::push::count_denied_since(&mut tx, &challenge.employee_id, now - 15 * 60_000)
-                    .await?;
+        ChallengeState::Fraud => {
+            Some("the employee reported a sign-in request as fraud".to_owned())
+        }
+        ChallengeState::Denied => {
+            let denied = crate::push::store::count_denied_since(
+                &mut tx,
+                &challenge.employee_id,
+                now - 15 * 60_000,
+            )
+            .await?;
             (denied >= DENIALS_TO_BLOCK)
                 .then(|| format!("{denied} denied push sign-ins within 15 minutes"))
         }
         _ => None,
     };
     if let Some(reason) = block_reason {
-        store::push::block(&mut tx, &challenge.employee_id, &reason, now).await?;
+        crate::push::store::block(&mut tx, &challenge.employee_id, &reason, now).await?;
         audit::record(
             &mut tx,
             now,
@@ -363,5 +365,5 @@ pub async fn answer(state: &AppState, body: &AnswerBody) -> Result<Answered> {
         .wake
         .publish(&crate::wake::challenge(&challenge.id))
         .await;
-    Ok(Answered::Recorded(state_after))
+    Ok(Answered::Recorded(state_after.as_str()))
 }

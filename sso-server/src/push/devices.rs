@@ -2,22 +2,21 @@
 
 use serde_json::json;
 
-use crate::app::AppState;
+use super::Phones;
 use crate::audit::{self, Actor, Target};
 use crate::error::{Error, Result};
-use crate::store;
 
 /// Revokes the device: it can no longer answer challenges or poll. 404 unless it is an active
 /// device of this employee.
 pub async fn revoke(
-    state: &AppState,
+    state: &Phones,
     actor: &Actor,
     employee_id: &str,
     device_id: &str,
 ) -> Result<()> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    if !store::push::revoke_device(&mut tx, employee_id, device_id, now).await? {
+    if !crate::push::store::revoke_device(&mut tx, employee_id, device_id, now).await? {
         return Err(Error::NotFound("active device"));
     }
     audit::record(
@@ -32,12 +31,13 @@ pub async fn revoke(
         json!({ "device": device_id }),
     )
     .await?;
-    let employee = store::employees::get(&mut tx, employee_id).await?;
+    let employee = crate::employees::store::get(&mut tx, employee_id).await?;
     tx.commit().await?;
     // The employee hears of every change to their sign-in methods.
     if let Some(e) = employee {
         crate::login::step_up::notify(
-            state,
+            &state.mailer,
+            state.config.default_language,
             &e,
             &state
                 .config

@@ -8,13 +8,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::wire;
-use crate::app::AppState;
+use super::Phones;
 use crate::audit::{self, Actor, Target};
 use crate::crypto::{random_bytes, token_hash};
 use crate::employees::State as EmployeeState;
 use crate::error::{Error, Result};
-use crate::store::push::{DeviceRow, EnrolmentRow};
-use crate::store::{self};
+use crate::push::store::{DeviceRow, EnrolmentRow};
 
 /// How long a QR code can be scanned.
 pub const ENROLMENT_TTL_MS: i64 = 10 * 60_000;
@@ -80,14 +79,14 @@ pub fn qr_svg(link: &str) -> Result<String> {
 
 /// A new enrolment for an active employee (from an invitation's page, or an admin's request).
 pub async fn create(
-    state: &AppState,
+    state: &Phones,
     actor: &Actor,
     employee_id: &str,
     invitation_id: Option<&str>,
 ) -> Result<EnrolmentCreated> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    let employee = store::employees::get(&mut tx, employee_id)
+    let employee = crate::employees::store::get(&mut tx, employee_id)
         .await?
         .ok_or(Error::NotFound("employee"))?;
     if employee.state != EmployeeState::Active.as_str() {
@@ -109,7 +108,7 @@ pub async fn create(
         device_id: None,
         invitation_id: invitation_id.map(str::to_owned),
     };
-    store::push::insert_enrolment(&mut tx, &row).await?;
+    crate::push::store::insert_enrolment(&mut tx, &row).await?;
     audit::record(
         &mut tx,
         now,
@@ -168,7 +167,7 @@ fn bad(field: &str, message: &str) -> Error {
 }
 
 /// Registers a device. Every failure about the enrolment itself answers alike (no oracle).
-pub async fn register(state: &AppState, body: RegisterBody) -> Result<RegisterAnswer> {
+pub async fn register(state: &Phones, body: RegisterBody) -> Result<RegisterAnswer> {
     let now = state.clock.now_ms();
     let name = body.device_name.trim();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
@@ -207,7 +206,7 @@ pub async fn register(state: &AppState, body: RegisterBody) -> Result<RegisterAn
         )
     };
     let mut tx = state.store.begin().await?;
-    let Some(enrolment) = store::push::get_enrolment(&mut tx, &body.id).await? else {
+    let Some(enrolment) = crate::push::store::get_enrolment(&mut tx, &body.id).await? else {
         return Err(refused());
     };
     let matches: bool = token_hash(&body.secret)
@@ -219,27 +218,27 @@ pub async fn register(state: &AppState, body: RegisterBody) -> Result<RegisterAn
     // An enrolment that came with an invitation dies with it: a revoked (or replaced) invitation's
     // QR code registers nothing.
     if let Some(inv) = &enrolment.invitation_id {
-        let live = store::invitations::get(&mut tx, inv)
+        let live = crate::enrol::store::get(&mut tx, inv)
             .await?
             .is_some_and(|i| i.shown(now) == crate::enrol::state::Shown::Usable);
         if !live {
             return Err(refused());
         }
     }
-    let employee = store::employees::get(&mut tx, &enrolment.employee_id)
+    let employee = crate::employees::store::get(&mut tx, &enrolment.employee_id)
         .await?
         .filter(|e| e.state == EmployeeState::Active.as_str())
         .ok_or_else(refused)?;
     let device_id = Uuid::new_v4().to_string();
-    if !store::push::use_enrolment(&mut tx, &enrolment.id, &device_id, now).await? {
+    if !crate::push::store::use_enrolment(&mut tx, &enrolment.id, &device_id, now).await? {
         return Err(refused());
     }
     if let Some(inv) = &enrolment.invitation_id {
-        store::invitations::advance(&mut tx, inv, crate::enrol::state::Event::Accept, now).await?;
+        crate::enrol::store::advance(&mut tx, inv, crate::enrol::state::Event::Accept, now).await?;
     }
     // One phone per employee: a new registration replaces (revokes) the old device.
-    let replaced = store::push::revoke_devices_of(&mut tx, &employee.id, None, now).await?;
-    store::push::insert_device(
+    let replaced = crate::push::store::revoke_devices_of(&mut tx, &employee.id, None, now).await?;
+    crate::push::store::insert_device(
         &mut tx,
         &DeviceRow {
             id: device_id.clone(),
@@ -267,7 +266,8 @@ pub async fn register(state: &AppState, body: RegisterBody) -> Result<RegisterAn
     .await?;
     tx.commit().await?;
     crate::login::step_up::notify(
-        state,
+        &state.mailer,
+        state.config.default_language,
         &employee,
         &state.config.default_language.t1(
             if replaced > 0 {

@@ -6,30 +6,17 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use super::gateway::PushGateway;
 use crate::clock::SharedClock;
+use crate::config::FcmConfig;
 use crate::error::{Error, Result};
 use crate::oidc::jws::{Alg, Signer};
-use crate::store::push::DeviceRow;
+use crate::push::store::DeviceRow;
 use crate::store::Store;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FcmConfig {
-    /// The service-account JSON file from the Firebase console.
-    pub service_account_file: std::path::PathBuf,
-    pub project_id: String,
-    #[serde(default = "default_endpoint")]
-    pub endpoint: String,
-}
-
-fn default_endpoint() -> String {
-    "https://fcm.googleapis.com".into()
-}
 
 #[derive(Deserialize)]
 struct ServiceAccount {
@@ -180,7 +167,7 @@ impl PushGateway for Fcm {
             .to_owned();
         if status.as_u16() == 404 || code == "UNREGISTERED" {
             if let Ok(mut conn) = self.store.conn().await {
-                let _ = crate::store::push::clear_push_token(&mut conn, &device.id).await;
+                let _ = crate::push::store::clear_push_token(&mut conn, &device.id).await;
             }
         }
         Err(format!("FCM answered {status}: {code}"))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::store::push::DeviceRow;
+use crate::push::store::DeviceRow;
 
 #[async_trait::async_trait]
 pub trait PushGateway: Send + Sync {

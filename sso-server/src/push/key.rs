@@ -36,7 +36,7 @@ impl PushKey {
                             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
                                 .map_err(|_| Error::Crypto("push key generation failed".into()))?;
                         // Two instances racing: the first write wins, both use what is stored.
-                        if crate::store::secrets::get(&mut conn, SECRET)
+                        if crate::secrets::store::get(&mut conn, SECRET)
                             .await?
                             .is_none()
                         {

@@ -11,23 +11,33 @@
 
 pub mod api;
 pub mod apns;
+pub mod challenge_state;
 pub mod challenges;
 pub mod devices;
 pub mod enrol;
 pub mod fcm;
 pub mod gateway;
+pub mod http;
 pub mod key;
 pub mod place;
+pub mod store;
 pub mod totp;
 pub mod wire;
 pub mod workstation;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
-use axum::Router;
-
-use crate::app::AppState;
+/// What the phone services use: the app builds one (`AppState::phones`).
+#[derive(Clone)]
+pub struct Phones {
+    pub store: crate::store::Store,
+    pub cipher: Arc<crate::crypto::Cipher>,
+    pub clock: crate::clock::SharedClock,
+    pub config: Arc<crate::config::Config>,
+    pub push: Arc<PushState>,
+    pub mailer: Arc<crate::mail::Mailer>,
+    pub wake: Arc<crate::wake::Wakeups>,
+}
 
 /// Push state shared by the handlers.
 pub struct PushState {
@@ -69,18 +79,4 @@ impl PushState {
             places,
         })
     }
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/authenticator/register", post(api::register))
-        .route("/api/authenticator/challenges", get(api::poll))
-        .route("/api/authenticator/answer", post(api::answer))
-        .route("/api/authenticator/push-token", post(api::push_token))
-        .route("/api/authenticator/unregister", post(api::unregister))
-        .route("/api/workstation/challenges", post(workstation::create))
-        .route(
-            "/api/workstation/challenges/{id}",
-            post(workstation::status),
-        )
 }

@@ -10,10 +10,10 @@ use serde::Serialize;
 use subtle::ConstantTimeEq as _;
 use totp_rs::{Algorithm, Builder, Totp};
 
-use crate::app::AppState;
+use super::Phones;
 use crate::crypto::random_bytes;
 use crate::error::{Error, Result};
-use crate::store::{self, Conn};
+use crate::store::Conn;
 
 pub const DIGITS: u8 = 6;
 pub const PERIOD_SECONDS: u64 = 30;
@@ -71,10 +71,10 @@ pub fn matching_step(secret: &[u8], code: &str, now_ms: i64) -> Result<Option<u6
 }
 
 /// Draws a device's secret, stores it sealed and returns what the phone needs.
-pub async fn provision(state: &AppState, conn: &mut Conn, device_id: &str) -> Result<TotpParams> {
+pub async fn provision(state: &Phones, conn: &mut Conn, device_id: &str) -> Result<TotpParams> {
     let secret = zeroize::Zeroizing::new(random_bytes::<SECRET_LEN>()?);
     let sealed = state.cipher.seal(secret.as_ref(), &aad(device_id))?;
-    store::push::set_totp_secret(conn, device_id, &sealed).await?;
+    crate::push::store::set_totp_secret(conn, device_id, &sealed).await?;
     Ok(TotpParams {
         secret: super::wire::b64(secret.as_ref()),
         algorithm: ALGORITHM,
@@ -85,14 +85,14 @@ pub async fn provision(state: &AppState, conn: &mut Conn, device_id: &str) -> Re
 
 /// Checks `code` against the employee's active phone and uses it up. `false`: wrong, expired,
 /// already used, or no phone with offline codes.
-pub async fn check(state: &AppState, employee_id: &str, code: &str) -> Result<bool> {
+pub async fn check(state: &Phones, employee_id: &str, code: &str) -> Result<bool> {
     let now = state.clock.now_ms();
     let mut conn = state.store.conn().await?;
-    for (device_id, sealed) in store::push::totp_secrets_of(&mut conn, employee_id).await? {
+    for (device_id, sealed) in crate::push::store::totp_secrets_of(&mut conn, employee_id).await? {
         let secret = zeroize::Zeroizing::new(state.cipher.open(&sealed, &aad(&device_id))?);
         if let Some(step) = matching_step(&secret, code, now)? {
             let step = i64::try_from(step).unwrap_or(i64::MAX);
-            return store::push::use_totp_step(&mut conn, &device_id, step, now).await;
+            return crate::push::store::use_totp_step(&mut conn, &device_id, step, now).await;
         }
     }
     Ok(false)

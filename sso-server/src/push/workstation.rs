@@ -18,7 +18,7 @@ use crate::app::AppState;
 use crate::http::extract::ClientIp;
 use crate::oidc::clients::ClientKind;
 use crate::oidc::errors::OAuthError;
-use crate::store;
+use crate::push::challenge_state::Outcome;
 
 pub(crate) fn form_or_json(headers: &HeaderMap, body: &Bytes) -> HashMap<String, String> {
     let json = headers
@@ -86,7 +86,7 @@ pub async fn create(
         let ip = ip.clone().unwrap_or_default();
         let c = match target {
             Some((employee, device)) => challenges::create(
-                &state,
+                &state.phones(),
                 &employee,
                 &device,
                 &Origin {
@@ -100,10 +100,12 @@ pub async fn create(
             )
             .await
             .map_err(OAuthError::from)?,
-            None => challenges::decoy(&state).await.map_err(OAuthError::from)?,
+            None => challenges::decoy(&state.phones())
+                .await
+                .map_err(OAuthError::from)?,
         };
         let mut conn = state.store.conn().await.map_err(OAuthError::from)?;
-        store::push::set_requester(&mut conn, &c.id, &client.id)
+        crate::push::store::set_requester(&mut conn, &c.id, &client.id)
             .await
             .map_err(OAuthError::from)?;
         Ok::<_, OAuthError>(Json(json!({ "challenge": c.id, "number": c.shown_number, "expires_in": (c.expires_at - now) / 1000 })).into_response())
@@ -124,10 +126,10 @@ pub async fn status(
         let client = agent(&state, &headers, &p).await?;
         let now = state.clock.now_ms();
         let mut conn = state.store.conn().await.map_err(OAuthError::from)?;
-        let requester = store::push::requester_of(&mut conn, &id)
+        let requester = crate::push::store::requester_of(&mut conn, &id)
             .await
             .map_err(OAuthError::from)?;
-        let Some(c) = store::push::get_challenge(&mut conn, &id)
+        let Some(c) = crate::push::store::get_challenge(&mut conn, &id)
             .await
             .map_err(OAuthError::from)?
         else {
@@ -137,8 +139,8 @@ pub async fn status(
             return Ok(Json(json!({ "state": "expired" })).into_response());
         }
         let st = challenges::outcome(&c, "workstation", now);
-        if st == "approved" {
-            if !store::push::consume_challenge(&mut conn, &c.id, now)
+        if st == Outcome::Approved {
+            if !crate::push::store::consume_challenge(&mut conn, &c.id, now)
                 .await
                 .map_err(OAuthError::from)?
             {

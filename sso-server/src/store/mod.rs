@@ -6,17 +6,7 @@
 //! repository function takes a `&mut Conn`, so a service can run several of them, plus its audit
 //! record, in one transaction.
 
-pub mod admins;
-pub mod audit;
-pub mod directory;
-pub mod employees;
-pub mod invitations;
-pub mod keys;
 pub mod meta;
-pub mod oidc;
-pub mod push;
-pub mod secrets;
-pub mod sessions;
 
 use std::sync::Once;
 use std::time::Duration;

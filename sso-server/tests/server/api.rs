@@ -3,7 +3,7 @@
 use reqwest::Method;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sso_server::store::{self, employees::EmployeeRow};
+use sso_server::employees::store::EmployeeRow;
 
 use crate::support::{backends, call, client, TestServer};
 
@@ -246,7 +246,12 @@ async fn bad_input_is_400_naming_the_field_and_writes_nothing() {
 
         // Nothing was written.
         let mut conn = srv.state.store.conn().await.expect("conn");
-        assert_eq!(store::employees::count(&mut conn).await.expect("count"), 0);
+        assert_eq!(
+            sso_server::employees::store::count(&mut conn)
+                .await
+                .expect("count"),
+            0
+        );
     }
 }
 
@@ -324,7 +329,7 @@ async fn conflicts_are_409() {
             updated_at: 1,
         };
         let mut conn = srv.state.store.conn().await.expect("conn");
-        store::employees::insert(&mut conn, &imported)
+        sso_server::employees::store::insert(&mut conn, &imported)
             .await
             .expect("insert imported");
         let url_one = srv.url(&format!("/api/v1/employees/{}", imported.id));
@@ -351,7 +356,7 @@ async fn conflicts_are_409() {
         );
         let (st, err) = call(&c, Method::DELETE, url_one, &csrf, None).await;
         assert_eq!(st, StatusCode::CONFLICT, "{err}");
-        let still = store::employees::get(&mut conn, &imported.id)
+        let still = sso_server::employees::store::get(&mut conn, &imported.id)
             .await
             .expect("get")
             .expect("still there");

@@ -189,9 +189,9 @@ async fn wrong_password_and_unknown_user_answer_alike_and_lockout_applies() {
     assert_eq!(st, StatusCode::OK);
 
     let mut conn = srv.state.store.conn().await.expect("conn");
-    let failed = sso_server::store::audit::list(
+    let failed = sso_server::audit::store::list(
         &mut conn,
-        &sso_server::store::audit::AuditFilter {
+        &sso_server::audit::store::AuditFilter {
             action: Some("admin.login_failed".into()),
             target_id: None,
         },
@@ -389,9 +389,9 @@ async fn a_flood_of_admin_sign_ins_evaluates_at_most_the_limit() {
         assert!(unauthorized <= limit, "{unauthorized} evaluated");
         assert_eq!(unauthorized + too_many, 300);
         let mut conn = srv.state.store.conn().await.expect("conn");
-        let evaluated = sso_server::store::audit::list(
+        let evaluated = sso_server::audit::store::list(
             &mut conn,
-            &sso_server::store::audit::AuditFilter {
+            &sso_server::audit::store::AuditFilter {
                 action: Some("admin.login_failed".into()),
                 target_id: None,
             },

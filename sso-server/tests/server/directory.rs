@@ -6,11 +6,10 @@ use std::collections::HashMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sso_server::audit::Actor;
+use sso_server::directory::store::{IdentityRow, RunRow};
 use sso_server::directory::sync::Trigger;
-use sso_server::directory::{Domains, RunOptions, RunReport, SyncMode, Syncer};
-use sso_server::store::directory::{IdentityRow, RunRow};
-use sso_server::store::employees::EmployeeRow;
-use sso_server::store::{self};
+use sso_server::directory::{Domains, RunOptions, RunReport, SyncMode};
+use sso_server::employees::store::EmployeeRow;
 
 use crate::ad::{Corner, Dc, NewUser};
 use crate::support::{backends, call, Db, TestServer};
@@ -45,7 +44,9 @@ pub(crate) async fn sync_with(
     domain: &str,
     o: RunOptions,
 ) -> (RunRow, RunReport) {
-    let run = Syncer::new(&server.state)
+    let run = server
+        .state
+        .syncer()
         .run(domain, o, None)
         .await
         .expect("run claimed");
@@ -66,7 +67,7 @@ pub(crate) async fn sync(server: &TestServer, domain: &str) -> (RunRow, RunRepor
 /// The run as stored (not the copy the syncer returned).
 pub(crate) async fn stored_run(server: &TestServer, id: &str) -> RunRow {
     let mut conn = server.state.store.conn().await.expect("conn");
-    store::directory::get_run(&mut conn, id)
+    sso_server::directory::store::get_run(&mut conn, id)
         .await
         .expect("run")
         .expect("stored")
@@ -74,14 +75,16 @@ pub(crate) async fn stored_run(server: &TestServer, id: &str) -> RunRow {
 
 pub(crate) async fn employees(server: &TestServer) -> Vec<EmployeeRow> {
     let mut conn = server.state.store.conn().await.expect("conn");
-    let mut v = store::employees::all(&mut conn).await.expect("employees");
+    let mut v = sso_server::employees::store::all(&mut conn)
+        .await
+        .expect("employees");
     v.sort_by(|a, b| a.display_name.cmp(&b.display_name));
     v
 }
 
 async fn identities(server: &TestServer) -> Vec<IdentityRow> {
     let mut conn = server.state.store.conn().await.expect("conn");
-    store::directory::all_identities(&mut conn)
+    sso_server::directory::store::all_identities(&mut conn)
         .await
         .expect("identities")
 }
@@ -275,9 +278,9 @@ async fn removed_or_disabled_employees_stay_and_come_back() {
         assert_eq!(off.state, "disabled");
         // Access is revoked in the same transaction, with a trail.
         let mut conn = server.state.store.conn().await.expect("conn");
-        let events = store::audit::list(
+        let events = sso_server::audit::store::list(
             &mut conn,
-            &store::audit::AuditFilter {
+            &sso_server::audit::store::AuditFilter {
                 action: Some("employee.deactivated".into()),
                 ..Default::default()
             },
@@ -764,7 +767,7 @@ async fn two_instances_run_one_sync_at_a_time() {
     assert_eq!(run["state"], "succeeded", "{run}");
     assert_eq!(run["counts"]["added"], 1);
     let mut conn = first.state.store.conn().await.expect("conn");
-    let runs = store::directory::list_runs(&mut conn, None, 10)
+    let runs = sso_server::directory::store::list_runs(&mut conn, None, 10)
         .await
         .expect("runs");
     assert_eq!(runs.len(), 1, "exactly one run");
@@ -1037,14 +1040,14 @@ async fn the_schedule_runs_due_domains() {
     let dn = c.add_user(&user(&sam, "Hour", "Ly", None)).await;
     c.add_member(&group, &dn).await;
     add_domain(&server, &c, "corp").await;
-    let started = sso_server::directory::schedule::tick(&server.state)
+    let started = sso_server::directory::schedule::tick(&server.state.syncer())
         .await
         .expect("tick");
     assert_eq!(started.len(), 1);
     let mut finished = HashMap::new();
     for _ in 0..300 {
         let mut conn = server.state.store.conn().await.expect("conn");
-        let run = store::directory::get_run(&mut conn, &started[0])
+        let run = sso_server::directory::store::get_run(&mut conn, &started[0])
             .await
             .expect("run")
             .expect("exists");
@@ -1064,14 +1067,16 @@ async fn the_schedule_runs_due_domains() {
     server
         .clock
         .advance(std::time::Duration::from_secs(30 * 60));
-    assert!(sso_server::directory::schedule::tick(&server.state)
-        .await
-        .expect("tick")
-        .is_empty());
+    assert!(
+        sso_server::directory::schedule::tick(&server.state.syncer())
+            .await
+            .expect("tick")
+            .is_empty()
+    );
     server
         .clock
         .advance(std::time::Duration::from_secs(31 * 60));
-    let again = sso_server::directory::schedule::tick(&server.state)
+    let again = sso_server::directory::schedule::tick(&server.state.syncer())
         .await
         .expect("tick");
     assert_eq!(again.len(), 1);
@@ -1170,7 +1175,7 @@ async fn imported_employees_are_invited_when_the_domain_says_so() {
         .unwrap_or_default()
         .contains("1 imported employees invited"));
     let mut conn = server.state.store.conn().await.expect("conn");
-    let invitations = store::invitations::list(&mut conn, None, 10)
+    let invitations = sso_server::enrol::store::list(&mut conn, None, 10)
         .await
         .expect("list");
     assert_eq!(invitations.len(), 1);
@@ -1180,7 +1185,7 @@ async fn imported_employees_are_invited_when_the_domain_says_so() {
     sync(&server, "corp").await;
     let mut conn = server.state.store.conn().await.expect("conn");
     assert_eq!(
-        store::invitations::list(&mut conn, None, 10)
+        sso_server::enrol::store::list(&mut conn, None, 10)
             .await
             .expect("list")
             .len(),
@@ -1201,15 +1206,16 @@ async fn two_instances_ticking_at_once_start_one_scheduled_run() {
     let port = crate::support::silent_dc().await;
     add_domain_json(&first, crate::support::hanging_domain(port)).await;
     for round in 0..3 {
+        let (first_syncer, second_syncer) = (first.state.syncer(), second.state.syncer());
         let (a, b) = tokio::join!(
-            sso_server::directory::schedule::tick(&first.state),
-            sso_server::directory::schedule::tick(&second.state)
+            sso_server::directory::schedule::tick(&first_syncer),
+            sso_server::directory::schedule::tick(&second_syncer)
         );
         let started = a.expect("tick").len() + b.expect("tick").len();
         assert_eq!(started, usize::from(round == 0), "round {round}");
     }
     let mut conn = first.state.store.conn().await.expect("conn");
-    let runs = store::directory::list_runs(&mut conn, None, 10)
+    let runs = sso_server::directory::store::list_runs(&mut conn, None, 10)
         .await
         .expect("runs");
     assert_eq!(runs.len(), 1, "exactly one run");
@@ -1231,12 +1237,14 @@ async fn two_instances_scan_rotations_one_at_a_time() {
     add_domain_json(&first, domain).await;
     let scanning = {
         let state = first.state.clone();
-        tokio::spawn(async move { sso_server::keys::rotation::scheduled_scan(&state).await })
+        tokio::spawn(async move {
+            sso_server::keys::rotation::scheduled_scan(&state.hardware_keys()).await
+        })
     };
     let mut held = false;
     for _ in 0..100 {
         let mut conn = first.state.store.conn().await.expect("conn");
-        held = store::directory::lease_holder(
+        held = sso_server::directory::store::lease_holder(
             &mut conn,
             "password-rotation-scan",
             &first.state.instance.owner(),
@@ -1253,7 +1261,7 @@ async fn two_instances_scan_rotations_one_at_a_time() {
     assert!(held, "the first instance scans");
     let other = tokio::time::timeout(
         std::time::Duration::from_secs(5),
-        sso_server::keys::rotation::scheduled_scan(&second.state),
+        sso_server::keys::rotation::scheduled_scan(&second.state.hardware_keys()),
     )
     .await
     .expect("the second answers at once");
@@ -1283,11 +1291,8 @@ async fn a_run_marked_interrupted_applies_nothing_when_it_resumes() {
     body["urls"] = json!([format!("ldaps://{host}:{}", relay.port)]);
     add_domain_json(&server, body).await;
     let state = server.state.clone();
-    let run = tokio::spawn(async move {
-        Syncer::new(&state)
-            .run("corp", opts(SyncMode::Full), None)
-            .await
-    });
+    let run =
+        tokio::spawn(async move { state.syncer().run("corp", opts(SyncMode::Full), None).await });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while relay.accepted() == 0 {
         assert!(

@@ -1,7 +1,6 @@
 //! Secrets at rest: what reaches the database is ciphertext.
 
 use sso_server::clock::Clock;
-use sso_server::store;
 
 use crate::support::{backends, Db, TestServer};
 
@@ -47,7 +46,7 @@ async fn stored_secrets_are_not_in_the_database_in_clear() {
                 .expect("get");
             assert_eq!(back.as_deref(), Some(SECRET.as_bytes()));
             // Positive control: the same text stored in a plain column is found by the scan below.
-            let control = store::employees::EmployeeRow {
+            let control = sso_server::employees::store::EmployeeRow {
                 id: uuid::Uuid::new_v4().to_string(),
                 given_name: None,
                 family_name: None,
@@ -61,16 +60,16 @@ async fn stored_secrets_are_not_in_the_database_in_clear() {
                 created_at: now,
                 updated_at: now,
             };
-            store::employees::insert(&mut conn, &control)
+            sso_server::employees::store::insert(&mut conn, &control)
                 .await
                 .expect("insert control");
             // A ciphertext moved to another name does not open.
-            let sealed = store::secrets::get(&mut conn, "domain:corp:bind_password")
+            let sealed = sso_server::secrets::store::get(&mut conn, "domain:corp:bind_password")
                 .await
                 .expect("raw")
                 .expect("row");
             assert!(!contains(&sealed, SECRET));
-            store::secrets::put(&mut conn, "domain:other:bind_password", &sealed, now)
+            sso_server::secrets::store::put(&mut conn, "domain:other:bind_password", &sealed, now)
                 .await
                 .expect("copy");
             assert!(

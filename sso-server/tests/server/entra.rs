@@ -6,11 +6,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sso_server::audit::Actor;
 use sso_server::clock::Clock as _;
+use sso_server::directory::store::{DomainRow, RunRow};
 use sso_server::directory::sync::Trigger;
-use sso_server::directory::{Domains, RunOptions, RunReport, SyncMode, Syncer};
-use sso_server::store::directory::{DomainRow, RunRow};
-use sso_server::store::employees::EmployeeRow;
-use sso_server::store::{self};
+use sso_server::directory::{Domains, RunOptions, RunReport, SyncMode};
+use sso_server::employees::store::EmployeeRow;
 
 use crate::ad::{Corner, Dc, NewUser};
 use crate::graph_mock::GraphMock;
@@ -27,7 +26,9 @@ fn opts(mode: SyncMode) -> RunOptions {
 }
 
 async fn sync(server: &TestServer, domain: &str, mode: SyncMode) -> (RunRow, RunReport) {
-    let run = Syncer::new(&server.state)
+    let run = server
+        .state
+        .syncer()
         .run(domain, opts(mode), None)
         .await
         .expect("run claimed");
@@ -62,12 +63,14 @@ async fn add_entra_domain(server: &TestServer, mock: &GraphMock, name: &str) -> 
 
 async fn employees(server: &TestServer) -> Vec<EmployeeRow> {
     let mut conn = server.state.store.conn().await.expect("conn");
-    store::employees::all(&mut conn).await.expect("employees")
+    sso_server::employees::store::all(&mut conn)
+        .await
+        .expect("employees")
 }
 
 async fn domain_row(server: &TestServer, name: &str) -> DomainRow {
     let mut conn = server.state.store.conn().await.expect("conn");
-    store::directory::find_domain_by_name(&mut conn, name)
+    sso_server::directory::store::find_domain_by_name(&mut conn, name)
         .await
         .expect("query")
         .expect("domain")
@@ -170,7 +173,7 @@ async fn ad_and_entra_accounts_with_one_email_are_one_employee() {
         assert_eq!(list.len(), 2, "{list:?}");
         let dana = by_email(&list, &mail);
         let mut conn = server.state.store.conn().await.expect("conn");
-        let ids = store::directory::identities_of_employee(&mut conn, &dana.id)
+        let ids = sso_server::directory::store::identities_of_employee(&mut conn, &dana.id)
             .await
             .expect("identities");
         assert_eq!(ids.len(), 2, "{ids:?}");

@@ -143,7 +143,12 @@ async fn invitation_e_mail_then_phone_registration() {
     .await;
     assert_eq!(status, 201, "{inv}");
     assert_eq!(inv["delivery"], "queued");
-    assert_eq!(deliver_due(&server.state).await.expect("deliver"), 1);
+    assert_eq!(
+        deliver_due(&server.state.invitations())
+            .await
+            .expect("deliver"),
+        1
+    );
     let link = mailed_link(&smtp, &email, &server.base).expect("the e-mail holds the link");
     let (_, list) = call(
         &admin,
@@ -237,7 +242,12 @@ async fn failed_deliveries_are_retried_and_shown() {
         None,
     )
     .await;
-    assert_eq!(deliver_due(&server.state).await.expect("pass"), 0);
+    assert_eq!(
+        deliver_due(&server.state.invitations())
+            .await
+            .expect("pass"),
+        0
+    );
     let (_, failed) = call(
         &admin,
         Method::GET,
@@ -253,7 +263,12 @@ async fn failed_deliveries_are_retried_and_shown() {
         .contains("SMTP"));
     assert_eq!(failed[0]["attempts"], 1);
     // Not due again at once; due after the backoff.
-    assert_eq!(deliver_due(&server.state).await.expect("pass"), 0);
+    assert_eq!(
+        deliver_due(&server.state.invitations())
+            .await
+            .expect("pass"),
+        0
+    );
     let (_, again) = call(
         &admin,
         Method::GET,
@@ -264,7 +279,9 @@ async fn failed_deliveries_are_retried_and_shown() {
     .await;
     assert_eq!(again[0]["attempts"], 1);
     server.clock.advance(Duration::from_secs(61));
-    deliver_due(&server.state).await.expect("pass");
+    deliver_due(&server.state.invitations())
+        .await
+        .expect("pass");
     let (_, again) = call(
         &admin,
         Method::GET,

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
+use sso_server::directory::store::RunRow;
 use sso_server::directory::{RunReport, SyncMode};
-use sso_server::store::directory::RunRow;
 
 use crate::ad::{Corner, Dc};
 use crate::directory::{add_domain_json, by_email, employees, opts, stored_run, sync_with, user};
@@ -17,7 +17,7 @@ use crate::support::{backends, Db, TestServer};
 /// Moves the clock past the sync interval and lets the schedule run the domain once.
 async fn scheduled_run(server: &TestServer) -> (RunRow, RunReport) {
     server.clock.advance(Duration::from_secs(61 * 60));
-    let started = sso_server::directory::schedule::tick(&server.state)
+    let started = sso_server::directory::schedule::tick(&server.state.syncer())
         .await
         .expect("tick");
     assert_eq!(started.len(), 1, "one scheduled run");

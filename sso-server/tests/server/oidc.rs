@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use sso_server::audit::Actor;
 use sso_server::clock::Clock as _;
 use sso_server::directory::sync::Trigger;
-use sso_server::directory::{Domains, RunOptions, SyncMode, Syncer};
+use sso_server::directory::{Domains, RunOptions, SyncMode};
 
 use crate::ad::{Corner, Dc, NewUser, USER_PASSWORD};
 use crate::support::{backends, call, client, form_field as field, Db, TestServer};
@@ -37,7 +37,9 @@ struct Fixture {
 }
 
 async fn sync(server: &TestServer) {
-    let run = Syncer::new(&server.state)
+    let run = server
+        .state
+        .syncer()
         .run(
             "corp",
             RunOptions {
@@ -82,7 +84,7 @@ async fn setup(db: Db) -> Option<Fixture> {
     .expect("domain");
     sync(&server).await;
     let mut conn = server.state.store.conn().await.expect("conn");
-    let employee_id = sso_server::store::employees::find_by_email(&mut conn, &mail)
+    let employee_id = sso_server::employees::store::find_by_email(&mut conn, &mail)
         .await
         .expect("find")
         .expect("imported")
@@ -659,9 +661,9 @@ async fn wrong_password_and_unknown_user_answer_alike() {
         assert_eq!(msg(&body), msg(&body1));
     }
     let mut conn = f.server.state.store.conn().await.expect("conn");
-    let failed = sso_server::store::audit::list(
+    let failed = sso_server::audit::store::list(
         &mut conn,
-        &sso_server::store::audit::AuditFilter {
+        &sso_server::audit::store::AuditFilter {
             action: Some("employee.sign_in_failed".into()),
             target_id: None,
         },
@@ -1441,13 +1443,13 @@ async fn a_leaver_removed_by_the_scheduled_sync_loses_refresh_tokens_and_session
     f.server
         .clock
         .advance(std::time::Duration::from_secs(61 * 60));
-    let started = sso_server::directory::schedule::tick(&f.server.state)
+    let started = sso_server::directory::schedule::tick(&f.server.state.syncer())
         .await
         .expect("tick");
     assert_eq!(started.len(), 1);
     let run = loop {
         let mut conn = f.server.state.store.conn().await.expect("conn");
-        let run = sso_server::store::directory::get_run(&mut conn, &started[0])
+        let run = sso_server::directory::store::get_run(&mut conn, &started[0])
             .await
             .expect("run")
             .expect("stored");

@@ -1481,7 +1481,10 @@ async fn guessing_offline_codes_locks_the_employee_whatever_the_spelling() {
     )
     .await
     .expect("domain");
-    let run = sso_server::directory::Syncer::new(&s.server.state)
+    let run = s
+        .server
+        .state
+        .syncer()
         .run(
             "corp",
             sso_server::directory::RunOptions {

@@ -423,7 +423,7 @@ async fn apns_and_fcm_deliver_challenges_the_phone_accepts() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let employee = {
         let mut conn = server.state.store.conn().await.expect("conn");
-        sso_server::store::employees::find_by_email(&mut conn, &gone_mail)
+        sso_server::employees::store::find_by_email(&mut conn, &gone_mail)
             .await
             .expect("find")
             .expect("employee")

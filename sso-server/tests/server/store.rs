@@ -1,10 +1,10 @@
 //! The repositories behave the same on SQLite and on PostgreSQL.
 
-use sso_server::store::admins::AdminRow;
-use sso_server::store::audit::{AuditFilter, AuditRow};
-use sso_server::store::employees::EmployeeRow;
-use sso_server::store::sessions::SessionRow;
-use sso_server::store::{self, Backend, Store};
+use sso_server::admin::store::accounts::AdminRow;
+use sso_server::admin::store::sessions::SessionRow;
+use sso_server::audit::store::{AuditFilter, AuditRow};
+use sso_server::employees::store::EmployeeRow;
+use sso_server::store::{Backend, Store};
 
 use crate::support::{backends, config_for, Db};
 
@@ -65,7 +65,9 @@ async fn employees_repository() {
                 n,
                 Some(&format!("u{i}@Example.COM")),
             );
-            store::employees::insert(&mut c, &e).await.expect("insert");
+            sso_server::employees::store::insert(&mut c, &e)
+                .await
+                .expect("insert");
         }
         // Unique e-mail, case-insensitively.
         let dup = employee(
@@ -73,7 +75,7 @@ async fn employees_repository() {
             "Dup",
             Some("U1@example.com"),
         );
-        let err = store::employees::insert(&mut c, &dup)
+        let err = sso_server::employees::store::insert(&mut c, &dup)
             .await
             .expect_err("duplicate email");
         assert!(
@@ -86,13 +88,13 @@ async fn employees_repository() {
             "00000000-0000-4000-8000-00000000000a",
             "00000000-0000-4000-8000-00000000000b",
         ] {
-            store::employees::insert(&mut c, &employee(id, "No Mail", None))
+            sso_server::employees::store::insert(&mut c, &employee(id, "No Mail", None))
                 .await
                 .expect("insert no mail");
         }
 
         // Sorted by display name, case-insensitively; paged.
-        let (page, total) = store::employees::list(&mut c, None, 3, 0)
+        let (page, total) = sso_server::employees::store::list(&mut c, None, 3, 0)
             .await
             .expect("list");
         assert_eq!(total, 7);
@@ -102,43 +104,43 @@ async fn employees_repository() {
             ["ada Lovelace", "Bob 100% Sure", "Carol_Underscore"],
             "{db:?}"
         );
-        let (page, _) = store::employees::list(&mut c, None, 3, 6)
+        let (page, _) = sso_server::employees::store::list(&mut c, None, 3, 6)
             .await
             .expect("list");
         assert_eq!(page.len(), 1);
         assert_eq!(page[0].display_name, "Zoe Zed");
 
         // Search: case-insensitive substring; LIKE wildcards are literal.
-        let (hits, n) = store::employees::list(&mut c, Some("LOVE"), 50, 0)
+        let (hits, n) = sso_server::employees::store::list(&mut c, Some("LOVE"), 50, 0)
             .await
             .expect("search");
         assert_eq!((n, hits[0].display_name.as_str()), (1, "ada Lovelace"));
-        let (_, n) = store::employees::list(&mut c, Some("100%"), 50, 0)
+        let (_, n) = sso_server::employees::store::list(&mut c, Some("100%"), 50, 0)
             .await
             .expect("search %");
         assert_eq!(n, 1, "{db:?}: % must be literal");
-        let (_, n) = store::employees::list(&mut c, Some("a_a"), 50, 0)
+        let (_, n) = sso_server::employees::store::list(&mut c, Some("a_a"), 50, 0)
             .await
             .expect("search _");
         assert_eq!(n, 0, "{db:?}: _ must be literal");
-        let (_, n) = store::employees::list(&mut c, Some("research &"), 50, 0)
+        let (_, n) = sso_server::employees::store::list(&mut c, Some("research &"), 50, 0)
             .await
             .expect("search dept");
         assert_eq!(n, 7);
-        let (_, n) = store::employees::list(&mut c, Some("u3@example.com"), 50, 0)
+        let (_, n) = sso_server::employees::store::list(&mut c, Some("u3@example.com"), 50, 0)
             .await
             .expect("search mail");
         assert_eq!(n, 1);
 
         // Get, find by e-mail, update, delete.
         let id = "00000000-0000-4000-8000-000000000001";
-        let mut e = store::employees::get(&mut c, id)
+        let mut e = sso_server::employees::store::get(&mut c, id)
             .await
             .expect("get")
             .expect("exists");
         assert_eq!(e.display_name, "ada Lovelace");
         assert_eq!(
-            store::employees::find_by_email(&mut c, "U1@EXAMPLE.com")
+            sso_server::employees::store::find_by_email(&mut c, "U1@EXAMPLE.com")
                 .await
                 .expect("find")
                 .map(|x| x.id),
@@ -146,26 +148,30 @@ async fn employees_repository() {
         );
         e.title = Some("Countess".into());
         e.updated_at = 2_000;
-        assert!(store::employees::update(&mut c, &e).await.expect("update"));
-        let again = store::employees::get(&mut c, id)
+        assert!(sso_server::employees::store::update(&mut c, &e)
+            .await
+            .expect("update"));
+        let again = sso_server::employees::store::get(&mut c, id)
             .await
             .expect("get")
             .expect("exists");
         assert_eq!(again, e);
-        let (_, n) = store::employees::list(&mut c, Some("countess"), 50, 0)
+        let (_, n) = sso_server::employees::store::list(&mut c, Some("countess"), 50, 0)
             .await
             .expect("search updated");
         assert_eq!(n, 1, "search text follows updates");
-        assert!(store::employees::delete(&mut c, id).await.expect("delete"));
-        assert!(!store::employees::delete(&mut c, id)
+        assert!(sso_server::employees::store::delete(&mut c, id)
+            .await
+            .expect("delete"));
+        assert!(!sso_server::employees::store::delete(&mut c, id)
             .await
             .expect("delete again"));
-        assert!(store::employees::get(&mut c, id)
+        assert!(sso_server::employees::store::get(&mut c, id)
             .await
             .expect("get")
             .is_none());
         let ghost = employee("00000000-0000-4000-8000-0000000000ff", "Ghost", None);
-        assert!(!store::employees::update(&mut c, &ghost)
+        assert!(!sso_server::employees::store::update(&mut c, &ghost)
             .await
             .expect("update missing"));
     }
@@ -176,13 +182,13 @@ async fn transactions_roll_back_on_error() {
     for db in backends() {
         let (store, _dir) = open(db).await;
         let mut tx = store.begin().await.expect("begin");
-        store::employees::insert(
+        sso_server::employees::store::insert(
             &mut tx,
             &employee("00000000-0000-4000-8000-000000000001", "A", Some("a@x.io")),
         )
         .await
         .expect("insert");
-        let err = store::employees::insert(
+        let err = sso_server::employees::store::insert(
             &mut tx,
             &employee("00000000-0000-4000-8000-000000000002", "B", Some("A@x.io")),
         )
@@ -191,7 +197,9 @@ async fn transactions_roll_back_on_error() {
         drop(tx); // rolled back
         let mut c = store.conn().await.expect("conn");
         assert_eq!(
-            store::employees::count(&mut c).await.expect("count"),
+            sso_server::employees::store::count(&mut c)
+                .await
+                .expect("count"),
             0,
             "{db:?}: nothing half-written"
         );
@@ -212,7 +220,7 @@ async fn admins_sessions_audit_secrets_repositories() {
             created_at: 5,
             last_login_at: None,
         };
-        store::admins::insert(&mut c, &admin)
+        sso_server::admin::store::accounts::insert(&mut c, &admin)
             .await
             .expect("insert admin");
         let again = AdminRow {
@@ -221,10 +229,12 @@ async fn admins_sessions_audit_secrets_repositories() {
             ..admin.clone()
         };
         assert!(
-            store::admins::insert(&mut c, &again).await.is_err(),
+            sso_server::admin::store::accounts::insert(&mut c, &again)
+                .await
+                .is_err(),
             "usernames are unique case-insensitively"
         );
-        let found = store::admins::find_by_username(&mut c, "ALICE")
+        let found = sso_server::admin::store::accounts::find_by_username(&mut c, "ALICE")
             .await
             .expect("find")
             .expect("exists");
@@ -299,10 +309,10 @@ async fn admins_sessions_audit_secrets_repositories() {
             Take::Go { n: 1 },
             "a released attempt does not count"
         );
-        store::admins::record_success(&mut c, "a1", 123)
+        sso_server::admin::store::accounts::record_success(&mut c, "a1", 123)
             .await
             .expect("success");
-        let ok = store::admins::get(&mut c, "a1")
+        let ok = sso_server::admin::store::accounts::get(&mut c, "a1")
             .await
             .expect("get")
             .expect("exists");
@@ -316,33 +326,35 @@ async fn admins_sessions_audit_secrets_repositories() {
             expires_at: 100,
             last_seen_at: 10,
         };
-        store::sessions::insert(&mut c, &s)
+        sso_server::admin::store::sessions::insert(&mut c, &s)
             .await
             .expect("insert session");
-        store::sessions::touch(&mut c, &s.token_hash, 50)
+        sso_server::admin::store::sessions::touch(&mut c, &s.token_hash, 50)
             .await
             .expect("touch");
-        let got = store::sessions::find(&mut c, &s.token_hash)
+        let got = sso_server::admin::store::sessions::find(&mut c, &s.token_hash)
             .await
             .expect("find")
             .expect("exists");
         assert_eq!((got.admin_id.as_str(), got.last_seen_at), ("a1", 50));
         assert_eq!(
-            store::sessions::delete_expired(&mut c, 99)
+            sso_server::admin::store::sessions::delete_expired(&mut c, 99)
                 .await
                 .expect("expire"),
             0
         );
         assert_eq!(
-            store::sessions::delete_expired(&mut c, 100)
+            sso_server::admin::store::sessions::delete_expired(&mut c, 100)
                 .await
                 .expect("expire"),
             1
         );
-        assert!(store::sessions::find(&mut c, &s.token_hash)
-            .await
-            .expect("find")
-            .is_none());
+        assert!(
+            sso_server::admin::store::sessions::find(&mut c, &s.token_hash)
+                .await
+                .expect("find")
+                .is_none()
+        );
 
         for (i, action) in ["employee.created", "employee.updated", "employee.created"]
             .iter()
@@ -360,11 +372,11 @@ async fn admins_sessions_audit_secrets_repositories() {
                 detail: "{}".into(),
                 ip: None,
             };
-            store::audit::insert(&mut c, &row)
+            sso_server::audit::store::insert(&mut c, &row)
                 .await
                 .expect("audit insert");
         }
-        let all = store::audit::list(&mut c, &AuditFilter::default(), None, 10)
+        let all = sso_server::audit::store::list(&mut c, &AuditFilter::default(), None, 10)
             .await
             .expect("list");
         assert_eq!(all.len(), 3);
@@ -377,7 +389,7 @@ async fn admins_sessions_audit_secrets_repositories() {
             target_id: None,
         };
         assert_eq!(
-            store::audit::list(&mut c, &created, None, 10)
+            sso_server::audit::store::list(&mut c, &created, None, 10)
                 .await
                 .expect("list")
                 .len(),
@@ -388,32 +400,35 @@ async fn admins_sessions_audit_secrets_repositories() {
             target_id: Some("e0".into()),
         };
         assert_eq!(
-            store::audit::list(&mut c, &e0, None, 10)
+            sso_server::audit::store::list(&mut c, &e0, None, 10)
                 .await
                 .expect("list")
                 .len(),
             2
         );
-        let older = store::audit::list(&mut c, &AuditFilter::default(), Some(all[0].id), 10)
-            .await
-            .expect("page");
+        let older =
+            sso_server::audit::store::list(&mut c, &AuditFilter::default(), Some(all[0].id), 10)
+                .await
+                .expect("page");
         assert_eq!(older.len(), 2);
 
-        store::secrets::put(&mut c, "s1", b"one", 1)
+        sso_server::secrets::store::put(&mut c, "s1", b"one", 1)
             .await
             .expect("put");
-        store::secrets::put(&mut c, "s1", b"two", 2)
+        sso_server::secrets::store::put(&mut c, "s1", b"two", 2)
             .await
             .expect("overwrite");
         assert_eq!(
-            store::secrets::get(&mut c, "s1")
+            sso_server::secrets::store::get(&mut c, "s1")
                 .await
                 .expect("get")
                 .as_deref(),
             Some(&b"two"[..])
         );
-        assert!(store::secrets::delete(&mut c, "s1").await.expect("delete"));
-        assert!(store::secrets::get(&mut c, "s1")
+        assert!(sso_server::secrets::store::delete(&mut c, "s1")
+            .await
+            .expect("delete"));
+        assert!(sso_server::secrets::store::get(&mut c, "s1")
             .await
             .expect("get")
             .is_none());

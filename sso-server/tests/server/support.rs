@@ -106,7 +106,7 @@ impl TestServer {
         let (tx, rx) = oneshot::channel::<()>();
         let serving = state.clone();
         tokio::spawn(async move {
-            app::serve(serving, listener, async {
+            sso_server::server::serve(serving, listener, async {
                 let _ = rx.await;
             })
             .await
@@ -296,11 +296,11 @@ pub async fn audit_events(
     server: &TestServer,
     action: &str,
     target_id: &str,
-) -> Vec<sso_server::store::audit::AuditRow> {
+) -> Vec<sso_server::audit::store::AuditRow> {
     let mut conn = server.state.store.conn().await.expect("conn");
-    sso_server::store::audit::list(
+    sso_server::audit::store::list(
         &mut conn,
-        &sso_server::store::audit::AuditFilter {
+        &sso_server::audit::store::AuditFilter {
             action: Some(action.into()),
             target_id: Some(target_id.into()),
         },

@@ -1,15 +1,18 @@
 //! The REST API under `/api/v1`: JSON in and out, session cookie plus `X-CSRF-Token`, described
 //! by an OpenAPI document generated from these handlers at `/api/v1/openapi.json`.
 
-pub mod audit;
-pub mod clients;
-pub mod directory;
-pub mod employees;
-pub mod invitations;
-pub mod keys;
-pub mod phones;
+pub mod params;
 pub mod session;
-pub mod workstations;
+
+// The handlers live with their capabilities; this table and the OpenAPI document gather them.
+use crate::audit::http::api as audit;
+use crate::directory::http::api as directory;
+use crate::employees::http::api as employees;
+use crate::enrol::http::api as invitations;
+use crate::keys::http::api as keys;
+use crate::keys::workstations::http::api as workstations;
+use crate::oidc::http::api as clients;
+use crate::push::http::api as phones;
 
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -192,31 +195,4 @@ pub fn router() -> Router<AppState> {
             "/api/v1/employees/{id}/identities",
             get(directory::employee_identities),
         )
-}
-
-/// Parses an optional integer query parameter, naming it when it is not one.
-pub(crate) fn int_param(
-    name: &str,
-    value: Option<&String>,
-    default: i64,
-    min: i64,
-    max: i64,
-) -> crate::Result<i64> {
-    let Some(v) = value.filter(|v| !v.is_empty()) else {
-        return Ok(default);
-    };
-    let n: i64 = v
-        .parse()
-        .map_err(|_| crate::Error::validation(name, "must be a whole number"))?;
-    if n < min || n > max {
-        return Err(crate::Error::validation(
-            name,
-            format!("must be between {min} and {max}"),
-        ));
-    }
-    Ok(n)
-}
-
-pub(crate) fn uuid_param(value: &str) -> crate::Result<uuid::Uuid> {
-    uuid::Uuid::parse_str(value).map_err(|_| crate::Error::validation("id", "must be a UUID"))
 }

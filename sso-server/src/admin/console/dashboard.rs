@@ -5,11 +5,10 @@ use axum_extra::extract::cookie::CookieJar;
 
 use askama::Template;
 
-use super::sync::RunCard;
-use super::{or_page, page, Console, Nav, PageResult};
+use super::shell::{or_page, page, Console, Nav, PageResult};
 use crate::app::AppState;
+use crate::directory::http::console::sync::RunCard;
 use crate::error::Error;
-use crate::store;
 
 pub struct DomainCard {
     pub id: String,
@@ -37,8 +36,8 @@ pub async fn show(
     let gathered = async {
         let mut conn = state.store.conn().await?;
         let mut domains = Vec::new();
-        for d in store::directory::list_domains(&mut conn).await? {
-            let mut last = store::directory::list_runs(&mut conn, Some(&d.id), 1)
+        for d in crate::directory::store::list_domains(&mut conn).await? {
+            let mut last = crate::directory::store::list_runs(&mut conn, Some(&d.id), 1)
                 .await?
                 .into_iter()
                 .next();
@@ -47,7 +46,9 @@ pub async fn show(
                 .as_ref()
                 .filter(|r| r.state() == Some(crate::directory::run_state::RunState::Refused))
             {
-                last = store::directory::get_run(&mut conn, &r.id).await?.or(last);
+                last = crate::directory::store::get_run(&mut conn, &r.id)
+                    .await?
+                    .or(last);
             }
             domains.push(DomainCard {
                 last_run: last.map(|r| RunCard::new(&state, r, &d.name)),
@@ -56,9 +57,9 @@ pub async fn show(
                 enabled: d.enabled != 0,
             });
         }
-        let employees = store::employees::count(&mut conn).await?;
-        let phones = store::push::count_active_devices(&mut conn).await?;
-        let keys = super::keys::counts(&mut conn).await?;
+        let employees = crate::employees::store::count(&mut conn).await?;
+        let phones = crate::push::store::count_active_devices(&mut conn).await?;
+        let keys = crate::keys::http::console::counts(&mut conn).await?;
         Ok::<_, Error>((domains, employees, phones, keys))
     }
     .await;

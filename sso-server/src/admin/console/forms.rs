@@ -215,7 +215,7 @@ impl FormError {
 #[derive(askama::Template)]
 #[template(path = "console/form.html")]
 pub struct FormPage {
-    pub nav: super::Nav,
+    pub nav: super::shell::Nav,
     pub title: String,
     pub intro: Option<String>,
     pub form_error: Option<String>,
@@ -230,9 +230,9 @@ impl FormPage {
     pub fn rejected(mut self, e: FormError) -> axum::response::Response {
         use axum::response::IntoResponse as _;
         self.form_error = e.apply(&mut self.fields);
-        match super::render(&self) {
+        match super::shell::render(&self) {
             Ok(html) => (axum::http::StatusCode::BAD_REQUEST, html).into_response(),
-            Err(e) => super::page_error(e),
+            Err(e) => super::shell::page_error(e),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! ([`super::signed`]); there is no secret shared by several workstations. The admin sees which
 //! workstation serves which key and can revoke a workstation (its requests are refused at once).
 
+pub mod http;
 pub(crate) mod store;
 
 use serde::Serialize;

@@ -11,9 +11,8 @@ use crate::app::AppState;
 use crate::crypto::token_hash;
 use crate::oidc::clients::Client;
 use crate::oidc::errors::{OAuthError, OAuthResult};
+use crate::oidc::store::GrantRow;
 use crate::oidc::tokens;
-use crate::store;
-use crate::store::oidc::GrantRow;
 
 use super::client_auth::param;
 use super::{active_employee, respond, revoke_with_audit, ttls};
@@ -52,7 +51,7 @@ pub(super) async fn authorization_code(
         ));
     }
     let hash = token_hash(code);
-    if let Some(first) = store::oidc::grant_by_code(&mut conn, &hash)
+    if let Some(first) = crate::oidc::store::grant_by_code(&mut conn, &hash)
         .await
         .map_err(OAuthError::from)?
     {
@@ -116,14 +115,14 @@ pub(super) async fn authorization_code(
     };
     let inserted = {
         let _permit = state.store.write_permit().await;
-        store::oidc::insert_grant(&mut conn, &grant).await
+        crate::oidc::store::insert_grant(&mut conn, &grant).await
     };
     if let Err(e) = inserted {
         if e.as_database_error()
             .is_some_and(|d| d.is_unique_violation())
         {
             // A concurrent exchange of the same code won: this one is the replay.
-            if let Some(first) = store::oidc::grant_by_code(&mut conn, &hash)
+            if let Some(first) = crate::oidc::store::grant_by_code(&mut conn, &hash)
                 .await
                 .map_err(OAuthError::from)?
             {

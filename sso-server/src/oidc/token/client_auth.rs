@@ -11,7 +11,7 @@ use base64::Engine as _;
 use crate::app::AppState;
 use crate::oidc::clients::{Client, ClientKind};
 use crate::oidc::errors::{OAuthError, OAuthResult};
-use crate::store::{self, Conn};
+use crate::store::Conn;
 
 /// Form parameters; a parameter sent twice is an error (RFC 6749 3.2).
 pub(super) fn parse_form(
@@ -104,7 +104,7 @@ pub async fn authenticate_client(
         ),
     };
     let _ = state;
-    let row = store::oidc::get_client(conn, &id)
+    let row = crate::oidc::store::get_client(conn, &id)
         .await
         .map_err(OAuthError::from)?
         .ok_or_else(|| OAuthError::invalid_client("unknown client or wrong secret", used_basic))?;

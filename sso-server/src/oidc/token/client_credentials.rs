@@ -8,8 +8,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::oidc::clients::{Client, ClientKind};
 use crate::oidc::errors::{OAuthError, OAuthResult};
-use crate::store;
-use crate::store::oidc::GrantRow;
+use crate::oidc::store::GrantRow;
 
 use super::client_auth::param;
 use super::{respond, ttls};
@@ -51,7 +50,7 @@ pub(super) async fn client_credentials(
         code_hash: None,
     };
     let permit = state.store.write_permit().await;
-    store::oidc::insert_grant(&mut conn, &grant)
+    crate::oidc::store::insert_grant(&mut conn, &grant)
         .await
         .map_err(OAuthError::from)?;
     drop(permit);

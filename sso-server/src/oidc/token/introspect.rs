@@ -10,7 +10,6 @@ use crate::app::AppState;
 use crate::crypto::token_hash;
 use crate::oidc::clients::ClientKind;
 use crate::oidc::errors::OAuthError;
-use crate::store;
 
 use super::client_auth::{authenticate_client, param, parse_form};
 use super::{live_grant, no_store, resolve, Resolved};
@@ -37,7 +36,7 @@ pub async fn introspect(
         let inactive = json!({ "active": false });
         let body: Value = match resolve(&state, token).await? {
             Resolved::Access(c) => {
-                let g = store::oidc::get_grant(&mut conn, &c.gid)
+                let g = crate::oidc::store::get_grant(&mut conn, &c.gid)
                     .await
                     .map_err(OAuthError::from)?;
                 let alive = c.exp > now / 1000 && live_grant(&mut conn, g.as_ref(), now).await?;
@@ -52,7 +51,7 @@ pub async fn introspect(
                 grant_id,
                 generation,
             } => {
-                let g = store::oidc::get_grant(&mut conn, &grant_id)
+                let g = crate::oidc::store::get_grant(&mut conn, &grant_id)
                     .await
                     .map_err(OAuthError::from)?;
                 let current = g.as_ref().is_some_and(|g| {

@@ -31,13 +31,13 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
+use crate::employees::store::EmployeeRow;
 use crate::employees::State as EmployeeState;
 use crate::oidc::clients::Client;
 use crate::oidc::errors::{OAuthError, OAuthResult};
+use crate::oidc::store::GrantRow;
 use crate::oidc::tokens::{self, IssueInput};
-use crate::store::employees::EmployeeRow;
-use crate::store::oidc::GrantRow;
-use crate::store::{self, Conn};
+use crate::store::Conn;
 
 pub(super) fn no_store(v: impl serde::Serialize) -> Response {
     let mut r = Json(v).into_response();
@@ -70,7 +70,7 @@ async fn token_inner(state: &AppState, headers: &HeaderMap, body: &Bytes) -> OAu
 }
 
 pub(super) async fn active_employee(conn: &mut Conn, id: &str) -> OAuthResult<Option<EmployeeRow>> {
-    Ok(store::employees::get(conn, id)
+    Ok(crate::employees::store::get(conn, id)
         .await
         .map_err(OAuthError::from)?
         .filter(|e| e.state == EmployeeState::Active.as_str()))
@@ -83,7 +83,7 @@ pub(super) async fn revoke_with_audit(
     why: &str,
 ) -> OAuthResult<()> {
     let now = state.clock.now_ms();
-    if store::oidc::revoke_grant(conn, grant_id, now)
+    if crate::oidc::store::revoke_grant(conn, grant_id, now)
         .await
         .map_err(OAuthError::from)?
     {

@@ -9,7 +9,6 @@ use crate::crypto::token_hash;
 use crate::oidc::clients::Client;
 use crate::oidc::errors::{OAuthError, OAuthResult};
 use crate::oidc::tokens::{self, has_scope};
-use crate::store;
 
 use super::client_auth::param;
 use super::{active_employee, respond, revoke_with_audit, ttls};
@@ -32,7 +31,7 @@ pub(super) async fn refresh(
     // The secret first: a token we did not make changes nothing, whatever grant it names.
     let genuine = tokens::refresh_secret_ok(&state.cipher, token);
     let now = state.clock.now_ms();
-    let Some(grant) = store::oidc::get_grant(&mut conn, gid)
+    let Some(grant) = crate::oidc::store::get_grant(&mut conn, gid)
         .await
         .map_err(OAuthError::from)?
     else {
@@ -82,7 +81,7 @@ pub(super) async fn refresh(
     let absolute =
         grant.created_at + i64::from(state.config.oidc.refresh_token_absolute_days) * 86_400_000;
     let permit = state.store.write_permit().await;
-    let rotated = store::oidc::rotate_refresh(
+    let rotated = crate::oidc::store::rotate_refresh(
         &mut conn,
         &grant.id,
         generation,

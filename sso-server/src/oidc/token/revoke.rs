@@ -10,7 +10,6 @@ use crate::app::AppState;
 use crate::crypto::token_hash;
 use crate::oidc::errors::OAuthError;
 use crate::oidc::tokens;
-use crate::store;
 
 use super::client_auth::{authenticate_client, param, parse_form};
 use super::{no_store, resolve, revoke_with_audit, Resolved};
@@ -30,7 +29,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
                 grant_id,
                 generation,
             } => {
-                let g = store::oidc::get_grant(&mut conn, &grant_id)
+                let g = crate::oidc::store::get_grant(&mut conn, &grant_id)
                     .await
                     .map_err(OAuthError::from)?;
                 // Revocation needs the token, not only the grant id it names (RFC 7009 §2.2:

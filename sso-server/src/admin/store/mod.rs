@@ -1,0 +1,4 @@
+//! Storage of admin accounts and their console sessions.
+
+pub mod accounts;
+pub mod sessions;

@@ -1,0 +1,4 @@
+//! Console pages: domains (connection settings) and sync runs.
+
+pub mod domains;
+pub mod sync;

@@ -1,0 +1,4 @@
+//! Employees' admin surfaces: the REST API and the console pages.
+
+pub mod api;
+pub mod console;

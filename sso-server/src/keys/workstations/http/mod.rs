@@ -1,0 +1,4 @@
+//! Workstations' admin surfaces: the REST API and the console page.
+
+pub mod api;
+pub mod console;
