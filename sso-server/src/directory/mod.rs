@@ -19,6 +19,7 @@ pub mod graph;
 pub mod graph_source;
 pub mod guid;
 pub mod http;
+pub mod identities;
 pub mod ldap;
 pub mod ldap_source;
 pub mod plan;

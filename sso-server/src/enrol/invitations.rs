@@ -127,6 +127,17 @@ pub fn view(state: &Invitations, r: &InvitationRow) -> InvitationView {
     }
 }
 
+/// The employee's invitations, newest first, at most `limit` (the API and the console).
+pub async fn of_employee(
+    state: &Invitations,
+    employee_id: &str,
+    limit: i64,
+) -> Result<Vec<InvitationView>> {
+    let mut conn = state.store.conn().await?;
+    let rows = crate::enrol::store::list(&mut conn, Some(employee_id), limit).await?;
+    Ok(rows.iter().map(|r| view(state, r)).collect())
+}
+
 /// Creates an invitation inside the caller's transaction (an admin's request or an import);
 /// earlier pending invitations of the employee are revoked, so only the newest link works.
 pub async fn create_in(

@@ -58,6 +58,69 @@ pub struct KeyView {
     pub workstation_id: Option<String>,
 }
 
+/// The most a key import takes, in bytes of text: the API's CSV body and the console's field.
+pub const MAX_IMPORT_BYTES: usize = 2_000_000;
+
+/// Refuses an import text over [`MAX_IMPORT_BYTES`], naming the field it came in.
+pub fn check_import_size(field: &str, text: &str) -> Result<()> {
+    if text.len() > MAX_IMPORT_BYTES {
+        return Err(Error::validation(field, "at most 2 MB of text"));
+    }
+    Ok(())
+}
+
+/// A `state` filter as typed (API query or console link), checked once for both.
+pub fn state_filter(typed: Option<&str>) -> Result<Option<KeyState>> {
+    match typed.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => KeyState::parse(s).map(Some).ok_or_else(|| {
+            Error::validation(
+                "state",
+                "one of ready, reserved, active, locked, suspended, deactivated, compromised",
+            )
+        }),
+    }
+}
+
+/// What a key list asks for.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyQuery<'a> {
+    pub state: Option<KeyState>,
+    pub employee: Option<&'a str>,
+    /// A part of the serial, case-insensitive.
+    pub serial: Option<&'a str>,
+    /// At most this many rows (all without it).
+    pub limit: Option<i64>,
+}
+
+/// A key in a list, with its employee's display name.
+pub struct ListedKey {
+    pub key: KeyView,
+    pub employee_name: Option<String>,
+}
+
+/// The keys a list shows, by serial, with their employees' names and the number of matches:
+/// two queries whatever the number of rows. The API's list and the console's pages read here.
+pub async fn search(conn: &mut Conn, q: KeyQuery<'_>) -> Result<(Vec<ListedKey>, i64)> {
+    let (rows, total) = crate::keys::store::search(
+        conn,
+        q.state.map(KeyState::as_str),
+        q.employee,
+        q.serial.filter(|s| !s.is_empty()),
+        q.limit,
+    )
+    .await?;
+    Ok((
+        rows.into_iter()
+            .map(|r| ListedKey {
+                key: r.key.into(),
+                employee_name: r.employee_name,
+            })
+            .collect(),
+        total,
+    ))
+}
+
 impl From<KeyRow> for KeyView {
     fn from(k: KeyRow) -> Self {
         Self {

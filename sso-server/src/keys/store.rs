@@ -72,43 +72,49 @@ pub async fn by_serial(conn: &mut Conn, serial: &str) -> Result<Option<KeyRow>> 
     .await?)
 }
 
-pub async fn list(
-    conn: &mut Conn,
-    state: Option<&str>,
-    employee: Option<&str>,
-) -> Result<Vec<KeyRow>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {KEY_COLUMNS} FROM hardware_key WHERE ($1 IS NULL OR state = $1) \
-         AND ($2 IS NULL OR employee_id = $2) ORDER BY serial"
-    ))
-    .bind(state)
-    .bind(employee)
-    .fetch_all(conn)
-    .await?)
+/// A key with its employee's display name (one join, no lookup per row).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ListedKey {
+    #[sqlx(flatten)]
+    pub key: KeyRow,
+    pub employee_name: Option<String>,
 }
 
-/// Keys matching a state and a part of the serial (case-insensitive), at most `limit`, by
-/// serial; with the number of matches.
+/// Keys matching a state, an employee and a part of the serial (case-insensitive), by serial,
+/// at most `limit` (all without one); with the number of matches.
 pub async fn search(
     conn: &mut Conn,
     state: Option<&str>,
+    employee: Option<&str>,
     serial_part: Option<&str>,
-    limit: i64,
-) -> Result<(Vec<KeyRow>, i64)> {
+    limit: Option<i64>,
+) -> Result<(Vec<ListedKey>, i64)> {
     let pattern =
         serial_part.map(|q| format!("%{}%", crate::store::like_escape(&q.to_lowercase())));
-    let filter = "WHERE ($1 IS NULL OR state = $1) \
-         AND ($2 IS NULL OR LOWER(serial) LIKE $2 ESCAPE '\\')";
-    let rows = sqlx::query_as(&format!(
-        "SELECT {KEY_COLUMNS} FROM hardware_key {filter} ORDER BY serial LIMIT $3"
-    ))
-    .bind(state)
-    .bind(pattern.as_deref())
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    let total = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM hardware_key {filter}"))
+    let filter = "WHERE ($1 IS NULL OR k.state = $1) AND ($2 IS NULL OR k.employee_id = $2) \
+         AND ($3 IS NULL OR LOWER(k.serial) LIKE $3 ESCAPE '\\')";
+    let columns = KEY_COLUMNS
+        .split(',')
+        .map(|c| format!("k.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // LIMIT takes no NULL on both backends alike: without a limit the clause is left out.
+    let sql = format!(
+        "SELECT {columns}, e.display_name AS employee_name FROM hardware_key k \
+         LEFT JOIN employee e ON e.id = k.employee_id {filter} ORDER BY k.serial{}",
+        if limit.is_some() { " LIMIT $4" } else { "" }
+    );
+    let mut query = sqlx::query_as(&sql)
         .bind(state)
+        .bind(employee)
+        .bind(pattern.as_deref());
+    if let Some(limit) = limit {
+        query = query.bind(limit);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let total = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM hardware_key k {filter}"))
+        .bind(state)
+        .bind(employee)
         .bind(pattern.as_deref())
         .fetch_one(conn)
         .await?;

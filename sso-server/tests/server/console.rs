@@ -321,6 +321,43 @@ async fn console_key_forms_need_the_csrf_token() {
             .expect("text");
         assert!(!again.contains("activation-code"), "{db:?}: shown once");
         assert!(again.contains("reserved"));
+
+        // The inventory names the key's employee (joined in the list's query, both backends),
+        // and the API's employee filter reads through the same query.
+        let inventory = c
+            .get(srv.url("/admin/keys?q=csrf-0001"))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text");
+        assert!(inventory.contains("Kim Key"), "{db:?}: {inventory}");
+        let (status, of_kim) = call(
+            &c,
+            Method::GET,
+            srv.url(&format!("/api/v1/keys?employee={employee}")),
+            &token,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{of_kim}");
+        let serials: Vec<_> = of_kim
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|k| k["serial"].as_str())
+            .collect();
+        assert_eq!(serials, ["CSRF-0001"], "{db:?}");
+        let (status, e) = call(
+            &c,
+            Method::GET,
+            srv.url("/admin/keys?state=lost"),
+            &token,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{db:?}: {e}");
     }
 }
 

@@ -355,7 +355,33 @@ async fn same_email_in_two_domains_is_one_employee() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body.as_array().map(Vec::len), Some(2));
+    let accounts = body.as_array().expect("a list");
+    assert_eq!(accounts.len(), 2, "{body}");
+    // The same read model as the console's employee page: the domain's name, the account's
+    // state, and which of the employee's fields each account provides (each field from one).
+    let mut domains: Vec<_> = accounts
+        .iter()
+        .filter_map(|a| a["domain"].as_str())
+        .collect();
+    domains.sort_unstable();
+    assert_eq!(domains, ["corp", "emea"], "{body}");
+    assert!(
+        accounts
+            .iter()
+            .all(|a| a["in_scope"] == true && a["disabled"] == false),
+        "{body}"
+    );
+    let provided: Vec<&str> = accounts
+        .iter()
+        .flat_map(|a| a["provides"].as_array().into_iter().flatten())
+        .filter_map(|f| f.as_str())
+        .collect();
+    assert_eq!(
+        provided.iter().filter(|f| **f == "display name").count(),
+        1,
+        "{body}"
+    );
+    assert!(provided.contains(&"e-mail"), "{body}");
 }
 
 /// 7: a manual employee with the same e-mail, or the same full name when AD has no e-mail, is

@@ -14,8 +14,9 @@ use crate::admin::session::ApiAdmin;
 use crate::app::AppState;
 use crate::clock::from_ms;
 use crate::directory::domain::ConnectionTest;
+use crate::directory::identities::IdentityView;
 use crate::directory::report::{Counts, RunReport};
-use crate::directory::store::{IdentityRow, RunRow};
+use crate::directory::store::RunRow;
 use crate::directory::sync::{Progress, RunOptions, Started, SyncMode, Trigger};
 use crate::directory::{DomainInput, DomainView, Domains};
 use crate::error::{Error, ErrorBody, Result};
@@ -280,46 +281,6 @@ pub async fn get_run(
     Ok(Json(v))
 }
 
-/// A directory account of an employee, with its account state.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IdentityView {
-    pub domain_id: String,
-    pub object_guid: String,
-    pub dn: String,
-    pub sam_account_name: Option<String>,
-    pub upn: Option<String>,
-    pub email: Option<String>,
-    /// A member of the sync group at the last sync.
-    pub in_scope: bool,
-    /// Disabled (userAccountControl 0x2) or past accountExpires.
-    pub disabled: bool,
-    pub locked_out: bool,
-    pub user_account_control: i64,
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub password_last_set: Option<OffsetDateTime>,
-}
-
-fn identity_view(i: IdentityRow, now_ms: i64) -> IdentityView {
-    use crate::directory::user::{filetime_to_unix_ms, is_disabled, is_locked_out};
-    IdentityView {
-        disabled: is_disabled(i.user_account_control, i.account_expires, now_ms),
-        locked_out: is_locked_out(i.lockout_time),
-        password_last_set: i
-            .pwd_last_set
-            .filter(|v| *v > 0)
-            .map(|v| from_ms(filetime_to_unix_ms(v))),
-        domain_id: i.domain_id,
-        object_guid: i.object_guid,
-        dn: i.dn,
-        sam_account_name: i.sam_account_name,
-        upn: i.upn,
-        email: i.email,
-        in_scope: i.in_scope != 0,
-        user_account_control: i.user_account_control,
-    }
-}
-
 #[utoipa::path(get, path = "/api/v1/employees/{id}/identities", operation_id = "employee_identities", tag = "employees",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = Vec<IdentityView>), (status = 404, body = ErrorBody)))]
@@ -334,8 +295,7 @@ pub async fn employee_identities(
         .await?
         .ok_or(Error::NotFound("employee"))?;
     let now = state.clock.now_ms();
-    let rows = crate::directory::store::identities_of_employee(&mut conn, &id).await?;
     Ok(Json(
-        rows.into_iter().map(|i| identity_view(i, now)).collect(),
+        crate::directory::identities::of_employee(&mut conn, &id, now).await?,
     ))
 }

@@ -456,29 +456,19 @@ async fn detail_page(
     let now = state.clock.now_ms();
     let gathered = async {
         let mut conn = state.store.conn().await?;
-        let domains: HashMap<String, String> = crate::directory::store::list_domains(&mut conn)
-            .await?
-            .into_iter()
-            .map(|d| (d.id, d.name))
-            .collect();
-        let stored_identities =
-            crate::directory::store::identities_of_employee(&mut conn, &id).await?;
+        let accounts_in_ad = crate::directory::identities::of_employee(&mut conn, &id, now).await?;
         let accounts = crate::keys::rotation::accounts_of(&mut conn, &id)
             .await?
             .into_iter()
             .map(|a| {
-                let account = stored_identities
+                let ad = accounts_in_ad
                     .iter()
-                    .find(|i| i.domain_id == a.domain_id && i.object_guid == a.object_guid)
-                    .and_then(|i| i.sam_account_name.clone().or_else(|| i.upn.clone()))
-                    .unwrap_or_else(|| a.object_guid.clone());
+                    .find(|i| i.domain_id == a.domain_id && i.object_guid == a.object_guid);
                 let r = a.rotation.as_ref();
                 AccountRow {
-                    domain: domains
-                        .get(&a.domain_id)
-                        .cloned()
-                        .unwrap_or(a.domain_id.clone()),
-                    account,
+                    domain: ad.map_or_else(|| a.domain_id.clone(), |i| i.domain.clone()),
+                    account: ad
+                        .map_or_else(|| a.object_guid.clone(), |i| i.account_name().to_owned()),
                     password_version: a.password_version,
                     last_rotated: when_opt(a.last_rotated_at),
                     rotation_state: r.map(|r| r.state.clone()).unwrap_or_default(),
@@ -488,44 +478,27 @@ async fn detail_page(
                 }
             })
             .collect::<Vec<_>>();
-        let sources = crate::directory::plan::field_sources(&stored_identities, now);
-        let identities = stored_identities
+        let identities = accounts_in_ad
             .into_iter()
-            .enumerate()
-            .map(|(n, i)| {
-                let provides = sources
-                    .iter()
-                    .filter(|(_, from)| *from == Some(n))
-                    .map(|(field, _)| *field)
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                use crate::directory::user::{filetime_to_unix_ms, is_disabled, is_locked_out};
-                let status = if i.in_scope == 0 {
-                    "not in the sync group"
-                } else if is_disabled(i.user_account_control, i.account_expires, now) {
-                    "disabled in AD"
-                } else if is_locked_out(i.lockout_time) {
-                    "locked out"
-                } else {
-                    "active"
-                };
-                IdentityRow {
-                    domain: domains.get(&i.domain_id).cloned().unwrap_or(i.domain_id),
-                    account: i.sam_account_name.unwrap_or_default(),
-                    upn: i.upn.unwrap_or_default(),
-                    dn: i.dn,
-                    status,
-                    password_last_set: when_opt(
-                        i.pwd_last_set.filter(|v| *v > 0).map(filetime_to_unix_ms),
-                    ),
-                    provides,
-                }
+            .map(|i| IdentityRow {
+                status: i.status().describe(),
+                password_last_set: when_opt(i.password_last_set.map(crate::clock::to_ms)),
+                provides: i.provides.join(", "),
+                domain: i.domain,
+                account: i.sam_account_name.unwrap_or_default(),
+                upn: i.upn.unwrap_or_default(),
+                dn: i.dn,
             })
             .collect();
-        let keys: Vec<EmployeeKeyRow> = crate::keys::store::list(&mut conn, None, Some(&id))
+        let of_employee = crate::keys::KeyQuery {
+            employee: Some(&id),
+            ..Default::default()
+        };
+        let keys: Vec<EmployeeKeyRow> = crate::keys::search(&mut conn, of_employee)
             .await?
+            .0
             .into_iter()
-            .map(crate::keys::KeyView::from)
+            .map(|l| l.key)
             .map(|k| EmployeeKeyRow {
                 id: k.id,
                 serial: k.serial,
@@ -538,24 +511,21 @@ async fn detail_page(
                 },
             })
             .collect();
-        let invitations = crate::enrol::store::list(&mut conn, Some(&id), 20)
-            .await?
-            .iter()
-            .map(|r| invitations::view(&state.invitations(), r))
-            .collect();
-        let devices = crate::push::store::devices_of(&mut conn, &id)
-            .await?
+        let invitations = invitations::of_employee(&state.invitations(), &id, 20).await?;
+        let phones = crate::push::devices::of_employee(&mut conn, &id).await?;
+        let push_blocked = phones.push_blocked;
+        let devices = phones
+            .devices
             .into_iter()
             .map(|d| DeviceRow {
+                created: when(crate::clock::to_ms(d.created_at)),
+                last_used: when_opt(d.last_used_at.map(crate::clock::to_ms)),
                 id: d.id,
                 name: d.name,
                 platform: d.platform,
                 state: d.state,
-                created: when(d.created_at),
-                last_used: when_opt(d.last_used_at),
             })
             .collect();
-        let push_blocked = crate::push::store::is_blocked(&mut conn, &id).await?;
         let passkeys = crate::oidc::store::passkeys_of_employee(&mut conn, &id)
             .await?
             .into_iter()

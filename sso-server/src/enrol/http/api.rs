@@ -42,12 +42,8 @@ pub async fn of_employee(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<InvitationView>>> {
     let id = uuid_param(&id)?.to_string();
-    let mut conn = state.store.conn().await?;
-    let rows = crate::enrol::store::list(&mut conn, Some(&id), 100).await?;
     Ok(Json(
-        rows.iter()
-            .map(|r| invitations::view(&state.invitations(), r))
-            .collect(),
+        invitations::of_employee(&state.invitations(), &id, 100).await?,
     ))
 }
 

@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::error::{Error, ErrorBody, Result};
 use crate::http::extract::ApiJson;
 use crate::keys::rotation::{self, AccountStatus, RotationStatus, ScanReport};
-use crate::keys::{self, AdminAction, Assigned, ImportReport, KeyState, KeyView, NewKey};
+use crate::keys::{self, AdminAction, Assigned, ImportReport, KeyView, NewKey};
 
 #[derive(Deserialize, ToSchema)]
 pub struct ImportBody {
@@ -41,9 +41,7 @@ pub async fn import_csv(
     ApiAdmin(admin): ApiAdmin,
     body: String,
 ) -> Result<(StatusCode, Json<ImportReport>)> {
-    if body.len() > 2_000_000 {
-        return Err(Error::validation("body", "at most 2 MB of CSV"));
-    }
+    keys::check_import_size("body", &body)?;
     let r = keys::import_csv(&state.hardware_keys(), &admin.actor(), &body).await?;
     Ok((StatusCode::CREATED, Json(r)))
 }
@@ -63,18 +61,14 @@ pub async fn list(
     _admin: ApiAdmin,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<KeyView>>> {
-    if let Some(s) = &q.state {
-        KeyState::parse(s).ok_or_else(|| {
-            Error::validation(
-                "state",
-                "one of ready, reserved, active, locked, suspended, deactivated, compromised",
-            )
-        })?;
-    }
+    let query = keys::KeyQuery {
+        state: keys::state_filter(q.state.as_deref())?,
+        employee: q.employee.as_deref(),
+        ..Default::default()
+    };
     let mut conn = state.store.conn().await?;
-    let rows =
-        crate::keys::store::list(&mut conn, q.state.as_deref(), q.employee.as_deref()).await?;
-    Ok(Json(rows.into_iter().map(KeyView::from).collect()))
+    let (listed, _) = keys::search(&mut conn, query).await?;
+    Ok(Json(listed.into_iter().map(|l| l.key).collect()))
 }
 
 #[utoipa::path(get, path = "/api/v1/keys/{id}", operation_id = "get_key", tag = "keys",

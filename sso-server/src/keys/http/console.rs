@@ -28,8 +28,6 @@ use crate::store;
 
 /// Rows on one list page; the search narrows it down.
 const LIST_LIMIT: i64 = 200;
-/// What the import textarea takes (the API's CSV limit).
-const MAX_IMPORT: usize = 2_000_000;
 
 pub const STATES: [KeyState; 7] = [
     KeyState::Ready,
@@ -69,11 +67,11 @@ pub struct KeyRow {
 }
 
 impl KeyRow {
-    pub fn new(k: KeyView, names: &HashMap<String, String>) -> Self {
-        let employee = k
-            .employee_id
-            .as_ref()
-            .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
+    pub fn new(listed: keys::ListedKey) -> Self {
+        let k = listed.key;
+        let employee = listed
+            .employee_name
+            .or_else(|| k.employee_id.clone())
             .unwrap_or_default();
         Self {
             id: k.id,
@@ -88,19 +86,6 @@ impl KeyRow {
             attempts_left: k.activation_attempts_left,
         }
     }
-}
-
-/// Display names of the keys' employees.
-async fn names_of(conn: &mut store::Conn, keys: &[KeyView]) -> Result<HashMap<String, String>> {
-    let mut names = HashMap::new();
-    for id in keys.iter().filter_map(|k| k.employee_id.as_ref()) {
-        if !names.contains_key(id) {
-            if let Some(e) = crate::employees::store::get(conn, id).await? {
-                names.insert(id.clone(), e.display_name);
-            }
-        }
-    }
-    Ok(names)
 }
 
 /// Key counts per state, every state listed (the dashboard and the list's filter show them).
@@ -133,36 +118,20 @@ async fn list(
     jar: CookieJar,
     Query(params): Query<HashMap<String, String>>,
 ) -> PageResult {
-    let filter = params
-        .get("state")
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty());
-    if let Some(s) = filter {
-        or_page(KeyState::parse(s).map(|_| ()).ok_or_else(|| {
-            Error::validation(
-                "state",
-                "one of ready, reserved, active, locked, suspended, deactivated, compromised",
-            )
-        }))?;
-    }
+    let filter = or_page(keys::state_filter(params.get("state").map(String::as_str)))?;
     let q = params.get("q").map(|s| s.trim()).unwrap_or("").to_owned();
     let gathered = async {
         let mut conn = state.store.conn().await?;
-        let (rows, total) = crate::keys::store::search(
-            &mut conn,
-            filter,
-            (!q.is_empty()).then_some(q.as_str()),
-            LIST_LIMIT,
-        )
-        .await?;
-        let views: Vec<KeyView> = rows.into_iter().map(KeyView::from).collect();
-        let names = names_of(&mut conn, &views).await?;
+        let query = keys::KeyQuery {
+            state: filter,
+            serial: Some(q.as_str()),
+            limit: Some(LIST_LIMIT),
+            ..Default::default()
+        };
+        let (listed, total) = keys::search(&mut conn, query).await?;
         let counts = counts(&mut conn).await?;
         Ok::<_, Error>((
-            views
-                .into_iter()
-                .map(|k| KeyRow::new(k, &names))
-                .collect::<Vec<_>>(),
+            listed.into_iter().map(KeyRow::new).collect::<Vec<_>>(),
             total,
             counts,
         ))
@@ -174,7 +143,7 @@ async fn list(
         jar,
         &ListPage {
             nav,
-            state: filter.unwrap_or("").to_owned(),
+            state: filter.map(|s| s.as_str().to_owned()).unwrap_or_default(),
             shown: rows.len(),
             q,
             counts,
@@ -225,9 +194,7 @@ async fn import(State(state): State<AppState>, Posted { admin, form }: Posted) -
         if text.trim().is_empty() {
             return Err(Error::validation("keys", "give at least one serial"));
         }
-        if text.len() > MAX_IMPORT {
-            return Err(Error::validation("keys", "at most 2 MB"));
-        }
+        keys::check_import_size("keys", text)?;
         keys::import_csv(&state.hardware_keys(), &admin.actor(), text).await
     }
     .await;
@@ -341,15 +308,20 @@ async fn show(
     Path(id): Path<String>,
 ) -> PageResult {
     let k = load(&state, &id).await?;
-    let (names, workstation) = or_page(
+    let (employee_name, workstation) = or_page(
         async {
             let mut conn = state.store.conn().await?;
-            let names = names_of(&mut conn, std::slice::from_ref(&k)).await?;
+            let name = match &k.employee_id {
+                Some(e) => crate::employees::store::get(&mut conn, e)
+                    .await?
+                    .map(|e| e.display_name),
+                None => None,
+            };
             let ws = match &k.workstation_id {
                 Some(w) => workstations::get(&mut conn, w).await.ok(),
                 None => None,
             };
-            Ok::<_, Error>((names, ws))
+            Ok::<_, Error>((name, ws))
         }
         .await,
     )?;
@@ -362,7 +334,10 @@ async fn show(
             actions: actions_for(k.state),
             // Only the assignment puts a secret in the flash, and only for this key's page.
             code: flash.secret,
-            k: KeyRow::new(k, &names),
+            k: KeyRow::new(keys::ListedKey {
+                key: k,
+                employee_name,
+            }),
             workstation_seen: when_opt(workstation.as_ref().and_then(|w| w.last_seen_at)),
             workstation_revocable: workstation
                 .as_ref()

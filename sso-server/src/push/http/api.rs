@@ -4,17 +4,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Serialize;
 use serde_json::json;
-use time::OffsetDateTime;
-use utoipa::ToSchema;
 
 use crate::admin::api::params::uuid_param;
 use crate::admin::session::ApiAdmin;
 use crate::app::AppState;
 use crate::audit::{self, Target};
-use crate::clock::from_ms;
 use crate::error::{Error, ErrorBody, Result};
+use crate::push::devices::PhonesView;
 use crate::push::enrol::{self, EnrolmentCreated};
 
 #[utoipa::path(post, path = "/api/v1/employees/{id}/enrolments", operation_id = "create_enrolment", tag = "employees",
@@ -34,29 +31,6 @@ pub async fn create_enrolment(
     Ok((StatusCode::CREATED, Json(e)))
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct DeviceView {
-    pub id: String,
-    pub name: String,
-    pub platform: String,
-    /// `active` or `revoked`.
-    pub state: String,
-    pub push_token_registered: bool,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub last_used_at: Option<OffsetDateTime>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PhonesView {
-    pub devices: Vec<DeviceView>,
-    /// Push sign-in is blocked (a fraud report or repeated denials).
-    pub push_blocked: bool,
-}
-
 #[utoipa::path(get, path = "/api/v1/employees/{id}/devices", operation_id = "employee_devices", tag = "employees",
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = PhonesView), (status = 404, body = ErrorBody)))]
@@ -70,24 +44,9 @@ pub async fn devices(
     crate::employees::store::get(&mut conn, &id)
         .await?
         .ok_or(Error::NotFound("employee"))?;
-    let devices = crate::push::store::devices_of(&mut conn, &id)
-        .await?
-        .into_iter()
-        .map(|d| DeviceView {
-            push_token_registered: d.push_token.is_some(),
-            created_at: from_ms(d.created_at),
-            last_used_at: d.last_used_at.map(from_ms),
-            id: d.id,
-            name: d.name,
-            platform: d.platform,
-            state: d.state,
-        })
-        .collect();
-    let push_blocked = crate::push::store::is_blocked(&mut conn, &id).await?;
-    Ok(Json(PhonesView {
-        devices,
-        push_blocked,
-    }))
+    Ok(Json(
+        crate::push::devices::of_employee(&mut conn, &id).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/employees/{id}/push-block", operation_id = "unblock_push", tag = "employees",
