@@ -50,82 +50,65 @@ const DOMAIN_COLUMNS: &str = "id, name, urls, tls_mode, ca_pem, bind_dn, base_dn
     tenant_id, client_id, authority_url, graph_url, cursor_delta_link, max_removal_count, \
     hold_all_when_refused";
 
+/// Binds id and the configuration columns, in the order both the insert and the update list
+/// them ($1 to $21).
+fn bind_config<'q>(q: crate::store::Query<'q>, d: &'q DomainRow) -> crate::store::Query<'q> {
+    q.bind(&d.id)
+        .bind(&d.name)
+        .bind(d.name.to_lowercase())
+        .bind(&d.urls)
+        .bind(&d.tls_mode)
+        .bind(&d.ca_pem)
+        .bind(&d.bind_dn)
+        .bind(&d.base_dn)
+        .bind(&d.netbios_name)
+        .bind(&d.sync_group)
+        .bind(&d.rotation_group)
+        .bind(d.invite_on_import)
+        .bind(d.max_removal_percent)
+        .bind(d.timeout_seconds)
+        .bind(d.enabled)
+        .bind(&d.tenant_id)
+        .bind(&d.client_id)
+        .bind(&d.authority_url)
+        .bind(&d.graph_url)
+        .bind(d.max_removal_count)
+        .bind(d.hold_all_when_refused)
+}
+
 pub async fn insert_domain(conn: &mut Conn, d: &DomainRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO directory_domain (id, name, name_norm, urls, tls_mode, ca_pem, bind_dn, base_dn, \
          netbios_name, sync_group, rotation_group, invite_on_import, max_removal_percent, \
-         timeout_seconds, enabled, cursor_dc, cursor_invocation_id, cursor_usn, last_full_sync_at, \
-         created_at, updated_at, kind, tenant_id, client_id, authority_url, graph_url, \
-         max_removal_count, hold_all_when_refused) VALUES ($1, \
-         $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-         $22, $23, $24, $25, $26, $27, $28)",
-    )
-    .bind(&d.id)
-    .bind(&d.name)
-    .bind(d.name.to_lowercase())
-    .bind(&d.urls)
-    .bind(&d.tls_mode)
-    .bind(&d.ca_pem)
-    .bind(&d.bind_dn)
-    .bind(&d.base_dn)
-    .bind(&d.netbios_name)
-    .bind(&d.sync_group)
-    .bind(&d.rotation_group)
-    .bind(d.invite_on_import)
-    .bind(d.max_removal_percent)
-    .bind(d.timeout_seconds)
-    .bind(d.enabled)
-    .bind(&d.cursor_dc)
-    .bind(&d.cursor_invocation_id)
-    .bind(d.cursor_usn)
-    .bind(d.last_full_sync_at)
-    .bind(d.created_at)
-    .bind(d.updated_at)
-    .bind(&d.kind)
-    .bind(&d.tenant_id)
-    .bind(&d.client_id)
-    .bind(&d.authority_url)
-    .bind(&d.graph_url)
-    .bind(d.max_removal_count)
-    .bind(d.hold_all_when_refused)
-    .execute(conn)
-    .await?;
+         timeout_seconds, enabled, tenant_id, client_id, authority_url, graph_url, \
+         max_removal_count, hold_all_when_refused, cursor_dc, cursor_invocation_id, cursor_usn, \
+         last_full_sync_at, created_at, updated_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
+         $27, $28)",
+    );
+    bind_config(q, d)
+        .bind(&d.cursor_dc)
+        .bind(&d.cursor_invocation_id)
+        .bind(d.cursor_usn)
+        .bind(d.last_full_sync_at)
+        .bind(d.created_at)
+        .bind(d.updated_at)
+        .bind(&d.kind)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// Updates the configuration columns (not the sync cursor).
 pub async fn update_domain_config(conn: &mut Conn, d: &DomainRow) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let q = sqlx::query(
         "UPDATE directory_domain SET name = $2, name_norm = $3, urls = $4, tls_mode = $5, ca_pem = $6, \
          bind_dn = $7, base_dn = $8, netbios_name = $9, sync_group = $10, rotation_group = $11, \
          invite_on_import = $12, max_removal_percent = $13, timeout_seconds = $14, enabled = $15, \
-         updated_at = $16, tenant_id = $17, client_id = $18, authority_url = $19, graph_url = $20, \
-         max_removal_count = $21, hold_all_when_refused = $22 WHERE id = $1",
-    )
-    .bind(&d.id)
-    .bind(&d.name)
-    .bind(d.name.to_lowercase())
-    .bind(&d.urls)
-    .bind(&d.tls_mode)
-    .bind(&d.ca_pem)
-    .bind(&d.bind_dn)
-    .bind(&d.base_dn)
-    .bind(&d.netbios_name)
-    .bind(&d.sync_group)
-    .bind(&d.rotation_group)
-    .bind(d.invite_on_import)
-    .bind(d.max_removal_percent)
-    .bind(d.timeout_seconds)
-    .bind(d.enabled)
-    .bind(d.updated_at)
-    .bind(&d.tenant_id)
-    .bind(&d.client_id)
-    .bind(&d.authority_url)
-    .bind(&d.graph_url)
-    .bind(d.max_removal_count)
-    .bind(d.hold_all_when_refused)
-    .execute(conn)
-    .await?;
+         tenant_id = $16, client_id = $17, authority_url = $18, graph_url = $19, \
+         max_removal_count = $20, hold_all_when_refused = $21, updated_at = $22 WHERE id = $1",
+    );
+    let done = bind_config(q, d).bind(d.updated_at).execute(conn).await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -52,30 +52,38 @@ impl EmployeeRow {
     }
 }
 
+/// Binds id, the fields, and the derived columns (email_norm, sort_key, search_text), in the
+/// order both the insert and the update list them.
+fn bind_fields<'q>(q: crate::store::Query<'q>, e: &'q EmployeeRow) -> crate::store::Query<'q> {
+    q.bind(&e.id)
+        .bind(&e.given_name)
+        .bind(&e.family_name)
+        .bind(&e.display_name)
+        .bind(&e.email)
+        .bind(e.email_norm())
+        .bind(&e.phone)
+        .bind(&e.department)
+        .bind(&e.title)
+        .bind(&e.source)
+        .bind(&e.state)
+        .bind(e.sort_key())
+        .bind(e.search_text())
+}
+
 pub async fn insert(conn: &mut Conn, e: &EmployeeRow) -> Result<(), sqlx::Error> {
     insert_many(conn, std::slice::from_ref(e)).await
 }
 
 /// Writes every field but `id` and `created_at`. Returns false if the row does not exist.
 pub async fn update(conn: &mut Conn, e: &EmployeeRow) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE employee SET given_name = $2, family_name = $3, display_name = $4, email = $5, \
+    let done = bind_fields(
+        sqlx::query(
+            "UPDATE employee SET given_name = $2, family_name = $3, display_name = $4, email = $5, \
          email_norm = $6, phone = $7, department = $8, title = $9, source = $10, state = $11, \
          sort_key = $12, search_text = $13, updated_at = $14 WHERE id = $1",
+        ),
+        e,
     )
-    .bind(&e.id)
-    .bind(&e.given_name)
-    .bind(&e.family_name)
-    .bind(&e.display_name)
-    .bind(&e.email)
-    .bind(e.email_norm())
-    .bind(&e.phone)
-    .bind(&e.department)
-    .bind(&e.title)
-    .bind(&e.source)
-    .bind(&e.state)
-    .bind(e.sort_key())
-    .bind(e.search_text())
     .bind(e.updated_at)
     .execute(conn)
     .await?;
@@ -158,22 +166,7 @@ pub async fn insert_many(conn: &mut Conn, rows: &[EmployeeRow]) -> Result<(), sq
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
-            q = q
-                .bind(&e.id)
-                .bind(&e.given_name)
-                .bind(&e.family_name)
-                .bind(&e.display_name)
-                .bind(&e.email)
-                .bind(e.email_norm())
-                .bind(&e.phone)
-                .bind(&e.department)
-                .bind(&e.title)
-                .bind(&e.source)
-                .bind(&e.state)
-                .bind(e.sort_key())
-                .bind(e.search_text())
-                .bind(e.created_at)
-                .bind(e.updated_at);
+            q = bind_fields(q, e).bind(e.created_at).bind(e.updated_at);
         }
         q.execute(&mut *conn).await?;
     }

@@ -21,6 +21,9 @@ use crate::error::{Error, Result};
 
 pub type Conn = sqlx::AnyConnection;
 
+/// A statement being bound (for helpers that bind a row's columns in one place).
+pub type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
