@@ -22,9 +22,20 @@ pub async fn serve(
         .map_err(Error::io("reading the listening address"))?
         .port();
     let instance = state.instance.clone();
-    let heartbeat = instance
-        .start_serving(&store, port, state.clock.now_ms())
-        .await?;
+    let heartbeat = instance.start_serving(&store, port).await?;
+    // The runs this instance's previous life left `running` are dead with its leases.
+    let interrupted = crate::directory::store::fail_orphaned_runs(
+        &mut *store.conn().await?,
+        state.clock.now_ms(),
+        &instance.owner(),
+    )
+    .await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            runs = interrupted,
+            "marked runs left running by a stopped process as interrupted"
+        );
+    }
     let listener_task = state.wake.spawn_listener();
     let schedule = state
         .config

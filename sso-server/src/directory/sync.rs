@@ -196,18 +196,11 @@ impl Syncer {
         let lease = lease_name(domain.id());
         let now = self.clock.now_ms();
         let owner = self.instance.owner();
-        if !crate::directory::store::try_lease(
-            &mut conn,
-            &lease,
-            &run_id,
-            &owner,
-            now,
-            LEASE_TTL_MS,
-        )
-        .await?
+        if !crate::instance::store::try_lease(&mut conn, &lease, &run_id, &owner, now, LEASE_TTL_MS)
+            .await?
         {
             let holder =
-                crate::directory::store::lease_holder(&mut conn, &lease, &owner, now).await?;
+                crate::instance::store::lease_holder(&mut conn, &lease, &owner, now).await?;
             return Err(Error::conflict(
                 None,
                 format!(
@@ -236,7 +229,7 @@ impl Syncer {
             ..RunRow::default()
         };
         if let Err(e) = crate::directory::store::insert_run(&mut conn, &row).await {
-            let _ = crate::directory::store::release_lease(&mut conn, &lease, &run_id).await;
+            let _ = crate::instance::store::release_lease(&mut conn, &lease, &run_id).await;
             return Err(e);
         }
         Ok(Claimed {
@@ -355,7 +348,7 @@ impl Syncer {
                 loop {
                     tick.tick().await;
                     if let Ok(mut conn) = store.conn().await {
-                        let _ = crate::directory::store::renew_lease(
+                        let _ = crate::instance::store::renew_lease(
                             &mut conn,
                             &lease,
                             &holder,
@@ -398,7 +391,7 @@ impl Syncer {
         renewer.abort();
         writer.abort();
         if let Ok(mut conn) = self.store.conn().await {
-            let _ = crate::directory::store::release_lease(&mut conn, &lease, &run_id).await;
+            let _ = crate::instance::store::release_lease(&mut conn, &lease, &run_id).await;
         }
         report_progress(Progress {
             phase: Phase::Done,

@@ -36,7 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::oidc::router())
         .merge(crate::login::router())
         .merge(crate::push::http::router())
-        .merge(crate::keys::bridge::router())
+        .merge(crate::keys::http::bridge::router())
         .merge(crate::enrol::pages::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn_with_state(

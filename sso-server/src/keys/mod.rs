@@ -8,7 +8,6 @@
 //! - `bridge`: the HTTP API the key-bridge agent calls; `signed`: how its callers prove who they
 //!   are; `workstations`: the named workstations the agents run on.
 
-pub mod bridge;
 pub mod http;
 pub mod passwords;
 pub mod rotation;

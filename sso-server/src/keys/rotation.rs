@@ -372,7 +372,7 @@ pub async fn set_directory(state: &HardwareKeys, rotation_id: &str) -> Result<()
     let holder = Uuid::new_v4().to_string();
     let leased = {
         let mut conn = state.store.conn().await?;
-        crate::directory::store::try_lease(
+        crate::instance::store::try_lease(
             &mut conn,
             &lease,
             &holder,
@@ -387,7 +387,7 @@ pub async fn set_directory(state: &HardwareKeys, rotation_id: &str) -> Result<()
     }
     let result = set_directory_leased(state, rotation_id).await;
     if let Ok(mut conn) = state.store.conn().await {
-        let _ = crate::directory::store::release_lease(&mut conn, &lease, &holder).await;
+        let _ = crate::instance::store::release_lease(&mut conn, &lease, &holder).await;
     }
     result
 }
@@ -811,7 +811,7 @@ pub async fn scheduled_scan(state: &HardwareKeys) -> Option<Result<ScanReport>> 
     let holder = uuid::Uuid::new_v4().to_string();
     let leased = async {
         let mut conn = state.store.conn().await?;
-        crate::directory::store::try_lease(
+        crate::instance::store::try_lease(
             &mut conn,
             "password-rotation-scan",
             &holder,
@@ -827,9 +827,8 @@ pub async fn scheduled_scan(state: &HardwareKeys) -> Option<Result<ScanReport>> 
     }
     let report = scan(state, None, "scheduled", false).await;
     if let Ok(mut conn) = state.store.conn().await {
-        let _ =
-            crate::directory::store::release_lease(&mut conn, "password-rotation-scan", &holder)
-                .await;
+        let _ = crate::instance::store::release_lease(&mut conn, "password-rotation-scan", &holder)
+            .await;
     }
     Some(report)
 }

@@ -9,7 +9,6 @@
 //! - `gateway`: delivery (the feed the phone long-polls; APNs and FCM senders plug in here).
 //! - `api`: the endpoints the phone calls.
 
-pub mod api;
 pub mod apns;
 pub mod challenge_state;
 pub mod challenges;
@@ -23,7 +22,6 @@ pub mod place;
 pub mod store;
 pub mod totp;
 pub mod wire;
-pub mod workstation;
 
 use std::sync::Arc;
 

@@ -1270,7 +1270,7 @@ async fn two_instances_scan_rotations_one_at_a_time() {
     let mut held = false;
     for _ in 0..100 {
         let mut conn = first.state.store.conn().await.expect("conn");
-        held = sso_server::directory::store::lease_holder(
+        held = sso_server::instance::store::lease_holder(
             &mut conn,
             "password-rotation-scan",
             &first.state.instance.owner(),

@@ -1,7 +1,9 @@
-//! Phones' HTTP surfaces: the admin REST API (`api`), and the routes of the phone's own API
-//! (`push::api`) and the workstation's (`push::workstation`).
+//! Phones' HTTP surfaces: the admin REST API (`api`), the phone's own API (`phone`) and the
+//! workstation's (`workstation`), whose routes are here.
 
 pub mod api;
+pub mod phone;
+pub mod workstation;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -10,26 +12,14 @@ use crate::app::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/api/authenticator/register",
-            post(crate::push::api::register),
-        )
-        .route("/api/authenticator/challenges", get(crate::push::api::poll))
-        .route("/api/authenticator/answer", post(crate::push::api::answer))
-        .route(
-            "/api/authenticator/push-token",
-            post(crate::push::api::push_token),
-        )
-        .route(
-            "/api/authenticator/unregister",
-            post(crate::push::api::unregister),
-        )
-        .route(
-            "/api/workstation/challenges",
-            post(crate::push::workstation::create),
-        )
+        .route("/api/authenticator/register", post(phone::register))
+        .route("/api/authenticator/challenges", get(phone::poll))
+        .route("/api/authenticator/answer", post(phone::answer))
+        .route("/api/authenticator/push-token", post(phone::push_token))
+        .route("/api/authenticator/unregister", post(phone::unregister))
+        .route("/api/workstation/challenges", post(workstation::create))
         .route(
             "/api/workstation/challenges/{id}",
-            post(crate::push::workstation::status),
+            post(workstation::status),
         )
 }

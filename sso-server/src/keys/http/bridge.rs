@@ -1,5 +1,5 @@
 //! The API the key-bridge agent calls from a workstation. Who may call what, and what proves it
-//! (signatures: [`super::signed`]; wire types: the `key-protocol` crate):
+//! (signatures: [`crate::keys::signed`]; wire types: the `key-protocol` crate):
 //!
 //! - `POST /api/workstations/enrol` `{token, public_key}`: an agent holding the one-time token
 //!   the admin created for this workstation, signing with the new workstation key it registers.
@@ -20,7 +20,7 @@
 //! A workstation's credential plus a key's serial is worth nothing without the key: every
 //! request about a key needs a signature only the key can make.
 
-use super::task_state::{TaskEnd, TaskState};
+use crate::keys::task_state::{TaskEnd, TaskState};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -36,13 +36,13 @@ use key_protocol::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::rotation::{self, Scope};
-use super::signed::{self, Caller, Incoming};
-use super::{tasks, workstations, Activation, KeyState};
 use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
+use crate::keys::rotation::{self, Scope};
+use crate::keys::signed::{self, Caller, Incoming};
 use crate::keys::store::KeyRow;
+use crate::keys::{tasks, workstations, Activation, KeyState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -157,7 +157,7 @@ async fn activate(
                 "the key must verify its PIN to be activated".into(),
             ));
         }
-        let outcome = super::activate(
+        let outcome = crate::keys::activate(
             &state.hardware_keys(),
             &bridge_actor(&caller),
             b.serial.trim(),
@@ -327,7 +327,7 @@ async fn confirm(
     crate::keys::store::finish_task(&mut tx, &task.id, end, error.as_deref(), now).await?;
     if applied && task.operation == Operation::Wipe.as_str() {
         let from = key.state.clone();
-        super::wiped(&mut key, ks, now)?;
+        crate::keys::wiped(&mut key, ks, now)?;
         if !crate::keys::store::update_state(&mut tx, &key, &from).await? {
             return Err(Error::conflict(Some("state"), "the key changed meanwhile"));
         }

@@ -13,12 +13,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::challenges::{self, Origin, Reach};
 use crate::app::AppState;
 use crate::http::extract::ClientIp;
 use crate::oidc::clients::ClientKind;
 use crate::oidc::errors::OAuthError;
 use crate::push::challenge_state::Outcome;
+use crate::push::challenges::{self, Origin, Reach};
 
 pub(crate) fn form_or_json(headers: &HeaderMap, body: &Bytes) -> HashMap<String, String> {
     let json = headers

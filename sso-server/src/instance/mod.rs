@@ -5,6 +5,8 @@
 //! left `running` is marked interrupted. Heartbeats are wall-clock time, not the injected clock:
 //! they say whether a process is alive, which business time does not change.
 
+pub mod store;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -79,13 +81,11 @@ impl Instance {
     }
 
     /// Called once by `serve`, listening on `port`: records this life (which ends every lease of
-    /// this instance's previous life), marks the runs that life left `running` as interrupted,
-    /// and returns the heartbeat task.
+    /// this instance's previous life) and returns the heartbeat task.
     pub async fn start_serving(
         self: &std::sync::Arc<Self>,
         store: &Store,
         port: u16,
-        now_ms: i64,
     ) -> Result<tokio::task::JoinHandle<()>> {
         let name = self
             .name
@@ -96,16 +96,8 @@ impl Instance {
             })
             .clone();
         let mut conn = store.conn().await?;
-        crate::directory::store::put_instance(&mut conn, &name, &self.boot, wall_ms()).await?;
+        crate::instance::store::put_instance(&mut conn, &name, &self.boot, wall_ms()).await?;
         self.serving.store(true, Ordering::Release);
-        let interrupted =
-            crate::directory::store::fail_orphaned_runs(&mut conn, now_ms, &self.owner()).await?;
-        if interrupted > 0 {
-            tracing::warn!(
-                runs = interrupted,
-                "marked runs left running by a stopped process as interrupted"
-            );
-        }
         drop(conn);
         let store = store.clone();
         let this = self.clone();
@@ -117,7 +109,7 @@ impl Instance {
                 tick.tick().await;
                 let beat = async {
                     let mut conn = store.conn().await?;
-                    crate::directory::store::beat(&mut conn, &name, &this.boot, wall_ms()).await
+                    crate::instance::store::beat(&mut conn, &name, &this.boot, wall_ms()).await
                 };
                 if let Err(e) = beat.await {
                     tracing::warn!(error = %e, "instance heartbeat failed");
@@ -142,7 +134,7 @@ impl Instance {
         }
         let gone = async {
             let mut conn = store.conn().await?;
-            crate::directory::store::remove_instance(&mut conn, self.name(), &self.boot).await
+            crate::instance::store::remove_instance(&mut conn, self.name(), &self.boot).await
         };
         if let Err(e) = gone.await {
             tracing::warn!(error = %e, "could not deregister this instance");

@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::challenges::{self, AnswerBody, Answered};
-use super::enrol::{self, RegisterBody};
-use super::wire;
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::http::extract::ApiJson;
+use crate::push::challenges::{self, AnswerBody, Answered};
+use crate::push::enrol::{self, RegisterBody};
+use crate::push::wire;
 use crate::store;
 use phone_protocol::{PushTokenJson, UnregisterJson};
 
