@@ -11,9 +11,9 @@ pub fn form_field(html: &str, name: &str) -> String {
     unescape(html[start..].split('"').next().unwrap_or(""))
 }
 
-/// The page's CSRF token (the hidden `csrf` field of its forms).
+/// The page's CSRF token (the hidden `csrf_token` field of its forms).
 pub fn csrf(html: &str) -> String {
-    form_field(html, "csrf")
+    form_field(html, "csrf_token")
 }
 
 /// Undoes askama's HTML escaping (numeric entities) and `&amp;`.
@@ -56,7 +56,7 @@ mod tests {
 
     #[test]
     fn reads_escaped_fields() {
-        let page = r#"<input name="csrf" value="a&#43;b&amp;c"><a href="hideez-auth://register?x=1&amp;y=&#47;">"#;
+        let page = r#"<input name="csrf_token" value="a&#43;b&amp;c"><a href="hideez-auth://register?x=1&amp;y=&#47;">"#;
         assert_eq!(csrf(page), "a+b&c");
         assert_eq!(registration_link(page), "hideez-auth://register?x=1&y=/");
         assert_eq!(unescape("&#xZ; &#39;"), "&#xZ; '");

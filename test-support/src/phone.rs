@@ -63,8 +63,9 @@ impl Registering {
         }
     }
 
-    /// Sends the request with `http`: the phone, or the server's refusal (status and body).
-    pub async fn send(self, http: &reqwest::Client) -> Result<Phone, (StatusCode, String)> {
+    /// Sends the request with `http`: the server's status and body, and the phone when the
+    /// server accepted it.
+    pub async fn send(self, http: &reqwest::Client) -> (StatusCode, String, Option<Phone>) {
         let resp = http
             .post(&self.request.url)
             .header("content-type", "application/json")
@@ -75,9 +76,10 @@ impl Registering {
         let status = resp.status();
         let body = resp.text().await.expect("registration answer");
         if !status.is_success() {
-            return Err((status, body));
+            return (status, body, None);
         }
-        Ok(self.complete(body).await)
+        let phone = self.complete(body.clone()).await;
+        (status, body, Some(phone))
     }
 
     /// Stores the server's answer: the phone is registered.
@@ -98,11 +100,11 @@ impl Registering {
 impl Phone {
     /// A phone named `name` registered from `link` at `now`; panics if the server refuses.
     pub async fn register(link: &str, name: &str, now: i64) -> Self {
-        Registering::start(link, name, None, now)
+        let (status, body, phone) = Registering::start(link, name, None, now)
             .await
             .send(&http())
-            .await
-            .unwrap_or_else(|(status, body)| panic!("registration refused: {status} {body}"))
+            .await;
+        phone.unwrap_or_else(|| panic!("registration refused: {status} {body}"))
     }
 
     /// Polls once (the server holding the request up to `wait` seconds) and returns the

@@ -1,11 +1,7 @@
 //! Outside parties of the end-to-end tests, one helper per flow: a relying party (the
 //! `openidconnect` crate) and a phone (the real mobile-core with its software key store).
 
-use std::sync::Arc;
-
-use mobile_core::authenticator::Authenticator;
-use mobile_core::keystore::SoftwareKeyStore;
-use mobile_core::protocol::{Challenge, Decision, Platform};
+use mobile_core::protocol::Challenge;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
@@ -19,12 +15,7 @@ use sso_server::oidc::clients::{ClientInput, ClientKind, Clients};
 
 pub const REDIRECT: &str = "http://localhost:9/callback";
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
+use test_support::phone::http;
 
 type Oidc = CoreClient<
     EndpointSet,
@@ -156,11 +147,8 @@ impl Rp {
     }
 }
 
-pub struct Phone {
-    auth: Arc<Authenticator>,
-    account: String,
-    _dir: tempfile::TempDir,
-}
+/// A phone: the workspace's shared one (the real mobile-core), with the server's clock.
+pub struct Phone(test_support::phone::Phone);
 
 impl Phone {
     /// Registers a phone for the employee with `email` from a fresh enrolment link.
@@ -181,79 +169,13 @@ impl Phone {
 
     /// Registers a phone named `name` from a registration link (an invitation's QR code).
     pub async fn register_with_link(link: &str, name: &str) -> Self {
-        let dir = tempfile::tempdir().expect("dir");
-        let auth = Authenticator::new(
-            Arc::new(SoftwareKeyStore::new()),
-            dir.path().join("accounts.json").display().to_string(),
-            true,
-        )
-        .expect("phone");
-        let info = auth
-            .parse_registration(link.to_owned(), now())
-            .expect("link");
-        let req = auth
-            .build_registration_request(info.clone(), name.into(), None, Platform::Android)
-            .await
-            .expect("request");
-        let resp = http()
-            .post(&req.url)
-            .header("content-type", "application/json")
-            .body(req.body)
-            .send()
-            .await
-            .expect("register");
-        assert_eq!(resp.status(), 200);
-        let account = auth
-            .complete_registration(info, resp.text().await.expect("body"))
-            .await
-            .expect("account")
-            .id;
-        Self {
-            auth,
-            account,
-            _dir: dir,
-        }
+        Self(test_support::phone::Phone::register(link, name, now()).await)
     }
 
     /// Polls for the pending challenge and approves it with the number the page shows; returns
     /// the challenge as the phone verified and showed it.
     pub async fn approve(&self, number: u32) -> Challenge {
-        let poll = self
-            .auth
-            .poll_request(self.account.clone(), now())
-            .await
-            .expect("poll");
-        let mut r = http().get(format!("{}?wait=10", poll.url));
-        for h in &poll.headers {
-            r = r.header(&h.name, &h.value);
-        }
-        let body = r.send().await.expect("poll").text().await.expect("body");
-        let mut pending = self
-            .auth
-            .verify_poll_response(self.account.clone(), body, now())
-            .expect("verified");
-        assert_eq!(pending.len(), 1, "one sign-in waits");
-        let challenge = pending.remove(0);
-        let answer = self
-            .auth
-            .answer_challenge(
-                self.account.clone(),
-                challenge.clone(),
-                Decision::Approve,
-                Some(number),
-                now(),
-            )
-            .await
-            .expect("answer");
-        let resp = http()
-            .post(&answer.url)
-            .header("content-type", "application/json")
-            .body(answer.body)
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(resp.status(), 200);
-        challenge
+        self.0.approve(number, now()).await
     }
 }
 

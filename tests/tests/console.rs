@@ -44,11 +44,8 @@ impl Shots {
 /// Runs axe-core (WCAG 2 A and AA rules and best practices) on the page in `c` and fails on any
 /// serious or critical violation, naming the rule and the elements.
 async fn axe(c: &Client, page: &str) {
-    let Some(script) = e2e::axe_script() else {
-        assert!(
-            !e2e::servers_required(),
-            "E2E_AXE_JS not set but the checks are required (scripts/test.sh sets it)"
-        );
+    let Some(script) = e2e::require("axe-core (E2E_AXE_JS, scripts/axe.sh)", e2e::axe_script())
+    else {
         return;
     };
     c.execute(&format!("{script}\n;return true;"), vec![])
@@ -202,22 +199,10 @@ fn button(label: &str) -> String {
 
 #[tokio::test]
 async fn admin_runs_the_console_in_a_browser() {
-    let servers = (e2e::SambaDc::from_env(), e2e::Smtp::from_env());
-    let (Some(dc), Some(smtp)) = servers else {
-        assert!(
-            !e2e::servers_required(),
-            "E2E_SAMBA_* / E2E_SMTP_* not set but servers are required"
-        );
-        eprintln!("skipped: run scripts/test.sh");
+    let (Some(dc), Some(smtp)) = (e2e::SambaDc::corp(), e2e::Smtp::required()) else {
         return;
     };
-    let Some(driver) = e2e::Chromedriver::start() else {
-        assert!(
-            !e2e::servers_required(),
-            "chromium / chromedriver not installed but servers are required (apt-get install \
-             chromium chromium-driver, as scripts/install-deps.sh does)"
-        );
-        eprintln!("skipped: chromium and chromium-driver are not installed");
+    let Some(driver) = e2e::chromium() else {
         return;
     };
 
@@ -253,9 +238,7 @@ async fn admin_runs_the_console_in_a_browser() {
         c.mail.tls = MailTls::None;
     })
     .await;
-    let domain = dc
-        .add_domain(&state, &format!("corp{tag}"), &group, json!({}))
-        .await;
+    let domain = e2e::add_domain(&dc, &state, &format!("corp{tag}"), &group, json!({})).await;
     sso_server::admin::accounts::create_admin(
         &state.store,
         SystemClock.now_ms(),
@@ -607,13 +590,7 @@ async fn admin_runs_the_console_in_a_browser() {
 
 #[tokio::test]
 async fn admin_manages_hardware_keys_in_a_browser() {
-    let Some(driver) = e2e::Chromedriver::start() else {
-        assert!(
-            !e2e::servers_required(),
-            "chromium / chromedriver not installed but servers are required (apt-get install \
-             chromium chromium-driver, as scripts/install-deps.sh does)"
-        );
-        eprintln!("skipped: chromium and chromium-driver are not installed");
+    let Some(driver) = e2e::chromium() else {
         return;
     };
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase();
@@ -987,20 +964,10 @@ async fn url_when(c: &Client, want: impl Fn(&str) -> bool) -> String {
 /// refresh token; and a browser asking for German gets German.
 #[tokio::test]
 async fn employee_signs_in_and_manages_the_account_in_a_browser() {
-    let Some(dc) = e2e::SambaDc::from_env() else {
-        assert!(
-            !e2e::servers_required(),
-            "E2E_SAMBA_* not set but servers are required"
-        );
-        eprintln!("skipped: run scripts/test.sh");
+    let Some(dc) = e2e::SambaDc::corp() else {
         return;
     };
-    let Some(driver) = e2e::Chromedriver::start() else {
-        assert!(
-            !e2e::servers_required(),
-            "chromium / chromedriver not installed but servers are required"
-        );
-        eprintln!("skipped: chromium and chromium-driver are not installed");
+    let Some(driver) = e2e::chromium() else {
         return;
     };
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
@@ -1023,7 +990,7 @@ async fn employee_signs_in_and_manages_the_account_in_a_browser() {
 
     let (_dir, base, state) = start_server(|_| {}).await;
     let domain = format!("corp{tag}");
-    dc.add_domain(&state, &domain, &group, json!({})).await;
+    e2e::add_domain(&dc, &state, &domain, &group, json!({})).await;
     let run = state
         .syncer()
         .run(

@@ -13,12 +13,7 @@ use sso_server::config::{Config, MailTls};
 use sso_server::directory::sync::Trigger;
 use sso_server::directory::{RunOptions, SyncMode};
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
+use test_support::phone::http;
 
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
@@ -28,38 +23,9 @@ fn browser() -> reqwest::Client {
         .expect("client")
 }
 
-fn html_unescape(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("&#") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        match after
-            .find(';')
-            .and_then(|j| after[..j].parse::<u32>().ok().map(|n| (j, n)))
-        {
-            Some((j, n)) => {
-                out.push(char::from_u32(n).unwrap_or('?'));
-                rest = &after[j + 1..];
-            }
-            None => {
-                out.push_str("&#");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out.replace("&amp;", "&")
-}
-
 #[tokio::test]
 async fn invited_employee_registers_the_phone_and_signs_in_by_approving() {
-    let (Some(dc), Some(smtp)) = (e2e::SambaDc::from_env(), e2e::Smtp::from_env()) else {
-        assert!(
-            !e2e::servers_required(),
-            "E2E_SAMBA_* / E2E_SMTP_* not set but servers are required"
-        );
-        eprintln!("skipped: run scripts/test.sh");
+    let (Some(dc), Some(smtp)) = (e2e::SambaDc::corp(), e2e::Smtp::required()) else {
         return;
     };
     // An employee in AD, in the sync group.
@@ -108,8 +74,14 @@ async fn invited_employee_registers_the_phone_and_signs_in_by_approving() {
     });
 
     // The domain invites on import; a sync imports the employee and queues the invitation.
-    dc.add_domain(&state, "corp", &group, json!({"invite_on_import": true}))
-        .await;
+    e2e::add_domain(
+        &dc,
+        &state,
+        "corp",
+        &group,
+        json!({"invite_on_import": true}),
+    )
+    .await;
     let run = state
         .syncer()
         .run(
@@ -139,11 +111,7 @@ async fn invited_employee_registers_the_phone_and_signs_in_by_approving() {
     );
 
     // The e-mail arrived; its link opens the invitation page with the QR payload.
-    let mail = smtp
-        .messages()
-        .into_iter()
-        .find(|m| m.contains(&email))
-        .expect("the invitation e-mail");
+    let mail = smtp.wait_for(&email, &format!("{base}/invite/")).await;
     let start = mail
         .find(&format!("{base}/invite/"))
         .expect("link in the e-mail");
@@ -159,10 +127,7 @@ async fn invited_employee_registers_the_phone_and_signs_in_by_approving() {
         .text()
         .await
         .expect("html");
-    let at = page
-        .find("hideez-auth://register")
-        .expect("QR payload on the page");
-    let qr = html_unescape(&page[at..at + page[at..].find('"').expect("end")]);
+    let qr = test_support::html::registration_link(&page);
 
     // The phone registers with it.
     let phone = e2e::flows::Phone::register_with_link(&qr, "Eve's phone").await;

@@ -12,6 +12,7 @@ import os
 import struct
 import sys
 import tempfile
+import time
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _DEFAULT_BINDINGS = os.path.join(_HERE, "..", "..", "..", "target", "bindings", "test", "python")
@@ -32,6 +33,19 @@ except ImportError:  # pragma: no cover
 
 NOW = 1_700_000_000
 SECRET = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"  # bytes 0..31
+
+
+def eventually(probe, what, within=10.0, pause=0.05):
+    """Asks `probe` until it returns something true, and returns that; fails after `within`
+    seconds naming `what`. A deadline, not a fixed sleep: the test waits only as long as needed."""
+    deadline = time.monotonic() + within
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"waited {within}s for {what}, in vain")
+        time.sleep(pause)
 
 
 def run(coro):

@@ -1,6 +1,7 @@
 """A challenge can be answered once on the phone, also across restarts and concurrent answers."""
 
 import asyncio
+import json
 import unittest
 
 from support import NOW, TempDirTestCase, challenge, mc, register, run
@@ -12,7 +13,7 @@ class Replay(TempDirTestCase, unittest.TestCase):
         self.keys = mc.new_software_key_store()
         self.auth = mc.Authenticator(self.keys, self.accounts_path, False)
         self.server = mc.TestServerSigner()
-        register(self.auth, self.server, "dev-1")
+        _, self.registration = register(self.auth, self.server, "dev-1")
 
     def test_second_answer_rejected(self):
         c = challenge()
@@ -93,8 +94,19 @@ class Replay(TempDirTestCase, unittest.TestCase):
         self.assertEqual(log, ["sign started", "refused", "sign finished", "answered"])
 
     def test_other_challenges_still_answerable(self):
-        run(self.auth.answer_challenge("dev-1", challenge(challenge_id="a"), mc.Decision.DENY, None, NOW))
-        run(self.auth.answer_challenge("dev-1", challenge(challenge_id="b"), mc.Decision.DENY, None, NOW))
+        """An answered challenge blocks only itself: another one is still answered, and signed
+        for itself, while the first stays refused."""
+        a, b = challenge(challenge_id="a"), challenge(challenge_id="b")
+        first = run(self.auth.answer_challenge("dev-1", a, mc.Decision.DENY, None, NOW))
+        second = run(self.auth.answer_challenge("dev-1", b, mc.Decision.APPROVE, 47, NOW))
+        self.assertEqual((first.challenge_id, second.challenge_id), ("a", "b"))
+        self.assertEqual(json.loads(second.body)["challenge_id"], "b")
+        self.assertEqual(
+            self.server.verify_answer(self.registration.device_public_key, b, second.body),
+            mc.VerifiedAnswer(decision=mc.Decision.APPROVE, number=47),
+        )
+        with self.assertRaises(mc.AuthError.AlreadyAnswered):
+            run(self.auth.answer_challenge("dev-1", a, mc.Decision.APPROVE, 47, NOW))
 
 
 if __name__ == "__main__":

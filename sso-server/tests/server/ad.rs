@@ -2,91 +2,12 @@
 //! OU with a unique name, its sync group and users inside it, so tests run side by side without
 //! seeing each other's accounts.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::CertificateDer;
+use ldap3::{Ldap, Mod, Scope, SearchEntry};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
-/// Connection facts of one DC, from `E2E_SAMBA_*` (corp) or `E2E_SAMBA2_*` (emea).
-#[derive(Clone, Debug)]
-pub struct Dc {
-    pub url: String,
-    pub base_dn: String,
-    pub admin: String,
-    pub password: String,
-    pub ca_file: String,
-    pub netbios: String,
-}
-
-impl Dc {
-    pub fn from_env(prefix: &str) -> Option<Self> {
-        let var = |k: &str| std::env::var(format!("{prefix}_{k}")).ok();
-        let dc = Self {
-            url: var("URL")?,
-            base_dn: var("BASE_DN")?,
-            admin: var("ADMIN")?,
-            password: var("PASSWORD")?,
-            ca_file: var("CA")?,
-            netbios: var("NETBIOS").unwrap_or_default(),
-        };
-        Some(dc)
-    }
-
-    /// The corp DC, or None (and a skip) when not running under the test script.
-    pub fn corp() -> Option<Self> {
-        Self::required("E2E_SAMBA")
-    }
-
-    pub fn emea() -> Option<Self> {
-        Self::required("E2E_SAMBA2")
-    }
-
-    fn required(prefix: &str) -> Option<Self> {
-        let dc = Self::from_env(prefix);
-        if dc.is_none() {
-            assert!(
-                std::env::var("E2E_REQUIRE_SERVERS").as_deref() != Ok("1"),
-                "{prefix}_* not set but servers are required"
-            );
-            eprintln!("skipped: no Samba AD DC ({prefix}_*); run scripts/test.sh");
-        }
-        dc
-    }
-
-    pub fn ca_pem(&self) -> String {
-        std::fs::read_to_string(&self.ca_file).expect("read CA")
-    }
-
-    pub async fn connect(&self) -> Ldap {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_slice_iter(self.ca_pem().as_bytes()) {
-            roots.add(c.expect("pem")).expect("add CA");
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("tls")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let settings = LdapConnSettings::new()
-            .set_config(Arc::new(cfg))
-            .set_conn_timeout(Duration::from_secs(10));
-        let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.url)
-            .await
-            .expect("connect to the DC");
-        ldap3::drive!(conn);
-        ldap.simple_bind(&self.admin, &self.password)
-            .await
-            .expect("bind")
-            .success()
-            .expect("bind as admin");
-        ldap
-    }
-}
+/// A DC from the environment and its LDAPS connection: the workspace's shared helper.
+pub use test_support::dc::Dc;
 
 /// Quoted UTF-16LE, as AD wants `unicodePwd`.
 pub fn unicode_pwd(p: &str) -> Vec<u8> {

@@ -6,13 +6,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{call, client, Db, TestServer, ADMIN, ADMIN_PASSWORD};
+use test_support::html::csrf as hidden_csrf;
 
-fn hidden_csrf(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("csrf field") + marker.len();
-    html[start..].split('"').next().expect("value").to_owned()
-}
+use crate::support::{call, client, Db, TestServer, ADMIN, ADMIN_PASSWORD};
 
 async fn post_login_form(
     srv: &TestServer,

@@ -9,13 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mobile_core::authenticator::Authenticator;
-use mobile_core::keystore::SoftwareKeyStore;
-use mobile_core::protocol::{ChallengePurpose, Decision, Platform};
+use mobile_core::protocol::{ChallengePurpose, Decision};
 use serde_json::{json, Value};
 
 use crate::process::{cmd, free_port, run, start_on, terminate, Running};
-use crate::support::{backends, fresh_postgres_db, Db};
+use crate::support::{backends, fresh_postgres_db, Db, Registering};
 
 const REDIRECT: &str = "http://localhost:9/callback";
 
@@ -43,11 +41,7 @@ fn haproxy_available() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    assert!(
-        found || std::env::var("E2E_REQUIRE_SERVERS").as_deref() != Ok("1"),
-        "haproxy is not installed but servers are required"
-    );
-    found
+    crate::support::require("haproxy (Debian package haproxy)", found.then_some(())).is_some()
 }
 
 impl Cluster {
@@ -253,40 +247,32 @@ async fn two_instances_behind_haproxy() {
     )
     .await;
     assert_eq!(status, 201, "{enrol}");
-    let phone_dir = tempfile::tempdir().expect("dir");
-    let phone = Authenticator::new(
-        Arc::new(SoftwareKeyStore::new()),
-        phone_dir.path().join("a.json").display().to_string(),
-        true,
-    )
-    .expect("authenticator");
     let now = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0)
     };
-    let info = phone
-        .parse_registration(enrol["link"].as_str().expect("link").to_owned(), now())
-        .expect("link");
-    let req = phone
-        .build_registration_request(info.clone(), "HA phone".into(), None, Platform::Other)
-        .await
-        .expect("request");
+    // The shared phone, its registration sent through the balancer.
+    let reg = Registering::start(
+        enrol["link"].as_str().expect("link"),
+        "HA phone",
+        None,
+        now(),
+    )
+    .await;
     let resp = admin
         .send(
             admin
                 .http
-                .post(&req.url)
+                .post(&reg.request.url)
                 .header("content-type", "application/json")
-                .body(req.body),
+                .body(reg.request.body.clone()),
         )
         .await;
     assert_eq!(resp.status(), 200);
-    let account = phone
-        .complete_registration(info, resp.text().await.expect("body"))
-        .await
-        .expect("registered");
+    let registered = reg.complete(resp.text().await.expect("body")).await;
+    let (phone, account) = (&registered.auth, &registered);
 
     // 1. An OIDC sign-in approved on the phone, request by request through the balancer.
     let browser = Browser::new();

@@ -4,12 +4,15 @@
 
 use reqwest::{Method, StatusCode};
 
+use test_support::html::csrf;
+
 use crate::support::{backends, call, Db, TestServer};
 
-fn hidden_csrf(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("csrf field") + marker.len();
-    html[start..].split('"').next().expect("value").to_owned()
+/// How many audit events the log holds.
+async fn audit_count(srv: &TestServer, c: &reqwest::Client) -> usize {
+    let (status, audit) = call(c, Method::GET, srv.url("/api/v1/audit?limit=500"), "", None).await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    audit["items"].as_array().expect("items").len()
 }
 
 #[tokio::test]
@@ -54,7 +57,7 @@ async fn console_forms_without_the_csrf_token_are_refused() {
             .text()
             .await
             .expect("text");
-        let token = hidden_csrf(&page);
+        let token = csrf(&page);
         assert_eq!(token, api_csrf, "one token per session");
 
         // Missing and wrong tokens: 403, and nothing created.
@@ -79,22 +82,67 @@ async fn console_forms_without_the_csrf_token_are_refused() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(list["total"], 0, "{db:?}: a refused form created nothing");
 
-        // Every other state-changing form is guarded the same way.
-        for path in [
-            "/admin/sync",
-            "/admin/domains/new",
-            "/admin/clients/new",
-            "/admin/employees/00000000-0000-4000-8000-000000000000/unlock",
-            "/admin/employees/00000000-0000-4000-8000-000000000000/sign-out",
-            "/admin/logout",
+        // Every other state-changing form is guarded the same way, each sent as it would
+        // succeed with the token; and a refused form changes nothing: no audit event, no
+        // domain, no client, no sync run, and the session (whose sign-out was refused) lives.
+        let audit_before = audit_count(&srv, &c).await;
+        for (path, fields) in [
+            ("/admin/sync", vec![("mode", "full")]),
+            (
+                "/admin/domains/new",
+                vec![
+                    ("name", "forged"),
+                    ("urls", "ldaps://dc1.example.test"),
+                    ("bind_dn", "svc@example.test"),
+                    ("bind_password", "x"),
+                    ("base_dn", "DC=example,DC=test"),
+                    ("sync_group", "CN=staff,DC=example,DC=test"),
+                ],
+            ),
+            (
+                "/admin/clients/new",
+                vec![
+                    ("name", "Forged"),
+                    ("kind", "confidential"),
+                    ("redirect_uris", "https://forged.example.test/cb"),
+                ],
+            ),
+            (
+                "/admin/employees/00000000-0000-4000-8000-000000000000/unlock",
+                vec![],
+            ),
+            (
+                "/admin/employees/00000000-0000-4000-8000-000000000000/sign-out",
+                vec![],
+            ),
+            ("/admin/logout", vec![]),
         ] {
             let r = c
                 .post(srv.url(path))
-                .form(&[("name", "x")])
+                .form(&fields)
                 .send()
                 .await
                 .expect("post");
             assert_eq!(r.status(), StatusCode::FORBIDDEN, "{db:?} {path}");
+        }
+        assert_eq!(
+            audit_count(&srv, &c).await,
+            audit_before,
+            "{db:?}: a refused form leaves no audit event"
+        );
+        for (list, what) in [
+            ("/api/v1/directory/domains", "domain"),
+            ("/api/v1/oidc/clients", "client"),
+            ("/api/v1/directory/runs", "sync run"),
+        ] {
+            let (status, body) = call(&c, Method::GET, srv.url(list), "", None).await;
+            assert_eq!(status, StatusCode::OK, "{list}");
+            let items = body.get("items").unwrap_or(&body);
+            assert_eq!(
+                items.as_array().map(Vec::len),
+                Some(0),
+                "{db:?}: a refused form made no {what}: {body}"
+            );
         }
 
         // With the token it works (and redirects, so a reload does not post again).

@@ -1,8 +1,6 @@
 //! Directory sync against the real Samba AD DCs that `scripts/test.sh` starts (corp, and emea for
 //! the multi-domain cases). Each test works in its own OU with its own sync group.
 
-use std::collections::HashMap;
-
 use reqwest::Method;
 use serde_json::{json, Value};
 use sso_server::audit::Actor;
@@ -12,7 +10,7 @@ use sso_server::directory::{Domains, RunOptions, RunReport, SyncMode};
 use sso_server::employees::store::EmployeeRow;
 
 use crate::ad::{Corner, Dc, NewUser};
-use crate::support::{backends, call, Db, TestServer};
+use crate::support::{backends, call, eventually, Db, TestServer};
 
 pub(crate) fn opts(mode: SyncMode) -> RunOptions {
     RunOptions {
@@ -614,22 +612,25 @@ async fn imports_more_members_than_one_page() {
             for i in (chunk..N).step_by(8) {
                 let dn = format!("CN=bulk{i}{t},{ou}");
                 let sam = format!("k{i}{t}");
+                let (sn, mail) = (bulk_surname(i), bulk_mail(i, &t));
+                // Every other one enabled (a normal account that needs no password: 512 | 32),
+                // the rest disabled as well (| 2).
+                let uac = if i % 2 == 0 { "544" } else { "546" };
+                let one = |v: &str| std::collections::HashSet::from([v.to_owned()]);
                 l.add(
                     &dn,
                     vec![
                         (
-                            "objectClass",
-                            std::collections::HashSet::from([
-                                "top",
-                                "person",
-                                "organizationalPerson",
-                                "user",
-                            ]),
+                            "objectClass".to_owned(),
+                            ["top", "person", "organizationalPerson", "user"]
+                                .map(str::to_owned)
+                                .into(),
                         ),
-                        (
-                            "sAMAccountName",
-                            std::collections::HashSet::from([sam.as_str()]),
-                        ),
+                        ("sAMAccountName".to_owned(), one(&sam)),
+                        ("givenName".to_owned(), one("Bulk")),
+                        ("sn".to_owned(), one(&sn)),
+                        ("mail".to_owned(), one(&mail)),
+                        ("userAccountControl".to_owned(), one(uac)),
                     ],
                 )
                 .await
@@ -657,7 +658,45 @@ async fn imports_more_members_than_one_page() {
     add_domain(&server, &c, "corp").await;
     let (run, report) = sync(&server, "corp").await;
     assert_eq!(run.added as usize, N, "{:?}", report.errors.first());
-    assert_eq!(employees(&server).await.len(), N);
+    let imported = employees(&server).await;
+    assert_eq!(imported.len(), N);
+    // Each one as created: name, e-mail and state, not only the count.
+    let mut got: Vec<_> = imported
+        .iter()
+        .map(|e| {
+            (
+                e.email.clone().unwrap_or_default().to_lowercase(),
+                e.given_name.clone(),
+                e.family_name.clone(),
+                e.display_name.clone(),
+                e.state.clone(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<_> = (0..N)
+        .map(|i| {
+            (
+                bulk_mail(i, &t),
+                Some("Bulk".to_owned()),
+                Some(bulk_surname(i)),
+                format!("Bulk {}", bulk_surname(i)),
+                if i % 2 == 0 { "active" } else { "disabled" }.to_owned(),
+            )
+        })
+        .collect();
+    want.sort();
+    if let Some((g, w)) = got.iter().zip(&want).find(|(g, w)| g != w) {
+        panic!("imported {g:?}, created {w:?}");
+    }
+}
+
+fn bulk_surname(i: usize) -> String {
+    format!("N{i:04}")
+}
+
+fn bulk_mail(i: usize, tag: &str) -> String {
+    format!("bulk{i}.{tag}@corp.example.test")
 }
 
 /// 11: after a full sync, changing one user makes a delta run touch only that user; a logon
@@ -800,23 +839,17 @@ async fn two_instances_run_one_sync_at_a_time() {
 }
 
 async fn wait_run(server: &TestServer, client: &reqwest::Client, csrf: &str, id: &str) -> Value {
-    for _ in 0..300 {
-        let (status, body) = call(
-            client,
-            Method::GET,
-            server.url(&format!("/api/v1/directory/runs/{id}")),
-            csrf,
-            None,
-        )
-        .await;
+    let url = server.url(&format!("/api/v1/directory/runs/{id}"));
+    eventually(RUN_WAIT, &format!("run {id} to finish"), || async {
+        let (status, body) = call(client, Method::GET, url.clone(), csrf, None).await;
         assert_eq!(status, 200, "{body}");
-        if body["state"] != "running" {
-            return body;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("run {id} did not finish");
+        (body["state"] != "running").then_some(body)
+    })
+    .await
 }
+
+/// How long a sync run against the DC may take.
+const RUN_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// 13: deleted and re-created with the same name and e-mail (a new objectGUID): one employee.
 #[tokio::test]
@@ -1070,21 +1103,15 @@ async fn the_schedule_runs_due_domains() {
         .await
         .expect("tick");
     assert_eq!(started.len(), 1);
-    let mut finished = HashMap::new();
-    for _ in 0..300 {
+    let run = &eventually(RUN_WAIT, "the scheduled run to finish", || async {
         let mut conn = server.state.store.conn().await.expect("conn");
         let run = sso_server::directory::store::get_run(&mut conn, &started[0])
             .await
             .expect("run")
             .expect("exists");
-        if run.state != "running" {
-            finished.insert(run.id.clone(), run);
-            break;
-        }
-        drop(conn);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let run = finished.values().next().expect("finished");
+        (run.state != "running").then_some(run)
+    })
+    .await;
     assert_eq!(
         (run.state.as_str(), run.trigger.as_str()),
         ("succeeded", "schedule")
@@ -1267,24 +1294,23 @@ async fn two_instances_scan_rotations_one_at_a_time() {
             sso_server::keys::rotation::scheduled_scan(&state.hardware_keys()).await
         })
     };
-    let mut held = false;
-    for _ in 0..100 {
-        let mut conn = first.state.store.conn().await.expect("conn");
-        held = sso_server::instance::store::lease_holder(
-            &mut conn,
-            "password-rotation-scan",
-            &first.state.instance.owner(),
-            first.clock.now_ms(),
-        )
-        .await
-        .expect("lease")
-        .is_some();
-        if held {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(held, "the first instance scans");
+    // The first instance scans: it holds the lease.
+    eventually(
+        std::time::Duration::from_secs(2),
+        "the first instance to hold the scan lease",
+        || async {
+            let mut conn = first.state.store.conn().await.expect("conn");
+            sso_server::instance::store::lease_holder(
+                &mut conn,
+                "password-rotation-scan",
+                &first.state.instance.owner(),
+                first.clock.now_ms(),
+            )
+            .await
+            .expect("lease")
+        },
+    )
+    .await;
     let other = tokio::time::timeout(
         std::time::Duration::from_secs(5),
         sso_server::keys::rotation::scheduled_scan(&second.state.hardware_keys()),
@@ -1319,14 +1345,12 @@ async fn a_run_marked_interrupted_applies_nothing_when_it_resumes() {
     let state = server.state.clone();
     let run =
         tokio::spawn(async move { state.syncer().run("corp", opts(SyncMode::Full), None).await });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while relay.accepted() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never reached the DC"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually(
+        std::time::Duration::from_secs(20),
+        "the run to reach the DC",
+        || async { (relay.accepted() > 0).then_some(()) },
+    )
+    .await;
     // What another instance does when this one's lease has lapsed.
     {
         let mut conn = server.state.store.conn().await.expect("conn");

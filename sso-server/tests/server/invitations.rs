@@ -2,109 +2,28 @@
 //! Maildir): sent with a single-use link, the page registers a phone (the real mobile-core) or a
 //! passkey, retries and failures, the outbox without SMTP, invitations on import.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use mobile_core::authenticator::Authenticator;
-use mobile_core::keystore::SoftwareKeyStore;
-use mobile_core::protocol::Platform;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sso_server::clock::Clock as _;
 use sso_server::config::MailTls;
 use sso_server::enrol::invitations::deliver_due;
 
-use crate::support::{call, client, registration_link, Db, TestServer};
+use test_support::mail::Smtp;
 
-pub struct Smtp {
-    pub host: String,
-    pub port: u16,
-    pub maildir: std::path::PathBuf,
-}
-
-pub fn smtp() -> Option<Smtp> {
-    let host = std::env::var("E2E_SMTP_HOST").ok();
-    let Some(host) = host else {
-        assert!(
-            std::env::var("E2E_REQUIRE_SERVERS").as_deref() != Ok("1"),
-            "E2E_SMTP_* not set but servers are required"
-        );
-        eprintln!("skipped: no SMTP server (run scripts/test.sh)");
-        return None;
-    };
-    Some(Smtp {
-        host,
-        port: std::env::var("E2E_SMTP_PORT").ok()?.parse().ok()?,
-        maildir: std::env::var("E2E_SMTP_MAILDIR").ok()?.into(),
-    })
-}
-
-impl Smtp {
-    /// Whether a message to `to` whose decoded text contains `needle` arrives within 5 s.
-    pub async fn received(&self, to: &str, needle: &str) -> bool {
-        for _ in 0..100 {
-            let found = ["new", "cur"].iter().any(|d| {
-                std::fs::read_dir(self.maildir.join(d))
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .any(|e| {
-                        let text = unqp(&std::fs::read_to_string(e.path()).unwrap_or_default());
-                        text.contains(to) && text.contains(needle)
-                    })
-            });
-            if found {
-                return true;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        false
-    }
-}
-
-/// Undoes quoted-printable soft breaks and escapes.
-pub fn unqp(s: &str) -> String {
-    let s = s.replace("=\r\n", "").replace("=\n", "");
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use crate::support::{call, client, registration_link, Db, Phone, TestServer};
 
 /// The invitation link in the newest message to `to`.
 fn mailed_link(smtp: &Smtp, to: &str, base: &str) -> Option<String> {
-    let mut found = None;
-    for dir in ["new", "cur"] {
-        let Ok(entries) = std::fs::read_dir(smtp.maildir.join(dir)) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let text = unqp(&std::fs::read_to_string(e.path()).unwrap_or_default());
-            if !text.contains(to) {
-                continue;
-            }
-            let marker = format!("{base}/invite/");
-            if let Some(start) = text.find(&marker) {
-                let rest = &text[start..];
-                let end = rest
-                    .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
-                    .unwrap_or(rest.len());
-                found = Some(rest[..end].to_owned());
-            }
-        }
-    }
-    found
+    let marker = format!("{base}/invite/");
+    smtp.messages_to(to).iter().rev().find_map(|text| {
+        let rest = &text[text.find(&marker)?..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+            .unwrap_or(rest.len());
+        Some(rest[..end].to_owned())
+    })
 }
 
 async fn employee(server: &TestServer, admin: &reqwest::Client, csrf: &str) -> (String, String) {
@@ -123,7 +42,9 @@ async fn employee(server: &TestServer, admin: &reqwest::Client, csrf: &str) -> (
 
 #[tokio::test]
 async fn invitation_e_mail_then_phone_registration() {
-    let Some(smtp) = smtp() else { return };
+    let Some(smtp) = Smtp::required() else {
+        return;
+    };
     let server = TestServer::start_with(Db::Sqlite, |c| {
         c.mail.smtp_host = Some(smtp.host.clone());
         c.mail.smtp_port = smtp.port;
@@ -173,31 +94,7 @@ async fn invitation_e_mail_then_phone_registration() {
     assert!(page.contains("<svg"), "inline SVG QR code");
     assert!(page.contains("data:image/png;base64,"), "PNG on request");
     let reg_link = registration_link(&page);
-    let dir = tempfile::tempdir().expect("dir");
-    let auth = Authenticator::new(
-        Arc::new(SoftwareKeyStore::new()),
-        dir.path().join("a.json").display().to_string(),
-        true,
-    )
-    .expect("auth");
-    let info = auth
-        .parse_registration(reg_link, server.clock.now_ms() / 1000)
-        .expect("QR accepted");
-    let req = auth
-        .build_registration_request(info.clone(), "Ivy's phone".into(), None, Platform::Other)
-        .await
-        .expect("req");
-    let resp = client()
-        .post(&req.url)
-        .header("content-type", "application/json")
-        .body(req.body)
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(resp.status(), 200);
-    auth.complete_registration(info, resp.text().await.expect("body"))
-        .await
-        .expect("stored");
+    Phone::register(&reg_link, "Ivy's phone", server.clock.now_ms() / 1000).await;
 
     // The page's status check sees it; the link is spent.
     let token = link.rsplit('/').next().expect("token");
@@ -218,7 +115,7 @@ async fn invitation_e_mail_then_phone_registration() {
 
 #[tokio::test]
 async fn failed_deliveries_are_retried_and_shown() {
-    let Some(smtp) = smtp() else { return };
+    // No SMTP server needed: the delivery goes to a closed port.
     // Nothing listens on this port: every delivery fails.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -231,7 +128,6 @@ async fn failed_deliveries_are_retried_and_shown() {
         c.mail.tls = MailTls::None;
     })
     .await;
-    let _ = smtp;
     let (admin, csrf) = server.admin_client().await;
     let (id, _) = employee(&server, &admin, &csrf).await;
     let (_, inv) = call(
@@ -357,7 +253,24 @@ async fn without_smtp_invitations_wait_in_the_outbox() {
     )
     .await;
     assert_eq!(status, 409, "{body}");
-    // Inviting again replaces the link.
+    // Inviting again replaces the link: the old one is dead, the new one opens the page.
+    let (_, before) = call(
+        &admin,
+        Method::GET,
+        server.url(&format!("/api/v1/employees/{id}/invitations")),
+        &csrf,
+        None,
+    )
+    .await;
+    let old_link = before[0]["link"]
+        .as_str()
+        .expect("the first link")
+        .to_owned();
+    assert_eq!(
+        client().get(&old_link).send().await.expect("page").status(),
+        200,
+        "the first link works until it is replaced"
+    );
     let (_, fresh) = call(
         &admin,
         Method::POST,
@@ -380,7 +293,23 @@ async fn without_smtp_invitations_wait_in_the_outbox() {
             .map(|v| v.iter().filter(|i| i["state"] == "pending").count()),
         Some(1)
     );
-    assert!(fresh["link"].is_string());
+    let fresh_link = fresh["link"].as_str().expect("the new link");
+    assert_ne!(fresh_link, old_link);
+    assert_eq!(
+        client().get(&old_link).send().await.expect("page").status(),
+        404,
+        "the replaced link is dead"
+    );
+    assert_eq!(
+        client()
+            .get(fresh_link)
+            .send()
+            .await
+            .expect("page")
+            .status(),
+        200,
+        "the new link opens the page"
+    );
 }
 
 #[tokio::test]
@@ -389,7 +318,7 @@ async fn a_passkey_from_the_invitation_page() {
     use webauthn_authenticator_rs::WebauthnAuthenticator as _;
     use webauthn_rs::prelude::CreationChallengeResponse;
 
-    let smtp = smtp();
+    let smtp = Smtp::required();
     let server = TestServer::start_with(Db::Sqlite, |c| {
         if let Some(smtp) = &smtp {
             c.mail.smtp_host = Some(smtp.host.clone());
@@ -450,9 +379,7 @@ async fn a_passkey_from_the_invitation_page() {
     );
     // The employee is told that a passkey was added (issue 15).
     if let Some(smtp) = &smtp {
-        let told = smtp
-            .received(&email, "A passkey named \"Laptop\" was added")
+        smtp.wait_for(&email, "A passkey named \"Laptop\" was added")
             .await;
-        assert!(told, "the security notice reached {email}");
     }
 }

@@ -12,8 +12,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::keys::{
-    activated_key, agent, api, binds, import_one, key, key_state, manual_employee, rotating,
-    Rotating, PIN,
+    activated_key, agent, api, import_one, key, key_state, manual_employee, rotating, Rotating, PIN,
 };
 use crate::support::{backends, TestServer};
 
@@ -171,8 +170,8 @@ async fn a_serial_and_a_workstation_are_worth_nothing_without_the_key() {
 
         // Nothing started, nothing changed in AD.
         assert_eq!(f.rotation().await["id"], before);
-        assert!(binds(&dc, &f.dn, &current).await);
-        assert!(!binds(&dc, &f.dn, &chosen).await);
+        assert!(dc.binds(&f.dn, &current).await);
+        assert!(!dc.binds(&f.dn, &chosen).await);
 
         // 5. The admin revokes the workstation: its agent is refused from the next request on.
         let ws = f.agent.workstation().expect("enrolled").id.clone();
@@ -321,7 +320,7 @@ async fn task_bodies_on_the_wire_carry_no_password_in_clear() {
         f.wait_state("done").await;
         let n = f.netbios.clone();
         assert_eq!(f.held(&n).as_deref(), Some(chosen.as_str()));
-        assert!(binds(&dc, &f.dn, &chosen).await);
+        assert!(dc.binds(&f.dn, &chosen).await);
     }
 }
 
@@ -361,7 +360,7 @@ async fn wrong_pins_wipe_the_key_and_never_lock_the_employee_out() {
     // No request reached the server as the employee: no rotation, AD unchanged.
     assert_eq!(f.rotation().await["id"], before);
     assert!(
-        binds(&dc, &f.dn, &current).await,
+        dc.binds(&f.dn, &current).await,
         "the last confirmed password works"
     );
     // The wiped key has a new identity: whoever holds it now cannot act as the old key.
@@ -378,7 +377,7 @@ async fn wrong_pins_wipe_the_key_and_never_lock_the_employee_out() {
         Err(AgentError::Refused { status: 401, .. }) => {}
         other => panic!("{other:?}"),
     }
-    assert!(binds(&dc, &f.dn, &current).await);
+    assert!(dc.binds(&f.dn, &current).await);
 }
 
 /// 100 wrong activation codes at once: exactly the allowed number is evaluated (one conditional

@@ -8,15 +8,12 @@ use std::time::Duration;
 
 use key_bridge::{Agent, AgentConfig, AgentError, EmulatedKey, EmulatedKeyConfig, KeyDevice};
 use key_protocol::Scope;
-use ldap3::{LdapConnAsync, LdapConnSettings};
 use reqwest::Method;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::CertificateDer;
 use serde_json::{json, Value};
 use sso_server::clock::Clock as _;
 
 use crate::ad::{Corner, Dc, NewUser, USER_PASSWORD};
-use crate::support::{backends, call, Db, TestServer};
+use crate::support::{backends, call, eventually, Db, TestServer};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(2);
 
@@ -472,25 +469,16 @@ async fn sync_now(
         .as_str()
         .unwrap_or_else(|| panic!("run id in {r}"))
         .to_owned();
-    for _ in 0..200 {
-        let (_, v) = api(
-            server,
-            admin,
-            csrf,
-            Method::GET,
-            &format!("/api/v1/directory/runs/{run}"),
-            None,
-        )
-        .await;
+    let path = format!("/api/v1/directory/runs/{run}");
+    eventually(Duration::from_secs(10), "the sync to finish", || async {
+        let (_, v) = api(server, admin, csrf, Method::GET, &path, None).await;
         match v["state"].as_str() {
-            Some("succeeded") => return,
-            Some("running") | Some("queued") | None => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
+            Some("succeeded") => Some(()),
+            Some("running") | Some("queued") | None => None,
             Some(other) => panic!("sync {other}: {v}"),
         }
-    }
-    panic!("sync did not finish");
+    })
+    .await;
 }
 
 pub(crate) async fn rotating(db: Db) -> Option<Rotating> {
@@ -595,31 +583,28 @@ impl Rotating {
 
     /// The latest rotation of the employee's account (waits for the account to appear).
     pub(crate) async fn rotation(&self) -> Value {
-        for _ in 0..100 {
-            let (_, a) = self
-                .api(
-                    Method::GET,
-                    &format!("/api/v1/employees/{}/domain-accounts", self.employee),
-                    None,
-                )
-                .await;
-            if let Some(r) = a[0].get("rotation").filter(|r| !r.is_null()) {
-                return r.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no rotation for {}", self.employee);
+        let path = format!("/api/v1/employees/{}/domain-accounts", self.employee);
+        eventually(
+            Duration::from_secs(5),
+            &format!("a rotation for {}", self.employee),
+            || async {
+                let (_, a) = self.api(Method::GET, &path, None).await;
+                a[0].get("rotation").filter(|r| !r.is_null()).cloned()
+            },
+        )
+        .await
     }
 
     pub(crate) async fn wait_state(&self, want: &str) -> Value {
-        for _ in 0..100 {
-            let r = self.rotation().await;
-            if r["state"] == json!(want) {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("rotation never reached {want}: {}", self.rotation().await);
+        eventually(
+            WAIT * 5,
+            &format!("the rotation to reach {want}"),
+            || async {
+                let r = self.rotation().await;
+                (r["state"] == json!(want)).then_some(r)
+            },
+        )
+        .await
     }
 
     pub(crate) fn held(&mut self, name: &str) -> Option<String> {
@@ -642,7 +627,7 @@ impl Rotating {
     pub(crate) async fn key_can_sign_in(&mut self) -> bool {
         let dc = self.corner.dc.clone();
         for p in self.key_passwords() {
-            if binds(&dc, &self.dn, &p).await {
+            if dc.binds(&self.dn, &p).await {
                 return true;
             }
         }
@@ -668,34 +653,6 @@ impl Rotating {
     }
 }
 
-pub(crate) async fn binds(dc: &Dc, dn: &str, password: &str) -> bool {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(dc.ca_pem().as_bytes()) {
-        roots.add(c.expect("pem")).expect("CA");
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("tls")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let settings = LdapConnSettings::new()
-        .set_config(Arc::new(cfg))
-        .set_conn_timeout(Duration::from_secs(10));
-    let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &dc.url)
-        .await
-        .expect("connect");
-    ldap3::drive!(conn);
-    let ok = ldap
-        .simple_bind(dn, password)
-        .await
-        .map(|r| r.rc == 0)
-        .unwrap_or(false);
-    let _ = ldap.unbind().await;
-    ok
-}
-
 /// First activation rotates at once; after it the new password binds, the old one does not, and
 /// the key holds the new one as its only credential for the domain.
 #[tokio::test]
@@ -705,12 +662,12 @@ async fn activation_rotates_the_password_key_first() {
             return;
         };
         let dc = f.corner.dc.clone();
-        assert!(binds(&dc, &f.dn, USER_PASSWORD).await);
+        assert!(dc.binds(&f.dn, USER_PASSWORD).await);
         let r = f.wait_state("awaiting_key").await;
         assert_eq!(r["reason"], "activation");
         // Until the key confirms, AD keeps the old password.
         assert!(
-            binds(&dc, &f.dn, USER_PASSWORD).await,
+            dc.binds(&f.dn, USER_PASSWORD).await,
             "AD is untouched before the key confirms"
         );
         let round = f.round().await;
@@ -718,7 +675,7 @@ async fn activation_rotates_the_password_key_first() {
         f.wait_state("committing").await;
         // Now AD has the new one, which the key holds as pending.
         assert!(
-            !binds(&dc, &f.dn, USER_PASSWORD).await,
+            !dc.binds(&f.dn, USER_PASSWORD).await,
             "the old password stops working"
         );
         assert!(f.key_can_sign_in().await);
@@ -728,7 +685,7 @@ async fn activation_rotates_the_password_key_first() {
         let n = f.netbios.clone();
         let new = f.held(&n).expect("the key holds the new password");
         assert!(f.held(&format!("{n}+next")).is_none());
-        assert!(binds(&dc, &f.dn, &new).await);
+        assert!(dc.binds(&f.dn, &new).await);
         assert_eq!(new.len(), 20);
         let login = f
             .device
@@ -805,7 +762,7 @@ async fn failures_at_each_step_never_lock_the_employee_out() {
     assert!(round.key_unreachable);
     assert_eq!(f.rotation().await["state"], "awaiting_key");
     f.device.set_offline(false);
-    assert!(binds(&dc, &f.dn, &first).await && f.key_can_sign_in().await);
+    assert!(dc.binds(&f.dn, &first).await && f.key_can_sign_in().await);
     // A second rotation cannot start while this one is open.
     let (status, e) = f.rotate(json!({})).await;
     assert_eq!(status, 409, "{e}");
@@ -816,13 +773,13 @@ async fn failures_at_each_step_never_lock_the_employee_out() {
     f.wait_state("done").await;
     let second = f.held(&n).expect("password");
     assert_ne!(first, second);
-    assert!(binds(&dc, &f.dn, &second).await && !binds(&dc, &f.dn, &first).await);
+    assert!(dc.binds(&f.dn, &second).await && !dc.binds(&f.dn, &first).await);
 
     // 2. AD refuses the new password by its policy: a fine-grained password policy that wants
     // 30 characters applies to this user only (generated passwords have 20).
     let pso = format!("pso-{}", f.corner.tag);
     let sam = format!("k{}", &f.corner.tag[..8]);
-    samba_tool(&[
+    dc.samba_tool(&[
         "domain",
         "passwordsettings",
         "pso",
@@ -831,12 +788,12 @@ async fn failures_at_each_step_never_lock_the_employee_out() {
         "1",
         "--min-pwd-length=30",
     ]);
-    samba_tool(&["domain", "passwordsettings", "pso", "apply", &pso, &sam]);
+    dc.samba_tool(&["domain", "passwordsettings", "pso", "apply", &pso, &sam]);
     let (status, r) = f.rotate(json!({})).await;
     assert_eq!(status, 202, "{r}");
     f.round().await;
     let r = f.wait_state("failed").await;
-    samba_tool(&["domain", "passwordsettings", "pso", "delete", &pso]);
+    dc.samba_tool(&["domain", "passwordsettings", "pso", "delete", &pso]);
     assert!(
         r["error"].as_str().unwrap_or_default().contains("refused"),
         "{r}"
@@ -846,7 +803,7 @@ async fn failures_at_each_step_never_lock_the_employee_out() {
     assert_eq!(round.applied, 1, "the discard task");
     assert!(f.held(&format!("{n}+next")).is_none());
     assert_eq!(f.held(&n).as_deref(), Some(second.as_str()));
-    assert!(binds(&dc, &f.dn, &second).await);
+    assert!(dc.binds(&f.dn, &second).await);
 
     // 3. AD unreachable when the key confirms, then the server restarts: the rotation waits in
     // the database and the next instance completes it.
@@ -875,7 +832,7 @@ async fn failures_at_each_step_never_lock_the_employee_out() {
         "{r}"
     );
     assert!(
-        binds(&dc, &f.dn, &second).await,
+        dc.binds(&f.dn, &second).await,
         "AD still has the key's current password"
     );
     assert!(f.key_can_sign_in().await);
@@ -903,21 +860,7 @@ async fn failures_at_each_step_never_lock_the_employee_out() {
     f.round().await;
     f.wait_state("done").await;
     let third = f.held(&n).expect("password");
-    assert!(binds(&dc, &f.dn, &third).await && !binds(&dc, &f.dn, &second).await);
-}
-
-fn samba_tool(args: &[&str]) {
-    let conf = std::env::var("E2E_SAMBA_SMB_CONF").expect("E2E_SAMBA_SMB_CONF");
-    let out = std::process::Command::new("samba-tool")
-        .args(args)
-        .args(["-s", &conf])
-        .output()
-        .expect("samba-tool");
-    assert!(
-        out.status.success(),
-        "samba-tool {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(dc.binds(&f.dn, &third).await && !dc.binds(&f.dn, &second).await);
 }
 
 /// Concurrent rotations of one employee do not interleave; the employee's own change on the key
@@ -996,7 +939,7 @@ async fn concurrency_withdrawal_and_leaving_the_company() {
             ("deactivated", 0, 0)
         );
         assert!(f.held(&format!("{n}+next")).is_none());
-        assert!(binds(&dc, &f.dn, &current).await);
+        assert!(dc.binds(&f.dn, &current).await);
         let (status, _) = f.api(Method::POST, &path, Some(json!({}))).await;
         assert_eq!(status, 409, "no rotation without an active key");
 
@@ -1034,7 +977,7 @@ async fn concurrency_withdrawal_and_leaving_the_company() {
         f.round().await;
         f.wait_state("done").await;
         let current = f.held(&n).expect("password");
-        assert!(binds(&dc, &f.dn, &current).await);
+        assert!(dc.binds(&f.dn, &current).await);
 
         // The employee's own change, on the key only (they changed it in AD themselves).
         let own = format!("Own-Choice-{}-42", &f.corner.tag[..6]);
@@ -1047,7 +990,7 @@ async fn concurrency_withdrawal_and_leaving_the_company() {
         f.wait_state("done").await;
         assert_eq!(f.held(&n).as_deref(), Some(own.as_str()));
         assert!(
-            binds(&dc, &f.dn, &current).await,
+            dc.binds(&f.dn, &current).await,
             "AD unchanged by a key-only change"
         );
         // A key-only change needs the password.
@@ -1100,7 +1043,7 @@ async fn concurrency_withdrawal_and_leaving_the_company() {
 /// into the admin's answer, and it activates the key.
 #[tokio::test]
 async fn the_activation_code_can_be_emailed() {
-    let Some(smtp) = crate::invitations::smtp() else {
+    let Some(smtp) = test_support::mail::Smtp::required() else {
         return;
     };
     let server = TestServer::start_with(Db::Sqlite, |c| {
@@ -1136,35 +1079,17 @@ async fn the_activation_code_can_be_emailed() {
     assert_eq!(status, 200, "{a}");
     assert!(a.get("activation_code").is_none(), "{a}");
     assert_eq!(a["emailed_to"], json!(email));
-    let mut code = None;
-    for _ in 0..100 {
-        for dir in ["new", "cur"] {
-            for entry in std::fs::read_dir(smtp.maildir.join(dir))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let text = crate::invitations::unqp(
-                    &std::fs::read_to_string(entry.path()).unwrap_or_default(),
-                );
-                if text.contains(&email) && text.contains(&device.serial()) {
-                    // The first 6-digit number after the words, in the text part (headers hold
-                    // other numbers).
-                    code = text.find("activation code:").and_then(|at| {
-                        text[at..]
-                            .split(|c: char| !c.is_ascii_digit())
-                            .find(|w| w.len() == 6)
-                            .map(str::to_owned)
-                    });
-                }
-            }
-        }
-        if code.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let code = code.expect("the activation code arrived by e-mail");
+    let mail = smtp.wait_for(&email, &device.serial()).await;
+    // The first 6-digit number after the words, in the text part (headers hold other numbers).
+    let code = mail
+        .find("activation code:")
+        .and_then(|at| {
+            mail[at..]
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|w| w.len() == 6)
+                .map(str::to_owned)
+        })
+        .expect("the activation code arrived by e-mail");
     agent
         .activate(&mut device, &code, PIN)
         .await
@@ -1285,7 +1210,7 @@ async fn the_console_shows_and_starts_rotations() {
     f.round().await;
     f.wait_state("done").await;
     assert_eq!(f.held(&n).as_deref(), Some(chosen), "the key holds it");
-    assert!(binds(&dc, &f.dn, chosen).await, "and AD has it");
+    assert!(dc.binds(&f.dn, chosen).await, "and AD has it");
 
     f.server.clock.advance(Duration::from_secs(1));
     let r = post(vec![("mode", "generate".into())]).await.expect("post");

@@ -20,7 +20,7 @@ use sso_server::directory::sync::Trigger;
 use sso_server::directory::{Domains, RunOptions, SyncMode};
 
 use crate::ad::{Corner, Dc, NewUser, USER_PASSWORD};
-use crate::support::{backends, call, client, form_field as field, Db, TestServer};
+use crate::support::{backends, call, client, eventually, form_field as field, Db, TestServer};
 
 const REDIRECT: &str = "http://localhost:9/callback";
 const LOGGED_OUT: &str = "http://localhost:9/bye";
@@ -951,7 +951,7 @@ async fn client_registry_api() {
         created["client_secret"].is_null(),
         "public clients have no secret"
     );
-    let (status, created) = call(&admin, Method::POST, url.clone(), &csrf, Some(json!({"name": "Web", "kind": "confidential", "redirect_uris": ["https://web.example/cb"]}))).await;
+    let (status, created) = call(&admin, Method::POST, url.clone(), &csrf, Some(json!({"name": "Web", "kind": "confidential", "redirect_uris": ["https://web.example/cb"], "grant_types": ["authorization_code", "client_credentials"]}))).await;
     assert_eq!(status, 201);
     let secret = created["client_secret"]
         .as_str()
@@ -963,6 +963,27 @@ async fn client_registry_api() {
         !list.to_string().contains(&secret),
         "the secret is shown once"
     );
+    // A client_credentials token: what the secret is good for.
+    let token_with = |secret: String| {
+        let (id, url) = (id.clone(), server.url("/oauth2/token"));
+        async move {
+            let resp = client()
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .expect("token request");
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = token_with(secret.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the secret works before the rotation: {body}"
+    );
     let (status, rotated) = call(
         &admin,
         Method::POST,
@@ -973,6 +994,17 @@ async fn client_registry_api() {
     .await;
     assert_eq!(status, 200);
     assert_ne!(rotated["client_secret"].as_str(), Some(secret.as_str()));
+    // The token endpoint refuses the old secret and accepts the new one.
+    let new_secret = rotated["client_secret"].as_str().expect("new secret");
+    let (status, body) = token_with(secret.clone()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "the old secret is refused: {body}"
+    );
+    let (status, body) = token_with(new_secret.to_owned()).await;
+    assert_eq!(status, StatusCode::OK, "the new secret is accepted: {body}");
+    assert!(body["access_token"].is_string(), "{body}");
     let (status, _) = call(
         &admin,
         Method::DELETE,
@@ -993,84 +1025,54 @@ async fn client_registry_api() {
     assert_eq!(status, 404);
 }
 
-/// Passkeys (issue 15's step-up): a password-only session cannot add one (a phished password is
-/// not enough); the first comes through the invitation link; a passkey sign-in then signs in
-/// without a password (the ID token says amr hwk) and may add another on the account page.
-#[tokio::test]
-async fn passkey_registration_and_sign_in() {
-    use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+/// The account page's CSRF token (its `data-csrf`), for `browser`'s session.
+async fn account_csrf(f: &Fixture, browser: &reqwest::Client) -> String {
+    let page = browser
+        .get(f.server.url("/account"))
+        .send()
+        .await
+        .expect("account")
+        .text()
+        .await
+        .expect("html");
+    let marker = "data-csrf=\"";
+    page[page.find(marker).expect("csrf") + marker.len()..]
+        .split('"')
+        .next()
+        .expect("csrf")
+        .to_owned()
+}
+
+/// Posts JSON (with the CSRF header when given): status and JSON body.
+async fn post_json(
+    browser: &reqwest::Client,
+    url: String,
+    body: Value,
+    csrf: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut r = browser.post(url).json(&body);
+    if let Some(c) = csrf {
+        r = r.header("x-csrf-token", c);
+    }
+    let resp = r.send().await.expect("post");
+    let status = resp.status();
+    (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+}
+
+/// WebAuthn creation options as the software authenticator can follow them (it cannot hold
+/// discoverable credentials, see the notes).
+fn soft_creation_options(mut options: Value) -> webauthn_rs::prelude::CreationChallengeResponse {
+    options["publicKey"]["authenticatorSelection"]["residentKey"] = json!("discouraged");
+    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(false);
+    serde_json::from_value(options).expect("options")
+}
+
+/// The fixture employee's first passkey, added through an invitation link: the authenticator
+/// holding it and its credential id.
+async fn passkey_from_invitation(
+    f: &Fixture,
+) -> (webauthn_authenticator_rs::softpasskey::SoftPasskey, Vec<u8>) {
     use webauthn_authenticator_rs::WebauthnAuthenticator as _;
-    use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse};
-
-    let Some(f) = setup(Db::Sqlite).await else {
-        return;
-    };
-    let origin = url::Url::parse(&f.server.base).expect("origin");
-    let browser = client();
-    start_flow(&f, &browser).await;
-    let account_csrf = |browser: reqwest::Client| {
-        let url = f.server.url("/account");
-        async move {
-            let page = browser
-                .get(url)
-                .send()
-                .await
-                .expect("account")
-                .text()
-                .await
-                .expect("html");
-            let marker = "data-csrf=\"";
-            page[page.find(marker).expect("csrf") + marker.len()..]
-                .split('"')
-                .next()
-                .expect("csrf")
-                .to_owned()
-        }
-    };
-    let csrf = account_csrf(browser.clone()).await;
-    let post = |browser: reqwest::Client, url: String, body: Value, csrf: Option<String>| async move {
-        let mut r = browser.post(url).json(&body);
-        if let Some(c) = csrf {
-            r = r.header("x-csrf-token", c);
-        }
-        let resp = r.send().await.expect("post");
-        let status = resp.status();
-        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
-    };
-    let (status, _) = post(
-        browser.clone(),
-        f.server.url("/account/passkeys/options"),
-        json!({}),
-        Some("wrong".into()),
-    )
-    .await;
-    assert_eq!(status, 403, "CSRF is checked");
-    // A password-only session: refused on both enrolment endpoints.
-    let (status, body) = post(
-        browser.clone(),
-        f.server.url("/account/passkeys/options"),
-        json!({}),
-        Some(csrf.clone()),
-    )
-    .await;
-    assert_eq!(status, 403, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("sign in again with a passkey"),
-        "{body}"
-    );
-    let (status, _) = post(
-        browser.clone(),
-        f.server.url("/account/passkeys"),
-        json!({"ceremony": "x", "credential": {}, "name": "Phished"}),
-        Some(csrf.clone()),
-    )
-    .await;
-    assert_eq!(status, 403);
-
-    // The first passkey comes through the employee's invitation.
     let admin = client();
     let admin_csrf = f
         .server
@@ -1096,30 +1098,28 @@ async fn passkey_registration_and_sign_in() {
         .next()
         .expect("token")
         .to_owned();
-    let (status, start) = post(
-        client(),
+    let (status, start) = post_json(
+        &client(),
         f.server.url(&format!("/invite/{token}/passkey/options")),
         json!({}),
         None,
     )
     .await;
     assert_eq!(status, 200, "{start}");
-    let mut options = start["options"].clone();
     assert_eq!(
-        options["publicKey"]["authenticatorSelection"]["residentKey"],
+        start["options"]["publicKey"]["authenticatorSelection"]["residentKey"],
         "required"
     );
-    // The software authenticator cannot hold discoverable credentials (see the notes).
-    options["publicKey"]["authenticatorSelection"]["residentKey"] = json!("discouraged");
-    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(false);
-    let options: CreationChallengeResponse = serde_json::from_value(options).expect("options");
-    let mut authenticator = SoftPasskey::new(true);
+    let mut authenticator = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true);
     let credential = authenticator
-        .do_registration(origin.clone(), options)
+        .do_registration(
+            url::Url::parse(&f.server.base).expect("origin"),
+            soft_creation_options(start["options"].clone()),
+        )
         .expect("register");
-    let cred_id = credential.raw_id.clone();
-    let (status, added) = post(
-        client(),
+    let cred_id = credential.raw_id.to_vec();
+    let (status, added) = post_json(
+        &client(),
         f.server.url(&format!("/invite/{token}/passkey")),
         json!({"ceremony": start["ceremony"], "credential": credential, "name": "Laptop"}),
         None,
@@ -1127,19 +1127,37 @@ async fn passkey_registration_and_sign_in() {
     .await;
     assert_eq!(status, 201, "{added}");
     // The same ceremony cannot be finished twice.
-    let (status, _) = post(
-        client(),
+    let (status, _) = post_json(
+        &client(),
         f.server.url(&format!("/invite/{token}/passkey")),
         json!({"ceremony": start["ceremony"], "credential": credential, "name": "Again"}),
         None,
     )
     .await;
     assert!(status == 400 || status == 404, "{status}");
+    (authenticator, cred_id)
+}
 
-    // A fresh browser signs in with the passkey in the middle of an authorization request.
-    let browser2 = client();
-    let (url, verifier) = auth_url(&f, &[]);
-    let resp = browser2.get(&url).send().await.expect("authorize");
+/// A passkey sign-in in a fresh browser, in the middle of an authorization request.
+struct PasskeySignIn {
+    browser: reqwest::Client,
+    tokens: Value,
+    /// The finished ceremony and the assertion sent, to try them again.
+    ceremony: Value,
+    assertion: Value,
+}
+
+async fn sign_in_with_passkey(
+    f: &Fixture,
+    authenticator: &mut webauthn_authenticator_rs::softpasskey::SoftPasskey,
+    cred_id: &[u8],
+) -> PasskeySignIn {
+    use base64::Engine as _;
+    use webauthn_authenticator_rs::WebauthnAuthenticator as _;
+    use webauthn_rs::prelude::RequestChallengeResponse;
+    let browser = client();
+    let (url, verifier) = auth_url(f, &[]);
+    let resp = browser.get(&url).send().await.expect("authorize");
     let login = location(&resp);
     let request = login.split("request=").nth(1).expect("request").to_owned();
     let request = url::form_urlencoded::parse(format!("r={request}").as_bytes())
@@ -1147,39 +1165,100 @@ async fn passkey_registration_and_sign_in() {
         .expect("r")
         .1
         .to_string();
-    let resp = browser2
-        .post(f.server.url("/login/passkey/options"))
-        .json(&json!({"request": request}))
-        .send()
-        .await
-        .expect("options");
-    let start: Value = resp.json().await.expect("json");
+    let (_, start) = post_json(
+        &browser,
+        f.server.url("/login/passkey/options"),
+        json!({"request": request}),
+        None,
+    )
+    .await;
     let mut options = start["options"].clone();
-    use base64::Engine as _;
-    options["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&cred_id)}]);
+    options["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(cred_id)}]);
     let options: RequestChallengeResponse = serde_json::from_value(options).expect("options");
     let mut assertion = authenticator
-        .do_authentication(origin, options)
+        .do_authentication(url::Url::parse(&f.server.base).expect("origin"), options)
         .expect("assert");
     let user = uuid::Uuid::parse_str(&f.employee_id).expect("uuid");
     assertion.response.user_handle = Some(user.as_bytes().to_vec());
-    let resp = browser2
-        .post(f.server.url("/login/passkey"))
-        .json(&json!({"ceremony": start["ceremony"], "credential": assertion, "request": request}))
-        .send()
-        .await
-        .expect("finish");
-    assert_eq!(resp.status(), 200);
-    let done: Value = resp.json().await.expect("json");
+    let (status, done) = post_json(
+        &browser,
+        f.server.url("/login/passkey"),
+        json!({"ceremony": start["ceremony"], "credential": assertion, "request": request}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
     let next = f.server.url(done["redirect"].as_str().expect("redirect"));
-    let back = url::Url::parse(&follow(&f, &browser2, next).await).expect("url");
+    let back = url::Url::parse(&follow(f, &browser, next).await).expect("url");
     let flow = Flow {
         code: query(&back, "code").expect("code"),
         verifier,
     };
-    let (status, tokens) = exchange(&f, &flow).await;
+    let (status, tokens) = exchange(f, &flow).await;
     assert_eq!(status, 200);
-    let payload = tokens["id_token"]
+    PasskeySignIn {
+        browser,
+        tokens,
+        ceremony: start["ceremony"].clone(),
+        assertion: serde_json::to_value(&assertion).expect("assertion"),
+    }
+}
+
+/// Passkeys (issue 15's step-up): a password-only session cannot add one (a phished password is
+/// not enough); the CSRF token is checked first.
+#[tokio::test]
+async fn a_password_only_session_cannot_add_a_passkey() {
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let browser = client();
+    start_flow(&f, &browser).await;
+    let csrf = account_csrf(&f, &browser).await;
+    let (status, _) = post_json(
+        &browser,
+        f.server.url("/account/passkeys/options"),
+        json!({}),
+        Some("wrong"),
+    )
+    .await;
+    assert_eq!(status, 403, "CSRF is checked");
+    // A password-only session: refused on both enrolment endpoints.
+    let (status, body) = post_json(
+        &browser,
+        f.server.url("/account/passkeys/options"),
+        json!({}),
+        Some(&csrf),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sign in again with a passkey"),
+        "{body}"
+    );
+    let (status, _) = post_json(
+        &browser,
+        f.server.url("/account/passkeys"),
+        json!({"ceremony": "x", "credential": {}, "name": "Phished"}),
+        Some(&csrf),
+    )
+    .await;
+    assert_eq!(status, 403);
+}
+
+/// The first passkey comes through the employee's invitation; a passkey sign-in then signs in
+/// without a password (the ID token says amr hwk), and its ceremony is single use.
+#[tokio::test]
+async fn a_passkey_from_the_invitation_signs_in_without_a_password() {
+    use base64::Engine as _;
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let (mut authenticator, cred_id) = passkey_from_invitation(&f).await;
+    let signed_in = sign_in_with_passkey(&f, &mut authenticator, &cred_id).await;
+    let payload = signed_in.tokens["id_token"]
         .as_str()
         .expect("id")
         .split('.')
@@ -1195,36 +1274,52 @@ async fn passkey_registration_and_sign_in() {
     assert_eq!(claims["amr"], json!(["hwk", "user"]));
     assert_eq!(claims["sub"], json!(f.employee_id));
     // The ceremony is single use.
-    let resp = browser2
+    let resp = signed_in
+        .browser
         .post(f.server.url("/login/passkey"))
-        .json(&json!({"ceremony": start["ceremony"], "credential": assertion, "request": ""}))
+        .json(&json!({"ceremony": signed_in.ceremony, "credential": signed_in.assertion, "request": ""}))
         .send()
         .await
         .expect("replay");
     assert_eq!(resp.status(), 401);
+}
 
-    // After the passkey sign-in, the account page may add another passkey...
-    let csrf = account_csrf(browser2.clone()).await;
-    let (status, start) = post(
-        browser2.clone(),
+/// After a passkey sign-in the account page may add another passkey, rename and remove them
+/// with its forms, but only within minutes of that sign-in; it lists the sign-ins and how.
+#[tokio::test]
+async fn after_a_passkey_sign_in_the_account_page_manages_passkeys() {
+    use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+    use webauthn_authenticator_rs::WebauthnAuthenticator as _;
+
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    // A password sign-in first (listed below), then the passkey one.
+    start_flow(&f, &client()).await;
+    let (mut authenticator, cred_id) = passkey_from_invitation(&f).await;
+    let browser2 = sign_in_with_passkey(&f, &mut authenticator, &cred_id)
+        .await
+        .browser;
+    let csrf = account_csrf(&f, &browser2).await;
+    let (status, start) = post_json(
+        &browser2,
         f.server.url("/account/passkeys/options"),
         json!({}),
-        Some(csrf.clone()),
+        Some(&csrf),
     )
     .await;
     assert_eq!(status, 200, "{start}");
-    let mut options = start["options"].clone();
-    options["publicKey"]["authenticatorSelection"]["residentKey"] = json!("discouraged");
-    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(false);
-    let options: CreationChallengeResponse = serde_json::from_value(options).expect("options");
     let credential = SoftPasskey::new(true)
-        .do_registration(url::Url::parse(&f.server.base).expect("origin"), options)
+        .do_registration(
+            url::Url::parse(&f.server.base).expect("origin"),
+            soft_creation_options(start["options"].clone()),
+        )
         .expect("register");
-    let (status, added) = post(
-        browser2.clone(),
+    let (status, added) = post_json(
+        &browser2,
         f.server.url("/account/passkeys"),
         json!({"ceremony": start["ceremony"], "credential": credential, "name": "Phone"}),
-        Some(csrf.clone()),
+        Some(&csrf),
     )
     .await;
     assert_eq!(status, 201, "{added}");
@@ -1308,11 +1403,11 @@ async fn passkey_registration_and_sign_in() {
     f.server
         .clock
         .advance(std::time::Duration::from_secs(11 * 60));
-    let (status, _) = post(
-        browser2.clone(),
+    let (status, _) = post_json(
+        &browser2,
         f.server.url("/account/passkeys/options"),
         json!({}),
-        Some(csrf.clone()),
+        Some(&csrf),
     )
     .await;
     assert_eq!(status, 403, "the step-up is recent or nothing");
@@ -1447,18 +1542,15 @@ async fn a_leaver_removed_by_the_scheduled_sync_loses_refresh_tokens_and_session
         .await
         .expect("tick");
     assert_eq!(started.len(), 1);
-    let run = loop {
+    let run = eventually(Duration::from_secs(30), "the run to finish", || async {
         let mut conn = f.server.state.store.conn().await.expect("conn");
         let run = sso_server::directory::store::get_run(&mut conn, &started[0])
             .await
             .expect("run")
             .expect("stored");
-        if run.state != "running" {
-            break run;
-        }
-        drop(conn);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+        (run.state != "running").then_some(run)
+    })
+    .await;
     assert_eq!(
         (run.state.as_str(), run.removed, run.forced),
         ("succeeded", 1, 0),

@@ -2,25 +2,19 @@
 //! software key store) as the phone: enrolment by QR link, registration, sign-in challenges
 //! fetched by the poll, number matching, denial, fraud, expiry, replay.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use mobile_core::authenticator::Authenticator;
-use mobile_core::keystore::SoftwareKeyStore;
-use mobile_core::protocol::{Challenge, ChallengePurpose, Decision, Platform};
+use mobile_core::protocol::{Challenge, ChallengePurpose, Decision};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sso_server::clock::Clock as _;
 
-use crate::support::{backends, call, client, form_field, registration_link, Db, TestServer};
+use crate::support::{
+    backends, call, client, eventually, form_field, registration_link, Db, Phone, Registering,
+    TestServer,
+};
 
 const REDIRECT: &str = "http://localhost:9/callback";
-
-struct Phone {
-    auth: Arc<Authenticator>,
-    id: String,
-    _dir: tempfile::TempDir,
-}
 
 fn now_unix(server: &TestServer) -> i64 {
     server.clock.now_ms() / 1000
@@ -92,69 +86,19 @@ async fn enrolment_link(s: &Setup) -> String {
 }
 
 async fn register(s: &Setup, link: &str) -> (reqwest::StatusCode, Value, Option<Phone>) {
-    let dir = tempfile::tempdir().expect("dir");
-    let auth = Authenticator::new(
-        Arc::new(SoftwareKeyStore::new()),
-        dir.path().join("accounts.json").display().to_string(),
-        true,
-    )
-    .expect("authenticator");
-    let info = auth
-        .parse_registration(link.to_owned(), now_unix(&s.server))
-        .expect("the phone accepts the QR link");
-    let req = auth
-        .build_registration_request(info.clone(), "Test phone".into(), None, Platform::Other)
+    let (status, body, phone) = Registering::start(link, "Test phone", None, now_unix(&s.server))
         .await
-        .expect("request");
-    let resp = client()
-        .post(&req.url)
-        .header("content-type", "application/json")
-        .body(req.body.clone())
-        .send()
-        .await
-        .expect("register");
-    let status = resp.status();
-    let text = resp.text().await.expect("body");
-    if !status.is_success() {
-        return (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::Null),
-            None,
-        );
-    }
-    let account = auth
-        .complete_registration(info, text.clone())
-        .await
-        .expect("complete");
-    let id = account.id.clone();
+        .send(&client())
+        .await;
     (
         status,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-        Some(Phone {
-            auth,
-            id,
-            _dir: dir,
-        }),
+        serde_json::from_str(&body).unwrap_or(Value::Null),
+        phone,
     )
 }
 
 async fn poll(s: &Setup, phone: &Phone) -> Vec<Challenge> {
-    let req = phone
-        .auth
-        .poll_request(phone.id.clone(), now_unix(&s.server))
-        .await
-        .expect("poll request");
-    let mut r = client().get(&req.url);
-    for h in &req.headers {
-        r = r.header(&h.name, &h.value);
-    }
-    let resp = r.send().await.expect("poll");
-    assert_eq!(resp.status(), 200);
-    let body = resp.text().await.expect("body");
-    phone
-        .auth
-        .verify_poll_response(phone.id.clone(), body, now_unix(&s.server))
-        .expect("the phone verifies the server's challenges")
+    phone.poll(None, now_unix(&s.server)).await
 }
 
 async fn answer(
@@ -164,13 +108,12 @@ async fn answer(
     d: Decision,
     number: Option<u32>,
 ) -> (reqwest::StatusCode, Value, String) {
-    let signed = phone
-        .auth
-        .answer_challenge(phone.id.clone(), c.clone(), d, number, now_unix(&s.server))
-        .await
-        .expect("signed answer");
-    let (status, body) = post_answer(&signed.url, &signed.body).await;
-    (status, body, signed.body)
+    let (status, body, sent) = phone.answer(c, d, number, now_unix(&s.server)).await;
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::Null),
+        sent,
+    )
 }
 
 async fn post_answer(url: &str, body: &str) -> (reqwest::StatusCode, Value) {
@@ -1006,20 +949,9 @@ async fn registration_and_poll_are_guarded() {
     let s = setup(Db::Sqlite).await;
     let link = enrolment_link(&s).await;
     // A key proof made for another enrolment id.
-    let dir = tempfile::tempdir().expect("dir");
-    let auth = Authenticator::new(
-        Arc::new(SoftwareKeyStore::new()),
-        dir.path().join("a.json").display().to_string(),
-        true,
-    )
-    .expect("auth");
-    let info = auth
-        .parse_registration(link.clone(), now_unix(&s.server))
-        .expect("parse");
-    let req = auth
-        .build_registration_request(info, "Phone".into(), None, Platform::Other)
+    let req = Registering::start(&link, "Phone", None, now_unix(&s.server))
         .await
-        .expect("req");
+        .request;
     let mut body: Value = serde_json::from_str(&req.body).expect("json");
     body["id"] = json!(uuid::Uuid::new_v4().to_string());
     let resp = client()
@@ -1067,29 +999,14 @@ async fn registration_and_poll_are_guarded() {
     // An expired code.
     let link3 = enrolment_link(&s).await;
     s.server.clock.advance(Duration::from_secs(11 * 60));
-    let dir = tempfile::tempdir().expect("dir");
-    let auth = Authenticator::new(
-        Arc::new(SoftwareKeyStore::new()),
-        dir.path().join("b.json").display().to_string(),
-        true,
-    )
-    .expect("auth");
     // The phone would refuse it by its own clock too; send it as if its clock were behind.
-    let info = auth
-        .parse_registration(link3, now_unix(&s.server) - 11 * 60)
-        .expect("parse");
-    let req = auth
-        .build_registration_request(info, "Phone".into(), None, Platform::Other)
-        .await
-        .expect("req");
-    let resp = client()
-        .post(&req.url)
-        .header("content-type", "application/json")
-        .body(req.body)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(resp.status(), 403);
+    let (status, _, phone) =
+        Registering::start(&link3, "Phone", None, now_unix(&s.server) - 11 * 60)
+            .await
+            .send(&client())
+            .await;
+    assert_eq!(status, 403);
+    assert!(phone.is_none());
 }
 
 /// A workstation agent (a confidential client with client credentials) asks for an unlock; the
@@ -1852,13 +1769,10 @@ async fn two_instances_wake_each_other() {
     assert_eq!(status, 200, "{rotated}");
     let kid = rotated["kid"].as_str().expect("kid").to_owned();
     assert!(!before.contains(&kid));
-    let mut published = false;
-    for _ in 0..50 {
-        if jwks(&b).await.contains(&kid) {
-            published = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(published, "B publishes the key A made");
+    eventually(
+        Duration::from_secs(1),
+        "B to publish the key A made",
+        || async { jwks(&b).await.contains(&kid).then_some(()) },
+    )
+    .await;
 }

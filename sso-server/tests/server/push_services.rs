@@ -12,15 +12,13 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Form, Json, Router};
 use base64::Engine as _;
-use mobile_core::authenticator::Authenticator;
-use mobile_core::keystore::SoftwareKeyStore;
 use mobile_core::protocol::{Decision, Platform};
 use reqwest::Method;
 use ring::signature::{self, KeyPair as _};
 use serde_json::{json, Value};
 use sso_server::clock::Clock as _;
 
-use crate::support::{call, client, Db, TestServer};
+use crate::support::{call, client, eventually, Db, Phone, Registering, TestServer};
 
 #[derive(Default)]
 struct Seen {
@@ -150,15 +148,15 @@ async fn fcm(
     Json(json!({"name": "projects/proj/messages/0:1"}))
 }
 
+/// How long a background delivery may take.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Deliveries happen in the background: wait until the mock has seen what is expected.
 async fn until(seen: &Arc<Mutex<Seen>>, done: impl Fn(&Seen) -> bool) {
-    for _ in 0..100 {
-        if done(&seen.lock().expect("lock")) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the push service was not called");
+    eventually(WAIT, "the push service to be called", || async {
+        done(&seen.lock().expect("lock")).then_some(())
+    })
+    .await;
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
@@ -172,12 +170,6 @@ fn pem(label: &str, der: &[u8]) -> String {
         "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
         lines.join("\n")
     )
-}
-
-struct Phone {
-    auth: Arc<Authenticator>,
-    id: String,
-    _dir: tempfile::TempDir,
 }
 
 async fn phone_for(
@@ -205,43 +197,18 @@ async fn phone_for(
         None,
     )
     .await;
-    let dir = tempfile::tempdir().expect("dir");
-    let auth = Authenticator::new(
-        Arc::new(SoftwareKeyStore::new()),
-        dir.path().join("a.json").display().to_string(),
-        true,
+    let link = enr["link"].as_str().expect("link");
+    let (status, body, phone) = Registering::start(
+        link,
+        "Phone",
+        Some((token, platform)),
+        server.clock.now_ms() / 1000,
     )
-    .expect("auth");
-    let info = auth
-        .parse_registration(
-            enr["link"].as_str().expect("link").to_owned(),
-            server.clock.now_ms() / 1000,
-        )
-        .expect("parse");
-    let req = auth
-        .build_registration_request(info.clone(), "Phone".into(), Some(token.into()), platform)
-        .await
-        .expect("req");
-    let resp = client()
-        .post(&req.url)
-        .header("content-type", "application/json")
-        .body(req.body)
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(resp.status(), 200);
-    let account = auth
-        .complete_registration(info, resp.text().await.expect("body"))
-        .await
-        .expect("complete");
-    (
-        Phone {
-            auth,
-            id: account.id,
-            _dir: dir,
-        },
-        email,
-    )
+    .await
+    .send(&client())
+    .await;
+    assert_eq!(status, 200, "{body}");
+    (phone.expect("registered"), email)
 }
 
 async fn sign_in_started(server: &TestServer, email: &str) -> (reqwest::Client, Value) {
@@ -270,19 +237,8 @@ async fn approve_from_push(server: &TestServer, phone: &Phone, challenge: &Value
         .map(|o| o.keys().map(String::as_str).collect())
         .unwrap_or_default();
     assert!(members.iter().all(|m| !m.contains("number")), "{members:?}");
-    let signed = phone
-        .auth
-        .answer_challenge(phone.id.clone(), c, Decision::Approve, Some(number), now)
-        .await
-        .expect("sign");
-    let resp = client()
-        .post(&signed.url)
-        .header("content-type", "application/json")
-        .body(signed.body)
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(resp.status(), 200);
+    let (status, body, _) = phone.answer(&c, Decision::Approve, Some(number), now).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
@@ -419,8 +375,8 @@ async fn apns_and_fcm_deliver_challenges_the_phone_accepts() {
     let (gone, gone_mail) = phone_for(&server, &admin, &csrf, Platform::Ios, "gone-token").await;
     sign_in_started(&server, &gone_mail).await;
     until(&mock.seen, |s| s.apns.iter().any(|a| a.0 == "gone-token")).await;
-    // The token is dropped right after the 410 answer.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The token is dropped right after the 410 answer (in the background): wait for it by a
+    // deadline instead of a fixed sleep.
     let employee = {
         let mut conn = server.state.store.conn().await.expect("conn");
         sso_server::employees::store::find_by_email(&mut conn, &gone_mail)
@@ -429,32 +385,13 @@ async fn apns_and_fcm_deliver_challenges_the_phone_accepts() {
             .expect("employee")
             .id
     };
-    let (_, phones) = call(
-        &admin,
-        Method::GET,
-        server.url(&format!("/api/v1/employees/{employee}/devices")),
-        &csrf,
-        None,
-    )
+    let devices = server.url(&format!("/api/v1/employees/{employee}/devices"));
+    eventually(WAIT, "the gone APNs token to be dropped", || async {
+        let (_, phones) = call(&admin, Method::GET, devices.clone(), &csrf, None).await;
+        (phones["devices"][0]["push_token_registered"] == false).then_some(())
+    })
     .await;
-    assert_eq!(
-        phones["devices"][0]["push_token_registered"], false,
-        "{phones}"
-    );
-    let req = gone
-        .auth
-        .poll_request(gone.id.clone(), server.clock.now_ms() / 1000)
-        .await
-        .expect("poll");
-    let mut r = client().get(&req.url);
-    for h in &req.headers {
-        r = r.header(&h.name, &h.value);
-    }
-    let body = r.send().await.expect("poll").text().await.expect("body");
-    let pending = gone
-        .auth
-        .verify_poll_response(gone.id.clone(), body, server.clock.now_ms() / 1000)
-        .expect("verified");
+    let pending = gone.poll(None, server.clock.now_ms() / 1000).await;
     assert_eq!(pending.len(), 1);
 }
 
@@ -490,41 +427,8 @@ async fn with_the_push_service_down_the_poll_still_works() {
         "the sign-in starts although APNs is down"
     );
     // The employee opens the app: it polls, verifies and approves.
-    let req = phone
-        .auth
-        .poll_request(phone.id.clone(), server.clock.now_ms() / 1000)
-        .await
-        .expect("poll");
-    let mut r = client().get(&req.url);
-    for h in &req.headers {
-        r = r.header(&h.name, &h.value);
-    }
-    let body = r.send().await.expect("poll").text().await.expect("body");
-    let c = phone
-        .auth
-        .verify_poll_response(phone.id.clone(), body, server.clock.now_ms() / 1000)
-        .expect("verified")
-        .remove(0);
     let n = started["number"].as_u64().expect("n") as u32;
-    let signed = phone
-        .auth
-        .answer_challenge(
-            phone.id.clone(),
-            c,
-            Decision::Approve,
-            Some(n),
-            server.clock.now_ms() / 1000,
-        )
-        .await
-        .expect("sign");
-    let resp = client()
-        .post(&signed.url)
-        .header("content-type", "application/json")
-        .body(signed.body)
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(resp.status(), 200);
+    phone.approve(n, server.clock.now_ms() / 1000).await;
     let st: Value = browser
         .post(server.url("/login/push/status"))
         .json(&json!({"challenge": started["challenge"], "request": ""}))

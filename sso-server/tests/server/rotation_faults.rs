@@ -12,24 +12,17 @@ use key_bridge::{Agent, AgentConfig};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::keys::{api, binds, rotating_with};
+use crate::keys::{api, rotating_with};
 use crate::process::{free_port, start_on};
-use crate::support::{Db, HoldingProxy};
+use crate::support::{eventually, Db, HoldingProxy};
 
 /// The rotation's state through A, polled until `want` or the deadline.
 async fn until_state(f: &crate::keys::Rotating, want: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
+    eventually(within, &format!("the rotation to reach {want}"), || async {
         let r = f.rotation().await;
-        if r["state"] == json!(want) {
-            return r;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "rotation never reached {want}: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (r["state"] == json!(want)).then_some(r)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -149,15 +142,15 @@ async fn an_instance_killed_while_setting_the_password_is_taken_over_by_another(
         .held(&format!("{n}+next"))
         .expect("the new password beside the current");
     assert_eq!(f.held(&n).as_deref(), Some(first.as_str()));
-    assert!(binds(&dc, &f.dn, &first).await);
-    assert!(!binds(&dc, &f.dn, &next).await);
+    assert!(dc.binds(&f.dn, &first).await);
+    assert!(!dc.binds(&f.dn, &next).await);
     assert_eq!(f.rotation().await["state"], "setting_directory");
 
     // The DC answers again: A's retry takes the rotation over once K's heartbeat is stale.
     relay.release();
     until_state(&f, "committing", Duration::from_secs(30)).await;
     assert!(relay.accepted() >= 2, "A reached AD itself");
-    assert!(binds(&dc, &f.dn, &next).await && !binds(&dc, &f.dn, &first).await);
+    assert!(dc.binds(&f.dn, &next).await && !dc.binds(&f.dn, &first).await);
     assert!(f.key_can_sign_in().await);
     f.round().await;
     let done = until_state(&f, "done", Duration::from_secs(10)).await;

@@ -26,12 +26,13 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 /// configured when the test script says so).
 pub fn backends() -> Vec<Db> {
     let mut v = vec![Db::Sqlite];
-    match std::env::var("E2E_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => v.push(Db::Postgres),
-        _ => assert!(
-            std::env::var("E2E_REQUIRE_SERVERS").as_deref() != Ok("1"),
-            "E2E_POSTGRES_URL is not set but servers are required"
-        ),
+    if require(
+        "PostgreSQL server (E2E_POSTGRES_URL)",
+        test_support::postgres_url(),
+    )
+    .is_some()
+    {
+        v.push(Db::Postgres);
     }
     v
 }
@@ -218,49 +219,10 @@ pub async fn call(
     (status, value)
 }
 
-/// The value of the form field `name` in a page (hidden inputs: CSRF tokens, request ids).
-pub fn form_field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap_or("").to_owned()
-}
-
-/// Undoes askama's HTML escaping (numeric entities) and the named ones.
-pub fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("&#") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        match after
-            .find(';')
-            .and_then(|j| after[..j].parse::<u32>().ok().map(|n| (j, n)))
-        {
-            Some((j, n)) => {
-                out.push(char::from_u32(n).unwrap_or('?'));
-                rest = &after[j + 1..];
-            }
-            None => {
-                out.push_str("&#");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out.replace("&amp;", "&")
-}
-
-/// The registration link in the invitation page (the `href` of "this link").
-pub fn registration_link(page: &str) -> String {
-    let start = page
-        .find("hideez-auth://register")
-        .expect("registration link in the page");
-    let rest = &page[start..];
-    unescape(&rest[..rest.find('"').expect("end of href")])
-}
+/// Pages and waiting: the workspace's shared helpers (`test-support`).
+pub use test_support::html::{form_field, registration_link};
+pub use test_support::phone::{Phone, Registering};
+pub use test_support::{eventually, require};
 
 /// A "domain controller" that accepts connections and never answers: a sync against it stays
 /// in flight (until its 600-s timeout), so a test can kill or race it. Returns the port.
