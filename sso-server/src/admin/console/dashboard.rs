@@ -1,12 +1,8 @@
 //! The dashboard: per domain, the last sync run (counts, errors); employees, phones and keys.
 
-use axum::extract::State;
-use axum_extra::extract::cookie::CookieJar;
-
 use askama::Template;
 
 use super::shell::{or_page, page, Console, Nav, PageResult};
-use crate::app::AppState;
 use crate::directory::http::console::sync::RunCard;
 use crate::error::Error;
 
@@ -28,11 +24,7 @@ struct Dashboard {
     keys_total: i64,
 }
 
-pub async fn show(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-) -> PageResult {
+pub async fn show(Console { state, admin, jar }: Console) -> PageResult {
     let gathered = async {
         let mut conn = state.store.conn().await?;
         let mut domains = Vec::new();

@@ -62,14 +62,23 @@ impl Nav {
 }
 
 /// A page request from a signed-in admin; anyone else is sent to sign-in.
-pub struct Console(pub AdminSession);
+pub struct Console {
+    pub state: AppState,
+    pub admin: AdminSession,
+    /// The request's cookies (the flash is taken from them).
+    pub jar: CookieJar,
+}
 
 impl FromRequestParts<AppState> for Console {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match resolve(parts, state).await {
-            Ok(Some(s)) => Ok(Self(s)),
+            Ok(Some(admin)) => Ok(Self {
+                state: state.clone(),
+                admin,
+                jar: CookieJar::from_headers(&parts.headers),
+            }),
             Ok(None) => Err(Redirect::to("/admin/login").into_response()),
             Err(e) => Err(page_error(e)),
         }
@@ -79,6 +88,7 @@ impl FromRequestParts<AppState> for Console {
 /// A form POST from a signed-in admin carrying the session's CSRF token, with its fields.
 /// Without a session: back to sign-in; with a missing or wrong token: 403, nothing done.
 pub struct Posted {
+    pub state: AppState,
     pub admin: AdminSession,
     pub form: FormData,
 }
@@ -112,7 +122,11 @@ impl FromRequest<AppState> for Posted {
                  reload the page and try again.",
             ));
         }
-        Ok(Self { admin, form })
+        Ok(Self {
+            state: state.clone(),
+            admin,
+            form,
+        })
     }
 }
 

@@ -2,14 +2,12 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
-use axum_extra::extract::cookie::CookieJar;
+use axum::extract::Query;
 
 use askama::Template;
 
 use crate::admin::api::params::int_param;
 use crate::admin::console::shell::{or_page, page, when, Console, Nav, PageResult};
-use crate::app::AppState;
 use crate::audit::store::{AuditFilter, AuditRow};
 
 const PER_PAGE: i64 = 50;
@@ -52,9 +50,7 @@ struct AuditPage {
 }
 
 pub async fn show(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
+    Console { state, admin, jar }: Console,
     Query(params): Query<HashMap<String, String>>,
 ) -> PageResult {
     let before = match params.get("before").filter(|s| !s.is_empty()) {

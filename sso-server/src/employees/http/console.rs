@@ -51,11 +51,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Ends the employee's sessions and apps' refresh tokens (a lost laptop, a suspicion).
-async fn sign_out(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Posted { admin, .. }: Posted,
-) -> PageResult {
+async fn sign_out(Path(id): Path<String>, Posted { state, admin, .. }: Posted) -> PageResult {
     let id = or_page(uuid_param(&id))?;
     let r = crate::employees::http::api::sign_out(&state, &admin.actor(), &id.to_string())
         .await
@@ -69,11 +65,7 @@ async fn sign_out(
 }
 
 /// Lifts the employee's sign-in lock (too many failed passwords or codes).
-async fn unlock(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Posted { admin, .. }: Posted,
-) -> PageResult {
+async fn unlock(Path(id): Path<String>, Posted { state, admin, .. }: Posted) -> PageResult {
     let id = or_page(uuid_param(&id))?;
     let r = crate::throttle::unlock_employee(
         &state.store,
@@ -138,9 +130,7 @@ fn page_link(q: &str, page: i64) -> String {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
+    Console { state, admin, jar }: Console,
     Query(params): Query<HashMap<String, String>>,
 ) -> PageResult {
     let current = or_page(int_param("page", params.get("page"), 1, 1, 1_000_000))?;
@@ -250,11 +240,7 @@ fn employee_form(nav: Nav, edit: Option<&Employee>, fields: Vec<Field>) -> FormP
     }
 }
 
-async fn new_form(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-) -> PageResult {
+async fn new_form(Console { state, admin, jar }: Console) -> PageResult {
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "employees");
     let fields = employee_fields(&FormDataOrEmployee::Employee(None));
     page(jar, &employee_form(nav, None, fields))
@@ -274,7 +260,7 @@ fn form_outcome<T>(
     }
 }
 
-async fn create(State(state): State<AppState>, Posted { admin, form }: Posted) -> PageResult {
+async fn create(Posted { state, admin, form }: Posted) -> PageResult {
     let result = async {
         let valid = fields_from(&form).validate()?;
         service(&state)
@@ -305,12 +291,7 @@ async fn load(
     or_page(service(state).get(id).await)
 }
 
-async fn edit_form(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-    Path(id): Path<String>,
-) -> PageResult {
+async fn edit_form(Console { state, admin, jar }: Console, Path(id): Path<String>) -> PageResult {
     let e = load(&state, &id).await?;
     if e.source == Source::Directory {
         return Err(imported_refusal().into());
@@ -329,11 +310,7 @@ fn imported_refusal() -> Response {
     )
 }
 
-async fn update(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Posted { admin, form }: Posted,
-) -> PageResult {
+async fn update(Path(id): Path<String>, Posted { state, admin, form }: Posted) -> PageResult {
     let current = load(&state, &id).await?;
     let result = async {
         let valid = fields_from(&form).validate()?;
@@ -433,12 +410,7 @@ impl DetailPage {
     }
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-    Path(id): Path<String>,
-) -> PageResult {
+async fn detail(Console { state, admin, jar }: Console, Path(id): Path<String>) -> PageResult {
     let e = load(&state, &id).await?;
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "employees");
     detail_page(&state, nav, jar, e, None).await
@@ -607,11 +579,7 @@ fn outcome(
     }
 }
 
-async fn invite(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Posted { admin, .. }: Posted,
-) -> PageResult {
+async fn invite(Path(id): Path<String>, Posted { state, admin, .. }: Posted) -> PageResult {
     let id = or_page(uuid_param(&id))?;
     let r = invitations::invite(&state.invitations(), &admin.actor(), &id.to_string())
         .await
@@ -694,11 +662,7 @@ async fn revoke_device(
 /// "Rotate now" (a generated password) or "Set this password", for one account or all of the
 /// employee's. The password is checked by the rotation service; a refusal shows next to the
 /// field, and the password is never sent back.
-async fn rotate(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Posted { admin, form }: Posted,
-) -> PageResult {
+async fn rotate(Path(id): Path<String>, Posted { state, admin, form }: Posted) -> PageResult {
     let e = load(&state, &id).await?;
     let set = form.get("mode") == "set";
     let password = set.then(|| form.get("password").to_owned());

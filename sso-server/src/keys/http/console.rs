@@ -4,11 +4,10 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::IntoResponse as _;
 use axum::routing::{get, post};
 use axum::Router;
-use axum_extra::extract::cookie::CookieJar;
 
 use askama::Template;
 
@@ -113,9 +112,7 @@ struct ListPage {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
+    Console { state, admin, jar }: Console,
     Query(params): Query<HashMap<String, String>>,
 ) -> PageResult {
     let filter = or_page(keys::state_filter(params.get("state").map(String::as_str)))?;
@@ -172,11 +169,7 @@ fn import_page(nav: Nav, typed: &str) -> FormPage {
     }
 }
 
-async fn import_form(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-) -> PageResult {
+async fn import_form(Console { state, admin, jar }: Console) -> PageResult {
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "keys");
     page(jar, &import_page(nav, ""))
 }
@@ -188,7 +181,7 @@ fn form_rejected(e: Error, form: impl FnOnce() -> FormPage) -> crate::admin::con
     }
 }
 
-async fn import(State(state): State<AppState>, Posted { admin, form }: Posted) -> PageResult {
+async fn import(Posted { state, admin, form }: Posted) -> PageResult {
     let text = form.get("keys");
     let result = async {
         if text.trim().is_empty() {
@@ -301,12 +294,7 @@ struct ShowPage {
     workstation_revocable: bool,
 }
 
-async fn show(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-    Path(id): Path<String>,
-) -> PageResult {
+async fn show(Console { state, admin, jar }: Console, Path(id): Path<String>) -> PageResult {
     let k = load(&state, &id).await?;
     let (employee_name, workstation) = or_page(
         async {
@@ -350,9 +338,8 @@ async fn show(
 /// Revokes the workstation that serves this key: every request it signs is refused from now on
 /// (for every key it serves).
 async fn revoke_workstation(
-    State(state): State<AppState>,
     Path(id): Path<String>,
-    Posted { admin, .. }: Posted,
+    Posted { state, admin, .. }: Posted,
 ) -> PageResult {
     let k = load(&state, &id).await?;
     let r = async {
@@ -383,11 +370,7 @@ fn outcome(state: &AppState, admin: &AdminSession, to: &str, r: Result<String>) 
     }
 }
 
-async fn action(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Posted { admin, form }: Posted,
-) -> PageResult {
+async fn action(Path(id): Path<String>, Posted { state, admin, form }: Posted) -> PageResult {
     let k = load(&state, &id).await?;
     let r = async {
         let (act, done_text) = match form.get("action") {
@@ -461,9 +444,7 @@ async fn candidates(state: &AppState, q: &str) -> Result<Vec<Candidate>> {
 }
 
 async fn assign_form(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
+    Console { state, admin, jar }: Console,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> PageResult {
@@ -484,11 +465,7 @@ async fn assign_form(
     )
 }
 
-async fn assign(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Posted { admin, form }: Posted,
-) -> PageResult {
+async fn assign(Path(id): Path<String>, Posted { state, admin, form }: Posted) -> PageResult {
     let k = load(&state, &id).await?;
     let typed = form.get("employee_id").trim().to_owned();
     let email = form.checked("email");

@@ -1,9 +1,8 @@
 //! OIDC clients (relying parties): list, create (the secret shown once), edit, delete.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::routing::get;
 use axum::Router;
-use axum_extra::extract::cookie::CookieJar;
 
 use askama::Template;
 
@@ -42,11 +41,7 @@ struct ListPage {
     clients: Vec<ClientView>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-) -> PageResult {
+async fn list(Console { state, admin, jar }: Console) -> PageResult {
     let clients = or_page(service(&state).list().await)?;
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "clients");
     page(jar, &ListPage { nav, clients })
@@ -154,16 +149,12 @@ fn rejected(e: Error, form: impl FnOnce() -> FormPage) -> crate::admin::console:
     }
 }
 
-async fn new_form(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-) -> PageResult {
+async fn new_form(Console { state, admin, jar }: Console) -> PageResult {
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "clients");
     page(jar, &form_page(nav, None, fields(None, None)))
 }
 
-async fn create(State(state): State<AppState>, Posted { admin, form }: Posted) -> PageResult {
+async fn create(Posted { state, admin, form }: Posted) -> PageResult {
     let result = async {
         let input = input_from(&form)?;
         service(&state)
@@ -209,12 +200,7 @@ struct ShowPage {
     issuer: String,
 }
 
-async fn show(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-    Path(id): Path<String>,
-) -> PageResult {
+async fn show(Console { state, admin, jar }: Console, Path(id): Path<String>) -> PageResult {
     let c = load(&state, &id).await?;
     let (nav, flash, jar) = Nav::new(&state, &admin, jar, "clients");
     page(
@@ -229,22 +215,13 @@ async fn show(
     )
 }
 
-async fn edit_form(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-    Path(id): Path<String>,
-) -> PageResult {
+async fn edit_form(Console { state, admin, jar }: Console, Path(id): Path<String>) -> PageResult {
     let c = load(&state, &id).await?;
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "clients");
     page(jar, &form_page(nav, Some(&c), fields(None, Some(&c))))
 }
 
-async fn update(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Posted { admin, form }: Posted,
-) -> PageResult {
+async fn update(Path(id): Path<String>, Posted { state, admin, form }: Posted) -> PageResult {
     let current = load(&state, &id).await?;
     let result = async {
         let input = input_from(&form)?;
@@ -283,9 +260,7 @@ struct DeletePage {
 }
 
 async fn delete_confirm(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
+    Console { state, admin, jar }: Console,
     Path(id): Path<String>,
 ) -> PageResult {
     let c = load(&state, &id).await?;
@@ -293,11 +268,7 @@ async fn delete_confirm(
     page(jar, &DeletePage { nav, c })
 }
 
-async fn delete(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Posted { admin, .. }: Posted,
-) -> PageResult {
+async fn delete(Path(id): Path<String>, Posted { state, admin, .. }: Posted) -> PageResult {
     let c = load(&state, &id).await?;
     or_page(
         service(&state)

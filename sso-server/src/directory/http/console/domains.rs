@@ -1,7 +1,7 @@
 //! Domains to sync, on-premises AD or Entra ID: list, add, edit, and "test connection" (bind or
 //! get a Graph token, find the group, count its members).
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
@@ -43,11 +43,7 @@ struct ListPage {
     domains: Vec<DomainView>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-) -> PageResult {
+async fn list(Console { state, admin, jar }: Console) -> PageResult {
     let domains = or_page(service(&state).list().await)?;
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "domains");
     page(jar, &ListPage { nav, domains })
@@ -267,11 +263,7 @@ fn form_page(nav: Nav, d: Option<&DomainView>, fields: Vec<Field>) -> FormPage {
     }
 }
 
-async fn new_form(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-) -> PageResult {
+async fn new_form(Console { state, admin, jar }: Console) -> PageResult {
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "domains");
     page(jar, &form_page(nav, None, fields(None, None, false)))
 }
@@ -283,7 +275,7 @@ fn rejected(e: Error, form: impl FnOnce() -> FormPage) -> crate::admin::console:
     }
 }
 
-async fn create(State(state): State<AppState>, Posted { admin, form }: Posted) -> PageResult {
+async fn create(Posted { state, admin, form }: Posted) -> PageResult {
     let result = async {
         let input = input_from(&form)?;
         service(&state)
@@ -328,12 +320,7 @@ struct ShowPage {
     test: Option<ConnectionTest>,
 }
 
-async fn show(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-    Path(id): Path<String>,
-) -> PageResult {
+async fn show(Console { state, admin, jar }: Console, Path(id): Path<String>) -> PageResult {
     let d = load(&state, &id).await?;
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "domains");
     page(
@@ -347,22 +334,13 @@ async fn show(
     )
 }
 
-async fn edit_form(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-    Path(id): Path<String>,
-) -> PageResult {
+async fn edit_form(Console { state, admin, jar }: Console, Path(id): Path<String>) -> PageResult {
     let d = load(&state, &id).await?;
     let (nav, _, jar) = Nav::new(&state, &admin, jar, "domains");
     page(jar, &form_page(nav, Some(&d), fields(None, Some(&d), true)))
 }
 
-async fn update(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Posted { admin, form }: Posted,
-) -> PageResult {
+async fn update(Path(id): Path<String>, Posted { state, admin, form }: Posted) -> PageResult {
     let current = load(&state, &id).await?;
     let result = async {
         let input = input_from(&form)?;
@@ -390,11 +368,7 @@ async fn update(
 
 /// Tests the stored settings and shows the result on the domain's page. Changes nothing, but
 /// it makes the server connect out, so it is a POST like any other action.
-async fn test(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Posted { admin, .. }: Posted,
-) -> PageResult {
+async fn test(Path(id): Path<String>, Posted { state, admin, .. }: Posted) -> PageResult {
     let d = load(&state, &id).await?;
     let result = match service(&state)
         .test_connection(&d.id.to_string(), &state.clock)

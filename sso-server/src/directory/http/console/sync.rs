@@ -5,10 +5,9 @@
 use crate::directory::run_state::RunState;
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::routing::get;
 use axum::Router;
-use axum_extra::extract::cookie::CookieJar;
 
 use askama::Template;
 
@@ -116,11 +115,7 @@ async fn domain_names(conn: &mut crate::store::Conn) -> Result<HashMap<String, S
         .collect())
 }
 
-async fn confirm(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-) -> PageResult {
+async fn confirm(Console { state, admin, jar }: Console) -> PageResult {
     let gathered = async {
         let mut conn = state.store.conn().await?;
         let rows = crate::directory::store::list_domains(&mut conn).await?;
@@ -159,7 +154,7 @@ async fn confirm(
     )
 }
 
-async fn start(State(state): State<AppState>, Posted { admin, form }: Posted) -> PageResult {
+async fn start(Posted { state, admin, form }: Posted) -> PageResult {
     let domain = form.opt("domain");
     let options = RunOptions {
         mode: SyncMode::Full,
@@ -219,9 +214,7 @@ struct ProgressPage {
 }
 
 async fn progress(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
+    Console { state, admin, jar }: Console,
     Query(params): Query<HashMap<String, String>>,
 ) -> PageResult {
     let ids = params
@@ -278,12 +271,7 @@ impl ReportPage {
     }
 }
 
-async fn report(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-    Path(id): Path<String>,
-) -> PageResult {
+async fn report(Console { state, admin, jar }: Console, Path(id): Path<String>) -> PageResult {
     let id = or_page(uuid_param(&id))?.to_string();
     let (run, report) = or_page(
         async {

@@ -2,10 +2,9 @@
 //! shown once, as an activation code is) and revoking one. All through `keys::workstations`, as
 //! the API.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::routing::{get, post};
 use axum::Router;
-use axum_extra::extract::cookie::CookieJar;
 
 use askama::Template;
 
@@ -56,11 +55,7 @@ struct ListPage {
     error: Option<String>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Console(admin): Console,
-    jar: CookieJar,
-) -> PageResult {
+async fn list(Console { state, admin, jar }: Console) -> PageResult {
     let rows = or_page(
         async {
             let mut conn = state.store.conn().await?;
@@ -81,7 +76,7 @@ async fn list(
     )
 }
 
-async fn create(State(state): State<AppState>, Posted { admin, form }: Posted) -> PageResult {
+async fn create(Posted { state, admin, form }: Posted) -> PageResult {
     let name = form.get("name").trim().to_owned();
     match workstations::create(&state.store, state.clock.as_ref(), &admin.actor(), &name).await {
         Ok(c) => Ok(done(
@@ -124,11 +119,7 @@ async fn create(State(state): State<AppState>, Posted { admin, form }: Posted) -
     }
 }
 
-async fn revoke(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Posted { admin, .. }: Posted,
-) -> PageResult {
+async fn revoke(Path(id): Path<String>, Posted { state, admin, .. }: Posted) -> PageResult {
     let r = async {
         let id = uuid_param(&id)?.to_string();
         workstations::revoke(&state.store, state.clock.as_ref(), &admin.actor(), &id).await
