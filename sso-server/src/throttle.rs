@@ -196,10 +196,7 @@ pub async fn unlock_employee(
         now,
         actor,
         "employee.sign_in_unlocked",
-        Some(crate::audit::Target {
-            kind: "employee",
-            id: employee_id,
-        }),
+        Some(crate::audit::Target::of("employee", employee_id)),
         serde_json::json!({ "had_failures": lifted }),
     )
     .await?;

@@ -132,10 +132,7 @@ pub async fn create_admin(
         now_ms,
         actor,
         "admin.created",
-        Some(Target {
-            kind: "admin",
-            id: &row.id,
-        }),
+        Some(Target::of("admin", &row.id)),
         json!({ "username": row.username }),
     )
     .await?;
@@ -231,7 +228,7 @@ async fn try_login(
             now,
             &actor,
             "admin.login_failed",
-            target_id.as_deref().map(|id| Target { kind: "admin", id }),
+            target_id.as_deref().map(|id| Target::of("admin", id)),
             json!({ "username": username.trim(), "reason": "bad credentials", "failures": n, "locked": locked }),
         )
         .await?;
@@ -239,10 +236,7 @@ async fn try_login(
     };
     throttle::succeeded(&mut conn, &name_key).await?;
     throttle::release(&mut conn, &ip_key).await?;
-    let target = Some(Target {
-        kind: "admin",
-        id: &admin.id,
-    });
+    let target = Some(Target::of("admin", &admin.id));
     let token = random_token()?;
     let session = SessionRow {
         token_hash: token_hash(&token),

@@ -49,6 +49,12 @@ pub struct Target<'a> {
     pub id: &'a str,
 }
 
+impl<'a> Target<'a> {
+    pub fn of(kind: &'a str, id: &'a str) -> Self {
+        Self { kind, id }
+    }
+}
+
 pub async fn record(
     conn: &mut Conn,
     at_ms: i64,

@@ -515,18 +515,38 @@ fn validate_ldap(input: &DomainInput) -> Result<DomainRow> {
         .unwrap_or_else(|| DEFAULT_SYNC_GROUP.to_owned());
     let rotation_group = optional("rotation_group", input.rotation_group.as_deref(), 1024)?
         .unwrap_or_else(|| DEFAULT_ROTATION_GROUP.to_owned());
+    Ok(DomainRow {
+        urls: serde_json::to_string(&urls).map_err(|e| Error::Internal(e.to_string()))?,
+        tls_mode: tls.as_str().to_owned(),
+        bind_dn,
+        base_dn,
+        netbios_name: optional("netbios_name", input.netbios_name.as_deref(), 15)?,
+        rotation_group,
+        ..new_row(input, DomainKind::Ldap, name, ca_pem, sync_group)?
+    })
+}
+
+/// A new domain's row with what every kind shares (limits, switches, no cursor yet); each kind
+/// fills in its own connection fields.
+fn new_row(
+    input: &DomainInput,
+    kind: DomainKind,
+    name: String,
+    ca_pem: Option<String>,
+    sync_group: String,
+) -> Result<DomainRow> {
     let limits = common_limits(input)?;
     Ok(DomainRow {
         id: String::new(),
         name,
-        urls: serde_json::to_string(&urls).map_err(|e| Error::Internal(e.to_string()))?,
-        tls_mode: tls.as_str().to_owned(),
+        urls: "[]".into(),
+        tls_mode: TlsMode::Ldaps.as_str().to_owned(),
         ca_pem,
-        bind_dn,
-        base_dn,
-        netbios_name: optional("netbios_name", input.netbios_name.as_deref(), 15)?,
+        bind_dn: String::new(),
+        base_dn: String::new(),
+        netbios_name: None,
         sync_group,
-        rotation_group,
+        rotation_group: String::new(),
         invite_on_import: i64::from(input.invite_on_import),
         max_removal_percent: i64::from(limits.max_removal_percent),
         max_removal_count: i64::from(limits.max_removal_count),
@@ -539,7 +559,7 @@ fn validate_ldap(input: &DomainInput) -> Result<DomainRow> {
         last_full_sync_at: None,
         created_at: 0,
         updated_at: 0,
-        kind: DomainKind::Ldap.as_str().to_owned(),
+        kind: kind.as_str().to_owned(),
         tenant_id: None,
         client_id: None,
         authority_url: None,
@@ -633,36 +653,12 @@ fn validate_entra(input: &DomainInput) -> Result<DomainRow> {
         graph::http_client(Some(pem), Duration::from_secs(1))
             .map_err(|e| Error::validation("ca_pem", e.to_string()))?;
     }
-    let limits = common_limits(input)?;
     Ok(DomainRow {
-        id: String::new(),
-        name,
-        urls: "[]".into(),
-        tls_mode: TlsMode::Ldaps.as_str().to_owned(),
-        ca_pem,
-        bind_dn: String::new(),
-        base_dn: String::new(),
-        netbios_name: None,
-        sync_group: group_id,
-        rotation_group: String::new(),
-        invite_on_import: i64::from(input.invite_on_import),
-        max_removal_percent: i64::from(limits.max_removal_percent),
-        max_removal_count: i64::from(limits.max_removal_count),
-        hold_all_when_refused: i64::from(input.hold_all_when_refused),
-        timeout_seconds: i64::from(limits.timeout_seconds),
-        enabled: i64::from(input.enabled.unwrap_or(true)),
-        cursor_dc: None,
-        cursor_invocation_id: None,
-        cursor_usn: None,
-        last_full_sync_at: None,
-        created_at: 0,
-        updated_at: 0,
-        kind: DomainKind::EntraId.as_str().to_owned(),
         tenant_id: Some(tenant_id),
         client_id: Some(client_id),
         authority_url: Some(authority_url),
         graph_url: Some(graph_url),
-        cursor_delta_link: None,
+        ..new_row(input, DomainKind::EntraId, name, ca_pem, group_id)?
     })
 }
 
@@ -836,10 +832,7 @@ impl Domains<'_> {
             now_ms,
             actor,
             "domain.created",
-            Some(Target {
-                kind: "domain",
-                id: &row.id,
-            }),
+            Some(Target::of("domain", &row.id)),
             json!({ "name": row.name, "kind": row.kind, "urls": urls_of(&row)?,
                     "graph_url": row.graph_url, "sync_group": row.sync_group }),
         )
@@ -921,10 +914,7 @@ impl Domains<'_> {
             now_ms,
             actor,
             "domain.updated",
-            Some(Target {
-                kind: "domain",
-                id: &id,
-            }),
+            Some(Target::of("domain", &id)),
             json!({ "name": row.name,             "credential_changed": credential.as_ref().map(|c| c.0) }),
         )
         .await?;
@@ -964,10 +954,7 @@ impl Domains<'_> {
             now_ms,
             actor,
             "domain.deleted",
-            Some(Target {
-                kind: "domain",
-                id: &id,
-            }),
+            Some(Target::of("domain", &id)),
             json!({ "name": current.name }),
         )
         .await?;

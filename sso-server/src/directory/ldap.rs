@@ -383,10 +383,20 @@ impl DirectoryConn {
         base_dn: &str,
         group_dn: &str,
     ) -> Result<Vec<Uuid>, DirectoryError> {
+        self.member_guids_where(base_dn, group_dn, "").await
+    }
+
+    /// The GUIDs of the members that also match `extra` (an LDAP filter, or empty).
+    async fn member_guids_where(
+        &mut self,
+        base_dn: &str,
+        group_dn: &str,
+        extra: &str,
+    ) -> Result<Vec<Uuid>, DirectoryError> {
         let entries = self
             .search_paged(
                 base_dn,
-                &Self::members_filter(group_dn, ""),
+                &Self::members_filter(group_dn, extra),
                 &["objectGUID"],
                 |_| {},
             )
@@ -658,18 +668,7 @@ impl DirectoryConn {
             .iter()
             .map(|g| format!("(objectGUID={})", guid::filter_value(g)))
             .collect();
-        let entries = self
-            .search_paged(
-                base_dn,
-                &Self::members_filter(group_dn, &format!("(|{any})")),
-                &["objectGUID"],
-                |_| {},
-            )
-            .await?;
-        Ok(entries
-            .iter()
-            .filter_map(|e| first_bin(e, "objectGUID"))
-            .filter_map(|b| guid::from_ad_bytes(&b))
-            .collect())
+        self.member_guids_where(base_dn, group_dn, &format!("(|{any})"))
+            .await
     }
 }

@@ -553,10 +553,7 @@ impl Syncer {
             now,
             &options.actor,
             "directory.sync_refused",
-            Some(Target {
-                kind: "domain",
-                id: domain.id(),
-            }),
+            Some(Target::of("domain", domain.id())),
             json!({ "run": row.id, "would_remove": plan.report.counts.removed, "missing": report.held.len(), "synced": plan.synced_before, "applied": false }),
         )
         .await?;
@@ -706,10 +703,7 @@ impl Syncer {
                 now,
                 &options.actor,
                 "employee.taken_over",
-                Some(Target {
-                    kind: "employee",
-                    id: &t.employee_id,
-                }),
+                Some(Target::of("employee", &t.employee_id)),
                 json!({
                     "display_name": t.display_name,
                     "matched_by": t.matched_by,
@@ -779,10 +773,7 @@ impl Syncer {
             now,
             &options.actor,
             "directory.synced",
-            Some(Target {
-                kind: "domain",
-                id: domain.id(),
-            }),
+            Some(Target::of("domain", domain.id())),
             json!({ "run": row.id, "kind": row.kind, "counts": plan.report.counts }),
         )
         .await?;

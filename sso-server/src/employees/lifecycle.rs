@@ -60,10 +60,7 @@ pub async fn sign_out_everywhere(
         now_ms,
         actor,
         "employee.signed_out_everywhere",
-        Some(Target {
-            kind: "employee",
-            id: employee_id,
-        }),
+        Some(Target::of("employee", employee_id)),
         json!({ "sessions_ended": sessions, "grants_revoked": grants }),
     )
     .await?;
@@ -87,10 +84,7 @@ pub async fn deactivate(
         now_ms,
         actor,
         "employee.deactivated",
-        Some(Target {
-            kind: "employee",
-            id: employee_id,
-        }),
+        Some(Target::of("employee", employee_id)),
         json!({ "reason": reason.as_str(), "sessions_ended": sessions, "grants_revoked": grants, "devices_revoked": devices, "keys_deactivated": keys }),
     )
     .await

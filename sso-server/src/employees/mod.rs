@@ -193,10 +193,7 @@ impl Employees<'_> {
             now_ms,
             actor,
             "employee.created",
-            Some(Target {
-                kind: "employee",
-                id: &id,
-            }),
+            Some(Target::of("employee", &id)),
             json!({ "display_name": fields.display_name, "email": fields.email }),
         )
         .await?;
@@ -236,10 +233,7 @@ impl Employees<'_> {
             now_ms,
             actor,
             "employee.updated",
-            Some(Target {
-                kind: "employee",
-                id: &id,
-            }),
+            Some(Target::of("employee", &id)),
             json!({ "changed": changed_fields(&current.fields, &fields) }),
         )
         .await?;
@@ -261,10 +255,7 @@ impl Employees<'_> {
             now_ms,
             actor,
             "employee.deleted",
-            Some(Target {
-                kind: "employee",
-                id: &id,
-            }),
+            Some(Target::of("employee", &id)),
             json!({ "display_name": current.fields.display_name, "email": current.fields.email }),
         )
         .await?;

@@ -18,8 +18,8 @@ pub struct EmployeeFields {
     pub title: Option<String>,
 }
 
-/// Fields that passed validation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Fields that passed validation (the API shows them as they are).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ValidEmployee {
     pub given_name: Option<String>,
     pub family_name: Option<String>,

@@ -182,7 +182,7 @@ pub async fn create_in(
         now,
         actor,
         "employee.invited",
-        Some(Target { kind: "employee", id: &employee.id }),
+        Some(Target::of("employee", &employee.id)),
         json!({ "invitation": row.id, "email": row.email, "delivery": if state.mailer.configured() { "email" } else { "outbox" } }),
     )
     .await?;
@@ -233,10 +233,7 @@ pub async fn resend(state: &Invitations, actor: &Actor, id: &str) -> Result<Invi
         now,
         actor,
         "invitation.resent",
-        Some(Target {
-            kind: "invitation",
-            id,
-        }),
+        Some(Target::of("invitation", id)),
         json!({}),
     )
     .await?;
@@ -259,10 +256,7 @@ pub async fn revoke(state: &Invitations, actor: &Actor, id: &str) -> Result<()> 
         now,
         actor,
         "invitation.revoked",
-        Some(Target {
-            kind: "invitation",
-            id,
-        }),
+        Some(Target::of("invitation", id)),
         json!({}),
     )
     .await?;

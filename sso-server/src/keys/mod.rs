@@ -433,10 +433,7 @@ pub async fn assign(
         now,
         actor,
         "key.assigned",
-        Some(Target {
-            kind: "employee",
-            id: &employee.id,
-        }),
+        Some(Target::of("employee", &employee.id)),
         json!({ "key": k.id, "serial": k.serial, "emailed": emailed_to.is_some() }),
     )
     .await?;
@@ -553,10 +550,7 @@ pub async fn activate(
         now,
         actor,
         event,
-        Some(Target {
-            kind: "employee",
-            id: &employee_id,
-        }),
+        Some(Target::of("employee", &employee_id)),
         detail,
     )
     .await?;
@@ -648,7 +642,7 @@ pub async fn act(
         now,
         actor,
         "key.changed",
-        k.employee_id.as_deref().map(|id| Target { kind: "employee", id }),
+        k.employee_id.as_deref().map(|id| Target::of("employee", id)),
         json!({ "key": k.id, "serial": k.serial, "action": format!("{action:?}"), "state": k.state }),
     )
     .await?;

@@ -181,7 +181,7 @@ pub async fn start(
         now,
         actor,
         "password.rotation_started",
-        Some(Target { kind: "employee", id: &employee.id }),
+        Some(Target::of("employee", &employee.id)),
         json!({ "rotation": id, "account": account.id, "key": key.serial, "reason": reason, "scope": scope.as_str() }),
     )
     .await?;
@@ -270,17 +270,7 @@ pub async fn on_task_finished(
         (Some(Operation::PromotePassword), false) => {
             // AD already has the new password and the key holds it as `+next`: keep asking the
             // key to promote it.
-            let payload = promote_payload(&mut tx, &r).await?;
-            tasks::queue(
-                &mut tx,
-                &state.cipher,
-                &r.key_id,
-                Operation::PromotePassword,
-                Some(&r.id),
-                &payload,
-                now,
-            )
-            .await?;
+            queue_promotion(&mut tx, state, &r, now).await?;
         }
         _ => {}
     }
@@ -326,14 +316,31 @@ async fn names(conn: &mut Conn, r: &RotationRow) -> Result<String> {
     Ok(credential_name(&domain))
 }
 
-async fn promote_payload(conn: &mut Conn, r: &RotationRow) -> Result<Payload> {
+/// Asks the key to promote the `+next` password it holds to its account's entry.
+async fn queue_promotion(
+    conn: &mut Conn,
+    state: &HardwareKeys,
+    r: &RotationRow,
+    now: i64,
+) -> Result<()> {
     let name = names(conn, r).await?;
-    Ok(Payload {
+    let payload = Payload {
         from: Some(next_name(&name)),
         name,
         login: None,
         password: None,
-    })
+    };
+    tasks::queue(
+        conn,
+        &state.cipher,
+        &r.key_id,
+        Operation::PromotePassword,
+        Some(&r.id),
+        &payload,
+        now,
+    )
+    .await?;
+    Ok(())
 }
 
 async fn discard(state: &HardwareKeys, conn: &mut Conn, r: &RotationRow, now: i64) -> Result<()> {
@@ -449,17 +456,7 @@ async fn set_directory_leased(state: &HardwareKeys, rotation_id: &str) -> Result
             .await?
             {
                 crate::keys::store::mark_rotated(&mut tx, &account.id, now).await?;
-                let payload = promote_payload(&mut tx, &r).await?;
-                tasks::queue(
-                    &mut tx,
-                    &state.cipher,
-                    &r.key_id,
-                    Operation::PromotePassword,
-                    Some(&r.id),
-                    &payload,
-                    now,
-                )
-                .await?;
+                queue_promotion(&mut tx, state, &r, now).await?;
                 finished(&mut tx, &r, "password.set_in_directory", now).await?;
             }
         }

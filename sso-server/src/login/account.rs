@@ -15,7 +15,7 @@ use serde_json::json;
 use super::{message, message_key, passkey::account_csrf_ok, session, step_up};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Target};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
 pub struct RenameForm {
@@ -151,67 +151,75 @@ pub async fn rename_passkey(
     Ok(Redirect::to("/account").into_response())
 }
 
-/// `POST /account/passkeys/{id}/remove`: needs the step-up.
-pub async fn remove_passkey(
+/// `POST /account/passkeys/{id}/remove` and `POST /account/phones/{id}/remove`: need the
+/// step-up.
+pub async fn remove(
     State(state): State<AppState>,
     jar: CookieJar,
-    Path(id): Path<String>,
+    Path((what, id)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response> {
-    let (cur, now) = match stepped_up(&state, &jar, &form.csrf_token).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
+    let what = match what.as_str() {
+        "passkeys" => Owned::Passkey,
+        "phones" => Owned::Phone,
+        _ => return Err(Error::NotFound("page")),
     };
-    let mut tx = state.store.begin().await?;
-    let Some(name) = crate::oidc::store::delete_passkey(&mut tx, &cur.employee.id, &id).await?
-    else {
-        return Ok(message_key(
-            StatusCode::NOT_FOUND,
-            "msg-not-removed",
-            "msg-no-such-passkey",
-            true,
-        ));
-    };
-    let notice = state
-        .config
-        .default_language
-        .t1("mail-notice-passkey-removed", "name", &name);
-    let detail = json!({ "passkey": id, "name": name, "session": cur.session.id });
-    removed(&state, tx, &cur, now, "passkey.removed", detail, &notice).await
+    remove_owned(&state, &jar, &form, what, &id).await
 }
 
-/// `POST /account/phones/{id}/remove`: needs the step-up.
-pub async fn remove_phone(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    Path(id): Path<String>,
-    Form(form): Form<ActionForm>,
+/// What an employee may remove from their own account.
+#[derive(Clone, Copy)]
+enum Owned {
+    Passkey,
+    Phone,
+}
+
+/// Removes one of the employee's own passkeys or phones (only theirs: the store matches the
+/// employee too), after the step-up.
+async fn remove_owned(
+    state: &AppState,
+    jar: &CookieJar,
+    form: &ActionForm,
+    what: Owned,
+    id: &str,
 ) -> Result<Response> {
-    let (cur, now) = match stepped_up(&state, &jar, &form.csrf_token).await? {
+    let (cur, now) = match stepped_up(state, jar, &form.csrf_token).await? {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
+    let lang = &state.config.default_language;
     let mut tx = state.store.begin().await?;
-    if !crate::push::store::revoke_device(&mut tx, &cur.employee.id, &id, now).await? {
+    let (found, missing) = match what {
+        Owned::Passkey => (
+            crate::oidc::store::delete_passkey(&mut tx, &cur.employee.id, id)
+                .await?
+                .map(|name| {
+                    let detail = json!({ "passkey": id, "name": name, "session": cur.session.id });
+                    let notice = lang.t1("mail-notice-passkey-removed", "name", &name);
+                    ("passkey.removed", detail, notice)
+                }),
+            "msg-no-such-passkey",
+        ),
+        Owned::Phone => (
+            crate::push::store::revoke_device(&mut tx, &cur.employee.id, id, now)
+                .await?
+                .then(|| {
+                    let detail = json!({ "device": id, "session": cur.session.id });
+                    let notice = lang.t("mail-notice-phone-removed");
+                    ("device.removed_by_employee", detail, notice)
+                }),
+            "msg-no-such-phone",
+        ),
+    };
+    let Some((event, detail, notice)) = found else {
         return Ok(message_key(
             StatusCode::NOT_FOUND,
             "msg-not-removed",
-            "msg-no-such-phone",
+            missing,
             true,
         ));
-    }
-    let notice = state.config.default_language.t("mail-notice-phone-removed");
-    let detail = json!({ "device": id, "session": cur.session.id });
-    removed(
-        &state,
-        tx,
-        &cur,
-        now,
-        "device.removed_by_employee",
-        detail,
-        &notice,
-    )
-    .await
+    };
+    removed(state, tx, &cur, now, event, detail, &notice).await
 }
 
 /// The end of every removal: the audit record in the removal's transaction, the commit, the
@@ -230,10 +238,7 @@ async fn removed(
         now,
         &employee_actor(),
         action,
-        Some(Target {
-            kind: "employee",
-            id: &cur.employee.id,
-        }),
+        Some(Target::of("employee", &cur.employee.id)),
         detail,
     )
     .await?;

@@ -129,10 +129,7 @@ pub async fn status(
                 name: "the employee".into(),
             },
             "employee.confirmed_on_phone",
-            Some(Target {
-                kind: "employee",
-                id: &cur.employee.id,
-            }),
+            Some(Target::of("employee", &cur.employee.id)),
             json!({ "challenge": c.id, "session": cur.session.id }),
         )
         .await?;

@@ -54,8 +54,8 @@ const FAILURE_FLOOR: Duration = Duration::from_millis(400);
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", get(signin_page).post(signin_submit))
-        .route("/login/password", post(password_submit))
-        .route("/login/code", post(code_submit))
+        .route("/login/password", post(submit_by::<false>))
+        .route("/login/code", post(submit_by::<true>))
         .route("/login/signin.js", get(passkey::script))
         .route("/login/base.css", get(passkey::stylesheet))
         .route("/login/passkey/options", post(passkey::signin_options))
@@ -72,11 +72,8 @@ pub fn router() -> Router<AppState> {
             "/account/passkeys/{id}/rename",
             post(account::rename_passkey),
         )
-        .route(
-            "/account/passkeys/{id}/remove",
-            post(account::remove_passkey),
-        )
-        .route("/account/phones/{id}/remove", post(account::remove_phone))
+        // passkeys or phones
+        .route("/account/{what}/{id}/remove", post(account::remove))
         .route("/account/confirm/status", post(confirm::status))
         .route(
             "/account/sign-out-everywhere",
@@ -250,18 +247,6 @@ pub fn csrf_ok(state: &AppState, jar: &CookieJar, presented: &str) -> bool {
     !expected.is_empty() && constant_time_eq(&expected, presented)
 }
 
-#[derive(Deserialize)]
-struct PasswordForm {
-    #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
-    request: String,
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-}
-
 /// The sign-in page's one form: the account field and, under "Other ways to sign in", the code
 /// and the password, each with its own button (`method`). Enter in a field presses the first
 /// button (the phone's), so without a chosen method the filled field decides. The phone request
@@ -304,83 +289,40 @@ async fn signin_submit(
             .await
         }
     };
-    if method == session::Method::Code {
-        code_submit(
-            State(state),
-            ClientIp(ip),
-            jar,
-            Form(CodeForm {
-                csrf_token: form.csrf_token,
-                request: form.request,
-                username: form.username,
-                code: form.code,
-            }),
-        )
-        .await
+    sign_in_with(&state, ip, jar, method, &form).await
+}
+
+/// `POST /login/code` (`CODE`) and `POST /login/password`: the form of the page without script,
+/// one way each.
+async fn submit_by<const CODE: bool>(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Form(form): Form<SigninForm>,
+) -> Result<Response> {
+    let method = if CODE {
+        session::Method::Code
     } else {
-        password_submit(
-            State(state),
-            ClientIp(ip),
-            jar,
-            Form(PasswordForm {
-                csrf_token: form.csrf_token,
-                request: form.request,
-                username: form.username,
-                password: form.password,
-            }),
-        )
-        .await
-    }
-}
-
-async fn password_submit(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    jar: CookieJar,
-    Form(form): Form<PasswordForm>,
-) -> Result<Response> {
-    let attempt = Attempt {
-        method: "password",
-        last: session::Method::Password,
-        amr: "pwd",
-        request: &form.request,
-        username: &form.username,
-        csrf_token: &form.csrf_token,
+        session::Method::Password
     };
-    form_signin(&state, ip, jar, attempt, || {
-        password::verify(&state, &form.username, &form.password)
-    })
-    .await
+    sign_in_with(&state, ip, jar, method, &form).await
 }
 
-#[derive(Deserialize)]
-struct CodeForm {
-    #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
-    request: String,
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    code: String,
-}
-
-async fn code_submit(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+/// Signs in with the form's offline code or its password, as `method` says.
+async fn sign_in_with(
+    state: &AppState,
+    ip: Option<String>,
     jar: CookieJar,
-    Form(form): Form<CodeForm>,
+    method: session::Method,
+    form: &SigninForm,
 ) -> Result<Response> {
-    let attempt = Attempt {
-        method: "offline_code",
-        last: session::Method::Code,
-        amr: "otp",
-        request: &form.request,
-        username: &form.username,
-        csrf_token: &form.csrf_token,
-    };
-    form_signin(&state, ip, jar, attempt, || {
-        code::verify(&state, &form.username, &form.code)
+    let attempt = Attempt::new(method, &form.request, &form.username, &form.csrf_token);
+    form_signin(state, ip, jar, attempt, || async {
+        if method == session::Method::Code {
+            code::verify(state, &form.username, &form.code).await
+        } else {
+            password::verify(state, &form.username, &form.password).await
+        }
     })
     .await
 }
@@ -396,6 +338,30 @@ struct Attempt<'a> {
     request: &'a str,
     username: &'a str,
     csrf_token: &'a str,
+}
+
+impl<'a> Attempt<'a> {
+    fn new(
+        last: session::Method,
+        request: &'a str,
+        username: &'a str,
+        csrf_token: &'a str,
+    ) -> Self {
+        // A form signs in by offline code or by password; the audit name and the RFC 8176 amr
+        // follow from which.
+        let (method, amr) = match last {
+            session::Method::Code => ("offline_code", "otp"),
+            _ => ("password", "pwd"),
+        };
+        Attempt {
+            method,
+            last,
+            amr,
+            request,
+            username,
+            csrf_token,
+        }
+    }
 }
 
 /// The part every form sign-in shares: CSRF check, throttling per name and per address, the
@@ -484,10 +450,7 @@ where
                 now,
                 &Actor::Anonymous { ip: ip.clone() },
                 "employee.signed_in",
-                Some(Target {
-                    kind: "employee",
-                    id: &employee_id,
-                }),
+                Some(Target::of("employee", &employee_id)),
                 json!({ "method": attempt.method, "session": session.id, "app": app }),
             )
             .await?;
@@ -521,10 +484,7 @@ where
                 } else {
                     "employee.sign_in_failed"
                 },
-                target_id.as_deref().map(|id| Target {
-                    kind: "employee",
-                    id,
-                }),
+                target_id.as_deref().map(|id| Target::of("employee", id)),
                 json!({ "method": attempt.method, "account": attempt.username.trim(), "reason": reason }),
             )
             .await?;
@@ -618,10 +578,7 @@ pub async fn end_session(
             name: "sign-out".into(),
         },
         "employee.signed_out",
-        Some(Target {
-            kind: "employee",
-            id: employee_id,
-        }),
+        Some(Target::of("employee", employee_id)),
         json!({ "session": session_id }),
     )
     .await

@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::http::extract::ApiJson;
 use crate::http::extract::ClientIp;
 use crate::oidc::store::{PasskeyRow, SessionRow};
+use crate::store::Conn;
 
 const CEREMONY_TTL_MS: i64 = 5 * 60_000;
 const FAILURE_FLOOR: Duration = Duration::from_millis(400);
@@ -93,12 +94,26 @@ pub async fn signin_options(
     let id = random_token()?;
     let state_json = serde_json::to_string(&st).map_err(|e| Error::Internal(e.to_string()))?;
     let mut conn = state.store.conn().await?;
+    ceremony(&state, &mut conn, &id, "signin", None, &state_json, options).await
+}
+
+/// Keeps a ceremony's state (until it expires) for its finish, and hands the browser the
+/// options to pass to `navigator.credentials`.
+async fn ceremony(
+    state: &AppState,
+    conn: &mut Conn,
+    id: &str,
+    kind: &str,
+    employee: Option<&str>,
+    ceremony_state: &str,
+    options: impl serde::Serialize,
+) -> Result<Response> {
     crate::oidc::store::put_webauthn_state(
-        &mut conn,
-        &id,
-        "signin",
-        None,
-        &state_json,
+        conn,
+        id,
+        kind,
+        employee,
+        ceremony_state,
         state.clock.now_ms() + CEREMONY_TTL_MS,
     )
     .await?;
@@ -161,10 +176,7 @@ pub async fn signin_finish(
                 now,
                 &Actor::Anonymous { ip },
                 "employee.signed_in",
-                Some(Target {
-                    kind: "employee",
-                    id: &employee_id,
-                }),
+                Some(Target::of("employee", &employee_id)),
                 json!({ "method": "passkey", "session": session.id, "app": app }),
             )
             .await?;
@@ -409,20 +421,7 @@ pub async fn start_registration(state: &AppState, e: &EmployeeRow) -> Result<Res
     let id = random_token()?;
     let st: String = serde_json::to_string::<PasskeyRegistration>(&st)
         .map_err(|e| Error::Internal(e.to_string()))?;
-    crate::oidc::store::put_webauthn_state(
-        &mut conn,
-        &id,
-        "register",
-        Some(&e.id),
-        &st,
-        state.clock.now_ms() + CEREMONY_TTL_MS,
-    )
-    .await?;
-    Ok((
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({ "ceremony": id, "options": options })),
-    )
-        .into_response())
+    ceremony(state, &mut conn, &id, "register", Some(&e.id), &st, options).await
 }
 
 #[derive(Deserialize)]
@@ -520,10 +519,7 @@ pub async fn finish_registration(
             name: format!("employee {}", employee.display_name),
         },
         "employee.passkey_added",
-        Some(Target {
-            kind: "employee",
-            id: &employee.id,
-        }),
+        Some(Target::of("employee", &employee.id)),
         json!({ "passkey": row.id, "name": name }),
     )
     .await?;

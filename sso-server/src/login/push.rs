@@ -75,10 +75,7 @@ pub async fn start(
                         ip: Some(ip.clone()),
                     },
                     "push.prompt_refused",
-                    Some(Target {
-                        kind: "employee",
-                        id: &employee_id,
-                    }),
+                    Some(Target::of("employee", &employee_id)),
                     json!({ "blocked": blocked, "recent_prompts": recent_prompts }),
                 )
                 .await?;
@@ -187,10 +184,7 @@ pub async fn status(
         now,
         &Actor::Anonymous { ip },
         "employee.signed_in",
-        Some(Target {
-            kind: "employee",
-            id: &c.employee_id,
-        }),
+        Some(Target::of("employee", &c.employee_id)),
         json!({ "method": "push", "challenge": c.id, "session": session_row.id, "app": c.client_name }),
     )
     .await?;

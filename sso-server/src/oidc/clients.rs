@@ -318,10 +318,7 @@ impl Clients<'_> {
             now,
             actor,
             "oidc.client_created",
-            Some(Target {
-                kind: "client",
-                id: &row.id,
-            }),
+            Some(Target::of("client", &row.id)),
             json!({ "name": row.name, "kind": row.kind }),
         )
         .await?;
@@ -360,7 +357,7 @@ impl Clients<'_> {
             now,
             actor,
             "oidc.client_updated",
-            Some(Target { kind: "client", id }),
+            Some(Target::of("client", id)),
             json!({ "name": row.name }),
         )
         .await?;
@@ -384,7 +381,7 @@ impl Clients<'_> {
             now,
             actor,
             "oidc.client_secret_rotated",
-            Some(Target { kind: "client", id }),
+            Some(Target::of("client", id)),
             json!({}),
         )
         .await?;
@@ -404,7 +401,7 @@ impl Clients<'_> {
             now,
             actor,
             "oidc.client_deleted",
-            Some(Target { kind: "client", id }),
+            Some(Target::of("client", id)),
             json!({ "name": current.name }),
         )
         .await?;

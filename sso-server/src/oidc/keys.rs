@@ -21,7 +21,7 @@ use crate::clock::SharedClock;
 use crate::crypto::Cipher;
 use crate::error::{Error, Result};
 use crate::oidc::store::SigningKeyRow;
-use crate::store::Store;
+use crate::store::{Conn, Store};
 
 const RELOAD_AFTER_MS: i64 = 60_000;
 
@@ -147,36 +147,19 @@ impl Keys {
         publish_for_ms: i64,
     ) -> Result<String> {
         let now = ctx.clock.now_ms();
-        let (der, ()) = spawn_generate(alg).await?;
-        let kid = new_kid(alg)?;
-        let signer = Signer::from_der(&kid, alg, &der)?;
+        let key = NewKey::generate(alg).await?;
+        let kid = key.kid.clone();
         let mut tx = ctx.store.begin().await?;
         let retired =
             crate::oidc::store::retire_keys(&mut tx, alg.as_str(), now, now + publish_for_ms)
                 .await?;
-        crate::secrets::put(&mut tx, ctx.cipher, &secret_name(&kid), &der, now).await?;
-        crate::oidc::store::insert_key(
-            &mut tx,
-            &SigningKeyRow {
-                kid: kid.clone(),
-                alg: alg.as_str().into(),
-                public_jwk: signer.public_jwk().to_string(),
-                active: 1,
-                created_at: now,
-                retired_at: None,
-                publish_until: None,
-            },
-        )
-        .await?;
+        key.save(&mut tx, ctx.cipher, now).await?;
         audit::record(
             &mut tx,
             now,
             actor,
             "oidc.key_rotated",
-            Some(Target {
-                kind: "signing_key",
-                id: &kid,
-            }),
+            Some(Target::of("signing_key", &kid)),
             json!({ "alg": alg.as_str(), "retired": retired }),
         )
         .await?;
@@ -202,27 +185,53 @@ async fn spawn_generate(alg: Alg) -> Result<(Zeroizing<Vec<u8>>, ())> {
 }
 
 async fn create_key(ctx: &KeyCtx<'_>, alg: Alg, now: i64) -> Result<()> {
-    let (der, ()) = spawn_generate(alg).await?;
-    let kid = new_kid(alg)?;
-    let signer = Signer::from_der(&kid, alg, &der)?;
+    let key = NewKey::generate(alg).await?;
     let mut tx = ctx.store.begin().await?;
-    crate::secrets::put(&mut tx, ctx.cipher, &secret_name(&kid), &der, now).await?;
-    crate::oidc::store::insert_key(
-        &mut tx,
-        &SigningKeyRow {
-            kid: kid.clone(),
-            alg: alg.as_str().into(),
-            public_jwk: signer.public_jwk().to_string(),
-            active: 1,
-            created_at: now,
-            retired_at: None,
-            publish_until: None,
-        },
-    )
-    .await?;
+    key.save(&mut tx, ctx.cipher, now).await?;
     tx.commit().await?;
-    tracing::info!(%kid, alg = alg.as_str(), "created a signing key");
+    tracing::info!(kid = %key.kid, alg = alg.as_str(), "created a signing key");
     Ok(())
+}
+
+/// A freshly generated signing key, not yet stored.
+struct NewKey {
+    kid: String,
+    alg: Alg,
+    der: Zeroizing<Vec<u8>>,
+    public_jwk: String,
+}
+
+impl NewKey {
+    async fn generate(alg: Alg) -> Result<Self> {
+        let (der, ()) = spawn_generate(alg).await?;
+        let kid = new_kid(alg)?;
+        let public_jwk = Signer::from_der(&kid, alg, &der)?.public_jwk().to_string();
+        Ok(Self {
+            kid,
+            alg,
+            der,
+            public_jwk,
+        })
+    }
+
+    /// Seals the private key with the data key and records the key as active, in the caller's
+    /// transaction.
+    async fn save(&self, conn: &mut Conn, cipher: &Cipher, now: i64) -> Result<()> {
+        crate::secrets::put(conn, cipher, &secret_name(&self.kid), &self.der, now).await?;
+        crate::oidc::store::insert_key(
+            conn,
+            &SigningKeyRow {
+                kid: self.kid.clone(),
+                alg: self.alg.as_str().into(),
+                public_jwk: self.public_jwk.clone(),
+                active: 1,
+                created_at: now,
+                retired_at: None,
+                publish_until: None,
+            },
+        )
+        .await
+    }
 }
 
 async fn build_ring(ctx: &KeyCtx<'_>, rows: &[SigningKeyRow], now: i64) -> Result<KeyRing> {

@@ -196,7 +196,7 @@ pub async fn create(
             now,
             &Actor::System { name: "push sign-in".into() },
             "push.challenge_created",
-            Some(Target { kind: "employee", id: &employee.id }),
+            Some(Target::of("employee", &employee.id)),
             json!({ "challenge": row.id, "device": device.id, "client": row.client_name, "ip": row.ip, "purpose": row.purpose }),
         )
         .await?;
@@ -318,10 +318,7 @@ pub async fn answer(state: &Phones, body: &AnswerBody) -> Result<Answered> {
     let actor = Actor::System {
         name: format!("phone {}", device.name),
     };
-    let target = Some(Target {
-        kind: "employee",
-        id: &challenge.employee_id,
-    });
+    let target = Some(Target::of("employee", &challenge.employee_id));
     audit::record(
         &mut tx,
         now,

@@ -75,10 +75,7 @@ pub async fn revoke(
         now,
         actor,
         "device.revoked",
-        Some(Target {
-            kind: "employee",
-            id: employee_id,
-        }),
+        Some(Target::of("employee", employee_id)),
         json!({ "device": device_id }),
     )
     .await?;

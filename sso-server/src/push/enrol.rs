@@ -114,10 +114,7 @@ pub async fn create(
         now,
         actor,
         "employee.enrolment_created",
-        Some(Target {
-            kind: "employee",
-            id: employee_id,
-        }),
+        Some(Target::of("employee", employee_id)),
         json!({ "enrolment": id }),
     )
     .await?;
@@ -260,7 +257,7 @@ pub async fn register(state: &Phones, body: RegisterBody) -> Result<RegisterAnsw
         now,
         &Actor::System { name: "phone registration".into() },
         "employee.device_registered",
-        Some(Target { kind: "employee", id: &employee.id }),
+        Some(Target::of("employee", &employee.id)),
         json!({ "device": device_id, "name": name, "platform": body.platform, "replaced": replaced }),
     )
     .await?;

@@ -627,3 +627,99 @@ async fn workstations_are_added_shown_once_and_revoked() {
         other => panic!("a revoked workstation got {other:?}"),
     }
 }
+
+/// The employee page's "Revoke" on an invitation: only "resend" and "revoke" are actions, and
+/// only on the employee's own invitation (ids in the URL are checked together).
+#[tokio::test]
+async fn console_invitation_actions() {
+    let srv = TestServer::start(Db::Sqlite).await;
+    let (c, token) = srv.admin_client().await;
+    let mut ids = Vec::new();
+    for name in ["Ida Invite", "Otto Other"] {
+        let (status, e) = call(
+            &c,
+            Method::POST,
+            srv.url("/api/v1/employees"),
+            &token,
+            Some(serde_json::json!({"display_name": name, "email": format!("{}@example.test", name.replace(' ', "."))})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{e}");
+        ids.push(e["id"].as_str().expect("id").to_owned());
+    }
+    let (status, inv) = call(
+        &c,
+        Method::POST,
+        srv.url(&format!("/api/v1/employees/{}/invitations", ids[0])),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{inv}");
+    let inv = inv["id"].as_str().expect("invitation id").to_owned();
+    let page = c
+        .get(srv.url(&format!("/admin/employees/{}", ids[0])))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    let form_token = csrf(&page);
+    let post = |path: String| {
+        let c = c.clone();
+        let form_token = form_token.clone();
+        let url = srv.url(&path);
+        async move {
+            c.post(url)
+                .form(&[("csrf_token", form_token.as_str())])
+                .send()
+                .await
+                .expect("post")
+        }
+    };
+    let state = || async {
+        let (_, list) = call(
+            &c,
+            Method::GET,
+            srv.url("/api/v1/invitations"),
+            &token,
+            None,
+        )
+        .await;
+        list.as_array()
+            .expect("invitations")
+            .iter()
+            .find(|i| i["id"] == inv.as_str())
+            .map(|i| i["state"].as_str().unwrap_or_default().to_owned())
+            .expect("the invitation is listed")
+    };
+    let before = state().await;
+    // No such action: no page, nothing changed.
+    let r = post(format!(
+        "/admin/employees/{}/invitations/{inv}/delete",
+        ids[0]
+    ))
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Another employee's URL with this invitation: not found for them, nothing changed.
+    let r = post(format!(
+        "/admin/employees/{}/invitations/{inv}/revoke",
+        ids[1]
+    ))
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        state().await,
+        before,
+        "not revoked through another employee"
+    );
+    // The employee's own: revoked.
+    let r = post(format!(
+        "/admin/employees/{}/invitations/{inv}/revoke",
+        ids[0]
+    ))
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(state().await, "revoked");
+}

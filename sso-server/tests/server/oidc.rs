@@ -1390,6 +1390,19 @@ async fn after_a_passkey_sign_in_the_account_page_manages_passkeys() {
         .await,
         404
     );
+    // Only passkeys and phones can be removed from the account page: any other kind of thing
+    // in the path is no page at all, and removes nothing.
+    for other in ["admins", "sessions", "keys"] {
+        assert_eq!(
+            form(
+                format!("/account/{other}/{}/remove", ids[1]),
+                vec![("csrf_token", csrf.clone())]
+            )
+            .await,
+            404,
+            "{other}"
+        );
+    }
     assert_eq!(
         form(
             format!("/account/passkeys/{}/remove", ids[1]),

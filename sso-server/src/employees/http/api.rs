@@ -14,7 +14,9 @@ use uuid::Uuid;
 use crate::admin::api::params::{int_param, uuid_param};
 use crate::admin::session::ApiAdmin;
 use crate::app::AppState;
-use crate::employees::{Employee, EmployeeFields, Employees, Source, State as EmployeeState};
+use crate::employees::{
+    Employee, EmployeeFields, Employees, Source, State as EmployeeState, ValidEmployee,
+};
 use crate::error::{ErrorBody, Result};
 use crate::http::extract::ApiJson;
 
@@ -22,13 +24,8 @@ use crate::http::extract::ApiJson;
 #[derive(Serialize, ToSchema)]
 pub struct EmployeeView {
     pub id: Uuid,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub display_name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub department: Option<String>,
-    pub title: Option<String>,
+    #[serde(flatten)]
+    pub fields: ValidEmployee,
     /// `directory` employees are imported and read-only.
     pub source: Source,
     pub state: EmployeeState,
@@ -46,16 +43,10 @@ impl From<Employee> for EmployeeView {
     fn from(e: Employee) -> Self {
         Self {
             id: e.id,
-            given_name: e.fields.given_name,
-            family_name: e.fields.family_name,
-            display_name: e.fields.display_name,
-            email: e.fields.email,
-            phone: e.fields.phone,
-            department: e.fields.department,
-            title: e.fields.title,
+            editable: e.source == Source::Manual,
+            fields: e.fields,
             source: e.source,
             state: e.state,
-            editable: e.source == Source::Manual,
             created_at: e.created_at,
             updated_at: e.updated_at,
         }

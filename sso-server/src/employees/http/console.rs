@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -34,12 +34,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/employees/{id}/edit", get(edit_form).post(update))
         .route("/admin/employees/{id}/invite", post(invite))
         .route(
-            "/admin/employees/{id}/invitations/{inv}/resend",
-            post(resend),
-        )
-        .route(
-            "/admin/employees/{id}/invitations/{inv}/revoke",
-            post(revoke),
+            "/admin/employees/{id}/invitations/{inv}/{action}",
+            post(invitation_action),
         )
         .route(
             "/admin/employees/{id}/devices/{device}/revoke",
@@ -613,40 +609,35 @@ async fn invitation_of(state: &AppState, employee: &Uuid, inv: &str) -> Result<S
     }
 }
 
-async fn resend(
-    State(state): State<AppState>,
-    Path((id, inv)): Path<(String, String)>,
-    Posted { admin, .. }: Posted,
+/// "Resend" or "Revoke" on one of the employee's invitations.
+async fn invitation_action(
+    Path((id, inv, action)): Path<(String, String, String)>,
+    Posted { state, admin, .. }: Posted,
 ) -> PageResult {
+    let resend = match action.as_str() {
+        "resend" => true,
+        "revoke" => false,
+        _ => return or_page(Err(Error::NotFound("page"))),
+    };
     let id = or_page(uuid_param(&id))?;
     let r = async {
         let inv = invitation_of(&state, &id, &inv).await?;
-        let v = invitations::resend(&state.invitations(), &admin.actor(), &inv).await?;
-        Ok(format!("Invitation to {} is being sent again.", v.email))
-    }
-    .await;
-    outcome(&state, &admin, &back_to(&id), r)
-}
-
-async fn revoke(
-    State(state): State<AppState>,
-    Path((id, inv)): Path<(String, String)>,
-    Posted { admin, .. }: Posted,
-) -> PageResult {
-    let id = or_page(uuid_param(&id))?;
-    let r = async {
-        let inv = invitation_of(&state, &id, &inv).await?;
-        invitations::revoke(&state.invitations(), &admin.actor(), &inv).await?;
-        Ok("Invitation revoked: its link no longer works.".to_owned())
+        let (ctx, actor) = (state.invitations(), admin.actor());
+        if resend {
+            let v = invitations::resend(&ctx, &actor, &inv).await?;
+            Ok(format!("Invitation to {} is being sent again.", v.email))
+        } else {
+            invitations::revoke(&ctx, &actor, &inv).await?;
+            Ok("Invitation revoked: its link no longer works.".to_owned())
+        }
     }
     .await;
     outcome(&state, &admin, &back_to(&id), r)
 }
 
 async fn revoke_device(
-    State(state): State<AppState>,
     Path((id, device)): Path<(String, String)>,
-    Posted { admin, .. }: Posted,
+    Posted { state, admin, .. }: Posted,
 ) -> PageResult {
     let id = or_page(uuid_param(&id))?;
     let r = async {

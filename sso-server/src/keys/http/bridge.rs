@@ -24,7 +24,7 @@ use crate::keys::task_state::{TaskEnd, TaskState};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -51,6 +51,46 @@ pub fn router() -> Router<AppState> {
         .route("/api/keys/{serial}/tasks", get(pending))
         .route("/api/keys/{serial}/tasks/{id}", post(confirm))
         .route("/api/keys/{serial}/password", post(change_password))
+}
+
+/// A request as its signatures cover it: method, target, headers and the body as received.
+struct Signed {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Signed {
+    fn parts(&self) -> Incoming<'_> {
+        Incoming {
+            method: &self.method,
+            uri: &self.uri,
+            headers: &self.headers,
+            body: &self.body,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Signed {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> std::result::Result<Self, Response> {
+        let (method, uri, headers) = (
+            req.method().clone(),
+            req.uri().clone(),
+            req.headers().clone(),
+        );
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Signed {
+            method,
+            uri,
+            headers,
+            body,
+        })
+    }
 }
 
 const MAX_WAIT_SECS: u64 = 30;
@@ -88,11 +128,11 @@ fn public_key(text: &str) -> Result<Vec<u8>> {
 /// serial answers like a wrong signature: serials are not secret, but the answer need not help.
 async fn key_request(
     state: &AppState,
-    req: &Incoming<'_>,
+    request: &Signed,
     serial: &str,
 ) -> Result<(Caller, KeyRow, bool)> {
     let mut conn = state.store.conn().await?;
-    let caller = signed::check(&mut conn, state.clock.now_ms(), req, None).await?;
+    let caller = signed::check(&mut conn, state.clock.now_ms(), &request.parts(), None).await?;
     let key = crate::keys::store::by_serial(&mut conn, serial).await?;
     let user_verified = caller.key_signed_by(key.as_ref().and_then(|k| k.public_key.as_deref()))?;
     let key = key.ok_or(Error::BadSignature("the request is not signed by the key"))?;
@@ -104,23 +144,15 @@ async fn key_request(
 
 async fn enrol(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Signed,
 ) -> Result<Json<WorkstationEnrolled>> {
-    let b: EnrolWorkstation = parse(&body)?;
+    let b: EnrolWorkstation = parse(&request.body)?;
     let pk = public_key(&b.public_key)?;
     let (id, secret) = key_protocol::split_enrolment_token(&b.token).ok_or(Error::Unauthorized)?;
     {
         let mut conn = state.store.conn().await?;
-        let req = Incoming {
-            method: &method,
-            uri: &uri,
-            headers: &headers,
-            body: &body,
-        };
-        let caller = signed::check(&mut conn, state.clock.now_ms(), &req, Some(&pk)).await?;
+        let caller =
+            signed::check(&mut conn, state.clock.now_ms(), &request.parts(), Some(&pk)).await?;
         if caller.workstation.id != id {
             return Err(Error::Unauthorized);
         }
@@ -132,24 +164,12 @@ async fn enrol(
     }))
 }
 
-async fn activate(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn activate(State(state): State<AppState>, request: Signed) -> Response {
     let run = async {
         let mut conn = state.store.conn().await?;
-        let req = Incoming {
-            method: &method,
-            uri: &uri,
-            headers: &headers,
-            body: &body,
-        };
-        let caller = signed::check(&mut conn, state.clock.now_ms(), &req, None).await?;
+        let caller = signed::check(&mut conn, state.clock.now_ms(), &request.parts(), None).await?;
         drop(conn);
-        let b: ActivateKey = parse(&body)?;
+        let b: ActivateKey = parse(&request.body)?;
         let pk = public_key(&b.public_key)?;
         // The key proves it holds the identity it registers, and that its PIN was checked.
         if !caller.key_signed_by(Some(&pk))? {
@@ -222,17 +242,9 @@ async fn pending(
     State(state): State<AppState>,
     Path(serial): Path<String>,
     Query(q): Query<WaitQuery>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    request: Signed,
 ) -> Result<Response> {
-    let req = Incoming {
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body: &[],
-    };
-    let (_, key, _) = key_request(&state, &req, &serial).await?;
+    let (_, key, _) = key_request(&state, &request, &serial).await?;
     let public_key = key.public_key.clone().unwrap_or_default();
     let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
     let deadline = tokio::time::Instant::now() + wait;
@@ -272,19 +284,10 @@ async fn pending(
 async fn confirm(
     State(state): State<AppState>,
     Path((serial, id)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Signed,
 ) -> Result<Response> {
-    let req = Incoming {
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-    };
-    let (caller, _, _) = key_request(&state, &req, &serial).await?;
-    let b: ConfirmTask = parse(&body)?;
+    let (caller, _, _) = key_request(&state, &request, &serial).await?;
+    let b: ConfirmTask = parse(&request.body)?;
     let error: Option<String> = b
         .error
         .as_deref()
@@ -352,24 +355,15 @@ async fn confirm(
 async fn change_password(
     State(state): State<AppState>,
     Path(serial): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Signed,
 ) -> Result<Response> {
-    let req = Incoming {
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-    };
-    let (caller, key, user_verified) = key_request(&state, &req, &serial).await?;
+    let (caller, key, user_verified) = key_request(&state, &request, &serial).await?;
     if !user_verified {
         return Err(Error::Forbidden(
             "the key must verify its PIN for a password change".into(),
         ));
     }
-    let b: ChangePassword = parse(&body)?;
+    let b: ChangePassword = parse(&request.body)?;
     let scope = match b.scope {
         key_protocol::Scope::KeyOnly => Scope::KeyOnly,
         key_protocol::Scope::KeyAndDirectory => Scope::KeyAndDirectory,

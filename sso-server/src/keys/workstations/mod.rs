@@ -149,10 +149,7 @@ pub async fn create(
         now,
         actor,
         "workstation.created",
-        Some(Target {
-            kind: "workstation",
-            id: &id,
-        }),
+        Some(Target::of("workstation", &id)),
         json!({ "name": row.name }),
     )
     .await?;
@@ -203,10 +200,7 @@ pub async fn enrol(
             name: format!("key-bridge on {}", w.name),
         },
         "workstation.enrolled",
-        Some(Target {
-            kind: "workstation",
-            id: &w.id,
-        }),
+        Some(Target::of("workstation", &w.id)),
         json!({ "name": w.name }),
     )
     .await?;
@@ -245,10 +239,7 @@ pub async fn revoke(
         now,
         actor,
         "workstation.revoked",
-        Some(Target {
-            kind: "workstation",
-            id: &w.id,
-        }),
+        Some(Target::of("workstation", &w.id)),
         json!({ "name": w.name }),
     )
     .await?;

@@ -94,10 +94,7 @@ pub(super) async fn revoke_with_audit(
                 name: "token endpoint".into(),
             },
             "oidc.grant_revoked",
-            Some(Target {
-                kind: "grant",
-                id: grant_id,
-            }),
+            Some(Target::of("grant", grant_id)),
             json!({ "reason": why }),
         )
         .await

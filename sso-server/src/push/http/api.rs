@@ -68,10 +68,7 @@ pub async fn unblock(
         now,
         &admin.actor(),
         "push.unblocked",
-        Some(Target {
-            kind: "employee",
-            id: &id,
-        }),
+        Some(Target::of("employee", &id)),
         json!({}),
     )
     .await?;

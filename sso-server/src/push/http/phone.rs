@@ -198,10 +198,7 @@ pub async fn push_token(
         now,
         &phone_actor(&device),
         "push.token_updated",
-        Some(crate::audit::Target {
-            kind: "employee",
-            id: &device.employee_id,
-        }),
+        Some(crate::audit::Target::of("employee", &device.employee_id)),
         json!({ "device": device.id, "cleared": body.push_token.is_none() }),
     )
     .await?;
@@ -243,10 +240,7 @@ pub async fn unregister(
         now,
         &phone_actor(&device),
         "device.unregistered",
-        Some(crate::audit::Target {
-            kind: "employee",
-            id: &device.employee_id,
-        }),
+        Some(crate::audit::Target::of("employee", &device.employee_id)),
         json!({ "device": device.id, "name": device.name }),
     )
     .await?;
