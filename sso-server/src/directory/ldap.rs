@@ -222,6 +222,15 @@ pub fn first_bin(e: &SearchEntry, name: &str) -> Option<Vec<u8>> {
         .or_else(|| first(e, name).map(|s| s.as_bytes().to_vec()))
 }
 
+/// Entries only (referrals skipped), read in pages of `PAGE_SIZE` (the paged results control,
+/// never VLV).
+fn paged<'a>() -> Vec<Box<dyn Adapter<'a, &'a str, Vec<&'a str>>>> {
+    vec![
+        Box::new(EntriesOnly::new()),
+        Box::new(PagedResults::new(PAGE_SIZE)),
+    ]
+}
+
 impl DirectoryConn {
     fn op_error(&self, operation: &str, e: impl std::fmt::Display) -> DirectoryError {
         DirectoryError::Ldap {
@@ -320,14 +329,10 @@ impl DirectoryConn {
         attrs: &[&str],
         mut on_page: impl FnMut(usize),
     ) -> Result<Vec<SearchEntry>, DirectoryError> {
-        let adapters: Vec<Box<dyn Adapter<'_, &str, Vec<&str>>>> = vec![
-            Box::new(EntriesOnly::new()),
-            Box::new(PagedResults::new(PAGE_SIZE)),
-        ];
         let mut stream = self
             .ldap
             .with_timeout(self.timeout)
-            .streaming_search_with(adapters, base, Scope::Subtree, filter, attrs.to_vec())
+            .streaming_search_with(paged(), base, Scope::Subtree, filter, attrs.to_vec())
             .await
             .map_err(|e| self.op_error("search", e))?;
         let mut out = Vec::new();
@@ -474,15 +479,11 @@ impl DirectoryConn {
             crit: true,
             val: None,
         };
-        let adapters: Vec<Box<dyn Adapter<'_, &str, Vec<&str>>>> = vec![
-            Box::new(EntriesOnly::new()),
-            Box::new(PagedResults::new(PAGE_SIZE)),
-        ];
         let mut stream = self
             .ldap
             .with_timeout(self.timeout)
             .with_controls(show_deleted)
-            .streaming_search_with(adapters, &root, Scope::Subtree, &filter, vec!["objectGUID"])
+            .streaming_search_with(paged(), &root, Scope::Subtree, &filter, vec!["objectGUID"])
             .await
             .map_err(|e| self.op_error("search deleted objects", e))?;
         let mut out = Vec::new();

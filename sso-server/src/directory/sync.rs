@@ -461,34 +461,20 @@ impl Syncer {
                 plan
             }
             Guard::EmptyRead => {
-                return self
-                    .refuse_all(
-                        domain,
-                        options,
-                        &plan,
-                        row,
-                        now,
-                        format!(
-                        "refused: the sync group read returned no member while the domain has {} \
-                         synced employees; nothing was changed. Check the sync group and the \
-                         bind user's rights, or run again with force",
-                        plan.synced_before
-                    ),
-                    )
-                    .await;
+                let why = format!(
+                    "refused: the sync group read returned no member while the domain has {} \
+                     synced employees; nothing was changed. Check the sync group and the bind \
+                     user's rights, or run again with force",
+                    plan.synced_before
+                );
+                return self.refuse_all(domain, options, &plan, row, now, why).await;
             }
             Guard::MassRemoval { missing } if hold_all || options.dry_run => {
-                let why = held_reason(missing, plan.synced_before, limits);
-                return self
-                    .refuse_all(
-                        domain,
-                        options,
-                        &plan,
-                        row,
-                        now,
-                        format!("refused: {why}; nothing was changed. Review them, or run again with force"),
-                    )
-                    .await;
+                let why = format!(
+                    "refused: {}; nothing was changed. Review them, or run again with force",
+                    held_reason(missing, plan.synced_before, limits)
+                );
+                return self.refuse_all(domain, options, &plan, row, now, why).await;
             }
             Guard::MassRemoval { missing } => {
                 // Hold the removals, apply the rest: plan again as if the missing accounts

@@ -228,15 +228,7 @@ pub async fn resend(state: &Invitations, actor: &Actor, id: &str) -> Result<Invi
         ));
     }
     crate::enrol::store::schedule(&mut tx, id, now).await?;
-    audit::record(
-        &mut tx,
-        now,
-        actor,
-        "invitation.resent",
-        Some(Target::of("invitation", id)),
-        json!({}),
-    )
-    .await?;
+    audited(&mut tx, now, actor, "invitation.resent", id).await?;
     tx.commit().await?;
     let mut conn = state.store.conn().await?;
     let row = crate::enrol::store::get(&mut conn, id)
@@ -251,17 +243,22 @@ pub async fn revoke(state: &Invitations, actor: &Actor, id: &str) -> Result<()> 
     if !crate::enrol::store::advance(&mut tx, id, Event::Revoke, now).await? {
         return Err(Error::NotFound("pending invitation"));
     }
+    audited(&mut tx, now, actor, "invitation.revoked", id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records what an admin did to an invitation, in its transaction.
+async fn audited(conn: &mut Conn, now: i64, actor: &Actor, event: &str, id: &str) -> Result<()> {
     audit::record(
-        &mut tx,
+        conn,
         now,
         actor,
-        "invitation.revoked",
+        event,
         Some(Target::of("invitation", id)),
         json!({}),
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 /// The live invitation a link's token names.

@@ -76,6 +76,25 @@ pub async fn queue(
         serde_json::to_vec(payload).map_err(|e| Error::Internal(format!("task payload: {e}")))?,
     );
     let sealed = cipher.seal(&plain, &aad(&id))?;
+    insert(conn, id, key_id, operation, rotation_id, Some(sealed), now).await
+}
+
+/// Queues a wipe (no payload).
+pub async fn queue_wipe(conn: &mut Conn, key_id: &str, now: i64) -> Result<String> {
+    let id = Uuid::new_v4().to_string();
+    insert(conn, id, key_id, Operation::Wipe, None, None, now).await
+}
+
+/// A new pending task; its place in the key's queue is given by the store.
+async fn insert(
+    conn: &mut Conn,
+    id: String,
+    key_id: &str,
+    operation: Operation,
+    rotation_id: Option<&str>,
+    payload: Option<Vec<u8>>,
+    now: i64,
+) -> Result<String> {
     crate::keys::store::insert_task(
         conn,
         &TaskRow {
@@ -84,30 +103,8 @@ pub async fn queue(
             seq: 0,
             operation: operation.as_str().into(),
             rotation_id: rotation_id.map(str::to_owned),
-            payload: Some(sealed),
-            state: "pending".into(),
-            error: None,
-            created_at: now,
-            finished_at: None,
-        },
-    )
-    .await?;
-    Ok(id)
-}
-
-/// Queues a wipe (no payload).
-pub async fn queue_wipe(conn: &mut Conn, key_id: &str, now: i64) -> Result<String> {
-    let id = Uuid::new_v4().to_string();
-    crate::keys::store::insert_task(
-        conn,
-        &TaskRow {
-            id: id.clone(),
-            key_id: key_id.to_owned(),
-            seq: 0,
-            operation: Operation::Wipe.as_str().into(),
-            rotation_id: None,
-            payload: None,
-            state: "pending".into(),
+            payload,
+            state: super::task_state::TaskState::Pending.as_str().into(),
             error: None,
             created_at: now,
             finished_at: None,
