@@ -175,106 +175,162 @@ fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-#[tokio::test]
-async fn two_instances_behind_haproxy() {
-    if !backends().contains(&Db::Postgres) || !haproxy_available() {
-        return;
-    }
-    let mut cluster = Cluster::start().await;
-    let base = cluster.base.clone();
-    let url = |p: &str| format!("{base}{p}");
+/// Two instances behind HAProxy on one PostgreSQL database, and what every scenario needs, all
+/// made through the balancer: a signed-in admin, a confidential client, an employee with a
+/// registered phone. None when PostgreSQL or HAProxy is missing (which fails in strict mode).
+struct Ha {
+    cluster: Cluster,
+    admin: Browser,
+    csrf: String,
+    client_id: String,
+    secret: String,
+    email: String,
+    employee: String,
+    phone: crate::support::Phone,
+}
 
-    // The admin, the web app, the employee and the phone, all through the balancer.
-    let out = run(cmd(cluster.dir.path()).args(["admin", "create", "--username", "root"]));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let password = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("password: "))
-        .expect("password")
-        .to_owned();
-    let admin = Browser::new();
-    let (status, login) = admin
-        .json(
-            admin
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Ha {
+    async fn start() -> Option<Self> {
+        if !backends().contains(&Db::Postgres) || !haproxy_available() {
+            return None;
+        }
+        let cluster = Cluster::start().await;
+        let base = cluster.base.clone();
+        let url = |p: &str| format!("{base}{p}");
+        // The admin, the web app, the employee and the phone, all through the balancer.
+        let out = run(cmd(cluster.dir.path()).args(["admin", "create", "--username", "root"]));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let password = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("password: "))
+            .expect("password")
+            .to_owned();
+        let admin = Browser::new();
+        let (status, login) = admin
+            .json(
+                admin
+                    .http
+                    .post(url("/api/v1/session"))
+                    .json(&json!({"username": "root", "password": password})),
+            )
+            .await;
+        assert_eq!(status, 200, "{login}");
+        let csrf = login["csrf_token"].as_str().expect("csrf").to_owned();
+        let api = |method: reqwest::Method, path: &str, body: Option<Value>| {
+            let mut r = admin
                 .http
-                .post(url("/api/v1/session"))
-                .json(&json!({"username": "root", "password": password})),
+                .request(method, url(path))
+                .header("x-csrf-token", &csrf);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            admin.json(r)
+        };
+        let (status, client) = api(
+            reqwest::Method::POST,
+            "/api/v1/oidc/clients",
+            Some(
+                json!({"name": "Wiki", "kind": "confidential", "redirect_uris": [REDIRECT],
+                "grant_types": ["authorization_code", "client_credentials"]}),
+            ),
         )
         .await;
-    assert_eq!(status, 200, "{login}");
-    let csrf = login["csrf_token"].as_str().expect("csrf").to_owned();
-    let api = |method: reqwest::Method, path: &str, body: Option<Value>| {
-        let mut r = admin
+        assert_eq!(status, 201, "{client}");
+        let (client_id, secret) = (
+            client["client_id"].as_str().expect("id").to_owned(),
+            client["client_secret"].as_str().expect("secret").to_owned(),
+        );
+        let email = format!("ha.{}@example.test", uuid::Uuid::new_v4().simple());
+        let (status, e) = api(
+            reqwest::Method::POST,
+            "/api/v1/employees",
+            Some(json!({"display_name": "Hal Proxy", "email": email})),
+        )
+        .await;
+        assert_eq!(status, 201, "{e}");
+        let employee = e["id"].as_str().expect("id").to_owned();
+        let (status, enrol) = api(
+            reqwest::Method::POST,
+            &format!("/api/v1/employees/{employee}/enrolments"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 201, "{enrol}");
+        // The shared phone, its registration sent through the balancer.
+        let reg = Registering::start(
+            enrol["link"].as_str().expect("link"),
+            "HA phone",
+            None,
+            now(),
+        )
+        .await;
+        let resp = admin
+            .send(
+                admin
+                    .http
+                    .post(&reg.request.url)
+                    .header("content-type", "application/json")
+                    .body(reg.request.body.clone()),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+        let registered = reg.complete(resp.text().await.expect("body")).await;
+
+        Some(Ha {
+            cluster,
+            admin,
+            csrf,
+            client_id,
+            secret,
+            email,
+            employee,
+            phone: registered,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.cluster.base)
+    }
+
+    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self
+            .admin
             .http
-            .request(method, url(path))
-            .header("x-csrf-token", &csrf);
+            .request(method, self.url(path))
+            .header("x-csrf-token", &self.csrf);
         if let Some(b) = body {
             r = r.json(&b);
         }
-        admin.json(r)
-    };
-    let (status, client) = api(
-        reqwest::Method::POST,
-        "/api/v1/oidc/clients",
-        Some(
-            json!({"name": "Wiki", "kind": "confidential", "redirect_uris": [REDIRECT],
-            "grant_types": ["authorization_code", "client_credentials"]}),
-        ),
-    )
-    .await;
-    assert_eq!(status, 201, "{client}");
-    let (client_id, secret) = (
-        client["client_id"].as_str().expect("id").to_owned(),
-        client["client_secret"].as_str().expect("secret").to_owned(),
-    );
-    let email = format!("ha.{}@example.test", uuid::Uuid::new_v4().simple());
-    let (status, e) = api(
-        reqwest::Method::POST,
-        "/api/v1/employees",
-        Some(json!({"display_name": "Hal Proxy", "email": email})),
-    )
-    .await;
-    assert_eq!(status, 201, "{e}");
-    let employee = e["id"].as_str().expect("id").to_owned();
-    let (status, enrol) = api(
-        reqwest::Method::POST,
-        &format!("/api/v1/employees/{employee}/enrolments"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{enrol}");
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
-    };
-    // The shared phone, its registration sent through the balancer.
-    let reg = Registering::start(
-        enrol["link"].as_str().expect("link"),
-        "HA phone",
-        None,
-        now(),
-    )
-    .await;
-    let resp = admin
-        .send(
-            admin
-                .http
-                .post(&reg.request.url)
-                .header("content-type", "application/json")
-                .body(reg.request.body.clone()),
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    let registered = reg.complete(resp.text().await.expect("body")).await;
-    let (phone, account) = (&registered.auth, &registered);
+        self.admin.json(r).await
+    }
+}
 
-    // 1. An OIDC sign-in approved on the phone, request by request through the balancer.
+#[tokio::test]
+async fn two_instances_share_a_phone_sign_in() {
+    let Some(ha) = Ha::start().await else {
+        return;
+    };
+    let base = ha.cluster.base.clone();
+    let url = |p: &str| format!("{base}{p}");
+    let client_id = &ha.client_id;
+    let secret = &ha.secret;
+    let email = &ha.email;
+    let employee = &ha.employee;
+    let phone = &ha.phone.auth;
+    let account = &ha.phone;
+
+    // An OIDC sign-in approved on the phone, request by request through the balancer.
     let browser = Browser::new();
     let (verifier, challenge) = pkce();
     let resp = browser
@@ -381,7 +437,7 @@ async fn two_instances_behind_haproxy() {
             browser
                 .http
                 .post(url("/oauth2/token"))
-                .basic_auth(&client_id, Some(&secret))
+                .basic_auth(client_id, Some(secret))
                 .form(&[
                     ("grant_type", "authorization_code"),
                     ("code", code.as_str()),
@@ -406,8 +462,20 @@ async fn two_instances_behind_haproxy() {
         2,
         "the flow's requests went to both instances: {served:?}"
     );
+}
 
-    // 2. Failed sign-ins are counted across both (the lock after 3 here): once locked, the
+#[tokio::test]
+async fn failed_sign_ins_lock_on_both_instances() {
+    let Some(ha) = Ha::start().await else {
+        return;
+    };
+    let base = ha.cluster.base.clone();
+    let url = |p: &str| format!("{base}{p}");
+    let email = &ha.email;
+    let phone = &ha.phone.auth;
+    let account = &ha.phone;
+
+    // Failed sign-ins are counted across both (the lock after 3 here): once locked, the
     // right code is refused by whichever instance checks it.
     let code_now = phone
         .offline_code(account.id.clone(), now())
@@ -460,14 +528,24 @@ async fn two_instances_behind_haproxy() {
         refused_by.insert(by);
     }
     assert_eq!(refused_by.len(), 2, "{refused_by:?}");
+}
 
-    // 3. A key rotated through the balancer is published by both.
-    let (status, rotated) = api(
-        reqwest::Method::POST,
-        "/api/v1/oidc/keys/rotate",
-        Some(json!({"alg": "ES256"})),
-    )
-    .await;
+#[tokio::test]
+async fn a_rotated_key_is_published_by_both_instances() {
+    let Some(ha) = Ha::start().await else {
+        return;
+    };
+    let base = ha.cluster.base.clone();
+    let url = |p: &str| format!("{base}{p}");
+
+    // A key rotated through the balancer is published by both.
+    let (status, rotated) = ha
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/oidc/keys/rotate",
+            Some(json!({"alg": "ES256"})),
+        )
+        .await;
     assert_eq!(status, 200, "{rotated}");
     let kid = rotated["kid"].as_str().expect("kid").to_owned();
     // The other instance learns of it in the background (as push.rs's two-instance test
@@ -496,23 +574,35 @@ async fn two_instances_behind_haproxy() {
     )
     .await;
     assert_eq!(jwks.served.lock().map(|s| s.len()).unwrap_or(0), 2);
+}
 
-    // 4. A sync started through the balancer: both instances show its live progress; the
+#[tokio::test]
+async fn a_killed_instances_sync_is_taken_over() {
+    let Some(mut ha) = Ha::start().await else {
+        return;
+    };
+    let base = ha.cluster.base.clone();
+    let url = |p: &str| format!("{base}{p}");
+    let admin = &ha.admin;
+    let csrf = &ha.csrf;
+
+    // A sync started through the balancer: both instances show its live progress; the
     // instance running it is killed (SIGKILL); once its heartbeat is stale the other takes the
     // domain, and the dead run says interrupted. The "DC" accepts and never answers.
     let hole_port = crate::support::silent_dc().await;
-    let (status, domain) = api(
-        reqwest::Method::POST,
-        "/api/v1/directory/domains",
-        Some(crate::support::hanging_domain(hole_port)),
-    )
-    .await;
+    let (status, domain) = ha
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/directory/domains",
+            Some(crate::support::hanging_domain(hole_port)),
+        )
+        .await;
     assert_eq!(status, 201, "{domain}");
     let start = || {
         let r = admin
             .http
             .post(url("/api/v1/directory/sync"))
-            .header("x-csrf-token", &csrf)
+            .header("x-csrf-token", csrf.as_str())
             .json(&json!({"domain": "hang"}));
         async move {
             let resp = r.send().await.expect("sync");
@@ -549,7 +639,7 @@ async fn two_instances_behind_haproxy() {
                 admin
                     .http
                     .get(url(&format!("/api/v1/directory/runs/{run_id}")))
-                    .header("x-csrf-token", &csrf),
+                    .header("x-csrf-token", csrf.as_str()),
             )
             .await;
         let by = resp
@@ -565,7 +655,7 @@ async fn two_instances_behind_haproxy() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let killed = if runner == "a" { 0 } else { 1 };
-    let mut dead = cluster.servers[killed].take().expect("running");
+    let mut dead = ha.cluster.servers[killed].take().expect("running");
     dead.child.kill().expect("SIGKILL");
     dead.child.wait().expect("reaped");
     let killed_at = Instant::now();
@@ -584,21 +674,35 @@ async fn two_instances_behind_haproxy() {
         killed_at.elapsed()
     );
     assert!(retaken["runs"][0]["run_id"].is_string());
-    let (_, old) = api(
-        reqwest::Method::GET,
-        &format!("/api/v1/directory/runs/{run_id}"),
-        None,
-    )
-    .await;
+    let (_, old) = ha
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/directory/runs/{run_id}"),
+            None,
+        )
+        .await;
     assert_eq!(old["state"], "failed", "{old}");
     assert!(old["message"]
         .as_str()
         .unwrap_or("")
         .contains("interrupted"));
-    cluster.servers[killed] = Some(start_on(cluster.dir.path(), cluster.ports[killed], &[]).await);
-    cluster.until_both_serve().await;
+    ha.cluster.servers[killed] =
+        Some(start_on(ha.cluster.dir.path(), ha.cluster.ports[killed], &[]).await);
+    ha.cluster.until_both_serve().await;
+}
 
-    // 5. A rolling restart under load: client sign-ins (client credentials) and admin reads keep
+#[tokio::test]
+async fn a_rolling_restart_fails_no_request() {
+    let Some(mut ha) = Ha::start().await else {
+        return;
+    };
+    let base = ha.cluster.base.clone();
+    let url = |p: &str| format!("{base}{p}");
+    let admin = &ha.admin;
+    let client_id = &ha.client_id;
+    let secret = &ha.secret;
+
+    // A rolling restart under load: client sign-ins (client credentials) and admin reads keep
     // going through the balancer; not one fails.
     let stop = Arc::new(AtomicBool::new(false));
     let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -636,8 +740,8 @@ async fn two_instances_behind_haproxy() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    cluster.restart(0).await;
-    cluster.restart(1).await;
+    ha.cluster.restart(0).await;
+    ha.cluster.restart(1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Release);
     for l in load {
