@@ -19,5 +19,5 @@ SHOTS="$ROOT/target/console-screenshots"
 mkdir -p docs/img
 cp "$SHOTS/employee-sign-in.png" docs/img/sign-in.png
 cp "$SHOTS/employee-account.png" docs/img/account.png
-cp "$SHOTS/25-dashboard.png" docs/img/console-dashboard.png
+cp "$SHOTS/13-dashboard.png" docs/img/console-dashboard.png
 ls -l docs/img

@@ -197,8 +197,11 @@ fn button(label: &str) -> String {
     format!("//button[normalize-space()='{label}']")
 }
 
+/// The console with a directory: sign-in, a sync with live progress and its report, the
+/// imported employees, an invitation e-mailed and resent, the domain's connection test, the
+/// dashboard after the sync (laptop and phone), the skip link.
 #[tokio::test]
-async fn admin_runs_the_console_in_a_browser() {
+async fn admin_syncs_and_invites_in_a_browser() {
     let (Some(dc), Some(smtp)) = (e2e::SambaDc::corp(), e2e::Smtp::required()) else {
         return;
     };
@@ -341,6 +344,128 @@ async fn admin_runs_the_console_in_a_browser() {
     }
     shots.take(&c, "employees-imported").await;
 
+    // An invitation for an imported employee, sent and then resent (real SMTP).
+    c.goto(&format!("{base}/admin/employees?q={tag}"))
+        .await
+        .expect("goto");
+    click(&c, Locator::LinkText("Grace Hopper")).await;
+    let detail = text_of(&c, Locator::Css("main")).await;
+    assert!(
+        detail.contains(&format!("corp{tag}")),
+        "the directory account: {detail}"
+    );
+    click(&c, Locator::XPath(&button("Send invitation"))).await;
+    let notice = text_of(&c, Locator::Css(".notice")).await;
+    assert!(notice.contains("Invitation created"), "{notice}");
+    sso_server::enrol::invitations::deliver_due(&state.invitations())
+        .await
+        .expect("deliver");
+    click(&c, Locator::XPath(&button("Resend"))).await;
+    let notice = text_of(&c, Locator::Css(".notice")).await;
+    assert!(notice.contains("is being sent again"), "{notice}");
+    sso_server::enrol::invitations::deliver_due(&state.invitations())
+        .await
+        .expect("deliver");
+    let to_grace = smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.contains(&emails[0]))
+        .count();
+    assert_eq!(to_grace, 2, "the invitation was e-mailed, then again");
+    let trail = text_of(&c, Locator::Css("section[aria-labelledby=audit-h]")).await;
+    assert!(trail.contains("employee.invited"), "{trail}");
+    c.refresh().await.expect("refresh");
+    let trail = text_of(&c, Locator::Css("section[aria-labelledby=audit-h]")).await;
+    assert!(
+        trail.contains("invitation.resent") || body(&c).await.contains("sent"),
+        "{trail}"
+    );
+    shots.take(&c, "employee-imported-detail").await;
+
+    // Domains: the list, the connection test, the edit form.
+    click(&c, Locator::LinkText("Domains")).await;
+    shots.take(&c, "domains").await;
+    click(&c, Locator::LinkText("Add domain")).await;
+    shots.take(&c, "domain-new").await;
+    c.goto(&format!("{base}/admin/domains/{}", domain.id))
+        .await
+        .expect("goto");
+    click(&c, Locator::XPath(&button("Test connection"))).await;
+    let result = text_of(&c, Locator::Id("test-result")).await;
+    assert!(
+        result.contains("Connection works") && result.contains("has 2 members"),
+        "{result}"
+    );
+    shots.take(&c, "domain-test").await;
+    click(&c, Locator::LinkText("Edit")).await;
+    shots.take(&c, "domain-edit").await;
+
+    // The dashboard after the sync, on a laptop and on a phone.
+    click(&c, Locator::LinkText("Dashboard")).await;
+    let dash = body(&c).await;
+    assert!(
+        dash.contains("Succeeded") && dash.contains(&format!("corp{tag}")),
+        "{dash}"
+    );
+    shots.take(&c, "dashboard").await;
+    c.set_window_size(390, 844).await.expect("resize");
+    shots.take(&c, "dashboard-phone").await;
+    c.goto(&format!("{base}/admin/employees?q={tag}"))
+        .await
+        .expect("goto");
+    shots.take(&c, "employees-phone").await;
+
+    // Keyboard: the skip link is the first stop and leads to the content.
+    c.find(Locator::Css("body"))
+        .await
+        .expect("body")
+        .send_keys("\u{E004}")
+        .await
+        .expect("tab");
+    assert_eq!(
+        c.active_element()
+            .await
+            .expect("focus")
+            .text()
+            .await
+            .expect("text"),
+        "Skip to content"
+    );
+
+    c.close().await.expect("close");
+}
+
+/// The console's forms without a directory: a manual employee (a field error shown where it
+/// belongs, then added and edited), an OIDC client (its secret shown once), the audit log
+/// filtered to that edit.
+#[tokio::test]
+async fn admin_adds_employees_and_clients_in_a_browser() {
+    let Some(driver) = e2e::chromium() else {
+        return;
+    };
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let (_dir, base, state) = start_server(|_| {}).await;
+    sso_server::admin::accounts::create_admin(
+        &state.store,
+        SystemClock.now_ms(),
+        &Actor::cli(),
+        ADMIN,
+        ADMIN_PASSWORD,
+    )
+    .await
+    .expect("admin");
+    let c = browser(&driver).await;
+    let mut shots = Shots {
+        dir: e2e::screenshot_dir(),
+        prefix: "forms-",
+        n: 0,
+    };
+    c.goto(&format!("{base}/admin")).await.expect("goto");
+    fill(&c, "username", ADMIN).await;
+    fill(&c, "password", ADMIN_PASSWORD).await;
+    click(&c, Locator::Css("button[type=submit]")).await;
+    assert_eq!(text_of(&c, Locator::Css("main h1")).await, "Dashboard");
+
     // A manual employee: a bad e-mail is shown next to the field, keeping what was typed.
     c.goto(&format!("{base}/admin/employees"))
         .await
@@ -411,44 +536,6 @@ async fn admin_runs_the_console_in_a_browser() {
         .await
         .expect("a manual employee has an Edit button");
 
-    // An invitation for an imported employee, sent and then resent (real SMTP).
-    c.goto(&format!("{base}/admin/employees?q={tag}"))
-        .await
-        .expect("goto");
-    click(&c, Locator::LinkText("Grace Hopper")).await;
-    let detail = text_of(&c, Locator::Css("main")).await;
-    assert!(
-        detail.contains(&format!("corp{tag}")),
-        "the directory account: {detail}"
-    );
-    click(&c, Locator::XPath(&button("Send invitation"))).await;
-    let notice = text_of(&c, Locator::Css(".notice")).await;
-    assert!(notice.contains("Invitation created"), "{notice}");
-    sso_server::enrol::invitations::deliver_due(&state.invitations())
-        .await
-        .expect("deliver");
-    click(&c, Locator::XPath(&button("Resend"))).await;
-    let notice = text_of(&c, Locator::Css(".notice")).await;
-    assert!(notice.contains("is being sent again"), "{notice}");
-    sso_server::enrol::invitations::deliver_due(&state.invitations())
-        .await
-        .expect("deliver");
-    let to_grace = smtp
-        .messages()
-        .into_iter()
-        .filter(|m| m.contains(&emails[0]))
-        .count();
-    assert_eq!(to_grace, 2, "the invitation was e-mailed, then again");
-    let trail = text_of(&c, Locator::Css("section[aria-labelledby=audit-h]")).await;
-    assert!(trail.contains("employee.invited"), "{trail}");
-    c.refresh().await.expect("refresh");
-    let trail = text_of(&c, Locator::Css("section[aria-labelledby=audit-h]")).await;
-    assert!(
-        trail.contains("invitation.resent") || body(&c).await.contains("sent"),
-        "{trail}"
-    );
-    shots.take(&c, "employee-imported-detail").await;
-
     // An OIDC client: its secret is shown once, and not again on reload.
     click(&c, Locator::LinkText("OIDC clients")).await;
     click(&c, Locator::LinkText("Add client")).await;
@@ -518,24 +605,6 @@ async fn admin_runs_the_console_in_a_browser() {
         "the client is gone from the list"
     );
 
-    // Domains: the list, the connection test, the edit form.
-    click(&c, Locator::LinkText("Domains")).await;
-    shots.take(&c, "domains").await;
-    click(&c, Locator::LinkText("Add domain")).await;
-    shots.take(&c, "domain-new").await;
-    c.goto(&format!("{base}/admin/domains/{}", domain.id))
-        .await
-        .expect("goto");
-    click(&c, Locator::XPath(&button("Test connection"))).await;
-    let result = text_of(&c, Locator::Id("test-result")).await;
-    assert!(
-        result.contains("Connection works") && result.contains("has 2 members"),
-        "{result}"
-    );
-    shots.take(&c, "domain-test").await;
-    click(&c, Locator::LinkText("Edit")).await;
-    shots.take(&c, "domain-edit").await;
-
     // The audit log, filtered.
     click(&c, Locator::LinkText("Audit log")).await;
     shots.take(&c, "audit").await;
@@ -552,38 +621,6 @@ async fn admin_runs_the_console_in_a_browser() {
         .expect("rows");
     assert_eq!(rows.len(), 1, "one edit");
     shots.take(&c, "audit-filtered").await;
-
-    // The dashboard after the sync, on a laptop and on a phone.
-    click(&c, Locator::LinkText("Dashboard")).await;
-    let dash = body(&c).await;
-    assert!(
-        dash.contains("Succeeded") && dash.contains(&format!("corp{tag}")),
-        "{dash}"
-    );
-    shots.take(&c, "dashboard").await;
-    c.set_window_size(390, 844).await.expect("resize");
-    shots.take(&c, "dashboard-phone").await;
-    c.goto(&format!("{base}/admin/employees?q={tag}"))
-        .await
-        .expect("goto");
-    shots.take(&c, "employees-phone").await;
-
-    // Keyboard: the skip link is the first stop and leads to the content.
-    c.find(Locator::Css("body"))
-        .await
-        .expect("body")
-        .send_keys("\u{E004}")
-        .await
-        .expect("tab");
-    assert_eq!(
-        c.active_element()
-            .await
-            .expect("focus")
-            .text()
-            .await
-            .expect("text"),
-        "Skip to content"
-    );
 
     c.close().await.expect("close");
 }
