@@ -3,14 +3,13 @@
 //! throttled like a password and each code works once.
 
 use super::Failure;
-use crate::app::AppState;
 use crate::employees::State as EmployeeState;
 use crate::error::Result;
-use crate::push::{challenges, totp};
+use crate::push::{challenges, totp, Phones};
 
 /// Checks the typed code against the named employee's phone; returns the employee id.
 pub async fn verify(
-    state: &AppState,
+    phones: &Phones,
     typed: &str,
     code: &str,
 ) -> Result<std::result::Result<String, Failure>> {
@@ -18,7 +17,7 @@ pub async fn verify(
         return Ok(Err(Failure::UnknownAccount));
     }
     let employee = {
-        let mut conn = state.store.conn().await?;
+        let mut conn = phones.store.conn().await?;
         challenges::employee_named(&mut conn, typed).await?
     };
     let Some(employee) = employee else {
@@ -27,7 +26,7 @@ pub async fn verify(
     if employee.state != EmployeeState::Active.as_str() {
         return Ok(Err(Failure::NotActive));
     }
-    Ok(if totp::check(&state.phones(), &employee.id, code).await? {
+    Ok(if totp::check(phones, &employee.id, code).await? {
         Ok(employee.id)
     } else {
         Err(Failure::WrongCode)

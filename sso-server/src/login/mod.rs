@@ -319,9 +319,19 @@ async fn sign_in_with(
     let attempt = Attempt::new(method, &form.request, &form.username, &form.csrf_token);
     form_signin(state, ip, jar, attempt, || async {
         if method == session::Method::Code {
-            code::verify(state, &form.username, &form.code).await
+            code::verify(&state.phones(), &form.username, &form.code).await
         } else {
-            password::verify(state, &form.username, &form.password).await
+            let domains = crate::directory::domain::Domains {
+                store: &state.store,
+                cipher: &state.cipher,
+            };
+            password::verify(
+                &domains,
+                state.clock.as_ref(),
+                &form.username,
+                &form.password,
+            )
+            .await
         }
     })
     .await
