@@ -193,6 +193,41 @@ async fn start_server(
     (dir, base, state)
 }
 
+/// The console's administrator (ADMIN, ADMIN_PASSWORD).
+async fn add_admin(state: &sso_server::app::AppState) {
+    sso_server::admin::accounts::create_admin(
+        &state.store,
+        SystemClock.now_ms(),
+        &Actor::cli(),
+        ADMIN,
+        ADMIN_PASSWORD,
+    )
+    .await
+    .expect("admin");
+}
+
+/// A browser signed in to the console at `base` as ADMIN, on the dashboard, and its screenshots
+/// named with `prefix`.
+async fn signed_in(
+    driver: &e2e::Chromedriver,
+    base: &str,
+    prefix: &'static str,
+) -> (Client, Shots) {
+    let c = browser(driver).await;
+    c.goto(&format!("{base}/admin/login")).await.expect("goto");
+    fill(&c, "username", ADMIN).await;
+    fill(&c, "password", ADMIN_PASSWORD).await;
+    click(&c, Locator::Css("button[type=submit]")).await;
+    // Waits for the new page's heading (the old page has one too).
+    text_of(&c, Locator::XPath("//main/h1[.='Dashboard']")).await;
+    let shots = Shots {
+        dir: e2e::screenshot_dir(),
+        prefix,
+        n: 0,
+    };
+    (c, shots)
+}
+
 fn button(label: &str) -> String {
     format!("//button[normalize-space()='{label}']")
 }
@@ -242,15 +277,7 @@ async fn admin_syncs_and_invites_in_a_browser() {
     })
     .await;
     let domain = e2e::add_domain(&dc, &state, &format!("corp{tag}"), &group, json!({})).await;
-    sso_server::admin::accounts::create_admin(
-        &state.store,
-        SystemClock.now_ms(),
-        &Actor::cli(),
-        ADMIN,
-        ADMIN_PASSWORD,
-    )
-    .await
-    .expect("admin");
+    add_admin(&state).await;
 
     let c = browser(&driver).await;
     let mut shots = Shots {
@@ -445,26 +472,8 @@ async fn admin_adds_employees_and_clients_in_a_browser() {
     };
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let (_dir, base, state) = start_server(|_| {}).await;
-    sso_server::admin::accounts::create_admin(
-        &state.store,
-        SystemClock.now_ms(),
-        &Actor::cli(),
-        ADMIN,
-        ADMIN_PASSWORD,
-    )
-    .await
-    .expect("admin");
-    let c = browser(&driver).await;
-    let mut shots = Shots {
-        dir: e2e::screenshot_dir(),
-        prefix: "forms-",
-        n: 0,
-    };
-    c.goto(&format!("{base}/admin")).await.expect("goto");
-    fill(&c, "username", ADMIN).await;
-    fill(&c, "password", ADMIN_PASSWORD).await;
-    click(&c, Locator::Css("button[type=submit]")).await;
-    assert_eq!(text_of(&c, Locator::Css("main h1")).await, "Dashboard");
+    add_admin(&state).await;
+    let (c, mut shots) = signed_in(&driver, &base, "forms-").await;
 
     // A manual employee: a bad e-mail is shown next to the field, keeping what was typed.
     c.goto(&format!("{base}/admin/employees"))
@@ -634,15 +643,7 @@ async fn admin_manages_hardware_keys_in_a_browser() {
 
     // The server, an administrator and a manual employee to give a key to.
     let (_dir, base, state) = start_server(|_| {}).await;
-    sso_server::admin::accounts::create_admin(
-        &state.store,
-        SystemClock.now_ms(),
-        &Actor::cli(),
-        ADMIN,
-        ADMIN_PASSWORD,
-    )
-    .await
-    .expect("admin");
+    add_admin(&state).await;
     let name = format!("Kim Keyholder{tag}");
     let fields = sso_server::employees::EmployeeFields {
         display_name: Some(name.clone()),
@@ -660,18 +661,7 @@ async fn admin_manages_hardware_keys_in_a_browser() {
     .await
     .expect("employee");
 
-    let c = browser(&driver).await;
-    let mut shots = Shots {
-        dir: e2e::screenshot_dir(),
-        prefix: "keys-",
-        n: 0,
-    };
-    c.goto(&format!("{base}/admin/login")).await.expect("goto");
-    fill(&c, "username", ADMIN).await;
-    fill(&c, "password", ADMIN_PASSWORD).await;
-    click(&c, Locator::Css("button[type=submit]")).await;
-    // Waits for the new page's heading (the old page has one too).
-    text_of(&c, Locator::XPath("//main/h1[.='Dashboard']")).await;
+    let (c, mut shots) = signed_in(&driver, &base, "keys-").await;
 
     // Import: three good lines in, the bad one named by its line next to the field.
     click(&c, Locator::LinkText("Keys")).await;
