@@ -13,14 +13,14 @@ use std::time::Duration;
 
 use key_protocol::sign::new_nonce;
 use key_protocol::{
-    b64, password_aad, ActivateKey, ChangePassword, ConfirmTask, EnrolWorkstation, IdentityKey,
-    Operation, Request, Scope, SignedHeaders, Task, TaskList, TaskResult, WorkstationEnrolled,
+    b64, ActivateKey, ChangePassword, ConfirmTask, EnrolWorkstation, IdentityKey, Operation,
+    Request, Scope, SignedHeaders, Task, TaskList, TaskResult, WorkstationEnrolled,
 };
 use reqwest::Method;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::device::{Credential, KeyDevice};
+use crate::device::{Credential, KeyDevice, StoredProof};
 use crate::error::KeyError;
 
 #[derive(Debug, thiserror::Error)]
@@ -314,6 +314,7 @@ impl Agent {
             serial: key.serial(),
             code: code.to_owned(),
             public_key: b64(&key.public_key()?),
+            attestation: b64(&key.attest_identity()?),
         };
         self.call(
             Method::POST,
@@ -352,16 +353,18 @@ impl Agent {
         &self,
         key: &mut dyn KeyDevice,
         task_id: &str,
-        outcome: Result<(), &KeyError>,
+        outcome: Result<Option<StoredProof>, &KeyError>,
     ) -> Result<(), AgentError> {
         let body = match outcome {
-            Ok(()) => ConfirmTask {
+            Ok(proof) => ConfirmTask {
                 result: TaskResult::Applied,
                 error: None,
+                proof: proof.map(|p| b64(&p)),
             },
             Err(e) => ConfirmTask {
                 result: TaskResult::Failed,
                 error: Some(e.to_string()),
+                proof: None,
             },
         };
         let path = format!("api/keys/{}/tasks/{task_id}", key.serial());
@@ -426,16 +429,16 @@ impl Agent {
                 }
                 continue;
             }
-            let outcome = apply(key, &serial, &task);
+            let outcome = apply(key, &task);
             match &outcome {
                 Err(KeyError::NotConnected | KeyError::Transport(_)) => {
                     round.key_unreachable = true;
                     break;
                 }
-                Ok(()) => round.applied += 1,
+                Ok(_) => round.applied += 1,
                 Err(_) => round.failed += 1,
             }
-            self.confirm(key, &task.id, outcome.as_ref().map(|_| ()))
+            self.confirm(key, &task.id, outcome.as_ref().map(|p| *p))
                 .await?;
         }
         Ok(round)
@@ -454,6 +457,7 @@ impl Agent {
         let body = serde_json::to_vec(&ConfirmTask {
             result: TaskResult::Applied,
             error: None,
+            proof: None,
         })
         .map_err(|e| AgentError::BadResponse(e.to_string()))?;
         let headers = self.sign(
@@ -500,11 +504,12 @@ impl Agent {
         pin: &str,
         scope: Scope,
         password: Option<&str>,
+        domain: Option<&str>,
     ) -> Result<String, AgentError> {
         let body = ChangePassword {
             scope,
             password: password.map(|p| Zeroizing::new(p.to_owned())),
-            domain: None,
+            domain: domain.map(str::to_owned),
         };
         let path = format!("api/keys/{}/password", key.serial());
         let answer = self
@@ -572,8 +577,9 @@ fn required<'a>(v: &'a Option<String>, what: &'static str) -> Result<&'a str, Ke
         .ok_or(KeyError::InvalidInput(what))
 }
 
-/// Applies one task to the key. Every operation is safe to apply twice.
-pub fn apply(key: &mut dyn KeyDevice, serial: &str, task: &Task) -> Result<(), KeyError> {
+/// Applies one task to the key. Every operation is safe to apply twice. A stored password comes
+/// with the key's proof that it holds it.
+pub fn apply(key: &mut dyn KeyDevice, task: &Task) -> Result<Option<StoredProof>, KeyError> {
     match task.operation {
         Operation::WritePassword => {
             let name = required(&task.name, "the task names no credential")?;
@@ -582,8 +588,16 @@ pub fn apply(key: &mut dyn KeyDevice, serial: &str, task: &Task) -> Result<(), K
                 .sealed_password
                 .as_ref()
                 .ok_or(KeyError::InvalidInput("the task has no password"))?;
-            key.write_sealed_credential(name, login, sealed, &password_aad(serial, &task.id))
+            key.write_sealed_credential(&task.id, name, login, sealed)
+                .map(Some)
         }
+        other => apply_unproven(key, task, other).map(|()| None),
+    }
+}
+
+fn apply_unproven(key: &mut dyn KeyDevice, task: &Task, op: Operation) -> Result<(), KeyError> {
+    match op {
+        Operation::WritePassword => Err(KeyError::InvalidInput("a write needs its proof")),
         Operation::PromotePassword => {
             let name = required(&task.name, "the task names no credential")?;
             let from = required(&task.from, "the task names no source credential")?;

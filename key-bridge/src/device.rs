@@ -13,6 +13,9 @@ use zeroize::Zeroize;
 
 use crate::error::KeyError;
 
+/// The key's proof that it stored a password: [`key_protocol::stored_proof`].
+pub type StoredProof = [u8; 32];
+
 /// A signature by the key's identity over [`key_protocol::key_message`]`(request,
 /// user_verified)`: the key itself sets `user_verified`, and only after checking its PIN for
 /// this very signature.
@@ -129,17 +132,27 @@ pub trait KeyDevice: Send {
     fn sign_request(&mut self, request: &[u8], pin: Option<&str>)
         -> Result<KeySignature, KeyError>;
 
-    /// Opens a password sealed to this key (HPKE, see [`key_protocol::seal`]) inside the key and
-    /// stores it as [`KeyDevice::write_credential`] would. The password is never handed out
-    /// in clear on the way in. A password sealed to another key or for another task
-    /// (`aad`) is refused ([`KeyError::InvalidInput`]).
+    /// Opens a password sealed to this key (HPKE, see [`key_protocol::seal`]) for the task
+    /// `task_id` inside the key and stores it as [`KeyDevice::write_credential`] would. The
+    /// password is never handed out in clear on the way in. A password sealed to another key or
+    /// for another task is refused ([`KeyError::InvalidInput`]). Returns the key's proof that it
+    /// stored it ([`key_protocol::stored_proof`], computed inside the key from the password).
     fn write_sealed_credential(
         &mut self,
+        task_id: &str,
         name: &str,
         login: &str,
         sealed: &SealedPassword,
-        aad: &[u8],
-    ) -> Result<(), KeyError>;
+    ) -> Result<StoredProof, KeyError>;
+
+    /// The key's factory certificate (X.509 DER): its attestation key, certified by its vendor's
+    /// CA for its serial. [`KeyError::NotProvisioned`] for a key without one.
+    fn attestation_certificate(&mut self) -> Result<Vec<u8>, KeyError>;
+
+    /// The factory key's signature over [`key_protocol::identity_statement`]`(serial, current
+    /// identity)`: the identity is this key's own. Made inside the key, which attests only its
+    /// own identity.
+    fn attest_identity(&mut self) -> Result<Vec<u8>, KeyError>;
 }
 
 #[cfg(test)]

@@ -26,11 +26,12 @@ use std::path::Path;
 
 use key_protocol::{IdentityKey, SealedPassword};
 
-use crate::device::{Credential, DeviceStatus, KeyDevice, KeySignature};
+use crate::device::{Credential, DeviceStatus, KeyDevice, KeySignature, StoredProof};
 use crate::error::{KeyError, StoreError};
+use crate::factory::{inventory_line, VendorCa};
 use faults::injected;
 pub use faults::{Fault, FaultHandle};
-use state::{Identity, Salted, Slot, State};
+use state::{Factory, Identity, Salted, Slot, State};
 use store::Store;
 
 /// Credential slots of an emulated key unless configured otherwise.
@@ -191,6 +192,43 @@ impl EmulatedKey {
         self.commit(next)?;
         self.unlocked = true;
         Ok(())
+    }
+
+    /// The factory's step, done once per key: makes the key's attestation key inside it, has
+    /// `vendor` certify it for this serial and `model`, and returns the key's line for the
+    /// vendor's inventory (`serial,model,certificate`). A provisioned key refuses.
+    pub fn provision(&mut self, vendor: &VendorCa, model: &str) -> Result<String, KeyError> {
+        self.faults.ensure_online()?;
+        if self.state.factory.is_some() {
+            return Err(KeyError::InvalidInput("the key is already provisioned"));
+        }
+        if model.is_empty() || model.len() > 64 || model.contains(',') {
+            return Err(KeyError::InvalidInput(
+                "a model has 1 to 64 characters and no comma",
+            ));
+        }
+        let key = IdentityKey::generate().map_err(|e| KeyError::Device(e.to_string()))?;
+        let certificate = vendor
+            .certify(&self.state.serial, model, &key.public_key())
+            .map_err(|e| KeyError::Device(e.to_string()))?;
+        let mut next = self.state.clone();
+        next.factory = Some(Factory {
+            secret: *key.to_bytes(),
+            certificate: certificate.clone(),
+        });
+        self.commit(next)?;
+        Ok(inventory_line(&self.state.serial, model, &certificate))
+    }
+
+    fn factory(&self) -> Result<(IdentityKey, Vec<u8>), KeyError> {
+        let f = self
+            .state
+            .factory
+            .as_ref()
+            .ok_or(KeyError::NotProvisioned)?;
+        let key =
+            IdentityKey::from_bytes(&f.secret).map_err(|e| KeyError::Device(e.to_string()))?;
+        Ok((key, f.certificate.clone()))
     }
 
     /// Whether the key is linked with exactly this activation code (checks the stored binding).
@@ -447,28 +485,48 @@ impl KeyDevice for EmulatedKey {
 
     fn write_sealed_credential(
         &mut self,
+        task_id: &str,
         name: &str,
         login: &str,
         sealed: &SealedPassword,
-        aad: &[u8],
-    ) -> Result<(), KeyError> {
+    ) -> Result<StoredProof, KeyError> {
         self.faults.ensure_online()?;
         if self.faults.take(Fault::FailNextWrite) {
             return Err(injected("write"));
         }
         let lose_ack = self.faults.take(Fault::LoseNextWriteAck);
+        let serial = self.state.serial.clone();
+        let aad = key_protocol::password_aad(&serial, task_id);
         let result = self.identity().and_then(|identity| {
-            let plain = key_protocol::open(&identity, sealed, aad).map_err(|_| {
+            let plain = key_protocol::open(&identity, sealed, &aad).map_err(|_| {
                 KeyError::InvalidInput("the password is not sealed to this key for this task")
             })?;
             let password = std::str::from_utf8(&plain)
                 .map_err(|_| KeyError::InvalidInput("the sealed password is not UTF-8"))?;
-            self.apply_write(&Credential::new(name, login, password))
+            self.apply_write(&Credential::new(name, login, password))?;
+            // Computed from the password just stored, after the store succeeded.
+            Ok(key_protocol::stored_proof(&plain, &serial, task_id, name))
         });
         if lose_ack {
             return Err(injected("the write's acknowledgement was lost"));
         }
         result
+    }
+
+    fn attestation_certificate(&mut self) -> Result<Vec<u8>, KeyError> {
+        self.faults.ensure_online()?;
+        Ok(self.factory()?.1)
+    }
+
+    fn attest_identity(&mut self) -> Result<Vec<u8>, KeyError> {
+        self.faults.ensure_online()?;
+        self.ensure_not_locked()?;
+        let (factory, _) = self.factory()?;
+        let identity = self.identity()?.public_key();
+        Ok(factory.sign(&key_protocol::identity_statement(
+            &self.state.serial,
+            &identity,
+        )))
     }
 }
 

@@ -37,6 +37,9 @@ pub enum KeyError {
     /// The key is not linked to a server yet, so it accepts no credentials.
     #[error("the key is not linked")]
     NotLinked,
+    /// The key has no factory identity (an emulated key that was never provisioned).
+    #[error("the key has no factory identity (provision it first)")]
+    NotProvisioned,
     /// The request was refused by the key as malformed (e.g. an empty credential name).
     #[error("invalid request: {0}")]
     InvalidInput(&'static str),

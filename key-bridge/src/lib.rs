@@ -17,16 +17,20 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod agent;
+pub mod cli;
 pub mod device;
 pub mod emulated;
 pub mod error;
+pub mod factory;
+pub mod secrets;
 pub mod workstation_file;
 
 pub use agent::{
     system_clock, Agent, AgentConfig, AgentError, Clock, KeySigner, Round, Workstation,
 };
-pub use device::{Credential, DeviceStatus, KeyDevice, KeySignature};
+pub use device::{Credential, DeviceStatus, KeyDevice, KeySignature, StoredProof};
 pub use emulated::{
     EmulatedKey, EmulatedKeyConfig, Fault, FaultHandle, DEFAULT_PIN_ATTEMPTS, DEFAULT_SLOTS,
 };
 pub use error::{KeyError, StoreError};
+pub use factory::{FactoryError, VendorCa};

@@ -621,19 +621,127 @@ fn a_sealed_password_opens_only_in_its_key_and_for_its_task() {
     let aad = key_protocol::password_aad(&key.serial(), "task-1");
     let sealed = key_protocol::seal(&pk, PASSWORD.as_bytes(), &aad).unwrap();
     // Another task's associated data: refused, nothing written.
-    let other = key_protocol::password_aad(&key.serial(), "task-2");
     assert!(matches!(
-        key.write_sealed_credential("corp", "CORP\\ada", &sealed, &other),
+        key.write_sealed_credential("task-2", "corp", "CORP\\ada", &sealed),
         Err(KeyError::InvalidInput(_))
     ));
     assert_eq!(key.status().unwrap().free_slots, 4);
     // Sealed to another key: refused.
     let mut stranger = linked(4);
     assert!(matches!(
-        stranger.write_sealed_credential("corp", "CORP\\ada", &sealed, &aad),
+        stranger.write_sealed_credential("task-1", "corp", "CORP\\ada", &sealed),
         Err(KeyError::InvalidInput(_))
     ));
-    key.write_sealed_credential("corp", "CORP\\ada", &sealed, &aad)
+    let proof = key
+        .write_sealed_credential("task-1", "corp", "CORP\\ada", &sealed)
         .unwrap();
     assert_eq!(key.read_credential("corp").unwrap().password, PASSWORD);
+    // The proof is made from the stored password, for this key, task and name.
+    assert!(key_protocol::check_stored_proof(
+        &proof,
+        PASSWORD.as_bytes(),
+        &key.serial(),
+        "task-1",
+        "corp"
+    ));
+}
+
+/// A key with a PIN that was not verified stores nothing, and so has no proof to give: the
+/// stolen-key case (the server never takes a password as stored without the proof).
+#[test]
+fn a_locked_session_stores_nothing_and_proves_nothing() {
+    let mut key = linked(4);
+    key.set_pin("2468").unwrap();
+    let pk = key.public_key().unwrap();
+    let aad = key_protocol::password_aad(&key.serial(), "task-1");
+    let sealed = key_protocol::seal(&pk, PASSWORD.as_bytes(), &aad).unwrap();
+    // The thief's session: the same key, reopened, the PIN never given.
+    let dir = tempfile::tempdir().unwrap();
+    let path = key_file(&dir);
+    let mut saved = EmulatedKey::create(&path, &[5; 32], config(4)).unwrap();
+    saved.link("123456").unwrap();
+    saved.set_pin("2468").unwrap();
+    drop(saved);
+    let mut thief = EmulatedKey::open(&path, &[5; 32]).unwrap();
+    let pk2 = thief.public_key().unwrap();
+    let aad2 = key_protocol::password_aad(&thief.serial(), "task-1");
+    let sealed2 = key_protocol::seal(&pk2, PASSWORD.as_bytes(), &aad2).unwrap();
+    assert_eq!(
+        thief.write_sealed_credential("task-1", "corp", "CORP\\ada", &sealed2),
+        Err(KeyError::PinRequired)
+    );
+    assert_eq!(thief.status().unwrap().free_slots, 4);
+    thief.verify_pin("2468").unwrap();
+    assert!(thief
+        .write_sealed_credential("task-1", "corp", "CORP\\ada", &sealed2)
+        .is_ok());
+    drop((key, sealed));
+}
+
+/// The factory identity: provisioned once by a vendor CA, kept across a wipe (it is the
+/// hardware's), and it attests each new identity for this serial only.
+#[test]
+fn the_factory_identity_attests_each_identity_and_survives_a_wipe() {
+    let vendor = key_bridge::VendorCa::generate("Test Vendor").unwrap();
+    let mut key = linked(4);
+    assert_eq!(key.attest_identity(), Err(KeyError::NotProvisioned));
+    let line = key.provision(&vendor, "Hideez Key 4").unwrap();
+    assert!(
+        line.starts_with(&format!("{},Hideez Key 4,", key.serial())),
+        "{line}"
+    );
+    assert!(matches!(
+        key.provision(&vendor, "Hideez Key 4"),
+        Err(KeyError::InvalidInput(_))
+    ));
+    let cert = key.attestation_certificate().unwrap();
+    assert!(line.ends_with(&key_protocol::b64(&cert)));
+    let attest = |key: &mut EmulatedKey| {
+        let identity = key.public_key().unwrap();
+        (identity.clone(), key.attest_identity().unwrap())
+    };
+    let (first, sig) = attest(&mut key);
+    key.wipe().unwrap();
+    let (second, sig2) = attest(&mut key);
+    assert_ne!(first, second, "a wipe makes a new identity");
+    assert_eq!(
+        key.attestation_certificate().unwrap(),
+        cert,
+        "the factory identity stays"
+    );
+    // Both attestations verify with the same factory key, each for its own identity.
+    let factory = factory_key(&cert);
+    let serial = key.serial();
+    assert!(key_protocol::verify(
+        &factory,
+        &key_protocol::identity_statement(&serial, &first),
+        &sig
+    ));
+    assert!(key_protocol::verify(
+        &factory,
+        &key_protocol::identity_statement(&serial, &second),
+        &sig2
+    ));
+    assert!(!key_protocol::verify(
+        &factory,
+        &key_protocol::identity_statement(&serial, &first),
+        &sig2
+    ));
+    assert!(!key_protocol::verify(
+        &factory,
+        &key_protocol::identity_statement("OTHER", &second),
+        &sig2
+    ));
+}
+
+/// The subject public key of a certificate: the 65-byte uncompressed point near its end of the
+/// SubjectPublicKeyInfo (found by its prefix; enough for a test).
+fn factory_key(cert: &[u8]) -> Vec<u8> {
+    // id-ecPublicKey + prime256v1, then BIT STRING (66 bytes: unused-bits byte + point).
+    let marker = [0x03, 0x42, 0x00, 0x04];
+    let at = cert
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("a P-256 point");
+    cert[at + 3..at + 3 + 65].to_vec()
 }

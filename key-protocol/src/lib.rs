@@ -8,15 +8,19 @@
 //!   its own: only the key can say that its PIN was checked for this very request.
 //! - [`seal`]: passwords travel encrypted to the key's public key with HPKE (RFC 9180, base mode,
 //!   DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-128-GCM); only the key opens them.
+//! - [`attest`]: what only a genuine key can say: that an identity is its own (signed by its
+//!   factory key, which the vendor's CA certified for its serial), and that it stored a password.
 //! - [`wire`]: the JSON bodies.
 //!
 //! The whole protocol is described in `docs/key-bridge-protocol.md`.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod attest;
 pub mod seal;
 pub mod sign;
 pub mod wire;
 
+pub use attest::{check_stored_proof, identity_statement, stored_proof};
 pub use seal::{open, password_aad, seal, SealedPassword};
 pub use sign::{
     key_message, verify, workstation_message, IdentityKey, Request, SignedHeaders, MAX_SKEW_SECS,

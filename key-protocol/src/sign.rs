@@ -33,7 +33,7 @@ const REQUEST_DOMAIN: &[u8] = b"hideez-key/request/v1\0";
 const WORKSTATION_DOMAIN: &[u8] = b"hideez-key/workstation/v1\0";
 const KEY_DOMAIN: &[u8] = b"hideez-key/key/v1\0";
 
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_be_bytes());
     out.extend_from_slice(b);
 }

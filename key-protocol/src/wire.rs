@@ -5,7 +5,7 @@
 //! | `POST api/workstations/enrol` (signed by the new workstation key) | [`EnrolWorkstation`] | [`WorkstationEnrolled`] |
 //! | `POST api/keys/activate` (workstation + the key being activated) | [`ActivateKey`] | `{"state":"active"}` |
 //! | `GET api/keys/{serial}/tasks?wait=N` (workstation + key) | | [`TaskList`] |
-//! | `POST api/keys/{serial}/tasks/{id}` (workstation + key) | [`ConfirmTask`] | `{"result":…}` |
+//! | `POST api/keys/{serial}/tasks/{id}` (workstation + key; a stored password with the key's proof) | [`ConfirmTask`] | `{"result":…}` |
 //! | `POST api/keys/{serial}/password` (workstation + key, PIN verified) | [`ChangePassword`] | `{"rotation":…}` |
 
 use serde::{Deserialize, Serialize};
@@ -84,6 +84,9 @@ pub struct ActivateKey {
     /// The key's P-256 public key (SEC1 uncompressed, base64url). The request's key signature
     /// must verify with it: the key proves it holds the private half.
     pub public_key: String,
+    /// The key's factory key's signature over [`crate::identity_statement`]`(serial,
+    /// public_key)` (base64url): the identity belongs to the key the inventory names.
+    pub attestation: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +102,10 @@ pub struct ConfirmTask {
     pub result: TaskResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For an applied `write_password`: the key's [`crate::stored_proof`] (base64url). Without
+    /// it the server does not take the password as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 /// Where a password change goes.

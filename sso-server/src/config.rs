@@ -87,6 +87,10 @@ pub struct KeysConfig {
     /// Seconds between retries of rotations waiting for the directory (a DC that was down, or
     /// an instance that died while setting a password), 1 to 3600.
     pub retry_interval_seconds: u32,
+    /// The vendor CA certificates (PEM bundle) that certify keys' factory identities. The
+    /// inventory import checks each key's certificate against them; without it no key can be
+    /// imported. Read at each import.
+    pub vendor_ca_file: Option<std::path::PathBuf>,
 }
 
 /// The length of generated domain passwords unless configured.
@@ -99,6 +103,7 @@ impl Default for KeysConfig {
             max_password_age_days: 28,
             scan_interval_minutes: 60,
             retry_interval_seconds: 60,
+            vendor_ca_file: None,
         }
     }
 }

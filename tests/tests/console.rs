@@ -641,8 +641,32 @@ async fn admin_manages_hardware_keys_in_a_browser() {
     };
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase();
 
+    // The key vendor: its CA, trusted by the server, and the keys it made (their factory
+    // certificates go into the inventory CSV).
+    let vendor_dir = tempfile::tempdir().expect("dir");
+    let vendor = key_bridge::VendorCa::generate("Test Key Vendor").expect("vendor CA");
+    let vendor_file = vendor_dir.path().join("vendor-ca.pem");
+    std::fs::write(&vendor_file, vendor.cert_pem()).expect("write");
+    let serials: Vec<String> = (1..=3).map(|i| format!("K{tag}-{i}")).collect();
+    let mut devices: Vec<key_bridge::EmulatedKey> = Vec::new();
+    let mut lines = Vec::new();
+    for serial in &serials {
+        let mut device = key_bridge::EmulatedKey::in_memory(key_bridge::EmulatedKeyConfig {
+            serial: Some(serial.clone()),
+            ..Default::default()
+        })
+        .expect("key");
+        lines.push(
+            device
+                .provision(&vendor, "Hideez Key 4")
+                .expect("provision"),
+        );
+        devices.push(device);
+    }
+
     // The server, an administrator and a manual employee to give a key to.
-    let (_dir, base, state) = start_server(|_| {}).await;
+    let (_dir, base, state) =
+        start_server(|c| c.keys.vendor_ca_file = Some(vendor_file.clone())).await;
     add_admin(&state).await;
     let name = format!("Kim Keyholder{tag}");
     let fields = sso_server::employees::EmployeeFields {
@@ -667,10 +691,9 @@ async fn admin_manages_hardware_keys_in_a_browser() {
     click(&c, Locator::LinkText("Keys")).await;
     text_of(&c, Locator::XPath("//main//h1[.='Hardware keys']")).await;
     click(&c, Locator::LinkText("Import keys")).await;
-    let serials: Vec<String> = (1..=3).map(|i| format!("K{tag}-{i}")).collect();
     let csv = format!(
-        "serial,model\n{},Hideez Key 4\n{},Hideez Key 4\nnot a serial!\n{}",
-        serials[0], serials[1], serials[2]
+        "serial,model,attestation\n{}\n{}\nnot a serial!\n{}",
+        lines[0], lines[1], lines[2]
     );
     fill(&c, "f-keys", &csv).await;
     shots.take(&c, "import").await;
@@ -748,14 +771,17 @@ async fn admin_manages_hardware_keys_in_a_browser() {
     assert!(!c.source().await.expect("source").contains(&code));
 
     // The employee types the code at the workstation (what the key-bridge sends).
-    // The key's identity, as the key-bridge registers it (the API checks the key's signature).
-    let identity = key_protocol::IdentityKey::generate().expect("identity");
+    // The key's identity and its factory key's attestation, as the key-bridge registers them
+    // (the API checks the key's signature).
+    use key_bridge::KeyDevice as _;
+    let device = &mut devices[0];
     let activated = sso_server::keys::activate(
         &state.hardware_keys(),
         &Actor::cli(),
         &serials[0],
         &code,
-        &identity.public_key(),
+        &device.public_key().expect("identity"),
+        &device.attest_identity().expect("attestation"),
         "test-workstation",
     )
     .await

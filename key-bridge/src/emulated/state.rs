@@ -27,6 +27,25 @@ pub(super) struct State {
     /// Never leaves the key: only its public half and signatures do.
     #[serde(default)]
     pub(super) identity: Option<Identity>,
+    /// The factory identity: the attestation key and its certificate from the vendor's CA.
+    /// Made once by `provision`; a wipe keeps it (it is the hardware's, not the user's).
+    #[serde(default)]
+    pub(super) factory: Option<Factory>,
+}
+
+/// The key's factory identity: the attestation key's private scalar (zeroized on drop) and its
+/// certificate (X.509 DER).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Factory {
+    pub(super) secret: [u8; 32],
+    pub(super) certificate: Vec<u8>,
+}
+
+impl Drop for Factory {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+    }
 }
 
 /// The private scalar of the key's identity, zeroized on drop.
@@ -91,10 +110,12 @@ impl State {
             link: None,
             slots: (0..config.slots).map(|_| None).collect(),
             identity: None,
+            factory: None,
         })
     }
 
-    /// Factory state, keeping what is hardware: serial, slot count, attempt limit.
+    /// Factory state, keeping what is hardware: serial, slot count, attempt limit, factory
+    /// identity.
     pub(super) fn wiped(&self) -> Self {
         Self {
             format: FORMAT_VERSION,
@@ -105,6 +126,7 @@ impl State {
             link: None,
             slots: self.slots.iter().map(|_| None).collect(),
             identity: None,
+            factory: self.factory.clone(),
         }
     }
 

@@ -8,6 +8,7 @@
 //! - `bridge`: the HTTP API the key-bridge agent calls; `signed`: how its callers prove who they
 //!   are; `workstations`: the named workstations the agents run on.
 
+pub mod attestation;
 pub mod http;
 pub mod passwords;
 pub mod rotation;
@@ -142,6 +143,9 @@ pub struct NewKey {
     pub serial: String,
     #[serde(default)]
     pub model: Option<String>,
+    /// The key's factory certificate from its vendor (PEM, or the DER in base64): its
+    /// attestation key, certified for this serial by a CA in `keys.vendor_ca_file`.
+    pub attestation: String,
 }
 
 #[derive(Debug, Default, Serialize, ToSchema)]
@@ -149,6 +153,9 @@ pub struct ImportReport {
     pub added: u64,
     /// Serials already in the inventory.
     pub skipped: u64,
+    /// Known keys without a factory identity that got one from this import.
+    #[serde(default)]
+    pub certified: u64,
     /// Lines that could not be read (CSV), with the reason.
     pub errors: Vec<ImportError>,
 }
@@ -191,20 +198,21 @@ pub struct HardwareKeys {
     pub instance: std::sync::Arc<crate::instance::Instance>,
 }
 
-/// Adds keys to the inventory (state `ready`); known serials are skipped.
-pub async fn import(state: &HardwareKeys, actor: &Actor, keys: &[NewKey]) -> Result<ImportReport> {
-    if keys.is_empty() || keys.len() > 10_000 {
-        return Err(Error::validation("keys", "1 to 10000 keys"));
-    }
-    let now = state.clock.now_ms();
-    let mut rows = Vec::with_capacity(keys.len());
-    for (i, k) in keys.iter().enumerate() {
-        let serial = check_serial(&k.serial).map_err(|m| {
-            Error::validation(format!("keys[{i}].serial"), m.replace("serial: ", ""))
-        })?;
-        let model = k.model.as_deref().unwrap_or("").trim();
-        check_model(model).map_err(|m| Error::validation(format!("keys[{i}].model"), m))?;
-        rows.push(KeyRow {
+/// One key of an import, checked: its serial, model and factory certificate.
+fn checked_key(
+    roots: &attestation::VendorRoots,
+    k: &NewKey,
+    now: i64,
+) -> std::result::Result<crate::keys::store::ImportedKey, (&'static str, String)> {
+    let serial = check_serial(&k.serial).map_err(|m| ("serial", m.replace("serial: ", "")))?;
+    let model = k.model.as_deref().unwrap_or("").trim();
+    check_model(model).map_err(|m| ("model", m.to_owned()))?;
+    let der = attestation::certificate_der(&k.attestation).map_err(|m| ("attestation", m))?;
+    let attestation_key = roots
+        .verify(&der, &serial, now)
+        .map_err(|m| ("attestation", m))?;
+    Ok(crate::keys::store::ImportedKey {
+        row: KeyRow {
             id: Uuid::new_v4().to_string(),
             serial,
             model: if model.is_empty() {
@@ -223,30 +231,82 @@ pub async fn import(state: &HardwareKeys, actor: &Actor, keys: &[NewKey]) -> Res
             updated_at: now,
             public_key: None,
             workstation_id: None,
-        });
+            attestation_key: Some(attestation_key),
+        },
+        attestation_cert: der,
+    })
+}
+
+fn vendor_roots(state: &HardwareKeys) -> Result<attestation::VendorRoots> {
+    let path = state.config.keys.vendor_ca_file.as_deref().ok_or_else(|| {
+        Error::validation(
+            "attestation",
+            "no vendor CA is configured (keys.vendor_ca_file): keys cannot be checked",
+        )
+    })?;
+    attestation::load_roots(path).map_err(|m| Error::validation("attestation", m))
+}
+
+/// Adds keys to the inventory (state `ready`), each with its factory certificate checked;
+/// known serials are skipped (and get the certificate if they had none). The whole list is
+/// refused when one key is bad (the error names it).
+pub async fn import(state: &HardwareKeys, actor: &Actor, keys: &[NewKey]) -> Result<ImportReport> {
+    if keys.is_empty() || keys.len() > 10_000 {
+        return Err(Error::validation("keys", "1 to 10000 keys"));
     }
+    let roots = vendor_roots(state)?;
+    let now = state.clock.now_ms();
+    let mut rows = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        rows.push(
+            checked_key(&roots, k, now)
+                .map_err(|(field, m)| Error::validation(format!("keys[{i}].{field}"), m))?,
+        );
+    }
+    insert(state, actor, &rows, Vec::new()).await
+}
+
+async fn insert(
+    state: &HardwareKeys,
+    actor: &Actor,
+    rows: &[crate::keys::store::ImportedKey],
+    errors: Vec<ImportError>,
+) -> Result<ImportReport> {
+    let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    let added = crate::keys::store::insert_keys(&mut tx, &rows).await?;
+    let added = crate::keys::store::insert_keys(&mut tx, rows).await?;
+    let mut certified = 0;
+    if added < rows.len() as u64 {
+        for k in rows {
+            if crate::keys::store::certify_key(&mut tx, k, now).await? {
+                certified += 1;
+            }
+        }
+    }
     audit::record(
         &mut tx,
         now,
         actor,
         "keys.imported",
         None,
-        json!({ "added": added, "skipped": rows.len() as u64 - added }),
+        json!({ "added": added, "skipped": rows.len() as u64 - added, "certified": certified, "bad_lines": errors.len() }),
     )
     .await?;
     tx.commit().await?;
     Ok(ImportReport {
         added,
         skipped: rows.len() as u64 - added,
-        errors: Vec::new(),
+        certified,
+        errors,
     })
 }
 
-/// Reads a CSV of `serial[,model]` lines (a header line naming `serial` is skipped); bad lines
-/// are reported by number and the good ones imported.
+/// Reads a CSV of `serial,model,attestation` lines (a header line naming `serial` is skipped;
+/// the attestation is the key's factory certificate, its DER in base64); bad lines are
+/// reported by number and the good ones imported.
 pub async fn import_csv(state: &HardwareKeys, actor: &Actor, text: &str) -> Result<ImportReport> {
+    let roots = vendor_roots(state)?;
+    let now = state.clock.now_ms();
     let mut keys = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -255,32 +315,46 @@ pub async fn import_csv(state: &HardwareKeys, actor: &Actor, text: &str) -> Resu
             continue;
         }
         let mut cols = line.split(',').map(|c| c.trim().trim_matches('"'));
-        let serial = cols.next().unwrap_or("");
-        let model = cols.next().filter(|m| !m.is_empty());
-        // Both columns checked here, so every bad line is reported by its number.
-        let checked = check_serial(serial).and_then(|serial| {
-            check_model(model.unwrap_or(""))
-                .map(|()| serial)
-                .map_err(|m| format!("model: {m}"))
-        });
+        let key = NewKey {
+            serial: cols.next().unwrap_or("").to_owned(),
+            model: cols.next().filter(|m| !m.is_empty()).map(str::to_owned),
+            attestation: cols.next().unwrap_or("").to_owned(),
+        };
+        // Every column checked here, so every bad line is reported by its number.
+        let checked = if key.attestation.is_empty() {
+            check_serial(&key.serial)
+                .map_err(|m| ("serial", m.replace("serial: ", "")))
+                .and_then(|_| {
+                    check_model(key.model.as_deref().unwrap_or(""))
+                        .map_err(|m| ("model", m.to_owned()))
+                })
+                .and_then(|()| {
+                    Err((
+                        "attestation",
+                        "missing: the third column is the key's factory certificate".to_owned(),
+                    ))
+                })
+        } else {
+            checked_key(&roots, &key, now)
+        };
         match checked {
-            Ok(serial) => keys.push(NewKey {
-                serial,
-                model: model.map(str::to_owned),
-            }),
-            Err(message) => errors.push(ImportError {
+            Ok(k) => keys.push(k),
+            Err((field, message)) => errors.push(ImportError {
                 line: i + 1,
-                message,
+                message: format!("{field}: {message}"),
             }),
         }
     }
-    let mut report = if keys.is_empty() {
-        ImportReport::default()
-    } else {
-        import(state, actor, &keys).await?
-    };
-    report.errors = errors;
-    Ok(report)
+    if keys.is_empty() {
+        return Ok(ImportReport {
+            errors,
+            ..ImportReport::default()
+        });
+    }
+    if keys.len() > 10_000 {
+        return Err(Error::validation("keys", "1 to 10000 keys"));
+    }
+    insert(state, actor, &keys, errors).await
 }
 
 pub async fn get(conn: &mut Conn, id: &str) -> Result<KeyRow> {
@@ -457,11 +531,17 @@ pub enum Activation {
     /// The last wrong code: the key is now locked.
     Locked,
     Expired,
+    /// The identity is not attested by the factory key the inventory holds for this serial (or
+    /// the serial is unknown): a key made in software, or another key. No code was counted.
+    NotGenuine,
 }
 
 /// Checks the code the employee typed at the workstation for the key `serial`, and records the
 /// key's identity (`public_key`, which the caller checked the key signed with) and the
-/// workstation. Each evaluation first takes an attempt in one conditional statement
+/// workstation. First of all the identity must be attested (`attestation`, a signature over
+/// [`key_protocol::identity_statement`]) by the factory key the inventory recorded for this
+/// serial: otherwise nothing is counted and the answer is [`Activation::NotGenuine`], the same
+/// for an unknown serial. Each evaluation first takes an attempt in one conditional statement
 /// ([`crate::keys::store::take_activation_attempt`]), so parallel guesses, on any backend and any
 /// number of instances, get no more evaluations than there are attempts.
 pub async fn activate(
@@ -470,13 +550,34 @@ pub async fn activate(
     serial: &str,
     code: &str,
     public_key: &[u8],
+    attestation: &[u8],
     workstation_id: &str,
 ) -> Result<Activation> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin().await?;
-    let mut k = crate::keys::store::by_serial(&mut tx, serial)
-        .await?
-        .ok_or(Error::NotFound("key"))?;
+    let Some(mut k) = crate::keys::store::by_serial(&mut tx, serial).await? else {
+        return Ok(Activation::NotGenuine);
+    };
+    let genuine = k.attestation_key.as_deref().is_some_and(|factory| {
+        key_protocol::verify(
+            factory,
+            &key_protocol::identity_statement(&k.serial, public_key),
+            attestation,
+        )
+    });
+    if !genuine {
+        audit::record(
+            &mut tx,
+            now,
+            actor,
+            "key.activation_refused",
+            k.employee_id.as_deref().map(|id| Target::of("employee", id)),
+            json!({ "key": k.id, "serial": k.serial, "workstation": workstation_id, "why": "the identity is not attested by the key's factory identity" }),
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Activation::NotGenuine);
+    }
     if key_state(&k) != KeyState::Reserved {
         // Says what the state is, so the agent can tell the employee (e.g. locked).
         state::next(key_state(&k), Action::Activate)?;

@@ -23,35 +23,66 @@ pub struct KeyRow {
     pub public_key: Option<Vec<u8>>,
     /// The workstation that last made a signed request for this key.
     pub workstation_id: Option<String>,
+    /// The key's factory attestation key (SEC1 uncompressed), certified by its vendor's CA for
+    /// this serial; recorded at import, kept across wipes.
+    pub attestation_key: Option<Vec<u8>>,
 }
 
 const KEY_COLUMNS: &str = "id, serial, model, state, reason, employee_id, activation_hash, \
     activation_expires, activation_attempts, activated_at, created_at, updated_at, public_key, \
-    workstation_id";
+    workstation_id, attestation_key";
+
+/// A key as the vendor's inventory names it: its row and its factory certificate (DER).
+pub struct ImportedKey {
+    pub row: KeyRow,
+    pub attestation_cert: Vec<u8>,
+}
 
 /// Inserts keys that are not known yet (by serial), with multi-row statements; returns how many
 /// were new.
-pub async fn insert_keys(conn: &mut Conn, rows: &[KeyRow]) -> Result<u64> {
+pub async fn insert_keys(conn: &mut Conn, keys: &[ImportedKey]) -> Result<u64> {
     let mut added = 0;
-    for chunk in rows.chunks(crate::store::BATCH_ROWS) {
+    for chunk in keys.chunks(crate::store::BATCH_ROWS) {
         let sql = format!(
-            "INSERT INTO hardware_key (id, serial, model, state, created_at, updated_at) VALUES {} \
-             ON CONFLICT (serial) DO NOTHING",
-            crate::store::values_placeholders(chunk.len(), 6)
+            "INSERT INTO hardware_key (id, serial, model, state, created_at, updated_at, \
+             attestation_key, attestation_cert) VALUES {} ON CONFLICT (serial) DO NOTHING",
+            crate::store::values_placeholders(chunk.len(), 8)
         );
         let mut q = sqlx::query(&sql);
-        for k in chunk {
+        for ImportedKey {
+            row: k,
+            attestation_cert,
+        } in chunk
+        {
             q = q
                 .bind(&k.id)
                 .bind(&k.serial)
                 .bind(&k.model)
                 .bind(&k.state)
                 .bind(k.created_at)
-                .bind(k.updated_at);
+                .bind(k.updated_at)
+                .bind(&k.attestation_key)
+                .bind(attestation_cert);
         }
         added += q.execute(&mut *conn).await?.rows_affected();
     }
     Ok(added)
+}
+
+/// Records the factory identity of a known key that has none (imported before keys carried
+/// one); returns whether it did.
+pub async fn certify_key(conn: &mut Conn, key: &ImportedKey, now: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE hardware_key SET attestation_key = $2, attestation_cert = $3, updated_at = $4 \
+         WHERE serial = $1 AND attestation_key IS NULL",
+    )
+    .bind(&key.row.serial)
+    .bind(&key.row.attestation_key)
+    .bind(&key.attestation_cert)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<KeyRow>> {

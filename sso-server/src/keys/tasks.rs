@@ -153,6 +153,21 @@ pub fn view(
     })
 }
 
+/// Whether `proof` is the key's proof ([`key_protocol::stored_proof`]) that it stored the
+/// password of the write task `t` (of the key `serial`): the server recomputes it from the
+/// password it sealed, which nothing but the key could open.
+pub fn proves_stored(cipher: &Cipher, t: &TaskRow, serial: &str, proof: &[u8]) -> Result<bool> {
+    let Some(sealed) = &t.payload else {
+        return Ok(false);
+    };
+    let plain = Zeroizing::new(cipher.open(sealed, &aad(&t.id))?);
+    let payload: Payload = serde_json::from_slice(&plain)
+        .map_err(|e| Error::Internal(format!("task payload: {e}")))?;
+    Ok(payload.password.as_deref().is_some_and(|password| {
+        key_protocol::check_stored_proof(proof, password.as_bytes(), serial, &t.id, &payload.name)
+    }))
+}
+
 /// Cancels the key's pending password tasks and fails the rotations they belonged to (and any
 /// other open rotation on this key): the directory keeps the password the key last confirmed.
 pub async fn cancel_password_work(

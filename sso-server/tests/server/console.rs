@@ -246,7 +246,7 @@ async fn console_key_forms_need_the_csrf_token() {
             Method::POST,
             srv.url("/api/v1/keys"),
             &token,
-            Some(serde_json::json!({"keys": [{"serial": "CSRF-0001"}]})),
+            Some(serde_json::json!({"keys": [{"serial": "CSRF-0001", "attestation": crate::support::attestation_for("CSRF-0001")}]})),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{r}");
@@ -301,7 +301,12 @@ async fn console_key_forms_need_the_csrf_token() {
             .form(&[
                 (
                     "keys",
-                    "serial,model\nCSRF-0002,Hideez Key 4\nbad serial!\nCSRF-0001",
+                    format!(
+                        "serial,model,attestation\n{}\nbad serial!\n{}",
+                        crate::support::inventory_line("CSRF-0002", "Hideez Key 4"),
+                        crate::support::inventory_line("CSRF-0001", "Hideez Key 4"),
+                    )
+                    .as_str(),
                 ),
                 ("csrf_token", &token),
             ])
@@ -318,6 +323,9 @@ async fn console_key_forms_need_the_csrf_token() {
             html.contains("Imported 1 key; 1 already in the inventory."),
             "{html}"
         );
+        // Only the line that was not imported comes back to be fixed.
+        assert!(html.contains("bad serial!"), "{html}");
+        assert!(!html.contains("CSRF-0002,"), "{html}");
 
         // A state the action does not fit: a message on the key's page.
         let r = c

@@ -307,11 +307,11 @@ async fn task_bodies_on_the_wire_carry_no_password_in_clear() {
         // Another key cannot open it; this one stores it.
         let sealed: key_protocol::SealedPassword =
             serde_json::from_value(task["sealed_password"].clone()).expect("sealed");
-        let aad = key_protocol::password_aad(&f.device.serial(), task["id"].as_str().expect("id"));
+        let task_id = task["id"].as_str().expect("id");
         let mut stranger = key();
         stranger.link("123456").expect("link");
         assert!(matches!(
-            stranger.write_sealed_credential("X", "x", &sealed, &aad),
+            stranger.write_sealed_credential(task_id, "X", "x", &sealed),
             Err(KeyError::InvalidInput(_))
         ));
         f.round().await;
@@ -338,7 +338,7 @@ async fn wrong_pins_wipe_the_key_and_never_lock_the_employee_out() {
     for left in (1..attempts).rev() {
         match f
             .agent
-            .change_password(&mut f.device, "0000", Scope::KeyAndDirectory, None)
+            .change_password(&mut f.device, "0000", Scope::KeyAndDirectory, None, None)
             .await
         {
             Err(AgentError::Key(KeyError::WrongPin { attempts_left })) => {
@@ -349,7 +349,7 @@ async fn wrong_pins_wipe_the_key_and_never_lock_the_employee_out() {
     }
     match f
         .agent
-        .change_password(&mut f.device, "0000", Scope::KeyAndDirectory, None)
+        .change_password(&mut f.device, "0000", Scope::KeyAndDirectory, None, None)
         .await
     {
         Err(AgentError::Key(KeyError::WipedAfterWrongPins)) => {}
@@ -371,7 +371,7 @@ async fn wrong_pins_wipe_the_key_and_never_lock_the_employee_out() {
     f.device.set_pin("1357").expect("new PIN");
     match f
         .agent
-        .change_password(&mut f.device, "1357", Scope::KeyAndDirectory, None)
+        .change_password(&mut f.device, "1357", Scope::KeyAndDirectory, None, None)
         .await
     {
         Err(AgentError::Refused { status: 401, .. }) => {}
@@ -389,7 +389,7 @@ async fn parallel_wrong_activation_codes_get_exactly_the_allowed_evaluations() {
         let (admin, csrf) = server.admin_client().await;
         let agent = agent(&server, &admin, &csrf).await;
         let mut device = key();
-        let key_id = import_one(&server, &admin, &csrf, &device.serial()).await;
+        let key_id = import_one(&server, &admin, &csrf, &mut device).await;
         let employee = manual_employee(&server, &admin, &csrf).await;
         let (_, a) = api(
             &server,
@@ -406,12 +406,14 @@ async fn parallel_wrong_activation_codes_get_exactly_the_allowed_evaluations() {
             .parse()
             .expect("digits");
         let public_key = key_protocol::b64(&device.public_key().expect("identity"));
+        let attestation = key_protocol::b64(&device.attest_identity().expect("attestation"));
         let mut requests = Vec::new();
         for i in 1..=100u32 {
             let body = serde_json::to_vec(&json!({
                 "serial": device.serial(),
                 "code": format!("{:06}", (code + i) % 1_000_000),
                 "public_key": public_key,
+                "attestation": attestation,
             }))
             .expect("json");
             let h = agent

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use sso_server::clock::Clock as _;
 
 use crate::ad::{Corner, Dc, NewUser, USER_PASSWORD};
-use crate::support::{backends, call, eventually, Db, TestServer};
+use crate::support::{attestation_for, backends, call, eventually, inventory_line, Db, TestServer};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(2);
 
@@ -29,6 +29,8 @@ pub(crate) fn key() -> EmulatedKey {
         ..EmulatedKeyConfig::default()
     })
     .expect("emulated key");
+    key.provision(&crate::support::vendor().ca, "Hideez Key 4")
+        .expect("provision");
     key.set_pin(PIN).expect("PIN");
     key
 }
@@ -78,19 +80,22 @@ pub(crate) fn server_clock(server: &TestServer) -> key_bridge::Clock {
     Arc::new(move || u64::try_from(clock.now_ms() / 1000).unwrap_or(0))
 }
 
+/// Imports the key as its vendor's inventory names it: serial, model and factory certificate.
 pub(crate) async fn import_one(
     server: &TestServer,
     admin: &reqwest::Client,
     csrf: &str,
-    serial: &str,
+    device: &mut dyn KeyDevice,
 ) -> String {
+    let serial = &device.serial();
+    let attestation = key_protocol::b64(&device.attestation_certificate().expect("certificate"));
     let (status, r) = api(
         server,
         admin,
         csrf,
         Method::POST,
         "/api/v1/keys",
-        Some(json!({"keys": [{"serial": serial, "model": "Hideez Key 4"}]})),
+        Some(json!({"keys": [{"serial": serial, "model": "Hideez Key 4", "attestation": attestation}]})),
     )
     .await;
     assert_eq!((status, r["added"].as_u64()), (201, Some(1)), "{r}");
@@ -114,7 +119,7 @@ pub(crate) async fn activated_key(
     employee: &str,
 ) -> (EmulatedKey, String) {
     let mut device = key();
-    let key_id = import_one(server, admin, csrf, &device.serial()).await;
+    let key_id = import_one(server, admin, csrf, &mut device).await;
     let (status, a) = api(
         server,
         admin,
@@ -184,7 +189,11 @@ async fn inventory_activation_and_lifecycle() {
         let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
 
         // CSV with a header, a model column and a bad line reported by number.
-        let csv = format!("serial,model\nCSV-{tag}-1,Hideez Key 4\nCSV-{tag}-2\nbad serial!\n");
+        let csv = format!(
+            "serial,model,attestation\n{}\nCSV-{tag}-2,,{}\nbad serial!\nCSV-{tag}-3,Hideez Key 4\n",
+            inventory_line(&format!("CSV-{tag}-1"), "Hideez Key 4"),
+            attestation_for(&format!("CSV-{tag}-2")),
+        );
         let resp = admin
             .post(server.url("/api/v1/keys/import"))
             .header("x-csrf-token", &csrf)
@@ -201,6 +210,14 @@ async fn inventory_activation_and_lifecycle() {
             "{r}"
         );
         assert_eq!(r["errors"][0]["line"], json!(4), "{r}");
+        // A line without the factory certificate is named, not imported.
+        assert_eq!(r["errors"][1]["line"], json!(5), "{r}");
+        assert!(
+            r["errors"][1]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("attestation:")),
+            "{r}"
+        );
         let again: Value = admin
             .post(server.url("/api/v1/keys/import"))
             .header("x-csrf-token", &csrf)
@@ -221,7 +238,7 @@ async fn inventory_activation_and_lifecycle() {
             &csrf,
             Method::POST,
             "/api/v1/keys",
-            Some(json!({"keys": [{"serial": ""}]})),
+            Some(json!({"keys": [{"serial": "", "attestation": attestation_for("X")}]})),
         )
         .await;
         assert_eq!(
@@ -252,7 +269,7 @@ async fn inventory_activation_and_lifecycle() {
 
         // Invalid transitions say the state and the action.
         let mut device = key();
-        let key_id = import_one(&server, &admin, &csrf, &device.serial()).await;
+        let key_id = import_one(&server, &admin, &csrf, &mut device).await;
         let (status, e) = api(
             &server,
             &admin,
@@ -983,7 +1000,7 @@ async fn concurrency_withdrawal_and_leaving_the_company() {
         let own = format!("Own-Choice-{}-42", &f.corner.tag[..6]);
         f.server.clock.advance(Duration::from_secs(1));
         f.agent
-            .change_password(&mut f.device, PIN, Scope::KeyOnly, Some(&own))
+            .change_password(&mut f.device, PIN, Scope::KeyOnly, Some(&own), None)
             .await
             .expect("change");
         f.round().await;
@@ -996,7 +1013,7 @@ async fn concurrency_withdrawal_and_leaving_the_company() {
         // A key-only change needs the password.
         assert!(matches!(
             f.agent
-                .change_password(&mut f.device, PIN, Scope::KeyOnly, None)
+                .change_password(&mut f.device, PIN, Scope::KeyOnly, None, None)
                 .await,
             Err(AgentError::Refused { status: 400, .. })
         ));
@@ -1066,7 +1083,7 @@ async fn the_activation_code_can_be_emailed() {
     .await;
     let employee = e["id"].as_str().expect("id").to_owned();
     let mut device = key();
-    let key_id = import_one(&server, &admin, &csrf, &device.serial()).await;
+    let key_id = import_one(&server, &admin, &csrf, &mut device).await;
     let (status, a) = api(
         &server,
         &admin,
@@ -1104,8 +1121,8 @@ async fn the_activation_code_can_be_emailed() {
         Some(json!({"display_name": "No Mail"})),
     )
     .await;
-    let other = key();
-    let other_id = import_one(&server, &admin, &csrf, &other.serial()).await;
+    let mut other = key();
+    let other_id = import_one(&server, &admin, &csrf, &mut other).await;
     let (status, err) = api(
         &server,
         &admin,

@@ -53,6 +53,45 @@ pub async fn fresh_postgres_db() -> String {
     url.to_string()
 }
 
+/// The test vendor of hardware keys: one CA per test process, its certificate in a file the
+/// test servers trust (`keys.vendor_ca_file`).
+pub struct TestVendor {
+    pub ca: key_bridge::VendorCa,
+    pub cert_file: std::path::PathBuf,
+}
+
+pub fn vendor() -> &'static TestVendor {
+    static VENDOR: std::sync::OnceLock<TestVendor> = std::sync::OnceLock::new();
+    VENDOR.get_or_init(|| {
+        let ca = key_bridge::VendorCa::generate("Test Key Vendor").expect("vendor CA");
+        let dir = tempfile::Builder::new()
+            .prefix("vendor-ca")
+            .tempdir()
+            .expect("tempdir")
+            .keep();
+        let cert_file = dir.join("vendor-ca.pem");
+        std::fs::write(&cert_file, ca.cert_pem()).expect("write vendor CA");
+        TestVendor { ca, cert_file }
+    })
+}
+
+/// The factory certificate (base64url DER) of a new key with this serial, provisioned by the
+/// test vendor: what the vendor's inventory carries for a key that tests never use.
+pub fn attestation_for(serial: &str) -> String {
+    let mut key = key_bridge::EmulatedKey::in_memory(key_bridge::EmulatedKeyConfig {
+        serial: Some(serial.to_owned()),
+        ..Default::default()
+    })
+    .expect("key");
+    let line = key.provision(&vendor().ca, "Test Key").expect("provision");
+    line.rsplit(',').next().expect("certificate").to_owned()
+}
+
+/// An inventory CSV line (`serial,model,certificate`) for a key with this serial.
+pub fn inventory_line(serial: &str, model: &str) -> String {
+    format!("{serial},{model},{}", attestation_for(serial))
+}
+
 pub async fn config_for(db: Db, dir: &TempDir) -> Config {
     let mut config = Config {
         data_dir: dir.path().join("data"),
@@ -62,6 +101,7 @@ pub async fn config_for(db: Db, dir: &TempDir) -> Config {
     config.directory.schedule_enabled = false;
     // Rotation scans only when a test asks (rotations waiting for AD still resume at start).
     config.keys.scan_interval_minutes = 0;
+    config.keys.vendor_ca_file = Some(vendor().cert_file.clone());
     // Stops at once (the drain is for a load balancer; process tests set their own).
     config.instance.drain_seconds = 0;
     if db == Db::Postgres {

@@ -3,16 +3,20 @@
 //!
 //! - `POST /api/workstations/enrol` `{token, public_key}`: an agent holding the one-time token
 //!   the admin created for this workstation, signing with the new workstation key it registers.
-//! - `POST /api/keys/activate` `{serial, code, public_key}`: an enrolled workstation *and* the
-//!   key being activated, which signs with the identity it registers and must have verified its
-//!   PIN for this request; the code the employee typed is checked (attempts counted in one
-//!   conditional statement).
+//! - `POST /api/keys/activate` `{serial, code, public_key, attestation}`: an enrolled
+//!   workstation *and* the key being activated, which signs with the identity it registers and
+//!   must have verified its PIN for this request; the identity must be attested by the factory
+//!   key the inventory holds for that serial (else 403 `not_genuine`, nothing counted); then the
+//!   code the employee typed is checked (attempts counted in one conditional statement).
 //! - `GET /api/keys/{serial}/tasks?wait=N`: an enrolled workstation and the key itself (its
 //!   recorded identity). The key's pending tasks in order (long poll up to 30 s); passwords are
 //!   sealed to the key (HPKE), never in clear. An active key gets all of them; a withdrawn,
 //!   compromised or locked one only a wipe; a suspended or reserved one nothing.
-//! - `POST /api/keys/{serial}/tasks/{id}` `{result: applied|failed, error?}`: the same callers;
-//!   confirms a task once; the same result again is a no-op, so the agent may retry freely.
+//! - `POST /api/keys/{serial}/tasks/{id}` `{result: applied|failed, error?, proof?}`: the same
+//!   callers; confirms a task once; the same result again is a no-op, so the agent may retry
+//!   freely. A stored password counts as stored only with the key's proof (computed inside the
+//!   key from the password), else 403 and the task stays pending: a key that did not store it
+//!   (a stolen key without its PIN) cannot move AD.
 //! - `POST /api/keys/{serial}/password` `{scope: key_and_directory|key_only, password?}`: the
 //!   same callers, and the key must have verified its PIN for this very request: the employee
 //!   changes their own domain password.
@@ -177,12 +181,15 @@ async fn activate(State(state): State<AppState>, request: Signed) -> Response {
                 "the key must verify its PIN to be activated".into(),
             ));
         }
+        let attestation = key_protocol::unb64(&b.attestation, "attestation")
+            .map_err(|_| Error::validation("attestation", "not base64url"))?;
         let outcome = crate::keys::activate(
             &state.hardware_keys(),
             &bridge_actor(&caller),
             b.serial.trim(),
             &b.code,
             &pk,
+            &attestation,
             &caller.workstation.id,
         )
         .await?;
@@ -209,6 +216,11 @@ async fn activate(State(state): State<AppState>, request: Signed) -> Response {
             Activation::Locked => (
                 StatusCode::FORBIDDEN,
                 Json(json!({ "error": "locked", "message": "too many wrong codes: the key is locked; ask your administrator", "attempts_left": 0 })),
+            )
+                .into_response(),
+            Activation::NotGenuine => (
+                StatusCode::FORBIDDEN,
+                Json(json!({ "error": "not_genuine", "message": "this is not the key the inventory names: its factory identity does not vouch for it" })),
             )
                 .into_response(),
             Activation::Expired => (
@@ -326,6 +338,35 @@ async fn confirm(
             Some("state"),
             format!("the key is {}: it takes no such task", ks.as_str()),
         ));
+    }
+    if applied && task.operation == Operation::WritePassword.as_str() {
+        let proof = b
+            .proof
+            .as_deref()
+            .and_then(|p| key_protocol::unb64(p, "proof").ok());
+        let proven = match proof {
+            Some(p) => tasks::proves_stored(&state.cipher, &task, &key.serial, &p)?,
+            None => false,
+        };
+        if !proven {
+            audit::record(
+                &mut tx,
+                now,
+                &bridge_actor(&caller),
+                "key.task_unproven",
+                key.employee_id
+                    .as_deref()
+                    .map(|id| audit::Target::of("employee", id)),
+                json!({ "key": serial, "task": task.id, "operation": task.operation }),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::Forbidden(
+                "the key did not prove that it stored the password (is its PIN verified?): \
+                 the task stays pending"
+                    .into(),
+            ));
+        }
     }
     crate::keys::store::finish_task(&mut tx, &task.id, end, error.as_deref(), now).await?;
     if applied && task.operation == Operation::Wipe.as_str() {

@@ -155,17 +155,19 @@ fn import_page(nav: Nav, typed: &str) -> FormPage {
         nav,
         title: "Import keys".into(),
         intro: Some(
-            "New keys go into the inventory as ready; serials already there are skipped.".into(),
+            "New keys go into the inventory as ready, each with its factory certificate checked \
+             against the vendor CA the server trusts; serials already there are skipped."
+                .into(),
         ),
         form_error: None,
         action: "/admin/keys/import".into(),
         submit: "Import",
         cancel: "/admin/keys".into(),
-        fields: vec![Field::new("keys", "Serials or CSV", "textarea")
+        fields: vec![Field::new("keys", "Vendor inventory (CSV)", "textarea")
             .value(typed)
             .required()
             .upload()
-            .hint("One key per line: a serial, or serial,model (a CSV with a header line naming serial works too).")],
+            .hint("One key per line, as the vendor ships them: serial,model,certificate (the key's factory certificate, its DER in base64; a header line naming serial is skipped).")],
     }
 }
 
@@ -185,7 +187,7 @@ async fn import(Posted { state, admin, form }: Posted) -> PageResult {
     let text = form.get("keys");
     let result = async {
         if text.trim().is_empty() {
-            return Err(Error::validation("keys", "give at least one serial"));
+            return Err(Error::validation("keys", "give at least one key"));
         }
         keys::check_import_size("keys", text)?;
         keys::import_csv(&state.hardware_keys(), &admin.actor(), text).await
@@ -202,17 +204,26 @@ async fn import(Posted { state, admin, form }: Posted) -> PageResult {
     if report.errors.is_empty() {
         return Ok(done(&state, &admin, "/admin/keys", Flash::notice(summary)));
     }
-    // The good lines are in; the form comes back with the bad ones named by line. Sending it
-    // again after a fix is safe: the imported serials are skipped.
+    // The good lines are in; the form comes back with only the bad ones, named by their line
+    // in what was sent, to be fixed and sent again.
     let message = report
         .errors
         .iter()
         .map(|e| format!("line {}: {}", e.line, e.message))
         .collect::<Vec<_>>()
         .join("; ");
+    let lines: Vec<&str> = text.lines().collect();
+    let left = report
+        .errors
+        .iter()
+        .filter_map(|e| lines.get(e.line.saturating_sub(1)).copied())
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut nav = Nav::plain(&admin, "keys");
-    nav.notice = Some(summary);
-    Err(import_page(nav, text)
+    nav.notice = Some(format!(
+        "{summary} The lines below were not imported: fix them and import again."
+    ));
+    Err(import_page(nav, &left)
         .rejected(FormError::Field {
             field: "keys".into(),
             message,
