@@ -194,6 +194,12 @@ impl EmulatedKey {
         Ok(())
     }
 
+    /// The key is unplugged and plugged in again (or taken to another computer): the session's
+    /// PIN verification is gone, as on a real key, and the credentials need the PIN again.
+    pub fn replug(&mut self) {
+        self.unlocked = false;
+    }
+
     /// The factory's step, done once per key: makes the key's attestation key inside it, has
     /// `vendor` certify it for this serial and `model`, and returns the key's line for the
     /// vendor's inventory (`serial,model,certificate`). A provisioned key refuses.

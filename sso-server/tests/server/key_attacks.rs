@@ -473,3 +473,252 @@ async fn parallel_wrong_activation_codes_get_exactly_the_allowed_evaluations() {
         }
     }
 }
+
+/// The key's activation as the server shows it: state and attempts left.
+async fn reserved_attempts(
+    server: &TestServer,
+    admin: &reqwest::Client,
+    csrf: &str,
+    key_id: &str,
+) -> (String, Option<i64>) {
+    let (_, k) = api(
+        server,
+        admin,
+        csrf,
+        Method::GET,
+        &format!("/api/v1/keys/{key_id}"),
+        None,
+    )
+    .await;
+    (
+        k["state"].as_str().unwrap_or_default().to_owned(),
+        k["activation_attempts_left"].as_i64(),
+    )
+}
+
+/// The attack: root on the workstation reads the employee's activation code and
+/// activates a key of its own under the employee's serial. A key made in software (never
+/// provisioned, provisioned by another CA, or carrying the real key's identity and attestation
+/// without its private half) is refused with 403 before the code is counted; six wrong codes
+/// from such a key lock nothing; an unknown serial answers the same; the real key then activates
+/// with the same code.
+#[tokio::test]
+async fn a_software_key_with_a_valid_code_is_refused_before_the_code_counts() {
+    for db in backends() {
+        let server = TestServer::start(db).await;
+        let (admin, csrf) = server.admin_client().await;
+        let agent = agent(&server, &admin, &csrf).await;
+        let mut device = key();
+        let key_id = import_one(&server, &admin, &csrf, &mut device).await;
+        let employee = manual_employee(&server, &admin, &csrf).await;
+        let (_, a) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::POST,
+            &format!("/api/v1/keys/{key_id}/assign"),
+            Some(json!({"employee_id": employee})),
+        )
+        .await;
+        let code = a["activation_code"].as_str().expect("code").to_owned();
+        let serial = device.serial();
+
+        let activate = |body: Value, signer: &mut key_bridge::EmulatedKey| {
+            let body = serde_json::to_vec(&body).expect("json");
+            let h = agent
+                .sign(
+                    &Method::POST,
+                    "api/keys/activate",
+                    &body,
+                    Some(KeySigner {
+                        key: signer,
+                        pin: Some(PIN),
+                    }),
+                )
+                .expect("sign");
+            (body, h)
+        };
+        let not_genuine = |(status, text): (u16, String)| {
+            assert_eq!(status, 403, "{text}");
+            let v: Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(v["error"], "not_genuine", "{text}");
+        };
+        let fake = |serial: &str| {
+            let mut k = key_bridge::EmulatedKey::in_memory(key_bridge::EmulatedKeyConfig {
+                serial: Some(serial.to_owned()),
+                ..Default::default()
+            })
+            .expect("key");
+            k.set_pin(PIN).expect("PIN");
+            k
+        };
+
+        // 1. Never provisioned: it signs its own "attestation" with a key of its own.
+        let mut software = fake(&serial);
+        let made_up = key_protocol::IdentityKey::generate().expect("key");
+        let pk = software.public_key().expect("pk");
+        let body = json!({
+            "serial": serial, "code": code, "public_key": key_protocol::b64(&pk),
+            "attestation": key_protocol::b64(&made_up.sign(&key_protocol::identity_statement(&serial, &pk))),
+        });
+        let (body, h) = activate(body, &mut software);
+        not_genuine(send(&server, Method::POST, "api/keys/activate", &body, Some(&h)).await);
+
+        // 2. Provisioned by another vendor's CA for the same serial, through the real agent.
+        let other_vendor = key_bridge::VendorCa::generate("Counterfeit Keys").expect("CA");
+        let mut counterfeit = fake(&serial);
+        counterfeit
+            .provision(&other_vendor, "Hideez Key 4")
+            .expect("provision");
+        match agent.activate(&mut counterfeit, &code, PIN).await {
+            Err(AgentError::Refused {
+                status: 403,
+                code: c,
+                ..
+            }) => assert_eq!(c, "not_genuine"),
+            other => panic!("a counterfeit key activated: {other:?}"),
+        }
+        // ...and spends no attempts with wrong codes either (no lock by serial).
+        for wrong in 0..6 {
+            let guess = format!(
+                "{:06}",
+                (code.parse::<u32>().expect("digits") + 1 + wrong) % 1_000_000
+            );
+            assert!(matches!(
+                agent.activate(&mut counterfeit, &guess, PIN).await,
+                Err(AgentError::Refused { status: 403, .. })
+            ));
+        }
+
+        // 3. The real key's identity and attestation (as seen on the wire), signed by another.
+        let real_pk = device.public_key().expect("pk");
+        let real_attestation = device.attest_identity().expect("attestation");
+        let body = json!({
+            "serial": serial, "code": code, "public_key": key_protocol::b64(&real_pk),
+            "attestation": key_protocol::b64(&real_attestation),
+        });
+        let (body, h) = activate(body, &mut software);
+        let (status, text) =
+            send(&server, Method::POST, "api/keys/activate", &body, Some(&h)).await;
+        assert_eq!(status, 401, "{text}");
+
+        // 4. An unknown serial gets the same answer as a counterfeit.
+        let mut stranger = fake("NOT-IN-THE-INVENTORY");
+        stranger
+            .provision(&crate::support::vendor().ca, "Hideez Key 4")
+            .expect("provision");
+        match agent.activate(&mut stranger, &code, PIN).await {
+            Err(AgentError::Refused {
+                status: 403,
+                code: c,
+                ..
+            }) => assert_eq!(c, "not_genuine"),
+            other => panic!("{other:?}"),
+        }
+
+        // Nothing was counted: the key is still reserved with every attempt.
+        assert_eq!(
+            reserved_attempts(&server, &admin, &csrf, &key_id).await,
+            ("reserved".to_owned(), Some(keys_attempts()))
+        );
+        let (_, events) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::GET,
+            "/api/v1/audit?action=key.activation_refused",
+            None,
+        )
+        .await;
+        assert!(
+            events["items"].as_array().is_some_and(|a| a.len() >= 8),
+            "{events}"
+        );
+        // The real key, with the same code, activates.
+        agent
+            .activate(&mut device, &code, PIN)
+            .await
+            .expect("the real key activates");
+        assert_eq!(key_state(&server, &admin, &csrf, &key_id).await, "active");
+    }
+}
+
+fn keys_attempts() -> i64 {
+    sso_server::keys::ACTIVATION_ATTEMPTS
+}
+
+/// A stolen key without its PIN: it can still sign the agent's requests (that needs no PIN), so
+/// it fetches the pending rotation, but it cannot store the password, and a confirmation that
+/// says "applied" without the key's proof (or with a made-up one) is refused with 403. The
+/// rotation waits, AD keeps the password the key holds, and the owner's agent, PIN verified,
+/// completes it afterwards.
+#[tokio::test]
+async fn a_stolen_key_without_its_pin_cannot_move_ad() {
+    for db in backends() {
+        let Some((mut f, current)) = rotated(db).await else {
+            return;
+        };
+        let dc = f.corner.dc.clone();
+        let (status, r) = f.rotate(json!({})).await;
+        assert_eq!(status, 202, "{r}");
+        f.wait_state("awaiting_key").await;
+
+        // The thief plugs the key into another session: no PIN.
+        f.device.replug();
+        let (_, tasks) = f
+            .agent
+            .fetch(&mut f.device, Duration::ZERO)
+            .await
+            .expect("fetch");
+        let task = tasks
+            .iter()
+            .find(|t| t.operation == key_protocol::Operation::WritePassword)
+            .expect("the rotation's write");
+        assert_eq!(
+            key_bridge::agent::apply(&mut f.device, task),
+            Err(KeyError::PinRequired)
+        );
+        let path = format!("api/keys/{}/tasks/{}", f.device.serial(), task.id);
+        for proof in [None, Some(key_protocol::b64(&[7u8; 32]))] {
+            let body =
+                serde_json::to_vec(&json!({"result": "applied", "proof": proof})).expect("json");
+            let h = f
+                .agent
+                .sign(
+                    &Method::POST,
+                    &path,
+                    &body,
+                    Some(KeySigner {
+                        key: &mut f.device,
+                        pin: None,
+                    }),
+                )
+                .expect("sign");
+            let (status, text) = send(&f.server, Method::POST, &path, &body, Some(&h)).await;
+            assert_eq!(status, 403, "{text}");
+            assert!(text.contains("did not prove"), "{text}");
+        }
+        assert_eq!(f.rotation().await["state"], "awaiting_key");
+        assert!(dc.binds(&f.dn, &current).await, "AD is unchanged");
+        let (_, events) = f
+            .api(Method::GET, "/api/v1/audit?action=key.task_unproven", None)
+            .await;
+        assert_eq!(
+            events["items"].as_array().map(Vec::len),
+            Some(2),
+            "{events}"
+        );
+
+        // The owner, PIN verified, completes the rotation.
+        f.device.verify_pin(PIN).expect("PIN");
+        f.round().await;
+        f.wait_state("committing").await;
+        f.round().await;
+        f.wait_state("done").await;
+        let n = f.netbios.clone();
+        let new = f.held(&n).expect("the new password");
+        assert_ne!(new, current);
+        assert!(dc.binds(&f.dn, &new).await);
+        assert!(!dc.binds(&f.dn, &current).await);
+    }
+}
