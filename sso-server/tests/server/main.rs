@@ -2,6 +2,7 @@
 //! SQLite and on PostgreSQL (when `E2E_POSTGRES_URL` is set, as `scripts/test.sh` does).
 
 mod ad;
+mod agent_process;
 mod api;
 mod auth;
 mod cluster;

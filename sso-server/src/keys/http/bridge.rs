@@ -274,7 +274,8 @@ async fn pending(
                 .collect();
             (ks, tasks)
         };
-        if !tasks.is_empty() || tokio::time::Instant::now() >= deadline {
+        // A stopping instance answers at once (the agent polls again, elsewhere or later).
+        if !tasks.is_empty() || tokio::time::Instant::now() >= deadline || state.wake.is_closed() {
             let tasks = tasks
                 .iter()
                 .map(|t| tasks::view(&state.cipher, t, &serial, &public_key))
