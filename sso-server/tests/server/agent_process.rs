@@ -239,6 +239,11 @@ impl Shipped {
 /// imported from Samba in a rotation group. `None` without a DC (skipped outside the test
 /// command).
 async fn shipped(db: Db) -> Option<Shipped> {
+    shipped_with(db, true).await
+}
+
+/// [`shipped`], with the vendor CA made here (`vendor`) or left to the test.
+async fn shipped_with(db: Db, vendor: bool) -> Option<Shipped> {
     let dc = Dc::corp()?;
     let dir = tempfile::tempdir().expect("dir");
     let db_url = match db {
@@ -246,19 +251,21 @@ async fn shipped(db: Db) -> Option<Shipped> {
         Db::Postgres => Some(fresh_postgres_db().await),
     };
     // The vendor's CA (what a real vendor keeps; the server trusts its certificate).
-    let out = feed(
-        Command::new(key_bridge_bin())
-            .current_dir(dir.path())
-            .args([
-                "vendor-ca",
-                "--cert",
-                "vendor-ca.pem",
-                "--key",
-                "vendor-ca.key",
-            ]),
-        &[],
-    );
-    succeeded("key-bridge vendor-ca", &out);
+    if vendor {
+        let out = feed(
+            Command::new(key_bridge_bin())
+                .current_dir(dir.path())
+                .args([
+                    "vendor-ca",
+                    "--cert",
+                    "vendor-ca.pem",
+                    "--key",
+                    "vendor-ca.key",
+                ]),
+            &[],
+        );
+        succeeded("key-bridge vendor-ca", &out);
+    }
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut corner = Corner::new(&dc).await;
@@ -522,4 +529,122 @@ async fn the_shipped_agent_keeps_the_domain_password_on_the_key() {
         assert!(log.contains("unlocked"), "{log}");
         s.stop_server();
     }
+}
+
+/// The fenced `sh` block after `<!-- readme-test: NAME -->` in the README, as written there.
+fn readme_block(name: &str) -> String {
+    let readme = include_str!("../../../README.md");
+    let marker = format!("<!-- readme-test: {name} -->");
+    let after = &readme[readme
+        .find(&marker)
+        .unwrap_or_else(|| panic!("README has no {marker}"))..];
+    let body = &after[after.find("```sh\n").expect("a sh block") + 6..];
+    body[..body.find("```").expect("the block's end")].to_owned()
+}
+
+/// `bash -e` running README blocks in the agent's folder, with `key-bridge` on the PATH and
+/// the server's URL set as the README says; its own process group, so the test can stop it and
+/// what it started.
+fn readme_shell(s: &Shipped, blocks: &[&str]) -> Command {
+    use std::os::unix::process::CommandExt as _;
+    let script: String = blocks.iter().map(|b| readme_block(b)).collect();
+    let bin_dir = key_bridge_bin().parent().expect("dir").to_owned();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = Command::new("bash");
+    c.current_dir(s.dir.path())
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("PATH", path)
+        .env("KEY_BRIDGE_SERVER", &s.base)
+        .process_group(0);
+    for var in [
+        "KEY_BRIDGE_WORKSTATION_FILE",
+        "KEY_BRIDGE_KEY_FILE",
+        "KEY_BRIDGE_STORAGE_KEY_FILE",
+        "KEY_BRIDGE_KEY_SERIAL",
+        "KEY_BRIDGE_CA_FILE",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// The README's agent section, command by command as written, fed at its prompts: the
+/// emulated key's vendor and provisioning, then enrol, activate and run; the first rotation puts
+/// a password on the key that AD takes. The README cannot drift from what ships.
+#[tokio::test]
+async fn the_readme_agent_recipe_runs_verbatim() {
+    let Some(mut s) = shipped_with(Db::Sqlite, false).await else {
+        return;
+    };
+    let out = feed(
+        &mut readme_shell(&s, &["agent-settings", "emulated-key"]),
+        &[PIN],
+    );
+    succeeded("the README's emulated key", &out);
+    let inventory = std::fs::read_to_string(s.dir.path().join("inventory.csv")).expect("csv");
+    let r: Value = s
+        .admin
+        .post(format!("{}/api/v1/keys/import", s.base))
+        .header("x-csrf-token", &s.csrf)
+        .header("content-type", "text/csv")
+        .body(inventory)
+        .send()
+        .await
+        .expect("import")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["added"], 1, "{r}");
+    let (_, keys) = s.api(Method::GET, "/api/v1/keys", None).await;
+    assert_eq!(keys[0]["serial"], "EMU-0001", "{keys}");
+    let key_id = keys[0]["id"].as_str().expect("key").to_owned();
+    let (_, a) = s
+        .api(
+            Method::POST,
+            &format!("/api/v1/keys/{key_id}/assign"),
+            Some(json!({"employee_id": s.employee})),
+        )
+        .await;
+    let code = a["activation_code"].as_str().expect("code").to_owned();
+    let (_, ws) = s
+        .api(
+            Method::POST,
+            "/api/v1/workstations",
+            Some(json!({"name": "PC-0413"})),
+        )
+        .await;
+    let token = ws["enrolment_token"].as_str().expect("token").to_owned();
+
+    let log = std::fs::File::create(s.dir.path().join("readme.log")).expect("log");
+    let mut shell = readme_shell(&s, &["agent-settings", "agent"])
+        .stdin(Stdio::piped())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("bash");
+    {
+        let mut stdin = shell.stdin.take().expect("stdin");
+        for line in [token.as_str(), code.as_str(), PIN, PIN] {
+            writeln!(stdin, "{line}").expect("write");
+        }
+    }
+    let first = s.rotation_done(&Value::Null, "activation").await;
+    assert_eq!(first["reason"], "activation");
+    s.serial = "EMU-0001".into();
+    s.key_password_binds_and(USER_PASSWORD).await;
+    let pgid = shell.id().to_string();
+    let _ = Command::new("kill")
+        .args(["-TERM", "--", &format!("-{pgid}")])
+        .status();
+    let _ = shell.wait();
+    let log = std::fs::read_to_string(s.dir.path().join("readme.log")).unwrap_or_default();
+    assert!(
+        log.contains("enrolled") && log.contains("activated"),
+        "{log}"
+    );
+    s.stop_server();
 }
