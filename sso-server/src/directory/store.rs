@@ -525,3 +525,22 @@ pub async fn identities_by_account_name(conn: &mut Conn, typed: &str) -> Result<
         identities_by_sam(conn, typed, None).await
     }
 }
+
+/// Records that the account's password was just set in AD (`pwd_last_set`, a FILETIME), as the
+/// next sync would read it: what the server did itself shows at once, not after the next sync.
+pub async fn set_password_last_set(
+    conn: &mut Conn,
+    domain_id: &str,
+    object_guid: &str,
+    filetime: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE directory_identity SET pwd_last_set = $3 WHERE domain_id = $1 AND object_guid = $2",
+    )
+    .bind(domain_id)
+    .bind(object_guid)
+    .bind(filetime)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

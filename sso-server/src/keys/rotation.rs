@@ -456,6 +456,13 @@ async fn set_directory_leased(state: &HardwareKeys, rotation_id: &str) -> Result
             .await?
             {
                 crate::keys::store::mark_rotated(&mut tx, &account.id, now).await?;
+                crate::directory::store::set_password_last_set(
+                    &mut tx,
+                    &account.domain_id,
+                    &account.object_guid,
+                    crate::directory::user::filetime_from_unix_ms(now),
+                )
+                .await?;
                 queue_promotion(&mut tx, state, &r, now).await?;
                 finished(&mut tx, &r, "password.set_in_directory", now).await?;
             }
@@ -516,8 +523,11 @@ pub struct ScanReport {
     pub accounts: u64,
     /// Rotations started.
     pub started: u64,
-    /// Problems per domain (unreachable, group missing).
+    /// Problems per domain (unreachable, misconfigured).
     pub errors: Vec<String>,
+    /// Domains where the rotation group does not exist: none of their passwords is on a key
+    /// (not an error; create the group to start).
+    pub without_rotation_group: Vec<String>,
 }
 
 /// Finds the accounts whose password lives on a key (members of each domain's rotation group
@@ -584,17 +594,34 @@ async fn scan_domain(
     }
     let mut dc = ldap::connect(settings).await?;
     let members = async {
-        let group = dc.resolve_group(&d.base_dn, &d.rotation_group).await?;
+        let group = match dc.resolve_group(&d.base_dn, &d.rotation_group).await {
+            Ok(group) => group,
+            // No rotation group in this domain: no password of it lives on a key.
+            Err(crate::directory::DirectoryError::GroupNotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let guids = match &own {
             Some(own) => dc.members_among(&d.base_dn, &group, own).await?,
             None => dc.member_guids(&d.base_dn, &group).await?,
         };
         let max_age = dc.max_password_age_days(&d.base_dn).await?;
-        Ok::<_, crate::directory::DirectoryError>((guids, max_age))
+        Ok::<_, crate::directory::DirectoryError>(Some((guids, max_age)))
     }
     .await;
     dc.close().await;
-    let (guids, domain_max_age) = members?;
+    let Some((guids, domain_max_age)) = members.map_err(|e| match e {
+        crate::directory::DirectoryError::Config(m) => {
+            Error::validation("rotation_group", m.replace("sync_group", "rotation_group"))
+        }
+        e => e.into(),
+    })?
+    else {
+        report.without_rotation_group.push(format!(
+            "{}: no rotation group {:?}",
+            d.name, d.rotation_group
+        ));
+        return Ok(());
+    };
     let configured = i64::from(state.config.keys.max_password_age_days);
     // Rotate a day before the domain would make the password expire.
     let max_age_days = domain_max_age

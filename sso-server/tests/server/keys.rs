@@ -680,6 +680,8 @@ async fn activation_rotates_the_password_key_first() {
         };
         let dc = f.corner.dc.clone();
         assert!(dc.binds(&f.dn, USER_PASSWORD).await);
+        let identities = format!("/api/v1/employees/{}/identities", f.employee);
+        let (_, before) = f.api(Method::GET, &identities, None).await;
         let r = f.wait_state("awaiting_key").await;
         assert_eq!(r["reason"], "activation");
         // Until the key confirms, AD keeps the old password.
@@ -724,6 +726,13 @@ async fn activation_rotates_the_password_key_first() {
             .await;
         assert_eq!(accounts[0]["password_version"], json!(1));
         assert!(!accounts.to_string().contains(&new));
+        // The directory account shows the new password's date at once, not after a sync.
+        let (_, after) = f.api(Method::GET, &identities, None).await;
+        assert!(!after[0]["password_last_set"].is_null(), "{after}");
+        assert_ne!(
+            after[0]["password_last_set"], before[0]["password_last_set"],
+            "{before} {after}"
+        );
         let (_, audit) = f.api(Method::GET, "/api/v1/audit?per_page=200", None).await;
         assert!(!audit.to_string().contains(&new));
 
@@ -734,6 +743,25 @@ async fn activation_rotates_the_password_key_first() {
         assert_eq!(
             (scan["accounts"].as_u64(), scan["started"].as_u64()),
             (Some(1), Some(0)),
+            "{scan}"
+        );
+        // A domain without its rotation group keeps no password on a key: not an error.
+        let other = format!("norot-{}", f.corner.tag);
+        let mut body = f.corner.domain_json(&other);
+        body["rotation_group"] = json!("No Such Rotation Group");
+        let (status, d) = f
+            .api(Method::POST, "/api/v1/directory/domains", Some(body))
+            .await;
+        assert_eq!(status, 201, "{d}");
+        let (_, scan) = f
+            .api(Method::POST, "/api/v1/keys/rotation-scan", None)
+            .await;
+        assert_eq!(scan["errors"], json!([]), "{scan}");
+        assert_eq!(
+            scan["without_rotation_group"],
+            json!([format!(
+                "{other}: no rotation group \"No Such Rotation Group\""
+            )]),
             "{scan}"
         );
         f.server.clock.advance(Duration::from_secs(27 * 86_400));
