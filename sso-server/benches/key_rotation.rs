@@ -101,6 +101,11 @@ async fn main() {
     config.directory.schedule_enabled = false;
     config.keys.scan_interval_minutes = 0;
     config.database.url = std::env::var("BENCH_DATABASE_URL").ok();
+    // The keys' vendor: the server trusts its CA; each key below is provisioned by it.
+    let vendor = key_bridge::VendorCa::generate("Bench Key Vendor").unwrap();
+    let vendor_file = dir.path().join("vendor-ca.pem");
+    std::fs::write(&vendor_file, vendor.cert_pem()).unwrap();
+    config.keys.vendor_ca_file = Some(vendor_file);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://localhost:{}", listener.local_addr().unwrap().port());
     config.public_url = base.parse().unwrap();
@@ -199,13 +204,17 @@ async fn main() {
                 ..EmulatedKeyConfig::default()
             })
             .unwrap();
+            key.provision(&vendor, "Bench Key").unwrap();
             key.set_pin("2468").unwrap();
             key
         })
         .collect();
     let keys: Vec<Value> = devices
-        .iter()
-        .map(|d| json!({"serial": d.serial()}))
+        .iter_mut()
+        .map(|d| {
+            let attestation = key_protocol::b64(&d.attestation_certificate().unwrap());
+            json!({"serial": d.serial(), "attestation": attestation})
+        })
         .collect();
     call(
         &http,
