@@ -18,7 +18,8 @@ use key_bridge::{EmulatedKey, KeyDevice as _};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::ad::{unicode_pwd, Corner, Dc, NewUser, USER_PASSWORD};
+use crate::ad::{unicode_pwd, Corner, Dc, USER_PASSWORD};
+use crate::keys::{rotation_member, RotationMember};
 use crate::process::{cmd, free_port, start_on, terminate, Running};
 use crate::support::{backends, client, eventually, fresh_postgres_db, Db};
 
@@ -206,31 +207,19 @@ impl Shipped {
             "UPDATE directory_identity SET pwd_last_set = NULL WHERE employee_id = $2 AND $1 = $1",
         ];
         use sqlx::Connection as _;
-        match self.db {
-            Db::Sqlite => {
-                let url = format!("sqlite://{}", self.dir.path().join("data/sso.db").display());
-                let mut c = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
-                for s in statements {
-                    sqlx::query(s)
-                        .bind(month_ago)
-                        .bind(&self.employee)
-                        .execute(&mut c)
-                        .await
-                        .expect("age");
-                }
-            }
-            Db::Postgres => {
-                let url = self.db_url.as_deref().expect("url");
-                let mut c = sqlx::PgConnection::connect(url).await.expect("postgres");
-                for s in statements {
-                    sqlx::query(s)
-                        .bind(month_ago)
-                        .bind(&self.employee)
-                        .execute(&mut c)
-                        .await
-                        .expect("age");
-                }
-            }
+        sqlx::any::install_default_drivers();
+        let url = match self.db {
+            Db::Sqlite => format!("sqlite://{}", self.dir.path().join("data/sso.db").display()),
+            Db::Postgres => self.db_url.clone().expect("url"),
+        };
+        let mut c = sqlx::AnyConnection::connect(&url).await.expect("database");
+        for s in statements {
+            sqlx::query(s)
+                .bind(month_ago)
+                .bind(&self.employee)
+                .execute(&mut c)
+                .await
+                .expect("age");
         }
     }
 }
@@ -269,21 +258,11 @@ async fn shipped_with(db: Db, vendor: bool) -> Option<Shipped> {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut corner = Corner::new(&dc).await;
-    let rotation_group = corner.add_group("Rotate").await;
-    let sam = format!("p{}", &corner.tag[..8]);
-    let mail = format!("{sam}@corp.example.test");
-    let dn = corner
-        .add_user(&NewUser {
-            sam: &sam,
-            given: Some("Pat"),
-            sn: Some(&format!("Process{}", &corner.tag[..4])),
-            mail: Some(&mail),
-            ..NewUser::default()
-        })
-        .await;
-    let group = corner.group.clone();
-    corner.add_member(&group, &dn).await;
-    corner.add_member(&rotation_group, &dn).await;
+    let RotationMember {
+        rotation_group,
+        sam,
+        dn,
+    } = rotation_member(&mut corner, "p", "Pat").await;
     let mut s = Shipped {
         serial: format!("EMU-{}", corner.tag.to_uppercase()),
         dir,
@@ -366,6 +345,38 @@ impl Shipped {
         .await;
     }
 
+    /// The vendor's inventory `csv` (one key) imported, the key assigned to the employee: its
+    /// id and the activation code.
+    async fn import_and_assign(&self, csv: &str) -> (String, String) {
+        let r: Value = self
+            .admin
+            .post(format!("{}/api/v1/keys/import", self.base))
+            .header("x-csrf-token", &self.csrf)
+            .header("content-type", "text/csv")
+            .body(csv.to_owned())
+            .send()
+            .await
+            .expect("import")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(r["added"], 1, "{r}");
+        let (_, keys) = self.api(Method::GET, "/api/v1/keys", None).await;
+        let key_id = keys[0]["id"].as_str().expect("key").to_owned();
+        let (status, a) = self
+            .api(
+                Method::POST,
+                &format!("/api/v1/keys/{key_id}/assign"),
+                Some(json!({"employee_id": self.employee})),
+            )
+            .await;
+        assert_eq!(status, 200, "{a}");
+        (
+            key_id,
+            a["activation_code"].as_str().expect("code").to_owned(),
+        )
+    }
+
     /// The run process: PIN on its standard input once; its output in `run.log`.
     fn start_agent(&self) -> Child {
         let log = std::fs::File::create(self.dir.path().join("run.log")).expect("log");
@@ -419,35 +430,14 @@ async fn the_shipped_agent_keeps_the_domain_password_on_the_key() {
             line.starts_with(&format!("{},Hideez Key 4,", s.serial)),
             "{line}"
         );
-        let r: Value = s
-            .admin
-            .post(format!("{}/api/v1/keys/import", s.base))
-            .header("x-csrf-token", &s.csrf)
-            .header("content-type", "text/csv")
-            .body(format!("serial,model,attestation\n{line}\n"))
-            .send()
-            .await
-            .expect("import")
-            .json()
-            .await
-            .expect("json");
-        assert_eq!(r["added"], 1, "{r}");
         let out = feed(s.bridge().arg("set-pin"), &[PIN]);
         succeeded("set-pin", &out);
 
-        // Assigned, then activated at the workstation: the code, then the PIN.
-        let (_, keys) = s.api(Method::GET, "/api/v1/keys", None).await;
-        let key_id = keys[0]["id"].as_str().expect("key").to_owned();
-        let (status, a) = s
-            .api(
-                Method::POST,
-                &format!("/api/v1/keys/{key_id}/assign"),
-                Some(json!({"employee_id": s.employee})),
-            )
+        // Imported and assigned, then activated at the workstation: the code, then the PIN.
+        let (key_id, code) = s
+            .import_and_assign(&format!("serial,model,attestation\n{line}\n"))
             .await;
-        assert_eq!(status, 200, "{a}");
-        let code = a["activation_code"].as_str().expect("code");
-        let out = feed(s.bridge().arg("activate"), &[code, PIN]);
+        let out = feed(s.bridge().arg("activate"), &[&code, PIN]);
         assert!(succeeded("activate", &out).contains("activated"));
 
         // The agent runs (PIN once) and applies the first rotation.
@@ -586,30 +576,9 @@ async fn the_readme_agent_recipe_runs_verbatim() {
     );
     succeeded("the README's emulated key", &out);
     let inventory = std::fs::read_to_string(s.dir.path().join("inventory.csv")).expect("csv");
-    let r: Value = s
-        .admin
-        .post(format!("{}/api/v1/keys/import", s.base))
-        .header("x-csrf-token", &s.csrf)
-        .header("content-type", "text/csv")
-        .body(inventory)
-        .send()
-        .await
-        .expect("import")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(r["added"], 1, "{r}");
+    let (_, code) = s.import_and_assign(&inventory).await;
     let (_, keys) = s.api(Method::GET, "/api/v1/keys", None).await;
     assert_eq!(keys[0]["serial"], "EMU-0001", "{keys}");
-    let key_id = keys[0]["id"].as_str().expect("key").to_owned();
-    let (_, a) = s
-        .api(
-            Method::POST,
-            &format!("/api/v1/keys/{key_id}/assign"),
-            Some(json!({"employee_id": s.employee})),
-        )
-        .await;
-    let code = a["activation_code"].as_str().expect("code").to_owned();
     let (_, ws) = s
         .api(
             Method::POST,

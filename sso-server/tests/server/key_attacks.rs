@@ -12,7 +12,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::keys::{
-    activated_key, agent, api, import_one, key, key_state, manual_employee, rotating, Rotating, PIN,
+    activated_key, agent, api, key, key_state, manual_employee, reserved_key, rotating, Rotating,
+    PIN,
 };
 use crate::support::{backends, TestServer};
 
@@ -388,23 +389,8 @@ async fn parallel_wrong_activation_codes_get_exactly_the_allowed_evaluations() {
         let server = TestServer::start(db).await;
         let (admin, csrf) = server.admin_client().await;
         let agent = agent(&server, &admin, &csrf).await;
-        let mut device = key();
-        let key_id = import_one(&server, &admin, &csrf, &mut device).await;
-        let employee = manual_employee(&server, &admin, &csrf).await;
-        let (_, a) = api(
-            &server,
-            &admin,
-            &csrf,
-            Method::POST,
-            &format!("/api/v1/keys/{key_id}/assign"),
-            Some(json!({"employee_id": employee})),
-        )
-        .await;
-        let code: u32 = a["activation_code"]
-            .as_str()
-            .expect("code")
-            .parse()
-            .expect("digits");
+        let (mut device, key_id, code) = reserved_key(&server, &admin, &csrf).await;
+        let code: u32 = code.parse().expect("digits");
         let public_key = key_protocol::b64(&device.public_key().expect("identity"));
         let attestation = key_protocol::b64(&device.attest_identity().expect("attestation"));
         let mut requests = Vec::new();
@@ -508,19 +494,7 @@ async fn a_software_key_with_a_valid_code_is_refused_before_the_code_counts() {
         let server = TestServer::start(db).await;
         let (admin, csrf) = server.admin_client().await;
         let agent = agent(&server, &admin, &csrf).await;
-        let mut device = key();
-        let key_id = import_one(&server, &admin, &csrf, &mut device).await;
-        let employee = manual_employee(&server, &admin, &csrf).await;
-        let (_, a) = api(
-            &server,
-            &admin,
-            &csrf,
-            Method::POST,
-            &format!("/api/v1/keys/{key_id}/assign"),
-            Some(json!({"employee_id": employee})),
-        )
-        .await;
-        let code = a["activation_code"].as_str().expect("code").to_owned();
+        let (mut device, key_id, code) = reserved_key(&server, &admin, &csrf).await;
         let serial = device.serial();
 
         let activate = |body: Value, signer: &mut key_bridge::EmulatedKey| {

@@ -120,6 +120,22 @@ pub(crate) async fn activated_key(
 ) -> (EmulatedKey, String) {
     let mut device = key();
     let key_id = import_one(server, admin, csrf, &mut device).await;
+    let code = assign(server, admin, csrf, &key_id, employee).await;
+    agent
+        .activate(&mut device, &code, PIN)
+        .await
+        .expect("activate");
+    (device, key_id)
+}
+
+/// Assigns the key to the employee; returns the activation code the admin was shown.
+pub(crate) async fn assign(
+    server: &TestServer,
+    admin: &reqwest::Client,
+    csrf: &str,
+    key_id: &str,
+    employee: &str,
+) -> String {
     let (status, a) = api(
         server,
         admin,
@@ -130,15 +146,21 @@ pub(crate) async fn activated_key(
     )
     .await;
     assert_eq!(status, 200, "{a}");
-    agent
-        .activate(
-            &mut device,
-            a["activation_code"].as_str().expect("code"),
-            PIN,
-        )
-        .await
-        .expect("activate");
-    (device, key_id)
+    a["activation_code"].as_str().expect("code").to_owned()
+}
+
+/// A new key, imported and assigned to a new manual employee: the key, its id and the
+/// activation code the admin was shown.
+pub(crate) async fn reserved_key(
+    server: &TestServer,
+    admin: &reqwest::Client,
+    csrf: &str,
+) -> (EmulatedKey, String, String) {
+    let mut device = key();
+    let key_id = import_one(server, admin, csrf, &mut device).await;
+    let employee = manual_employee(server, admin, csrf).await;
+    let code = assign(server, admin, csrf, &key_id, &employee).await;
+    (device, key_id, code)
 }
 
 pub(crate) async fn manual_employee(
@@ -498,6 +520,42 @@ async fn sync_now(
     .await;
 }
 
+/// A user of the corner in its sync group and in a new rotation group.
+pub(crate) struct RotationMember {
+    pub(crate) rotation_group: String,
+    pub(crate) sam: String,
+    pub(crate) dn: String,
+}
+
+/// Adds a user (`prefix` + the corner's tag, given name `given`, an e-mail) to the corner's sync
+/// group and to a new rotation group.
+pub(crate) async fn rotation_member(
+    corner: &mut Corner,
+    prefix: &str,
+    given: &str,
+) -> RotationMember {
+    let rotation_group = corner.add_group("Rotate").await;
+    let sam = format!("{prefix}{}", &corner.tag[..8]);
+    let mail = format!("{sam}@corp.example.test");
+    let dn = corner
+        .add_user(&NewUser {
+            sam: &sam,
+            given: Some(given),
+            sn: Some(&format!("Key{}", &corner.tag[..4])),
+            mail: Some(&mail),
+            ..NewUser::default()
+        })
+        .await;
+    let group = corner.group.clone();
+    corner.add_member(&group, &dn).await;
+    corner.add_member(&rotation_group, &dn).await;
+    RotationMember {
+        rotation_group,
+        sam,
+        dn,
+    }
+}
+
 pub(crate) async fn rotating(db: Db) -> Option<Rotating> {
     rotating_with(db, |_| {}).await
 }
@@ -511,21 +569,8 @@ pub(crate) async fn rotating_with(
     let server = TestServer::start_with(db, adjust).await;
     let (admin, csrf) = server.admin_client().await;
     let mut corner = Corner::new(&dc).await;
-    let rotation_group = corner.add_group("Rotate").await;
-    let sam = format!("k{}", &corner.tag[..8]);
-    let mail = format!("{sam}@corp.example.test");
-    let dn = corner
-        .add_user(&NewUser {
-            sam: &sam,
-            given: Some("Kim"),
-            sn: Some(&format!("Key{}", &corner.tag[..4])),
-            mail: Some(&mail),
-            ..NewUser::default()
-        })
-        .await;
-    let group = corner.group.clone();
-    corner.add_member(&group, &dn).await;
-    corner.add_member(&rotation_group, &dn).await;
+    let m = rotation_member(&mut corner, "k", "Kim").await;
+    let (rotation_group, sam, dn) = (m.rotation_group, m.sam, m.dn);
     let domain_name = format!("corp-{}", corner.tag);
     let mut body = corner.domain_json(&domain_name);
     body["rotation_group"] = json!(rotation_group);
