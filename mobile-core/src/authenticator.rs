@@ -171,6 +171,10 @@ struct State {
     /// (device id, challenge id) being signed right now, so two concurrent answers to one
     /// challenge cannot both succeed.
     in_flight: HashSet<(String, String)>,
+    /// Challenges verified in this process, per device: id -> expiry (Unix). What tells the
+    /// phone that two prompts are open at once. A poll replaces a device's entries (the server's
+    /// list of pending ones is authoritative); a push adds one.
+    seen: std::collections::HashMap<String, std::collections::HashMap<String, i64>>,
 }
 
 /// The phone authenticator: one per accounts file.
@@ -337,6 +341,53 @@ impl Authenticator {
         }
         Ok(c)
     }
+
+    /// How many prompts for the device, other than `challenge_id`, are open: seen, not
+    /// answered, not expired by `now_unix` (with the allowed skew).
+    fn others_open(&self, device_id: &str, challenge_id: &str, now_unix: i64) -> u32 {
+        let state = self.lock();
+        let answered = state
+            .stored
+            .accounts
+            .iter()
+            .find(|a| a.device_id == device_id)
+            .map(|a| a.answered.clone())
+            .unwrap_or_default();
+        let n = state.seen.get(device_id).map_or(0, |seen| {
+            seen.iter()
+                .filter(|(id, expires)| {
+                    id.as_str() != challenge_id
+                        && !answered.contains_key(id.as_str())
+                        && now_unix < expires.saturating_add(CLOCK_SKEW_SECS)
+                })
+                .count()
+        });
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Records verified challenges of a device (`replace`: the poll's complete list) and marks
+    /// each that has another open beside it.
+    fn note_seen(
+        &self,
+        device_id: &str,
+        challenges: &mut [Challenge],
+        replace: bool,
+        now_unix: i64,
+    ) {
+        {
+            let mut state = self.lock();
+            let seen = state.seen.entry(device_id.to_owned()).or_default();
+            if replace {
+                seen.clear();
+            }
+            for c in challenges.iter() {
+                seen.insert(c.challenge_id.clone(), c.expires_unix);
+            }
+        }
+        for c in challenges.iter_mut() {
+            c.concurrent = self.others_open(device_id, &c.challenge_id, now_unix) > 0;
+        }
+    }
 }
 
 #[uniffi::export]
@@ -359,6 +410,7 @@ impl Authenticator {
             state: Mutex::new(State {
                 stored,
                 in_flight: HashSet::new(),
+                seen: std::collections::HashMap::new(),
             }),
         }))
     }
@@ -592,7 +644,10 @@ impl Authenticator {
     ) -> Result<Challenge, AuthError> {
         let account = self.account(&account_id)?;
         let wire: ChallengeJson = parse_json(&challenge_json, AuthError::challenge)?;
-        self.verify_wire(&account, &wire, now_unix)
+        let mut c = [self.verify_wire(&account, &wire, now_unix)?];
+        self.note_seen(&account.device_id, &mut c, false, now_unix);
+        let [c] = c;
+        Ok(c)
     }
 
     /// Verifies the server's answer to a poll (`{"challenges": [...]}`) and returns the
@@ -614,6 +669,7 @@ impl Authenticator {
                 Err(e) => return Err(e),
             }
         }
+        self.note_seen(&account.device_id, &mut out, true, now_unix);
         Ok(out)
     }
 
@@ -653,6 +709,14 @@ impl Authenticator {
         }
         // Checked above: from 10 to 99.
         let number = number.and_then(|n| u8::try_from(n).ok());
+        // Two prompts open at once: one of them is not the employee's. Neither is approved until
+        // the other is denied or expires (the server enforces the same).
+        if decision == Decision::Approve {
+            let open = self.others_open(&account.device_id, &challenge.challenge_id, now_unix);
+            if open > 0 {
+                return Err(AuthError::AnotherPromptOpen { open: open + 1 });
+            }
+        }
 
         let key = (account.device_id.clone(), challenge.challenge_id.clone());
         let _reservation = {

@@ -54,6 +54,11 @@ pub enum AuthError {
     /// This phone already answered (or is answering) this challenge.
     #[error("challenge `{challenge_id}` was already answered")]
     AlreadyAnswered { challenge_id: String },
+    /// Another sign-in request for this account is open at the same time: one of them was not
+    /// started by the employee. The app says so and approves neither until the other one is
+    /// denied or expires.
+    #[error("{open} requests are open at once: deny the one you did not start, then approve")]
+    AnotherPromptOpen { open: u32 },
     /// Raised by a `PlatformKeyStore` implementation (the app's Keychain/Keystore code), or a key store
     /// that returned something unusable (not a P-256 point, a signature that does not verify).
     #[error("key store: {reason}")]

@@ -39,7 +39,7 @@
 //! | purpose | domain | fields, in order | signed by |
 //! |---|---|---|---|
 //! | key proof at registration | `hideez-auth/register/v1\0` | `str(id) bytes(device_public_key)` | device key |
-//! | challenge | `hideez-auth/challenge/v2\0` | `str(device_id) str(challenge_id) str(nonce) str(purpose) str(employee) str(client_name) str(ip) str(place) str(user_agent) u64(created) u64(expires)` | server key |
+//! | challenge | `hideez-auth/challenge/v3\0` | `str(device_id) str(challenge_id) str(nonce) str(purpose) str(employee) str(client_name) str(ip) str(place) str(browser) str(os) u64(created) u64(expires)` | server key |
 //! | answer | `hideez-auth/answer/v1\0` | `str(device_id) str(challenge_id) str(nonce) str(decision) u8(number, 0 = none)` | device key |
 //! | poll | `hideez-auth/poll/v1\0` | `str(device_id) u64(timestamp) str(nonce)` | device key |
 //!
@@ -62,8 +62,9 @@
 //! `client_name`), `unlock` (unlocking the workstation `client_name`) or `enrol` (confirming a
 //! new passkey or phone for the account, from a session at `client_name`). The challenge carries no
 //! number: the sign-in page shows one (10 to 99) and the employee types it on the phone.
-//! `expires` is after `created` by at most 600 s; `ip`, `place` and
-//! `user_agent` may be empty strings. The phone refuses a challenge whose signature fails, whose
+//! `expires` is after `created` by at most 600 s; `ip` and `place` may be empty strings;
+//! `browser` and `os` are words of fixed vocabularies (`firefox`, `windows`, …, `unknown`): what
+//! the server recognised, never the requester's own text. The phone refuses a challenge whose signature fails, whose
 //! `device_id` is not its own, that it already answered, or that is outside
 //! `[created - 30 s, expires + 30 s)` by its clock (30 s of allowed clock skew; the server's own
 //! expiry check is the authoritative one).
@@ -200,10 +201,74 @@ pub struct Challenge {
     pub ip: String,
     /// Where that IP address is, roughly, e.g. "Berlin, DE" (may be empty).
     pub place: String,
-    /// The browser or program signing in, shortened (may be empty).
-    pub user_agent: String,
+    /// The browser signing in, as the server recognised it (never the requester's text).
+    pub browser: BrowserFamily,
+    /// Its operating system, likewise.
+    pub os: OsFamily,
     pub created_unix: i64,
     pub expires_unix: i64,
+    /// Another prompt for the same account is open on this phone (seen and neither answered nor
+    /// expired). Not part of what the server signed: the phone's own knowledge. While it is
+    /// true the app says so and does not offer "Approve": the employee denies the one they did
+    /// not start (the server refuses an approval while two are open, too).
+    #[uniffi(default = false)]
+    pub concurrent: bool,
+}
+
+/// The browser families the server names (the phone words them itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum BrowserFamily {
+    Chrome,
+    Edge,
+    Firefox,
+    Safari,
+    Opera,
+    Other,
+    Unknown,
+}
+
+/// The operating system families the server names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum OsFamily {
+    Windows,
+    Macos,
+    Linux,
+    ChromeOs,
+    Android,
+    Ios,
+    Other,
+    Unknown,
+}
+
+macro_rules! mirror {
+    ($local:ident, $wire:ident, [$($v:ident),*]) => {
+        impl From<phone_protocol::$wire> for $local {
+            fn from(w: phone_protocol::$wire) -> Self {
+                match w { $(phone_protocol::$wire::$v => Self::$v),* }
+            }
+        }
+        impl From<$local> for phone_protocol::$wire {
+            fn from(l: $local) -> Self {
+                match l { $($local::$v => Self::$v),* }
+            }
+        }
+    };
+}
+mirror!(
+    BrowserFamily,
+    Browser,
+    [Chrome, Edge, Firefox, Safari, Opera, Other, Unknown]
+);
+mirror!(
+    OsFamily,
+    Os,
+    [Windows, Macos, Linux, ChromeOs, Android, Ios, Other, Unknown]
+);
+
+/// "Firefox on Windows" (English; apps with their own language word it from the two families).
+#[uniffi::export]
+pub fn describe_browser(browser: BrowserFamily, os: OsFamily) -> String {
+    phone_protocol::describe_browser(browser.into(), os.into())
 }
 
 /// The outcome of checking an answer on the server side.
@@ -299,7 +364,6 @@ pub fn validate_challenge(c: &Challenge) -> Result<(), AuthError> {
     check_text("client_name", &c.client_name, 1, MAX_NAME_LEN)?;
     check_text("ip", &c.ip, 0, MAX_TEXT_LEN)?;
     check_text("place", &c.place, 0, MAX_TEXT_LEN)?;
-    check_text("user_agent", &c.user_agent, 0, MAX_TEXT_LEN)?;
     if c.created_unix < 0 {
         return Err(AuthError::challenge("created", "must not be negative"));
     }
@@ -351,9 +415,11 @@ pub fn challenge_content(w: &ChallengeJson) -> Challenge {
         client_name: w.client_name.clone(),
         ip: w.ip.clone(),
         place: w.place.clone(),
-        user_agent: w.user_agent.clone(),
+        browser: w.browser.into(),
+        os: w.os.into(),
         created_unix: w.created,
         expires_unix: w.expires,
+        concurrent: false,
     }
 }
 
@@ -368,7 +434,8 @@ pub fn wire_challenge(c: &Challenge, signature: &[u8]) -> ChallengeJson {
         client_name: c.client_name.clone(),
         ip: c.ip.clone(),
         place: c.place.clone(),
-        user_agent: c.user_agent.clone(),
+        browser: c.browser.into(),
+        os: c.os.into(),
         created: c.created_unix,
         expires: c.expires_unix,
         signature: b64url(signature),
@@ -535,9 +602,11 @@ pub(crate) mod tests {
             client_name: "Payroll".into(),
             ip: "203.0.113.7".into(),
             place: "Berlin, DE".into(),
-            user_agent: "Firefox".into(),
+            browser: BrowserFamily::Firefox,
+            os: OsFamily::Windows,
             created_unix: 1_700_000_000,
             expires_unix: 1_700_000_060,
+            concurrent: false,
             purpose: ChallengePurpose::SignIn,
         }
     }
@@ -551,7 +620,7 @@ pub(crate) mod tests {
     fn challenge_message_vector() {
         let m = challenge_message(&example_challenge()).unwrap();
         let expected = concat!(
-            "68696465657a2d617574682f6368616c6c656e67652f763200", // hideez-auth/challenge/v2\0
+            "68696465657a2d617574682f6368616c6c656e67652f763300", // hideez-auth/challenge/v2\0
             "00000005",
             "6465762d31", // dev-1
             "00000004",
@@ -569,7 +638,9 @@ pub(crate) mod tests {
             "0000000a",
             "4265726c696e2c204445", // Berlin, DE
             "00000007",
-            "46697265666f78",   // Firefox
+            "66697265666f78", // firefox
+            "00000007",
+            "77696e646f7773",   // windows
             "000000006553f100", // created 1700000000
             "000000006553f13c", // expires 1700000060
         );
@@ -672,7 +743,8 @@ pub(crate) mod tests {
             Box::new(|w| w.client_name = "Bank".into()),
             Box::new(|w| w.ip = "198.51.100.1".into()),
             Box::new(|w| w.place = "Paris, FR".into()),
-            Box::new(|w| w.user_agent = "curl".into()),
+            Box::new(|w| w.browser = phone_protocol::Browser::Chrome),
+            Box::new(|w| w.os = phone_protocol::Os::Linux),
             Box::new(|w| w.created -= 1),
             Box::new(|w| w.expires += 1),
             // A sign-in passed off as a workstation unlock, or the reverse.
@@ -734,7 +806,6 @@ pub(crate) mod tests {
             ("nonce", Box::new(|c| c.nonce = "short".into())),
             ("employee", Box::new(|c| c.employee = String::new())),
             ("client_name", Box::new(|c| c.client_name = "x\ny".into())),
-            ("user_agent", Box::new(|c| c.user_agent = "u".repeat(513))),
             ("created", Box::new(|c| c.created_unix = -1)),
             ("expires", Box::new(|c| c.expires_unix = c.created_unix)),
             (
@@ -852,7 +923,7 @@ pub(crate) mod tests {
     #[test]
     fn signature_vectors() {
         const SERVER_PK: &str = "BG_wO5SSQc4drdQ1GeaWDgqFtBppoFwygQOqK84VlMoWPE91OlW_AdxT9sCwx-7ni0DG_30lqW4igrmJzvccFEo";
-        const CHALLENGE_SIG: &str = "8ixzYEGUBOx2wlMxiDRcVzocDtW5c-lEZU1XkyIJaY8D3TgnsfCcUPTIidoR1W9IrreOJbkPuj7CgrAx9hyX0Q";
+        const CHALLENGE_SIG: &str = "XPG5lTpAmLvh3WBVZxoj0LwpRMPiRSwqDCpq2diEYucbZ3PxomnvkspEosL9u6WJ6HsiPGaEwykkxNFb04DRiw";
         const DEVICE_PK: &str = "BFUPRxAD89-Xw99QaseX9nIfsaH7e49vg9IkSYplyI4kE2CT1wEuUJpzcVy9CwCjzA_0tcAbP_oZarH7MnA2uOY";
         const ANSWER_SIG: &str = "cHb-KJLl0Q2HMUlaLuXQ9IyWMB74jTrp-CoIUuzQra9FSbYmaNmwf9wggMsNKMv9cLNqE8KhjE2-Kwfc5vUPKg";
 

@@ -33,7 +33,7 @@ pub const UNREGISTER_PATH: &str = "api/authenticator/unregister";
 pub const REGISTER_DOMAIN: &[u8] = b"hideez-auth/register/v1\0";
 /// Version 2: the challenge names its purpose and carries no numbers (the employee types the
 /// number the sign-in page shows).
-pub const CHALLENGE_DOMAIN: &[u8] = b"hideez-auth/challenge/v2\0";
+pub const CHALLENGE_DOMAIN: &[u8] = b"hideez-auth/challenge/v3\0";
 pub const ANSWER_DOMAIN: &[u8] = b"hideez-auth/answer/v1\0";
 pub const POLL_DOMAIN: &[u8] = b"hideez-auth/poll/v1\0";
 pub const PUSH_TOKEN_DOMAIN: &[u8] = b"hideez-auth/push-token/v1\0";
@@ -117,8 +117,129 @@ impl Purpose {
     }
 }
 
+/// The browser a sign-in comes from, as the server recognised it from the request (a fixed
+/// vocabulary: the requester's own text never reaches the phone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Browser {
+    Chrome,
+    Edge,
+    Firefox,
+    Safari,
+    Opera,
+    /// A browser or program the server does not name.
+    Other,
+    /// No browser is involved (a workstation unlock) or it said nothing.
+    Unknown,
+}
+
+impl Browser {
+    pub const ALL: [Self; 7] = [
+        Self::Chrome,
+        Self::Edge,
+        Self::Firefox,
+        Self::Safari,
+        Self::Opera,
+        Self::Other,
+        Self::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Chrome => "chrome",
+            Self::Edge => "edge",
+            Self::Firefox => "firefox",
+            Self::Safari => "safari",
+            Self::Opera => "opera",
+            Self::Other => "other",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The English name the phone shows ("Firefox"); `None` for `unknown`.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::Chrome => "Chrome",
+            Self::Edge => "Edge",
+            Self::Firefox => "Firefox",
+            Self::Safari => "Safari",
+            Self::Opera => "Opera",
+            Self::Other => "another browser",
+            Self::Unknown => return None,
+        })
+    }
+}
+
+/// The operating system a sign-in comes from, as the server recognised it (fixed vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Os {
+    Windows,
+    Macos,
+    Linux,
+    ChromeOs,
+    Android,
+    Ios,
+    Other,
+    Unknown,
+}
+
+impl Os {
+    pub const ALL: [Self; 8] = [
+        Self::Windows,
+        Self::Macos,
+        Self::Linux,
+        Self::ChromeOs,
+        Self::Android,
+        Self::Ios,
+        Self::Other,
+        Self::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Windows => "windows",
+            Self::Macos => "macos",
+            Self::Linux => "linux",
+            Self::ChromeOs => "chrome_os",
+            Self::Android => "android",
+            Self::Ios => "ios",
+            Self::Other => "other",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The English name the phone shows ("Windows"); `None` for `unknown`.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::Windows => "Windows",
+            Self::Macos => "macOS",
+            Self::Linux => "Linux",
+            Self::ChromeOs => "ChromeOS",
+            Self::Android => "Android",
+            Self::Ios => "iOS",
+            Self::Other => "another system",
+            Self::Unknown => return None,
+        })
+    }
+}
+
+/// "Firefox on Windows", "Safari", "a computer on Linux", or "" when nothing is known: the line
+/// the phone shows, made only of the two fixed vocabularies.
+pub fn describe_browser(browser: Browser, os: Os) -> String {
+    match (browser.name(), os.name()) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(o)) => format!("a computer on {o}"),
+        (None, None) => String::new(),
+    }
+}
+
 /// A challenge as JSON on the wire (push payload or poll response item): the fields of the
-/// challenge message plus the server's signature of it.
+/// challenge message plus the server's signature of it. Every field the phone shows is the
+/// server's: registered names (`employee`, `client_name`), the address the request came from and
+/// what the server derived from it (`place`), and fixed vocabularies (`purpose`, `browser`,
+/// `os`). Nothing the requester typed is among them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeJson {
     pub device_id: String,
@@ -129,16 +250,18 @@ pub struct ChallengeJson {
     pub client_name: String,
     pub ip: String,
     pub place: String,
-    pub user_agent: String,
+    pub browser: Browser,
+    pub os: Os,
     pub created: i64,
     pub expires: i64,
     /// ES256 (`r || s`, base64url) of [`challenge_message`] with the server's key.
     pub signature: String,
 }
 
-/// `hideez-auth/challenge/v2\0 || str(device_id) || str(challenge_id) || str(nonce) ||
+/// `hideez-auth/challenge/v3\0 || str(device_id) || str(challenge_id) || str(nonce) ||
 /// str(purpose) || str(employee) || str(client_name) || str(ip) || str(place) ||
-/// str(user_agent) || u64(created) || u64(expires)` (the signature member is not covered).
+/// str(browser) || str(os) || u64(created) || u64(expires)` (the signature member is not
+/// covered).
 pub fn challenge_message(c: &ChallengeJson) -> Vec<u8> {
     Canonical::new(CHALLENGE_DOMAIN)
         .str(&c.device_id)
@@ -149,7 +272,8 @@ pub fn challenge_message(c: &ChallengeJson) -> Vec<u8> {
         .str(&c.client_name)
         .str(&c.ip)
         .str(&c.place)
-        .str(&c.user_agent)
+        .str(c.browser.as_str())
+        .str(c.os.as_str())
         .u64(c.created)
         .u64(c.expires)
         .finish()
@@ -321,7 +445,8 @@ mod tests {
             client_name: "Payroll".into(),
             ip: "203.0.113.7".into(),
             place: "Berlin, DE".into(),
-            user_agent: "Firefox".into(),
+            browser: Browser::Firefox,
+            os: Os::Windows,
             created: 1_700_000_000,
             expires: 1_700_000_060,
             signature: String::new(),
@@ -332,7 +457,7 @@ mod tests {
     #[test]
     fn messages_match_the_documented_vectors() {
         let expected = concat!(
-            "68696465657a2d617574682f6368616c6c656e67652f763200",
+            "68696465657a2d617574682f6368616c6c656e67652f763300",
             "000000056465762d31",
             "0000000463682d31",
             "0000001641414141414141414141414141414141414141414141",
@@ -341,7 +466,8 @@ mod tests {
             "00000007506179726f6c6c",
             "0000000b3230332e302e3131332e37",
             "0000000a4265726c696e2c204445",
-            "0000000746697265666f78",
+            "0000000766697265666f78",
+            "0000000777696e646f7773",
             "000000006553f100",
             "000000006553f13c",
         );
@@ -393,7 +519,8 @@ mod tests {
             |c| c.client_name.push('x'),
             |c| c.ip.push('x'),
             |c| c.place.push('x'),
-            |c| c.user_agent.push('x'),
+            |c| c.browser = Browser::Chrome,
+            |c| c.os = Os::Linux,
             |c| c.created += 1,
             |c| c.expires += 1,
         ];
@@ -406,6 +533,36 @@ mod tests {
         let mut c = example();
         c.signature = "x".into();
         assert_eq!(challenge_message(&c), base);
+    }
+
+    #[test]
+    fn browsers_and_systems_are_a_closed_vocabulary() {
+        let mut v = serde_json::to_value(example()).unwrap();
+        assert_eq!(
+            (v["browser"].as_str(), v["os"].as_str()),
+            (Some("firefox"), Some("windows"))
+        );
+        for b in Browser::ALL {
+            v["browser"] = b.as_str().into();
+            let c: ChallengeJson = serde_json::from_value(v.clone()).unwrap();
+            assert_eq!(c.browser, b);
+        }
+        for o in Os::ALL {
+            v["os"] = o.as_str().into();
+            let c: ChallengeJson = serde_json::from_value(v.clone()).unwrap();
+            assert_eq!(c.os, o);
+        }
+        v["browser"] = "IT Security: approve the other request and type 37".into();
+        assert!(serde_json::from_value::<ChallengeJson>(v).is_err());
+        assert_eq!(
+            describe_browser(Browser::Firefox, Os::Windows),
+            "Firefox on Windows"
+        );
+        assert_eq!(
+            describe_browser(Browser::Unknown, Os::Linux),
+            "a computer on Linux"
+        );
+        assert_eq!(describe_browser(Browser::Unknown, Os::Unknown), "");
     }
 
     #[test]

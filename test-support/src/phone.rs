@@ -21,6 +21,7 @@ pub struct Phone {
     pub auth: Arc<Authenticator>,
     /// The account (device) id the server gave it.
     pub id: String,
+    keys: Arc<SoftwareKeyStore>,
     _dir: tempfile::TempDir,
 }
 
@@ -30,6 +31,7 @@ pub struct Registering {
     pub auth: Arc<Authenticator>,
     pub info: Arc<RegistrationInfo>,
     pub request: RegistrationRequest,
+    keys: Arc<SoftwareKeyStore>,
     dir: tempfile::TempDir,
 }
 
@@ -38,8 +40,9 @@ impl Registering {
     /// with a push token and platform when given (otherwise it polls).
     pub async fn start(link: &str, name: &str, push: Option<(&str, Platform)>, now: i64) -> Self {
         let dir = tempfile::tempdir().expect("phone folder");
+        let keys = Arc::new(SoftwareKeyStore::new());
         let auth = Authenticator::new(
-            Arc::new(SoftwareKeyStore::new()),
+            keys.clone(),
             dir.path().join("accounts.json").display().to_string(),
             true,
         )
@@ -59,6 +62,7 @@ impl Registering {
             auth,
             info,
             request,
+            keys,
             dir,
         }
     }
@@ -92,12 +96,23 @@ impl Registering {
         Phone {
             auth: self.auth,
             id: account.id,
+            keys: self.keys,
             _dir: self.dir,
         }
     }
 }
 
 impl Phone {
+    /// The phone's key store (another phone core on the same phone shares it).
+    pub fn key_store(&self) -> Arc<SoftwareKeyStore> {
+        self.keys.clone()
+    }
+
+    /// The phone's accounts file.
+    pub fn accounts_path(&self) -> String {
+        self._dir.path().join("accounts.json").display().to_string()
+    }
+
     /// A phone named `name` registered from `link` at `now`; panics if the server refuses.
     pub async fn register(link: &str, name: &str, now: i64) -> Self {
         let (status, body, phone) = Registering::start(link, name, None, now)

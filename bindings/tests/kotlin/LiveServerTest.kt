@@ -27,6 +27,7 @@ import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import uniffi.mobile_core.AuthException
 import uniffi.mobile_core.Authenticator
+import uniffi.mobile_core.BrowserFamily
 import uniffi.mobile_core.ChallengePurpose
 import uniffi.mobile_core.Decision
 import uniffi.mobile_core.Platform
@@ -257,6 +258,28 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             "{\"challenge\":${quote(member(started, "challenge")!!)}}", headers = h)
         assertEquals("approved", member(st, "state"))
         assertEquals(200, p.browser.call("POST", "/account/passkeys/options", "{}", headers = h).first)
+    },
+    "two open prompts: the phone says so and approves neither until one is denied" to {
+        val p = Phone()
+        val (mine, shown) = p.startSignIn()
+        val (theirs, _) = p.startSignIn()
+        val open = p.poll()
+        assertEquals(2, open.size)
+        assertTrue(open.all { it.concurrent })
+        // The browser family is the server's word for it (this JVM's HTTP client: another one).
+        assertEquals(BrowserFamily.OTHER, open.first().browser)
+        val c = open.single { it.challengeId == mine }
+        assertFailsWith<AuthException.AnotherPromptOpen> {
+            runBlocking { p.auth.answerChallenge(p.accountId, c, Decision.APPROVE, shown.toUInt(), now()) }
+        }
+        val other = open.single { it.challengeId == theirs }
+        val deny = runBlocking { p.auth.answerChallenge(p.accountId, other, Decision.DENY, null, now()) }
+        assertEquals("denied", member(p.send(deny).second, "result"))
+        val again = p.poll().single()
+        assertTrue(!again.concurrent)
+        val a = runBlocking { p.auth.answerChallenge(p.accountId, again, Decision.APPROVE, shown.toUInt(), now()) }
+        assertEquals("approved", member(p.send(a).second, "result"))
+        assertEquals("approved", p.signInState(mine))
     },
     "push-token update and unregister" to {
         val p = Phone()

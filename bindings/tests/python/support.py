@@ -96,7 +96,8 @@ def challenge(device_id="dev-1", challenge_id="ch-1", created=NOW, lifetime=60, 
         client_name="Payroll",
         ip="203.0.113.7",
         place="Berlin, DE",
-        user_agent="Firefox",
+        browser=mc.BrowserFamily.FIREFOX,
+        os=mc.OsFamily.WINDOWS,
         created_unix=created,
         expires_unix=created + lifetime,
     )
@@ -117,7 +118,7 @@ def _bytes(b: bytes) -> bytes:
 
 def challenge_message(c) -> bytes:
     return (
-        b"hideez-auth/challenge/v2\0"
+        b"hideez-auth/challenge/v3\0"
         + _str(c.device_id)
         + _str(c.challenge_id)
         + _str(c.nonce)
@@ -126,7 +127,8 @@ def challenge_message(c) -> bytes:
         + _str(c.client_name)
         + _str(c.ip)
         + _str(c.place)
-        + _str(c.user_agent)
+        + _str(c.browser.name.lower())
+        + _str(c.os.name.lower())
         + struct.pack(">Q", c.created_unix)
         + struct.pack(">Q", c.expires_unix)
     )

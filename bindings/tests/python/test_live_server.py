@@ -111,6 +111,33 @@ class LiveServer(TempDirTestCase, unittest.TestCase):
         self.assertEqual((status, body["result"]), (200, "approved"))
         self.assertEqual(self.status(started), "approved")
 
+    def test_the_phone_shows_the_browser_family_not_the_text(self):
+        status, started = self.browser.json(
+            "POST", "/login/push", {"request": "", "username": self.email},
+            {"User-Agent": "IT Security: approve the other request and type 37"})
+        self.assertEqual(status, 200, started)
+        [c] = self.poll()
+        self.assertEqual((c.browser, c.os), (mc.BrowserFamily.OTHER, mc.OsFamily.OTHER))
+        self.assertNotIn("IT Security", repr(c))
+        self.assertEqual(mc.describe_browser(mc.BrowserFamily.FIREFOX, mc.OsFamily.WINDOWS), "Firefox on Windows")
+
+    def test_two_open_prompts_approve_neither_until_one_is_denied(self):
+        mine = self.start_sign_in()
+        theirs = Http().json("POST", "/login/push", {"request": "", "username": self.email})[1]
+        shown = self.poll()
+        self.assertEqual(len(shown), 2)
+        self.assertTrue(all(c.concurrent for c in shown))
+        by_id = {c.challenge_id: c for c in shown}
+        with self.assertRaises(mc.AuthError.AnotherPromptOpen):
+            run(self.auth.answer_challenge(self.account.id, by_id[mine["challenge"]], mc.Decision.APPROVE, mine["number"], now()))
+        deny = run(self.auth.answer_challenge(self.account.id, by_id[theirs["challenge"]], mc.Decision.DENY, None, now()))
+        self.assertEqual(self.send(deny)[1]["result"], "denied")
+        [c] = self.poll()
+        self.assertFalse(c.concurrent)
+        answer = run(self.auth.answer_challenge(self.account.id, c, mc.Decision.APPROVE, mine["number"], now()))
+        self.assertEqual(self.send(answer)[1]["result"], "approved")
+        self.assertEqual(self.status(mine), "approved")
+
     def test_deny(self):
         started = self.start_sign_in()
         [c] = self.poll()

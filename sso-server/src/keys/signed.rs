@@ -7,7 +7,10 @@
 //! be within [`MAX_SKEW_SECS`] of the server's clock and the nonce new: a request captured on
 //! the wire cannot be sent again. Nonces live in the database, so every instance sees them.
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse as _, Response};
 use key_protocol::sign::{
     HEADER_KEY_SIGNATURE, HEADER_NONCE, HEADER_TIME, HEADER_USER_VERIFIED, HEADER_WORKSTATION,
     HEADER_WORKSTATION_SIGNATURE,
@@ -17,6 +20,46 @@ use key_protocol::{unb64, MAX_SKEW_SECS};
 use super::workstations::{store, WorkstationRow, WorkstationState};
 use crate::error::{Error, Result};
 use crate::store::Conn;
+
+/// A request as its signatures cover it: method, target, headers and the body as received.
+pub struct Signed {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Signed {
+    pub fn parts(&self) -> Incoming<'_> {
+        Incoming {
+            method: &self.method,
+            uri: &self.uri,
+            headers: &self.headers,
+            body: &self.body,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Signed {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> std::result::Result<Self, Response> {
+        let (method, uri, headers) = (
+            req.method().clone(),
+            req.uri().clone(),
+            req.headers().clone(),
+        );
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| e.into_response())?;
+        Ok(Signed {
+            method,
+            uri,
+            headers,
+            body,
+        })
+    }
+}
 
 /// A request whose workstation signature checked out.
 pub struct Caller {

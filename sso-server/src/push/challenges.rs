@@ -32,8 +32,10 @@ pub struct Origin<'a> {
     pub purpose: &'a str,
     /// For `enrol`: the session that asked, the only one that may use the approval.
     pub session_id: Option<&'a str>,
+    /// A registered name: the OIDC client's, the enrolled workstation's, or the server's.
     pub client_name: &'a str,
     pub ip: &'a str,
+    /// The request's `User-Agent`: only its recognised families are kept and shown.
     pub user_agent: &'a str,
 }
 
@@ -134,7 +136,8 @@ fn wire_challenge(c: &ChallengeRow) -> ChallengeJson {
         client_name: c.client_name.clone(),
         ip: c.ip.clone(),
         place: c.place.clone(),
-        user_agent: c.user_agent.clone(),
+        browser: c.browser(),
+        os: c.os(),
         created: c.created_at / 1000,
         expires: c.expires_at / 1000,
         signature: c.signature.clone(),
@@ -159,6 +162,7 @@ pub async fn create(
     let created_s = now / 1000;
     let ttl_ms = i64::from(state.config.push.challenge_ttl_seconds) * 1000;
     let expires_s = (now + ttl_ms) / 1000;
+    let (browser, os) = super::browser::recognise(origin.user_agent);
     let mut row = ChallengeRow {
         id: Uuid::new_v4().to_string(),
         employee_id: employee.id.clone(),
@@ -169,7 +173,8 @@ pub async fn create(
         client_name: clean(origin.client_name, 256),
         ip: clean(origin.ip, 512),
         place: clean(&state.push.places.describe(origin.ip), 512),
-        user_agent: clean(origin.user_agent, 512),
+        browser: browser.as_str().into(),
+        os: os.as_str().into(),
         created_at: created_s * 1000,
         expires_at: expires_s * 1000,
         shown_number: i64::from(number()?),
@@ -233,7 +238,8 @@ pub async fn decoy(state: &Phones) -> Result<ChallengeRow> {
         client_name: String::new(),
         ip: String::new(),
         place: String::new(),
-        user_agent: String::new(),
+        browser: phone_protocol::Browser::Unknown.as_str().into(),
+        os: phone_protocol::Os::Unknown.as_str().into(),
         created_at: created_s * 1000,
         expires_at: expires_s * 1000,
         shown_number: i64::from(number()?),
@@ -308,6 +314,25 @@ pub async fn answer(state: &Phones, body: &AnswerBody) -> Result<Answered> {
     if challenge.expires_at <= now {
         return Err(Error::conflict(None, "this challenge expired"));
     }
+    // Two prompts open at once: one of them is not the employee's (a requester racing theirs).
+    // Neither is approved until the other is denied or expires; the challenge stays pending.
+    if state_after == ChallengeState::Approved
+        && crate::push::store::count_open_besides(
+            &mut conn,
+            &challenge.employee_id,
+            &challenge.id,
+            now,
+        )
+        .await?
+            > 0
+    {
+        return Err(Error::conflict(
+            Some("decision"),
+            "another request is open for you at the same time: deny the one you did not start, \
+             then approve",
+        ));
+    }
+    drop(conn);
     let mut tx = state.store.begin().await?;
     if !crate::push::store::answer_challenge(&mut tx, &challenge.id, state_after, &canonical, now)
         .await?

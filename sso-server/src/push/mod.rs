@@ -5,11 +5,13 @@
 //!   registration, so it does not rotate with the OIDC keys).
 //! - `enrol`: enrolments (the QR code) and device registration.
 //! - `devices`: an admin revoking a phone.
-//! - `challenges`: sign-in challenges, answers, the poll fallback.
+//! - `challenges`: sign-in challenges, answers, the poll fallback; `browser`: what the phone
+//!   shows of the requester's browser (a fixed vocabulary, never its text).
 //! - `gateway`: delivery (the feed the phone long-polls; APNs and FCM senders plug in here).
 //! - `api`: the endpoints the phone calls.
 
 pub mod apns;
+pub mod browser;
 pub mod challenge_state;
 pub mod challenges;
 pub mod devices;

@@ -185,7 +185,11 @@ pub struct ChallengeRow {
     pub client_name: String,
     pub ip: String,
     pub place: String,
-    pub user_agent: String,
+    /// The browser family, a word of [`phone_protocol::Browser`] (read with
+    /// [`ChallengeRow::browser`]).
+    pub browser: String,
+    /// The operating system family, a word of [`phone_protocol::Os`].
+    pub os: String,
     pub created_at: i64,
     pub expires_at: i64,
     pub shown_number: i64,
@@ -203,18 +207,34 @@ impl ChallengeRow {
     pub fn state(&self) -> Option<ChallengeState> {
         ChallengeState::parse(&self.state)
     }
+
+    /// The browser family (`unknown` for a word this server does not write).
+    pub fn browser(&self) -> phone_protocol::Browser {
+        phone_protocol::Browser::ALL
+            .into_iter()
+            .find(|b| b.as_str() == self.browser)
+            .unwrap_or(phone_protocol::Browser::Unknown)
+    }
+
+    /// The operating system family (`unknown` for a word this server does not write).
+    pub fn os(&self) -> phone_protocol::Os {
+        phone_protocol::Os::ALL
+            .into_iter()
+            .find(|o| o.as_str() == self.os)
+            .unwrap_or(phone_protocol::Os::Unknown)
+    }
 }
 
 const CHALLENGE_COLUMNS: &str = "id, employee_id, device_id, purpose, nonce, employee_name, \
-    client_name, ip, place, user_agent, created_at, expires_at, shown_number, signature, \
+    client_name, ip, place, browser, os, created_at, expires_at, shown_number, signature, \
     state, answered_at, answer, consumed_at, session_id";
 
 pub async fn insert_challenge(conn: &mut Conn, c: &ChallengeRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO push_challenge (id, employee_id, device_id, purpose, nonce, employee_name, \
-         client_name, ip, place, user_agent, created_at, expires_at, shown_number, signature, \
+         client_name, ip, place, browser, os, created_at, expires_at, shown_number, signature, \
          state, session_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16)",
+         $15, $16, $17)",
     )
     .bind(&c.id)
     .bind(&c.employee_id)
@@ -225,7 +245,8 @@ pub async fn insert_challenge(conn: &mut Conn, c: &ChallengeRow) -> Result<()> {
     .bind(&c.client_name)
     .bind(&c.ip)
     .bind(&c.place)
-    .bind(&c.user_agent)
+    .bind(&c.browser)
+    .bind(&c.os)
     .bind(c.created_at)
     .bind(c.expires_at)
     .bind(c.shown_number)
@@ -305,6 +326,25 @@ pub async fn count_recent(conn: &mut Conn, employee_id: &str, since: i64) -> Res
     )
     .bind(employee_id)
     .bind(since)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// The employee's other challenges still open at `now` (pending, not expired).
+pub async fn count_open_besides(
+    conn: &mut Conn,
+    employee_id: &str,
+    challenge_id: &str,
+    now: i64,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM push_challenge WHERE employee_id = $1 AND id <> $2 AND state = $3 \
+         AND expires_at > $4",
+    )
+    .bind(employee_id)
+    .bind(challenge_id)
+    .bind(ChallengeState::Pending.as_str())
+    .bind(now)
     .fetch_one(conn)
     .await?)
 }

@@ -1009,73 +1009,113 @@ async fn registration_and_poll_are_guarded() {
     assert!(phone.is_none());
 }
 
-/// A workstation agent (a confidential client with client credentials) asks for an unlock; the
-/// phone approves; only that agent reads the approval, once.
+/// An enrolled workstation of `s`'s server named `name`, as the key-bridge agent enrols it.
+async fn enrolled_workstation(s: &Setup, name: &str) -> key_bridge::Agent {
+    let (status, c) = call(
+        &s.admin,
+        Method::POST,
+        s.server.url("/api/v1/workstations"),
+        &s.csrf,
+        Some(json!({ "name": name })),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    let mut agent = key_bridge::Agent::new(key_bridge::AgentConfig {
+        server: s.server.base.clone(),
+        ca_pem: None,
+        workstation: None,
+        clock: crate::keys::server_clock(&s.server),
+    })
+    .expect("agent");
+    agent
+        .enrol(c["enrolment_token"].as_str().expect("token"))
+        .await
+        .expect("enrol");
+    agent
+}
+
+/// A request to the unlock API signed by `agent` (the workstation's own key).
+async fn unlock_call(
+    s: &Setup,
+    agent: &key_bridge::Agent,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
+    let bytes = serde_json::to_vec(&body).expect("json");
+    let headers = agent.sign(&Method::POST, path, &bytes, None).expect("sign");
+    let mut req = client()
+        .post(s.server.url(&format!("/{path}")))
+        .header("content-type", "application/json")
+        .body(bytes);
+    for (name, value) in headers.pairs() {
+        req = req.header(name, value);
+    }
+    let resp = req.send().await.expect("post");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// An enrolled workstation asks for an unlock (its requests signed with its own key); the phone
+/// shows the name the admin enrolled it under and approves; only that workstation reads the
+/// approval, once. A client secret opens nothing, the caller cannot name itself, and a revoked
+/// workstation is refused.
 #[tokio::test]
 async fn workstation_unlock_by_phone_approval() {
     let s = setup(Db::Sqlite).await;
     let link = enrolment_link(&s).await;
     let phone = register(&s, &link).await.2.expect("registered");
-    let mut agents = Vec::new();
-    for name in ["Agent", "Other agent"] {
-        let (status, c) = call(
-            &s.admin,
-            Method::POST,
-            s.server.url("/api/v1/oidc/clients"),
-            &s.csrf,
-            Some(json!({"name": name, "kind": "confidential", "redirect_uris": ["https://agent.example/cb"], "grant_types": ["client_credentials"]})),
-        )
-        .await;
-        assert_eq!(status, 201, "{c}");
-        agents.push((
-            c["client_id"].as_str().expect("id").to_owned(),
-            c["client_secret"].as_str().expect("s").to_owned(),
-        ));
-    }
-    let ask = |path: &str, agent: &(String, String), body: Value| {
-        let url = s.server.url(path);
-        let agent = agent.clone();
-        async move {
-            client()
-                .post(url)
-                .basic_auth(&agent.0, Some(&agent.1))
-                .json(&body)
-                .send()
-                .await
-                .expect("post")
-        }
-    };
-    // The web app's client may not do this.
-    let resp = ask(
-        "/api/workstation/challenges",
-        &(s.client_id.clone(), s.secret.clone()),
+    let pc = enrolled_workstation(&s, "PC-0413").await;
+    let other = enrolled_workstation(&s, "PC-0414").await;
+
+    // The old way in, a confidential client's secret: refused, nothing reaches the phone.
+    let resp = client()
+        .post(s.server.url("/api/workstation/challenges"))
+        .basic_auth(&s.client_id, Some(&s.secret))
+        .json(&json!({"username": s.email}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 401);
+    // A workstation that would name itself (text for the phone): refused by name.
+    let (status, e) = unlock_call(
+        &s,
+        &pc,
+        "api/workstation/challenges",
+        json!({"username": s.email, "workstation": "IT Security: approve and type 37"}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["field"].as_str()),
+        (400, Some("workstation")),
+        "{e}"
+    );
+    assert!(poll(&s, &phone).await.is_empty(), "nothing was sent");
+
+    let (status, started) = unlock_call(
+        &s,
+        &pc,
+        "api/workstation/challenges",
         json!({"username": s.email}),
     )
     .await;
-    assert_eq!(resp.status(), 400);
-    let started: Value = ask(
-        "/api/workstation/challenges",
-        &agents[0],
-        json!({"username": s.email, "workstation": "PC-42"}),
-    )
-    .await
-    .json()
-    .await
-    .expect("json");
+    assert_eq!(status, 200, "{started}");
     let c = poll(&s, &phone).await.remove(0);
     assert_eq!(
         (c.purpose, c.client_name.as_str()),
-        (ChallengePurpose::Unlock, "PC-42")
+        (ChallengePurpose::Unlock, "PC-0413")
+    );
+    assert_eq!(
+        (c.browser, c.os),
+        (
+            mobile_core::protocol::BrowserFamily::Unknown,
+            mobile_core::protocol::OsFamily::Unknown
+        )
     );
     let path = format!(
-        "/api/workstation/challenges/{}",
+        "api/workstation/challenges/{}",
         started["challenge"].as_str().expect("id")
     );
-    let st: Value = ask(&path, &agents[0], json!({}))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let (_, st) = unlock_call(&s, &pc, &path, json!({})).await;
     assert_eq!(st["state"], "pending");
     answer(
         &s,
@@ -1085,30 +1125,17 @@ async fn workstation_unlock_by_phone_approval() {
         Some(started["number"].as_u64().expect("n") as u32),
     )
     .await;
-    let other: Value = ask(&path, &agents[1], json!({}))
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(other["state"], "expired", "another agent learns nothing");
-    let st: Value = ask(&path, &agents[0], json!({}))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let (_, st) = unlock_call(&s, &other, &path, json!({})).await;
+    assert_eq!(st["state"], "expired", "another workstation learns nothing");
+    let (_, st) = unlock_call(&s, &pc, &path, json!({})).await;
     assert_eq!(
         (st["state"].as_str(), st["employee_id"].as_str()),
         (Some("approved"), Some(s.employee_id.as_str()))
     );
-    let again: Value = ask(&path, &agents[0], json!({}))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let (_, again) = unlock_call(&s, &pc, &path, json!({})).await;
     assert_eq!(again["state"], "expired", "read once");
     // A workstation approval is not a web sign-in.
-    let browser = client();
-    let web: Value = browser
+    let web: Value = client()
         .post(s.server.url("/login/push/status"))
         .json(&json!({"challenge": started["challenge"], "request": ""}))
         .send()
@@ -1118,6 +1145,160 @@ async fn workstation_unlock_by_phone_approval() {
         .await
         .expect("json");
     assert_eq!(web["state"], "expired");
+
+    // Revoked on its page: its signed requests are refused.
+    let id = pc.workstation().expect("enrolled").id.clone();
+    let (status, _) = call(
+        &s.admin,
+        Method::POST,
+        s.server.url(&format!("/api/v1/workstations/{id}/revoke")),
+        &s.csrf,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = unlock_call(
+        &s,
+        &pc,
+        "api/workstation/challenges",
+        json!({"username": s.email}),
+    )
+    .await;
+    assert_eq!(status, 401);
+}
+
+/// The attack on number matching: a second prompt whose User-Agent carries an
+/// instruction ("approve the other request and type 37"). The phone shows only the browser
+/// family the server recognised, and while two prompts are open neither can be approved: the
+/// phone core refuses to sign the approval, and a hand-made approval gets 409 from the server.
+/// After the employee denies the one they did not start, theirs goes through.
+#[tokio::test]
+async fn the_phone_shows_facts_and_two_open_prompts_approve_neither() {
+    use mobile_core::protocol::{BrowserFamily, OsFamily};
+    for db in backends() {
+        let s = setup(db).await;
+        let link = enrolment_link(&s).await;
+        let phone = register(&s, &link).await.2.expect("registered");
+        let start = |ua: &'static str| {
+            let s = &s;
+            async move {
+                let (browser, request) = start_sign_in(s).await;
+                let resp = browser
+                    .post(s.server.url("/login/push"))
+                    .header("user-agent", ua)
+                    .json(&json!({"request": request, "username": s.email}))
+                    .send()
+                    .await
+                    .expect("push start");
+                assert_eq!(resp.status(), 200);
+                let v: Value = resp.json().await.expect("json");
+                (browser, request, v)
+            }
+        };
+        let (browser, request, mine) = start(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0",
+        )
+        .await;
+        let (_, _, theirs) =
+            start("IT Security: to stop these prompts approve the other request and type 37").await;
+        let shown = poll(&s, &phone).await;
+        assert_eq!(shown.len(), 2);
+        let by_id = |v: &Value| {
+            shown
+                .iter()
+                .find(|c| Some(c.challenge_id.as_str()) == v["challenge"].as_str())
+                .expect("shown")
+                .clone()
+        };
+        let (c_mine, c_theirs) = (by_id(&mine), by_id(&theirs));
+        assert_eq!(
+            (c_mine.browser, c_mine.os),
+            (BrowserFamily::Firefox, OsFamily::Windows)
+        );
+        assert_eq!(
+            (c_theirs.browser, c_theirs.os),
+            (BrowserFamily::Other, OsFamily::Other)
+        );
+        assert_eq!(
+            mobile_core::protocol::describe_browser(c_mine.browser, c_mine.os),
+            "Firefox on Windows"
+        );
+        assert!(
+            c_mine.concurrent && c_theirs.concurrent,
+            "the phone says so"
+        );
+        let wire = format!("{:?}", shown);
+        assert!(!wire.contains("IT Security"), "{wire}");
+        // The phone core does not sign an approval of either.
+        let number = mine["number"].as_u64().expect("n") as u32;
+        let refused = phone
+            .auth
+            .answer_challenge(
+                phone.id.clone(),
+                c_mine.clone(),
+                Decision::Approve,
+                Some(number),
+                now_unix(&s.server),
+            )
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(mobile_core::AuthError::AnotherPromptOpen { open: 2 })
+            ),
+            "{refused:?}"
+        );
+        // A phone app that skipped the check: the server refuses, the challenge stays pending.
+        let fresh = register_second_core(&s, &phone, &c_mine, number).await;
+        assert_eq!(fresh.0, 409, "{}", fresh.1);
+        assert_eq!(
+            push_status(&s, &browser, &c_mine.challenge_id, &request).await["state"],
+            "pending"
+        );
+        // The employee denies the one they did not start; theirs is approved.
+        let (status, _, _) = answer(&s, &phone, &c_theirs, Decision::Deny, None).await;
+        assert_eq!(status, 200);
+        let shown = poll(&s, &phone).await;
+        assert_eq!(shown.len(), 1);
+        assert!(!shown[0].concurrent);
+        let (status, body, _) =
+            answer(&s, &phone, &shown[0], Decision::Approve, Some(number)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            push_status(&s, &browser, &c_mine.challenge_id, &request).await["state"],
+            "approved"
+        );
+    }
+}
+
+/// An approval signed with the phone's own device key but without the phone core's check (what
+/// a modified app could send): the server's status and body.
+async fn register_second_core(
+    s: &Setup,
+    phone: &crate::support::Phone,
+    c: &Challenge,
+    number: u32,
+) -> (u16, Value) {
+    // A second phone core with the same key and a copy of the accounts: it knows of no other
+    // prompt (and its record of what it answered is its own).
+    let dir = tempfile::tempdir().expect("dir");
+    let copy = dir.path().join("accounts.json");
+    std::fs::copy(phone.accounts_path(), &copy).expect("copy");
+    let blind =
+        mobile_core::Authenticator::new(phone.key_store(), copy.display().to_string(), true)
+            .expect("core");
+    let signed = blind
+        .answer_challenge(
+            phone.id.clone(),
+            c.clone(),
+            Decision::Approve,
+            Some(number),
+            now_unix(&s.server),
+        )
+        .await
+        .expect("signed");
+    let (status, body) = post_answer(&signed.url, &signed.body).await;
+    (status.as_u16(), body)
 }
 
 /// The phone changes its push token, signed with the device key; replays and forgeries are

@@ -28,8 +28,8 @@ use crate::keys::task_state::{TaskEnd, TaskState};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -44,7 +44,7 @@ use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::keys::rotation::{self, Scope};
-use crate::keys::signed::{self, Caller, Incoming};
+use crate::keys::signed::{self, Caller, Signed};
 use crate::keys::store::KeyRow;
 use crate::keys::{tasks, workstations, Activation, KeyState};
 
@@ -55,46 +55,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/keys/{serial}/tasks", get(pending))
         .route("/api/keys/{serial}/tasks/{id}", post(confirm))
         .route("/api/keys/{serial}/password", post(change_password))
-}
-
-/// A request as its signatures cover it: method, target, headers and the body as received.
-struct Signed {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Signed {
-    fn parts(&self) -> Incoming<'_> {
-        Incoming {
-            method: &self.method,
-            uri: &self.uri,
-            headers: &self.headers,
-            body: &self.body,
-        }
-    }
-}
-
-impl<S: Send + Sync> FromRequest<S> for Signed {
-    type Rejection = Response;
-
-    async fn from_request(req: Request, state: &S) -> std::result::Result<Self, Response> {
-        let (method, uri, headers) = (
-            req.method().clone(),
-            req.uri().clone(),
-            req.headers().clone(),
-        );
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        Ok(Signed {
-            method,
-            uri,
-            headers,
-            body,
-        })
-    }
 }
 
 const MAX_WAIT_SECS: u64 = 30;
