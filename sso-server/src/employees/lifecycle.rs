@@ -34,14 +34,22 @@ impl Reason {
 pub struct SignedOut {
     pub sessions: u64,
     pub grants: u64,
+    /// Unused new-phone links and QR codes.
+    pub enrolments: u64,
+    /// Phone prompts that were open.
+    pub prompts: u64,
 }
 
-/// The SSO sessions and the apps' grants (refresh tokens) of the employee, ended: what signing
-/// out everywhere and deactivation have in common.
+/// Everything that lets a sign-in happen or go on, ended: the SSO sessions (and with them the
+/// authorization codes minted from them, refused at the token endpoint), the apps' grants
+/// (refresh tokens), pending new-phone links, and open phone prompts. What signing out
+/// everywhere and deactivation have in common.
 async fn end_sign_ins(conn: &mut Conn, now_ms: i64, employee_id: &str) -> Result<SignedOut> {
     Ok(SignedOut {
         sessions: crate::oidc::store::delete_sessions_of_employee(conn, employee_id).await?,
         grants: crate::oidc::store::revoke_grants_of_employee(conn, employee_id, now_ms).await?,
+        enrolments: crate::push::store::expire_enrolments_of(conn, employee_id, now_ms).await?,
+        prompts: crate::push::store::withdraw_challenges_of(conn, employee_id, now_ms).await?,
     })
 }
 
@@ -54,17 +62,17 @@ pub async fn sign_out_everywhere(
     actor: &Actor,
     employee_id: &str,
 ) -> Result<SignedOut> {
-    let SignedOut { sessions, grants } = end_sign_ins(conn, now_ms, employee_id).await?;
+    let out = end_sign_ins(conn, now_ms, employee_id).await?;
     audit::record(
         conn,
         now_ms,
         actor,
         "employee.signed_out_everywhere",
         Some(Target::of("employee", employee_id)),
-        json!({ "sessions_ended": sessions, "grants_revoked": grants }),
+        json!({ "sessions_ended": out.sessions, "grants_revoked": out.grants, "enrolments_ended": out.enrolments, "prompts_withdrawn": out.prompts }),
     )
     .await?;
-    Ok(SignedOut { sessions, grants })
+    Ok(out)
 }
 
 /// Revokes the employee's access. Runs inside the caller's transaction.
@@ -76,7 +84,9 @@ pub async fn deactivate(
     reason: Reason,
 ) -> Result<()> {
     // Every sign-in path checks the `active` state too; this makes what was already issued stop.
-    let SignedOut { sessions, grants } = end_sign_ins(conn, now_ms, employee_id).await?;
+    let SignedOut {
+        sessions, grants, ..
+    } = end_sign_ins(conn, now_ms, employee_id).await?;
     let devices = crate::push::store::revoke_devices_of(conn, employee_id, None, now_ms).await?;
     let keys = crate::keys::deactivate_keys_of(conn, employee_id, now_ms).await?;
     audit::record(

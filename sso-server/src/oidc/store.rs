@@ -218,6 +218,17 @@ pub async fn strengthen_session(conn: &mut Conn, id: &str, amr: &str, now: i64) 
     Ok(done.rows_affected() == 1)
 }
 
+/// Whether the SSO session `id` is still live at `now` (not signed out, not expired).
+pub async fn session_is_live(conn: &mut Conn, id: &str, now: i64) -> Result<bool> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sso_session WHERE id = $1 AND expires_at > $2")
+            .bind(id)
+            .bind(now)
+            .fetch_one(conn)
+            .await?;
+    Ok(n > 0)
+}
+
 pub async fn delete_session(conn: &mut Conn, id: &str) -> Result<bool> {
     let done = sqlx::query("DELETE FROM sso_session WHERE id = $1")
         .bind(id)

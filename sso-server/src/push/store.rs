@@ -42,6 +42,35 @@ pub async fn get_enrolment(conn: &mut Conn, id: &str) -> Result<Option<Enrolment
     .await?)
 }
 
+/// Ends the employee's unused enrolments (new-phone links and QR codes) at `now`; returns how
+/// many.
+pub async fn expire_enrolments_of(conn: &mut Conn, employee_id: &str, now: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE enrolment SET expires_at = $2 WHERE employee_id = $1 AND used_at IS NULL \
+         AND expires_at > $2",
+    )
+    .bind(employee_id)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Withdraws the employee's open prompts: they expire at `now` (an answer after it is refused,
+/// and the phone drops them at its next poll); returns how many.
+pub async fn withdraw_challenges_of(conn: &mut Conn, employee_id: &str, now: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE push_challenge SET expires_at = $2 WHERE employee_id = $1 AND state = $3 \
+         AND expires_at > $2",
+    )
+    .bind(employee_id)
+    .bind(now)
+    .bind(ChallengeState::Pending.as_str())
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 /// Burns the enrolment for `device_id`; false if it was used meanwhile.
 pub async fn use_enrolment(conn: &mut Conn, id: &str, device_id: &str, now: i64) -> Result<bool> {
     let done = sqlx::query(

@@ -1954,6 +1954,97 @@ async fn sign_out_everywhere_ends_sessions_and_refresh_tokens() {
     assert_eq!(status, 404);
 }
 
+/// "Sign out everywhere" ends what was in flight too (issue 26): an authorization code minted
+/// just before it is refused at the token endpoint, a new-phone QR code made before it no longer
+/// registers a phone, and an open phone prompt is withdrawn (the phone no longer gets it, an
+/// answer is refused).
+#[tokio::test]
+async fn sign_out_everywhere_ends_codes_new_phone_links_and_prompts() {
+    for db in backends() {
+        let Some(f) = setup(db).await else {
+            return;
+        };
+        let admin = client();
+        let csrf = f
+            .server
+            .api_login(
+                &admin,
+                crate::support::ADMIN,
+                crate::support::ADMIN_PASSWORD,
+            )
+            .await;
+        let now = || f.server.clock.now_ms() / 1000;
+        let link = || async {
+            let (status, e) = call(
+                &admin,
+                Method::POST,
+                f.server
+                    .url(&format!("/api/v1/employees/{}/enrolments", f.employee_id)),
+                &csrf,
+                None,
+            )
+            .await;
+            assert_eq!(status, 201, "{e}");
+            e["link"].as_str().expect("link").to_owned()
+        };
+        let phone = crate::support::Phone::register(&link().await, "Phone", now()).await;
+        let pending_link = link().await;
+        // An open prompt, and a code not yet exchanged.
+        let resp = client()
+            .post(f.server.url("/login/push"))
+            .json(&json!({"request": "", "username": f.account}))
+            .send()
+            .await
+            .expect("push");
+        assert_eq!(resp.status(), 200);
+        let prompt = phone.poll(None, now()).await;
+        assert_eq!(prompt.len(), 1);
+        let flow = start_flow(&f, &client()).await;
+
+        let (status, body) = call(
+            &admin,
+            Method::DELETE,
+            f.server
+                .url(&format!("/api/v1/employees/{}/sessions", f.employee_id)),
+            &csrf,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            (
+                body["enrolments_ended"].as_u64(),
+                body["prompts_withdrawn"].as_u64()
+            ),
+            (Some(1), Some(1)),
+            "{body}"
+        );
+        let (status, body) = exchange(&f, &flow).await;
+        assert_eq!(
+            (status.as_u16(), body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{body}"
+        );
+        let (status, body, registered) =
+            crate::support::Registering::start(&pending_link, "Attacker phone", None, now())
+                .await
+                .send(&client())
+                .await;
+        assert!(registered.is_none(), "{status} {body}");
+        assert!(status.is_client_error(), "{status} {body}");
+        assert!(phone.poll(None, now()).await.is_empty(), "withdrawn");
+        let (status, body, _) = phone
+            .answer(
+                &prompt[0],
+                mobile_core::protocol::Decision::Deny,
+                None,
+                now(),
+            )
+            .await;
+        assert_eq!(status.as_u16(), 409, "{body}");
+    }
+}
+
 /// The `Set-Cookie` value of `name` in a response, if it sets one.
 fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
     resp.headers()

@@ -178,9 +178,14 @@ pub async fn delete(
 pub struct SignedOutBody {
     pub sessions_ended: u64,
     pub grants_revoked: u64,
+    /// Unused new-phone links and QR codes that no longer work.
+    pub enrolments_ended: u64,
+    /// Phone prompts that were open and are withdrawn.
+    pub prompts_withdrawn: u64,
 }
 
-/// Signs the employee out everywhere: every SSO session and every app's refresh tokens. Who: an
+/// Signs the employee out everywhere: every SSO session (and the authorization codes minted from
+/// them), every app's refresh tokens, pending new-phone links and open phone prompts. Who: an
 /// admin (session or API token with CSRF, as every admin call).
 #[utoipa::path(delete, path = "/api/v1/employees/{id}/sessions", operation_id = "sign_out_employee_everywhere", tag = "employees",
     params(("id" = Uuid, Path)),
@@ -195,6 +200,8 @@ pub async fn sign_out_everywhere(
     Ok(Json(SignedOutBody {
         sessions_ended: done.sessions,
         grants_revoked: done.grants,
+        enrolments_ended: done.enrolments,
+        prompts_withdrawn: done.prompts,
     }))
 }
 

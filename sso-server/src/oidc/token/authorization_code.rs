@@ -87,6 +87,16 @@ pub(super) async fn authorization_code(
     let Some(employee) = active_employee(&mut conn, &data.employee_id).await? else {
         return Err(OAuthError::invalid_grant("the user can no longer sign in"));
     };
+    // The sign-in the code came from must still stand: a code minted just before a sign-out
+    // (here, or "everywhere") is worth nothing after it.
+    if !crate::oidc::store::session_is_live(&mut conn, &data.session_id, now)
+        .await
+        .map_err(OAuthError::from)?
+    {
+        return Err(OAuthError::invalid_grant(
+            "the sign-in this code came from has ended",
+        ));
+    }
     let (access_ttl, _, refresh_ttl) = ttls(state);
     let grant_id = Uuid::new_v4().to_string();
     // A refresh token only when the app asked for offline access (and may use one).
