@@ -17,8 +17,15 @@ use crate::crypto::{constant_time_eq, random_token};
 use crate::error::{Error, Result};
 use crate::http::extract::ClientIp;
 
-/// Double-submit cookie that protects the sign-in form, which has no session yet.
-const LOGIN_CSRF_COOKIE: &str = "sso_login_csrf";
+/// Double-submit cookie that protects the sign-in form, which has no session yet; `__Host-`
+/// (so Secure, path `/`, no Domain) behind https, like every cookie of the server.
+fn login_csrf_cookie(secure: bool) -> &'static str {
+    if secure {
+        "__Host-sso_login_csrf"
+    } else {
+        "sso_login_csrf"
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -53,12 +60,15 @@ async fn login_form(
     let token = random_token()?;
     let mut conn = state.store.conn().await?;
     let no_admin = crate::admin::store::accounts::count(&mut conn).await? == 0;
-    let cookie = Cookie::build((LOGIN_CSRF_COOKIE, token.clone()))
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(state.config.secure_cookies())
-        .path("/admin/login")
-        .build();
+    let cookie = Cookie::build((
+        login_csrf_cookie(state.config.secure_cookies()),
+        token.clone(),
+    ))
+    .http_only(true)
+    .same_site(SameSite::Strict)
+    .secure(state.config.secure_cookies())
+    .path("/")
+    .build();
     let page = render(&LoginPage {
         lang: crate::i18n::Lang::En,
         csrf_token: &token,
@@ -97,7 +107,7 @@ async fn login_submit(
     Form(form): Form<LoginForm>,
 ) -> Result<Response> {
     let expected = jar
-        .get(LOGIN_CSRF_COOKIE)
+        .get(login_csrf_cookie(state.config.secure_cookies()))
         .map(|c| c.value().to_owned())
         .unwrap_or_default();
     if expected.is_empty() || !constant_time_eq(&expected, &form.csrf_token) {
@@ -114,7 +124,7 @@ async fn login_submit(
     match accounts::login(&state, &form.username, &form.password, ip).await {
         Ok(s) => {
             let jar = jar
-                .remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/admin/login"))
+                .remove(Cookie::build(login_csrf_cookie(state.config.secure_cookies())).path("/"))
                 .add(session_cookie(&state, s.token));
             Ok((jar, Redirect::to("/admin")).into_response())
         }

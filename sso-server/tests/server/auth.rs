@@ -297,6 +297,58 @@ async fn https_deployments_get_secure_host_cookies() {
         cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"),
         "{cookie}"
     );
+    // The console's sign-in form and its one-time messages: __Host- as well.
+    let host_cookie = |r: &reqwest::Response, name: &str| {
+        let c = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.contains(name))
+            .unwrap_or_else(|| panic!("no {name} cookie"))
+            .to_owned();
+        assert!(c.starts_with(&format!("__Host-{name}=")), "{c}");
+        assert!(
+            c.contains("Secure") && (c.contains("Path=/;") || c.ends_with("Path=/")),
+            "{c}"
+        );
+        assert!(!c.contains("Domain"), "{c}");
+    };
+    let page = client()
+        .get(srv.url("/admin/login"))
+        .send()
+        .await
+        .expect("console sign-in");
+    host_cookie(&page, "sso_login_csrf");
+    // A console form that leaves a message for the next page (the session cookie sent by hand:
+    // a client sends a Secure cookie over https only, and this test server speaks http).
+    let admin_cookie = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let login: Value = r.json().await.expect("json");
+    let csrf = login["csrf_token"].as_str().expect("csrf").to_owned();
+    let flashed = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(srv.url("/admin/keys/import"))
+        .header("cookie", admin_cookie)
+        .form(&[
+            (
+                "keys",
+                crate::support::inventory_line("HOST-0001", "Key").as_str(),
+            ),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(flashed.status(), StatusCode::SEE_OTHER);
+    host_cookie(&flashed, "sso_console_flash");
 }
 
 /// Every answer carries the Content-Security-Policy (scripts and styles only from our own files),

@@ -11,8 +11,14 @@ use serde::{Deserialize, Serialize};
 use crate::admin::session::AdminSession;
 use crate::app::AppState;
 
-const COOKIE: &str = "sso_console_flash";
-const PATH: &str = "/admin";
+/// `__Host-` (so Secure, path `/`, no Domain) behind https, like every cookie of the server.
+fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-sso_console_flash"
+    } else {
+        "sso_console_flash"
+    }
+}
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Flash {
@@ -45,11 +51,11 @@ fn aad(admin: &AdminSession) -> Vec<u8> {
 }
 
 fn cookie(state: &AppState, value: String) -> Cookie<'static> {
-    Cookie::build((COOKIE, value))
+    Cookie::build((cookie_name(state.config.secure_cookies()), value))
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(state.config.secure_cookies())
-        .path(PATH)
+        .path("/")
         .build()
 }
 
@@ -66,7 +72,7 @@ pub fn set(state: &AppState, admin: &AdminSession, jar: CookieJar, f: &Flash) ->
 
 /// Reads and removes the flash; an absent or unreadable cookie is an empty flash.
 pub fn take(state: &AppState, admin: &AdminSession, jar: CookieJar) -> (Flash, CookieJar) {
-    let Some(c) = jar.get(COOKIE) else {
+    let Some(c) = jar.get(cookie_name(state.config.secure_cookies())) else {
         return (Flash::default(), jar);
     };
     let flash = URL_SAFE_NO_PAD
