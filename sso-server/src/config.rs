@@ -269,8 +269,12 @@ pub struct AdminConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// Serve Prometheus metrics at `/metrics`.
+    /// Collect Prometheus metrics.
     pub enabled: bool,
+    /// A file holding the bearer token a scraper sends to read `/metrics`. Without it `/metrics`
+    /// answers 404: the counters (routes, rates, failures) are nobody's business on the public
+    /// port. Read at each scrape, so the token can be replaced without a restart.
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -306,7 +310,10 @@ impl Default for Config {
             master_key_file: None,
             log: LogConfig::default(),
             admin: AdminConfig::default(),
-            metrics: MetricsConfig { enabled: true },
+            metrics: MetricsConfig {
+                enabled: true,
+                token_file: None,
+            },
             directory: DirectoryConfig::default(),
             oidc: OidcConfig::default(),
             mail: MailConfig::default(),
@@ -351,7 +358,10 @@ impl Default for AdminConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            token_file: None,
+        }
     }
 }
 

@@ -398,9 +398,53 @@ async fn api_requires_session_and_csrf() {
     assert_eq!(st, StatusCode::CREATED);
 }
 
+/// `/metrics` is nobody's by default (404), and with `metrics.token_file` only a scraper's with
+/// that bearer token.
+#[tokio::test]
+async fn metrics_need_the_scrape_token() {
+    let plain = TestServer::start(crate::support::Db::Sqlite).await;
+    let r = client()
+        .get(plain.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let dir = tempfile::tempdir().expect("dir");
+    let token_file = dir.path().join("metrics.token");
+    std::fs::write(&token_file, "scrape-token-0123456789\n").expect("write");
+    let srv = TestServer::start_with(crate::support::Db::Sqlite, |c| {
+        c.metrics.token_file = Some(token_file.clone())
+    })
+    .await;
+    for bad in [None, Some("Bearer wrong"), Some("scrape-token-0123456789")] {
+        let mut req = client().get(srv.url("/metrics"));
+        if let Some(b) = bad {
+            req = req.header("authorization", b);
+        }
+        assert_eq!(
+            req.send().await.expect("metrics").status(),
+            StatusCode::UNAUTHORIZED,
+            "{bad:?}"
+        );
+    }
+    let r = client()
+        .get(srv.url("/metrics"))
+        .bearer_auth("scrape-token-0123456789")
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn health_metrics_and_openapi() {
-    let srv = TestServer::start(crate::support::Db::Sqlite).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let token_file = dir.path().join("metrics.token");
+    std::fs::write(&token_file, "t0k3n").expect("write");
+    let srv = TestServer::start_with(crate::support::Db::Sqlite, |c| {
+        c.metrics.token_file = Some(token_file.clone())
+    })
+    .await;
     let c = client();
     let r = c.get(srv.url("/healthz")).send().await.expect("healthz");
     assert_eq!(r.status(), StatusCode::OK);
@@ -408,7 +452,12 @@ async fn health_metrics_and_openapi() {
     assert_eq!(r.status(), StatusCode::OK);
     let ready: Value = r.json().await.expect("json");
     assert_eq!(ready["database"], "sqlite");
-    let r = c.get(srv.url("/metrics")).send().await.expect("metrics");
+    let r = c
+        .get(srv.url("/metrics"))
+        .bearer_auth("t0k3n")
+        .send()
+        .await
+        .expect("metrics");
     assert_eq!(r.status(), StatusCode::OK);
     let text = r.text().await.expect("text");
     assert!(
