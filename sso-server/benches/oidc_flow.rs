@@ -209,6 +209,8 @@ async fn main() {
             allowed_scopes: None,
             grant_types: None,
             id_token_signed_response_alg: None,
+            pkce_required: None,
+            resource_server: None,
         },
     )
     .await

@@ -101,6 +101,12 @@ enum ClientCommand {
         /// Sign this client's ID tokens with ES256 instead of RS256.
         #[arg(long)]
         es256: bool,
+        /// Do not require PKCE (a confidential app that cannot send it; RFC 9700 says send it).
+        #[arg(long)]
+        no_pkce: bool,
+        /// May introspect tokens issued to other clients (an API checking the apps' tokens).
+        #[arg(long)]
+        resource_server: bool,
     },
     /// List the clients (no secrets).
     List,
@@ -322,6 +328,8 @@ async fn client(command: ClientCommand, config: Config) -> sso_server::Result<()
             public,
             client_credentials,
             es256,
+            no_pkce,
+            resource_server,
         } => {
             let mut grants = vec!["authorization_code".to_owned(), "refresh_token".to_owned()];
             if client_credentials {
@@ -339,6 +347,8 @@ async fn client(command: ClientCommand, config: Config) -> sso_server::Result<()
                 allowed_scopes: None,
                 grant_types: Some(grants),
                 id_token_signed_response_alg: es256.then_some(Alg::ES256),
+                pkce_required: Some(!no_pkce),
+                resource_server: Some(resource_server),
             };
             println!("{}", commands::client_add(config, input).await?);
             Ok(())

@@ -61,6 +61,8 @@ impl Rp {
                 allowed_scopes: None,
                 grant_types: None,
                 id_token_signed_response_alg: None,
+                pkce_required: None,
+                resource_server: None,
             },
         )
         .await

@@ -201,6 +201,12 @@ async fn validate(
                 "public clients must use PKCE (code_challenge with S256)",
             )
         }
+        (None, None) if client.pkce_required => {
+            return fail(
+                "invalid_request",
+                "this client must use PKCE (code_challenge with S256)",
+            )
+        }
         (None, None) => None,
     };
     let prompt = get("prompt").map(str::to_owned);

@@ -53,6 +53,14 @@ pub struct ClientInput {
     pub grant_types: Option<Vec<String>>,
     /// `RS256` (default) or `ES256`.
     pub id_token_signed_response_alg: Option<Alg>,
+    /// Authorization requests must carry a PKCE challenge (S256). Default `true` (RFC 9700);
+    /// `false` only for a confidential client that cannot send one.
+    #[serde(default)]
+    pub pkce_required: Option<bool>,
+    /// May introspect tokens issued to other clients (an API that checks the tokens apps send
+    /// it). Default `false`: a client introspects only its own tokens.
+    #[serde(default)]
+    pub resource_server: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -65,6 +73,8 @@ pub struct ClientView {
     pub allowed_scopes: Vec<String>,
     pub grant_types: Vec<String>,
     pub id_token_signed_response_alg: Alg,
+    pub pkce_required: bool,
+    pub resource_server: bool,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -92,6 +102,10 @@ pub struct Client {
     pub grant_types: Vec<String>,
     pub id_token_alg: Alg,
     pub created_at: i64,
+    /// Authorization requests must carry PKCE (always for a public client).
+    pub pkce_required: bool,
+    /// May introspect other clients' tokens.
+    pub resource_server: bool,
 }
 
 impl Client {
@@ -119,6 +133,8 @@ impl Client {
                 .map(str::to_owned)
                 .collect(),
             id_token_alg: Alg::parse(&r.id_token_alg).unwrap_or(Alg::RS256),
+            pkce_required: r.pkce_required != 0 || r.kind == "public",
+            resource_server: r.resource_server != 0,
             id: r.id,
             name: r.name,
             secret_hash: r.secret_hash,
@@ -136,6 +152,8 @@ impl Client {
             allowed_scopes: self.allowed_scopes.clone(),
             grant_types: self.grant_types.clone(),
             id_token_signed_response_alg: self.id_token_alg,
+            pkce_required: self.pkce_required,
+            resource_server: self.resource_server,
             created_at: from_ms(self.created_at),
         }
     }
@@ -249,6 +267,13 @@ fn validate(input: &ClientInput) -> Result<Valid> {
             ));
         }
     }
+    let pkce_required = input.pkce_required.unwrap_or(true);
+    if !pkce_required && input.kind == ClientKind::Public {
+        return Err(Error::validation(
+            "pkce_required",
+            "a public client always uses PKCE",
+        ));
+    }
     let json =
         |v: &Vec<String>| serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()));
     Ok(Valid {
@@ -268,6 +293,8 @@ fn validate(input: &ClientInput) -> Result<Valid> {
                 .to_owned(),
             created_at: 0,
             updated_at: 0,
+            pkce_required: i64::from(pkce_required),
+            resource_server: i64::from(input.resource_server.unwrap_or(false)),
         },
     })
 }

@@ -77,17 +77,23 @@ pub struct ClientRow {
     pub id_token_alg: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// 1: an authorization request must carry a PKCE challenge (always so for public clients).
+    pub pkce_required: i64,
+    /// 1: may introspect tokens issued to other clients (a resource server).
+    pub resource_server: i64,
 }
 
 const CLIENT_COLUMNS: &str =
     "id, name, kind, secret_hash, redirect_uris, post_logout_redirect_uris, \
-    allowed_scopes, grant_types, id_token_alg, created_at, updated_at";
+    allowed_scopes, grant_types, id_token_alg, created_at, updated_at, pkce_required, \
+    resource_server";
 
 pub async fn insert_client(conn: &mut Conn, c: &ClientRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO oidc_client (id, name, kind, secret_hash, redirect_uris, \
-         post_logout_redirect_uris, allowed_scopes, grant_types, id_token_alg, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         post_logout_redirect_uris, allowed_scopes, grant_types, id_token_alg, created_at, updated_at, \
+         pkce_required, resource_server) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&c.id)
     .bind(&c.name)
@@ -100,6 +106,8 @@ pub async fn insert_client(conn: &mut Conn, c: &ClientRow) -> Result<()> {
     .bind(&c.id_token_alg)
     .bind(c.created_at)
     .bind(c.updated_at)
+    .bind(c.pkce_required)
+    .bind(c.resource_server)
     .execute(conn)
     .await?;
     Ok(())
@@ -110,7 +118,7 @@ pub async fn update_client(conn: &mut Conn, c: &ClientRow) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE oidc_client SET name = $2, kind = $3, redirect_uris = $4, \
          post_logout_redirect_uris = $5, allowed_scopes = $6, grant_types = $7, id_token_alg = $8, \
-         updated_at = $9 WHERE id = $1",
+         updated_at = $9, pkce_required = $10, resource_server = $11 WHERE id = $1",
     )
     .bind(&c.id)
     .bind(&c.name)
@@ -121,6 +129,8 @@ pub async fn update_client(conn: &mut Conn, c: &ClientRow) -> Result<bool> {
     .bind(&c.grant_types)
     .bind(&c.id_token_alg)
     .bind(c.updated_at)
+    .bind(c.pkce_required)
+    .bind(c.resource_server)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

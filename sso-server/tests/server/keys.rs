@@ -1129,6 +1129,70 @@ async fn concurrency_withdrawal_and_leaving_the_company() {
     }
 }
 
+/// A key imported before keys carried a factory certificate (an earlier release) cannot
+/// activate (403 `not_genuine`, nothing counted); importing the vendor's line for it again
+/// records its factory identity (reported as `certified`), and then it activates.
+#[tokio::test]
+async fn a_key_imported_before_attestation_is_certified_by_a_reimport() {
+    for db in backends() {
+        let server = TestServer::start(db).await;
+        let (admin, csrf) = server.admin_client().await;
+        let agent = agent(&server, &admin, &csrf).await;
+        let mut device = key();
+        let serial = device.serial();
+        // As the earlier release stored it: a serial and a model, no factory identity.
+        {
+            let mut conn = server.state.store.conn().await.expect("conn");
+            sqlx::query(
+                "INSERT INTO hardware_key (id, serial, model, state, created_at, updated_at) \
+                 VALUES ($1, $2, 'Hideez Key 4', 'ready', 0, 0)",
+            )
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&serial)
+            .execute(&mut *conn)
+            .await
+            .expect("old row");
+        }
+        let (_, list) = api(&server, &admin, &csrf, Method::GET, "/api/v1/keys", None).await;
+        let key_id = list[0]["id"].as_str().expect("id").to_owned();
+        let employee = manual_employee(&server, &admin, &csrf).await;
+        let code = assign(&server, &admin, &csrf, &key_id, &employee).await;
+        match agent.activate(&mut device, &code, PIN).await {
+            Err(AgentError::Refused {
+                status: 403,
+                code: c,
+                ..
+            }) => assert_eq!(c, "not_genuine"),
+            other => panic!("an uncertified key activated: {other:?}"),
+        }
+        let attestation = key_protocol::b64(&device.attestation_certificate().expect("cert"));
+        let (status, r) = api(
+            &server,
+            &admin,
+            &csrf,
+            Method::POST,
+            "/api/v1/keys",
+            Some(json!({"keys": [{"serial": serial, "attestation": attestation}]})),
+        )
+        .await;
+        assert_eq!(status, 201, "{r}");
+        assert_eq!(
+            (
+                r["added"].as_u64(),
+                r["skipped"].as_u64(),
+                r["certified"].as_u64()
+            ),
+            (Some(0), Some(1), Some(1)),
+            "{r}"
+        );
+        agent
+            .activate(&mut device, &code, PIN)
+            .await
+            .expect("the certified key activates");
+        assert_eq!(key_state(&server, &admin, &csrf, &key_id).await, "active");
+    }
+}
+
 /// "Or e-mailed": the activation code goes to the employee's address (a real SMTP server), not
 /// into the admin's answer, and it activates the key.
 #[tokio::test]

@@ -678,6 +678,129 @@ async fn wrong_password_and_unknown_user_answer_alike() {
     );
 }
 
+/// RFC 9700 by default (issue 26): a new client must send PKCE (an authorization request
+/// without it is refused with `invalid_request`) unless an admin opts that client out; and a
+/// client introspects only its own tokens unless it is marked a resource server (another
+/// client's token reads "not active", as an unknown one).
+#[tokio::test]
+async fn pkce_by_default_and_introspection_only_of_own_tokens() {
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let admin = client();
+    let csrf = f
+        .server
+        .api_login(
+            &admin,
+            crate::support::ADMIN,
+            crate::support::ADMIN_PASSWORD,
+        )
+        .await;
+    let body = |pkce: bool, resource_server: bool| {
+        json!({"name": "Reports API", "kind": "confidential", "redirect_uris": [REDIRECT],
+               "grant_types": ["authorization_code", "client_credentials"],
+               "pkce_required": pkce, "resource_server": resource_server})
+    };
+    let (status, b) = call(
+        &admin,
+        Method::POST,
+        f.server.url("/api/v1/oidc/clients"),
+        &csrf,
+        Some(json!({"name": "Reports API", "kind": "confidential", "redirect_uris": [REDIRECT], "grant_types": ["authorization_code", "client_credentials"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{b}");
+    assert_eq!(
+        (b["pkce_required"].clone(), b["resource_server"].clone()),
+        (json!(true), json!(false))
+    );
+    let (b_id, b_secret) = (
+        b["client_id"].as_str().expect("id").to_owned(),
+        b["client_secret"].as_str().expect("secret").to_owned(),
+    );
+    let authorize_without_pkce = || {
+        let mut u = url::Url::parse(&f.server.url("/oauth2/authorize")).expect("url");
+        u.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &b_id)
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("scope", "openid")
+            .append_pair("state", "s");
+        let u = u.to_string();
+        async move {
+            let resp = http().get(u).send().await.expect("authorize");
+            location(&resp)
+        }
+    };
+    let refused = authorize_without_pkce().await;
+    assert!(refused.starts_with(REDIRECT), "{refused}");
+    assert!(
+        refused.contains("error=invalid_request") && refused.contains("PKCE"),
+        "{refused}"
+    );
+    // Opted out by the admin: the same request goes on to the sign-in page.
+    let (status, e) = call(
+        &admin,
+        Method::PUT,
+        f.server.url(&format!("/api/v1/oidc/clients/{b_id}")),
+        &csrf,
+        Some(body(false, false)),
+    )
+    .await;
+    assert_eq!(status, 200, "{e}");
+    let allowed = authorize_without_pkce().await;
+    assert!(!allowed.contains("error="), "{allowed}");
+    // A public client cannot be opted out.
+    let (status, e) = call(
+        &admin,
+        Method::POST,
+        f.server.url("/api/v1/oidc/clients"),
+        &csrf,
+        Some(json!({"name": "SPA", "kind": "public", "redirect_uris": [REDIRECT], "pkce_required": false})),
+    )
+    .await;
+    assert_eq!(
+        (status, e["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("pkce_required")),
+        "{e}"
+    );
+
+    // The employee's token at the first app, introspected by the second.
+    let (_, tokens) = exchange(&f, &start_flow(&f, &client()).await).await;
+    let access = tokens["access_token"].as_str().expect("at").to_owned();
+    let introspect = |id: String, secret: String| {
+        let (url, access) = (f.server.url("/oauth2/introspect"), access.clone());
+        async move {
+            http()
+                .post(url)
+                .basic_auth(&id, Some(&secret))
+                .form(&[("token", access.as_str())])
+                .send()
+                .await
+                .expect("introspect")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let by_other = introspect(b_id.clone(), b_secret.clone()).await;
+    assert_eq!(by_other, json!({"active": false}));
+    let own = introspect(f.client_id.clone(), f.secret.clone()).await;
+    assert_eq!(own["active"], true, "{own}");
+    let (status, _) = call(
+        &admin,
+        Method::PUT,
+        f.server.url(&format!("/api/v1/oidc/clients/{b_id}")),
+        &csrf,
+        Some(body(false, true)),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let by_resource_server = introspect(b_id, b_secret).await;
+    assert_eq!(by_resource_server["active"], true, "{by_resource_server}");
+    assert_eq!(by_resource_server["sub"], json!(f.employee_id));
+}
+
 /// Revocation, logout, a disabled employee's refresh, client credentials and introspection.
 #[tokio::test]
 async fn revocation_logout_disable_and_introspection() {

@@ -15,6 +15,14 @@ use crate::support::{
 };
 
 const REDIRECT: &str = "http://localhost:9/callback";
+/// The PKCE verifier of every sign-in these tests start (clients require PKCE, RFC 9700).
+const VERIFIER: &str = "push-tests-pkce-verifier-0123456789abcdefghijklmnop";
+
+fn pkce_challenge() -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(VERIFIER))
+}
 
 fn now_unix(server: &TestServer) -> i64 {
     server.clock.now_ms() / 1000
@@ -138,7 +146,9 @@ async fn start_sign_in(s: &Setup) -> (reqwest::Client, String) {
         .append_pair("redirect_uri", REDIRECT)
         .append_pair("scope", "openid email")
         .append_pair("state", "s1")
-        .append_pair("nonce", "n1");
+        .append_pair("nonce", "n1")
+        .append_pair("code_challenge", &pkce_challenge())
+        .append_pair("code_challenge_method", "S256");
     let resp = browser.get(u.as_str()).send().await.expect("authorize");
     let loc = resp.headers()["location"].to_str().expect("loc").to_owned();
     let request = url::Url::parse(&s.server.url(&loc))
@@ -396,6 +406,7 @@ async fn resume_and_redeem(s: &Setup, browser: &reqwest::Client, resume: &str) -
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
         ])
         .send()
         .await
@@ -661,9 +672,43 @@ async fn a_weak_session_steps_up_by_confirming_on_the_phone() {
         403
     );
 
-    // The right number.
+    // The right number, while someone else's sign-in prompt is open too (racing the step-up
+    // with a prompt of their own): the step-up cannot be approved until the employee denies it.
     let (_, started) = api("/account/confirm", json!({}), &csrf).await;
+    let (intruder, intruder_request) = start_sign_in(&s).await;
+    let theirs = push_start(&s, &intruder, &intruder_request, &s.email).await;
+    let open = poll(&s, &phone).await;
+    assert_eq!(open.len(), 2);
+    let step_up = open
+        .iter()
+        .find(|c| c.purpose == ChallengePurpose::Enrol)
+        .expect("the step-up")
+        .clone();
+    let refused = phone
+        .auth
+        .answer_challenge(
+            phone.id.clone(),
+            step_up,
+            Decision::Approve,
+            Some(started["number"].as_u64().expect("n") as u32),
+            now_unix(&s.server),
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(mobile_core::AuthError::AnotherPromptOpen { .. })
+        ),
+        "{refused:?}"
+    );
+    let other = open
+        .iter()
+        .find(|c| Some(c.challenge_id.as_str()) == theirs["challenge"].as_str())
+        .expect("the intruder's prompt")
+        .clone();
+    answer(&s, &phone, &other, Decision::Deny, None).await;
     let c = poll(&s, &phone).await.remove(0);
+    assert_eq!(c.purpose, ChallengePurpose::Enrol);
     let (_, body, _) = answer(
         &s,
         &phone,

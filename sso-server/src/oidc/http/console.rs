@@ -90,6 +90,34 @@ fn fields(form: Option<&FormData>, c: Option<&ClientView>) -> Vec<Field> {
                     .to_owned(),
             ))
             .options(&[("RS256", "RS256"), ("ES256", "ES256")]),
+        Field::new("pkce", "PKCE", "select")
+            .value(val(
+                "pkce",
+                if c.is_none_or(|c| c.pkce_required) {
+                    "required"
+                } else {
+                    "optional"
+                }
+                .to_owned(),
+            ))
+            .options(&[
+                ("required", "Required (recommended, RFC 9700)"),
+                ("optional", "Optional (a confidential app that cannot send it)"),
+            ]),
+        Field::new("introspection", "Token introspection", "select")
+            .value(val(
+                "introspection",
+                if c.is_some_and(|c| c.resource_server) {
+                    "all"
+                } else {
+                    "own"
+                }
+                .to_owned(),
+            ))
+            .options(&[
+                ("own", "Its own tokens only"),
+                ("all", "Any app's tokens (an API that checks the tokens apps send it)"),
+            ]),
     ]
 }
 
@@ -114,6 +142,16 @@ fn input_from(form: &FormData) -> Result<ClientInput> {
         allowed_scopes: form.words("allowed_scopes"),
         grant_types: form.words("grant_types"),
         id_token_signed_response_alg: alg,
+        pkce_required: Some(match form.get("pkce") {
+            "required" | "" => true,
+            "optional" => false,
+            _ => return Err(Error::validation("pkce", "must be required or optional")),
+        }),
+        resource_server: Some(match form.get("introspection") {
+            "own" | "" => false,
+            "all" => true,
+            _ => return Err(Error::validation("introspection", "must be own or all")),
+        }),
     })
 }
 

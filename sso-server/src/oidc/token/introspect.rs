@@ -14,7 +14,9 @@ use crate::oidc::errors::OAuthError;
 use super::client_auth::{authenticate_client, param, parse_form};
 use super::{live_grant, no_store, resolve, Resolved};
 
-/// RFC 7662, for confidential clients (resource servers).
+/// RFC 7662. Who may call: a confidential client (its secret). It learns about its own tokens;
+/// a client marked as a resource server (`resource_server`) about any client's. A token of
+/// another client is "not active" to everyone else, as an unknown one is.
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -72,6 +74,12 @@ pub async fn introspect(
             }
             Resolved::Unknown => inactive,
         };
+        let theirs = body["client_id"]
+            .as_str()
+            .is_some_and(|owner| owner != client.id);
+        if theirs && !client.resource_server {
+            return Ok(no_store(json!({ "active": false })));
+        }
         Ok(no_store(body))
     };
     match run.await {
