@@ -7,10 +7,46 @@
 //! policy allows, on SQLite and PostgreSQL alike. After a failure the key waits a growing delay
 //! (1 s, 2 s, 4 s… up to a minute), and after `lock_after` failures it is locked for `lock_ms`
 //! or until an admin lifts it ([`lift`]). A success forgets the key.
+//!
+//! **A lock must not lock the owner out** (OWASP's device cookies): a browser that signed in
+//! successfully as an account carries a device token for it ([`device_token`], sealed under the
+//! data key). Failures from browsers without one count against the account's key and lock only
+//! *untrusted* browsers out; a browser with the token counts against a key of its own
+//! ([`trusted_device`], [`Policy::trusted_device`]), so anonymous guessing from anywhere cannot
+//! keep the owner from signing in from the browser they used before.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 
 use crate::config::Config;
-use crate::error::Result;
+use crate::crypto::Cipher;
+use crate::error::{Error, Result};
 use crate::store::Conn;
+
+const DEVICE_AAD: &[u8] = b"sso-server device token v1";
+
+/// How long a device token is kept by the browser, in seconds (it is renewed at every sign-in).
+pub const DEVICE_TOKEN_SECS: i64 = 180 * 86_400;
+
+/// A new device token for `account` (its throttle key, e.g. `employee:<id>`): the account and a
+/// random nonce, sealed under the data key, so only this server makes or reads one.
+pub fn device_token(cipher: &Cipher, account: &str) -> Result<String> {
+    let nonce = crate::crypto::random_token()?;
+    let plain = serde_json::to_vec(&serde_json::json!({ "a": account, "n": nonce }))
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(cipher.seal(&plain, DEVICE_AAD)?))
+}
+
+/// The throttle key of the trusted browser carrying `token`, when it is a device token for
+/// `account`; `None` for anything else (absent, forged, another account's).
+pub fn trusted_device(cipher: &Cipher, token: Option<&str>, account: &str) -> Option<String> {
+    let sealed = URL_SAFE_NO_PAD.decode(token?).ok()?;
+    let plain = cipher.open(&sealed, DEVICE_AAD).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&plain).ok()?;
+    (v["a"].as_str() == Some(account))
+        .then(|| v["n"].as_str().map(|n| format!("device:{n}")))
+        .flatten()
+}
 
 /// How much a key may fail.
 #[derive(Debug, Clone, Copy)]
@@ -226,6 +262,19 @@ impl Policy {
         }
     }
 
+    /// The throttle of one trusted browser (a device token) of an account: a small budget of
+    /// its own, so a stolen token is worth a few guesses, and the owner keeps signing in while
+    /// the account's untrusted key is locked.
+    pub fn trusted_device(config: &Config) -> Self {
+        let o = &config.oidc;
+        Self {
+            free: i64::from(o.sign_in_free_failures),
+            lock_after: i64::from(o.sign_in_lockout_after),
+            lock_ms: i64::from(o.sign_in_lockout_minutes) * 60_000,
+            window_ms: 3_600_000,
+        }
+    }
+
     /// The throttle of one client address, across every kind of sign-in.
     pub fn address(config: &Config) -> Self {
         let limit = i64::from(config.oidc.sign_in_address_limit);
@@ -248,6 +297,24 @@ mod tests {
         lock_ms: 3_600_000,
         window_ms: 3_600_000,
     };
+
+    #[test]
+    fn a_device_token_names_its_account_only() {
+        let cipher = Cipher::new(&crate::crypto::keyfile::DataKey::generate().unwrap());
+        let t = device_token(&cipher, "employee:e1").unwrap();
+        let key = trusted_device(&cipher, Some(&t), "employee:e1").unwrap();
+        assert!(key.starts_with("device:"));
+        assert_eq!(trusted_device(&cipher, Some(&t), "employee:e2"), None);
+        assert_eq!(trusted_device(&cipher, Some("forged"), "employee:e1"), None);
+        assert_eq!(trusted_device(&cipher, None, "employee:e1"), None);
+        let other = Cipher::new(&crate::crypto::keyfile::DataKey::generate().unwrap());
+        assert_eq!(trusted_device(&other, Some(&t), "employee:e1"), None);
+        assert_ne!(
+            device_token(&cipher, "employee:e1").unwrap(),
+            t,
+            "a fresh nonce each time"
+        );
+    }
 
     #[test]
     fn delays_grow_then_the_key_locks() {

@@ -146,6 +146,8 @@ pub struct NewSession {
     pub csrf_token: String,
     pub admin_id: String,
     pub username: String,
+    /// A fresh device token for this browser (see [`crate::throttle::trusted_device`]).
+    pub device_token: String,
 }
 
 /// Checks the credentials, applies the lockout, and opens a session.
@@ -154,9 +156,10 @@ pub async fn login(
     username: &str,
     password: &str,
     ip: Option<String>,
+    device: Option<&str>,
 ) -> Result<NewSession> {
     let started = tokio::time::Instant::now();
-    let result = try_login(state, username, password, ip).await;
+    let result = try_login(state, username, password, ip, device).await;
     if matches!(result, Err(Error::BadCredentials)) {
         tokio::time::sleep_until(started + FAILURE_DELAY).await;
     }
@@ -168,6 +171,7 @@ async fn try_login(
     username: &str,
     password: &str,
     ip: Option<String>,
+    device: Option<&str>,
 ) -> Result<NewSession> {
     let now = state.clock.now_ms();
     let cfg = &state.config.admin;
@@ -186,7 +190,13 @@ async fn try_login(
         return Err(Error::TooManyRequests { retry_after_secs });
     }
     let name_key = format!("admin:{}", username.trim().to_lowercase());
-    let policy = throttle::Policy::admin(&state.config);
+    // The browser this admin signed in with before has a budget of its own: guessing from
+    // anywhere else cannot lock the owner out.
+    let (name_key, policy) = match throttle::trusted_device(&state.cipher, device, &name_key) {
+        Some(trusted) => (trusted, throttle::Policy::trusted_device(&state.config)),
+        None => (name_key, throttle::Policy::admin(&state.config)),
+    };
+    let account_key = format!("admin:{}", username.trim().to_lowercase());
     let n = match throttle::take(&mut conn, &name_key, &policy, now).await? {
         Take::Go { n } => n,
         Take::Wait { retry_after_secs } => {
@@ -257,6 +267,7 @@ async fn try_login(
         csrf_token: session.csrf_token,
         admin_id: admin.id,
         username: admin.username,
+        device_token: throttle::device_token(&state.cipher, &account_key)?,
     })
 }
 

@@ -121,11 +121,25 @@ async fn login_submit(
         )
         .await;
     }
-    match accounts::login(&state, &form.username, &form.password, ip).await {
+    let device = jar
+        .get(crate::admin::session::device_cookie_name(
+            state.config.secure_cookies(),
+        ))
+        .map(|c| c.value().to_owned());
+    match accounts::login(
+        &state,
+        &form.username,
+        &form.password,
+        ip,
+        device.as_deref(),
+    )
+    .await
+    {
         Ok(s) => {
             let jar = jar
                 .remove(Cookie::build(login_csrf_cookie(state.config.secure_cookies())).path("/"))
-                .add(session_cookie(&state, s.token));
+                .add(session_cookie(&state, s.token))
+                .add(crate::admin::session::device_cookie(&state, s.device_token));
             Ok((jar, Redirect::to("/admin")).into_response())
         }
         Err(e @ (Error::BadCredentials | Error::TooManyRequests { .. })) => {

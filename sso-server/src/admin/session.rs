@@ -39,6 +39,26 @@ pub fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
         .build()
 }
 
+/// The admin's device token (see [`crate::throttle::trusted_device`]); `__Host-` behind https.
+pub fn device_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-sso_admin_device"
+    } else {
+        "sso_admin_device"
+    }
+}
+
+pub fn device_cookie(state: &AppState, token: String) -> Cookie<'static> {
+    let secure = state.config.secure_cookies();
+    Cookie::build((device_cookie_name(secure), token))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .path("/")
+        .max_age(time::Duration::seconds(crate::throttle::DEVICE_TOKEN_SECS))
+        .build()
+}
+
 pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
     let secure = state.config.secure_cookies();
     Cookie::build((cookie_name(secure), ""))

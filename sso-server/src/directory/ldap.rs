@@ -615,6 +615,80 @@ impl DirectoryConn {
         Ok(Some(u32::try_from(days).unwrap_or(u32::MAX)))
     }
 
+    /// How many more wrong passwords the account `dn` may take before its domain locks it out:
+    /// its lockout threshold (its fine-grained password policy's, else the domain's) less its
+    /// `badPwdCount` (0 once the observation window since its last bad password has passed).
+    /// `None` when nothing locks the account. Read as the domain's bind account.
+    pub async fn wrong_passwords_left(
+        &mut self,
+        base_dn: &str,
+        dn: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>, DirectoryError> {
+        let int = |e: Option<&SearchEntry>, name: &str| {
+            e.and_then(|e| e.attrs.get(name))
+                .and_then(|v| v.first())
+                .and_then(|s| s.parse::<i64>().ok())
+        };
+        let user = self
+            .search_all(
+                dn,
+                Scope::Base,
+                "(objectClass=*)",
+                &["badPwdCount", "badPasswordTime", "msDS-ResultantPSO"],
+            )
+            .await?;
+        let user = user.first();
+        let pso = user
+            .and_then(|e| e.attrs.get("msDS-ResultantPSO"))
+            .and_then(|v| v.first())
+            .cloned();
+        let (threshold, window) = match pso {
+            Some(pso) => {
+                let found = self
+                    .search_all(
+                        &pso,
+                        Scope::Base,
+                        "(objectClass=*)",
+                        &["msDS-LockoutThreshold", "msDS-LockoutObservationWindow"],
+                    )
+                    .await?;
+                (
+                    int(found.first(), "msDS-LockoutThreshold"),
+                    int(found.first(), "msDS-LockoutObservationWindow"),
+                )
+            }
+            None => {
+                let found = self
+                    .search_all(
+                        &domain_root(base_dn),
+                        Scope::Base,
+                        "(objectClass=*)",
+                        &["lockoutThreshold", "lockOutObservationWindow"],
+                    )
+                    .await?;
+                (
+                    int(found.first(), "lockoutThreshold"),
+                    int(found.first(), "lockOutObservationWindow"),
+                )
+            }
+        };
+        let threshold = threshold.unwrap_or(0);
+        if threshold <= 0 {
+            return Ok(None);
+        }
+        // The window is a negative count of 100-ns intervals; badPasswordTime a FILETIME.
+        let window_ms = window.unwrap_or(0).unsigned_abs() / 10_000;
+        let last_bad = int(user, "badPasswordTime").unwrap_or(0);
+        let since_ms = (crate::directory::user::filetime_from_unix_ms(now_ms) - last_bad) / 10_000;
+        let bad = if last_bad > 0 && since_ms > i64::try_from(window_ms).unwrap_or(i64::MAX) {
+            0
+        } else {
+            int(user, "badPwdCount").unwrap_or(0)
+        };
+        Ok(Some(threshold - bad))
+    }
+
     /// Resets `dn`'s password (`unicodePwd`: the quoted password in UTF-16LE; needs LDAPS or
     /// StartTLS, which every connection here has).
     pub async fn set_password(&mut self, dn: &str, password: &str) -> Result<(), SetPasswordError> {

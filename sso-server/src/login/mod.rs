@@ -39,6 +39,26 @@ use crate::store;
 use crate::throttle::{self, Take};
 
 /// Double-submit cookie protecting the sign-in forms (there is no session yet).
+/// The employee's device token (see [`throttle::trusted_device`]); `__Host-` behind https.
+fn device_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-sso_device"
+    } else {
+        "sso_device"
+    }
+}
+
+fn device_cookie(state: &AppState, token: String) -> Cookie<'static> {
+    let secure = state.config.secure_cookies();
+    Cookie::build((device_cookie_name(secure), token))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path("/")
+        .max_age(time::Duration::seconds(throttle::DEVICE_TOKEN_SECS))
+        .build()
+}
+
 /// The sign-in form's double-submit cookie; `__Host-` (so Secure, path `/`, no Domain) behind
 /// https.
 fn signin_csrf_cookie(secure: bool) -> &'static str {
@@ -438,8 +458,21 @@ where
             Some(e) => throttle::employee_key(&e.id),
             None => format!("name:{}", attempt.username.trim().to_lowercase()),
         };
-    let policy = throttle::Policy::employee(&state.config);
-    let taken = throttle::take(&mut conn, &account_key, &policy, now).await?;
+    // A browser that signed in as this employee before has its own budget: guessing from
+    // elsewhere locks only untrusted browsers.
+    let secure = state.config.secure_cookies();
+    let (key, policy) = match throttle::trusted_device(
+        &state.cipher,
+        jar.get(device_cookie_name(secure)).map(|c| c.value()),
+        &account_key,
+    ) {
+        Some(device) => (device, throttle::Policy::trusted_device(&state.config)),
+        None => (
+            account_key.clone(),
+            throttle::Policy::employee(&state.config),
+        ),
+    };
+    let taken = throttle::take(&mut conn, &key, &policy, now).await?;
     drop(conn);
     let outcome = match taken {
         Take::Go { n } => Some((n, verify().await?)),
@@ -449,9 +482,10 @@ where
     match outcome {
         Some((_, Ok(employee_id))) => {
             let mut conn = state.store.conn().await?;
-            throttle::succeeded(&mut conn, &account_key).await?;
+            throttle::succeeded(&mut conn, &key).await?;
             throttle::release(&mut conn, &ip_key).await?;
             drop(conn);
+            let device = device_cookie(state, throttle::device_token(&state.cipher, &account_key)?);
             let (cookie, session) = session::start(state, &employee_id, &[attempt.amr]).await?;
             let app = pending_info(state, attempt.request).await?.0;
             let mut conn = state.store.conn().await?;
@@ -467,6 +501,7 @@ where
             let jar = jar
                 .remove(Cookie::build(signin_csrf_cookie(state.config.secure_cookies())).path("/"))
                 .add(cookie)
+                .add(device)
                 .add(session::last_method_cookie(state, attempt.last));
             Ok((jar, Redirect::to(&after_signin(attempt.request))).into_response())
         }
@@ -475,7 +510,7 @@ where
             let (reason, locked) = match &failed {
                 Some((n, Err(failure))) => (
                     failure_kind(failure),
-                    throttle::failed(&mut conn, &account_key, *n, &policy, now).await?,
+                    throttle::failed(&mut conn, &key, *n, &policy, now).await?,
                 ),
                 _ => {
                     // Not checked: the address's attempt is given back, the key stays as it is.

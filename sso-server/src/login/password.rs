@@ -1,6 +1,14 @@
 //! Domain password sign-in: the employee types their domain account (`user@domain`,
 //! `DOMAIN\user`, their e-mail or plain `user`) and password, and we bind to their AD domain over
 //! LDAPS/StartTLS as that account. The password is never stored or logged.
+//!
+//! **Never trip the domain's lockout.** Every wrong password sent to AD counts in the account's
+//! `badPwdCount`, and a domain with a lockout policy locks the account at its threshold: guessing
+//! at the sign-in page would lock the employee out of Windows. So before a password goes to AD,
+//! the domain's bind account reads how many more wrong ones the account may take (its
+//! fine-grained policy, else the domain's threshold, less its current count); with
+//! [`KEEP_FOR_THE_OWNER`] or fewer left the password is not sent, and the answer is a wrong
+//! password's.
 
 use crate::clock::Clock;
 use crate::directory::domain::{Domains, SourceSettings};
@@ -12,6 +20,10 @@ use crate::employees::State as EmployeeState;
 use crate::error::Result;
 
 pub use super::Failure;
+
+/// Wrong passwords the sign-in page leaves to the owner before the domain's lockout: it stops
+/// sending passwords to AD when no more than this many remain.
+pub const KEEP_FOR_THE_OWNER: i64 = 2;
 
 /// The directory accounts the typed name can mean.
 async fn candidates(domains: &Domains<'_>, now: i64, typed: &str) -> Result<Vec<IdentityRow>> {
@@ -55,6 +67,32 @@ pub async fn verify(
         let SourceSettings::Ldap(mut settings) = domain.source else {
             continue;
         };
+        // How close the account is to its domain's lockout, read as the bind account.
+        let left = match ldap::connect(&settings).await {
+            Ok(mut service) => {
+                let left = service
+                    .wrong_passwords_left(&domain.row.base_dn, &account.dn, clock.now_ms())
+                    .await;
+                service.close().await;
+                left
+            }
+            Err(e) => Err(e),
+        };
+        match left {
+            Ok(Some(left)) if left <= KEEP_FOR_THE_OWNER => {
+                tracing::warn!(
+                    account = %account.dn,
+                    left,
+                    "not sending a password to AD: the account is near its domain's lockout"
+                );
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                outcome = Failure::DirectoryUnavailable(e.to_string());
+                continue;
+            }
+        }
         settings.bind_dn = account.dn.clone();
         settings.bind_password = password.to_owned();
         match ldap::connect(&settings).await {

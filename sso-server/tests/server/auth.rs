@@ -267,15 +267,22 @@ async fn https_deployments_get_secure_host_cookies() {
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::OK);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    assert!(cookie.starts_with("__Host-sso_admin="), "{cookie}");
-    assert!(
-        cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"),
-        "{cookie}"
-    );
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    for name in ["__Host-sso_admin=", "__Host-sso_admin_device="] {
+        let cookie = cookies
+            .iter()
+            .find(|c| c.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {cookies:?}"));
+        assert!(
+            cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"),
+            "{cookie}"
+        );
+    }
     // Behind https: HSTS on every answer, and the employee sign-in's CSRF cookie is __Host- too.
     assert_eq!(
         r.headers()["strict-transport-security"],
@@ -322,11 +329,10 @@ async fn https_deployments_get_secure_host_cookies() {
     host_cookie(&page, "sso_login_csrf");
     // A console form that leaves a message for the next page (the session cookie sent by hand:
     // a client sends a Secure cookie over https only, and this test server speaks http).
-    let admin_cookie = r.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
+    let admin_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-sso_admin="))
+        .and_then(|c| c.split(';').next())
         .expect("cookie")
         .to_owned();
     let login: Value = r.json().await.expect("json");
@@ -469,6 +475,58 @@ async fn a_flood_of_admin_sign_ins_evaluates_at_most_the_limit() {
             assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "locked");
         }
     }
+}
+
+/// Nobody can lock an administrator out (issue 26): 50 wrong passwords from 50 addresses lock
+/// the name for browsers that never signed in as it (429, even with the right password), but the
+/// admin's own browser, which signed in before, signs in at once; a mistyped password there
+/// costs its own small budget only.
+#[tokio::test]
+async fn guessing_an_admins_password_never_locks_the_owner_out() {
+    let srv = TestServer::start_with(Db::Sqlite, |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    })
+    .await;
+    srv.create_admin(ADMIN, ADMIN_PASSWORD).await;
+    let sign_in = |browser: reqwest::Client, password: &'static str, from: String| {
+        let url = srv.url("/api/v1/session");
+        async move {
+            browser
+                .post(url)
+                .header("x-forwarded-for", from)
+                .json(&json!({"username": ADMIN, "password": password}))
+                .send()
+                .await
+                .expect("send")
+                .status()
+        }
+    };
+    let owner = client();
+    assert_eq!(
+        sign_in(owner.clone(), ADMIN_PASSWORD, "192.0.2.1".into()).await,
+        StatusCode::OK
+    );
+    for i in 0..50 {
+        let status = sign_in(client(), "wrong guess", format!("198.51.100.{i}")).await;
+        assert!(
+            status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS,
+            "{status}"
+        );
+    }
+    assert_eq!(
+        sign_in(client(), ADMIN_PASSWORD, "203.0.113.9".into()).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a browser that never signed in is locked out"
+    );
+    assert_eq!(
+        sign_in(owner.clone(), "mistyped", "192.0.2.1".into()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(owner.clone(), ADMIN_PASSWORD, "192.0.2.1".into()).await,
+        StatusCode::OK,
+        "the owner's browser signs in"
+    );
 }
 
 /// The per-address limit: many names tried from one address are refused (429) from that address

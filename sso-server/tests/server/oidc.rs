@@ -57,8 +57,16 @@ async fn sync(server: &TestServer) {
 }
 
 async fn setup(db: Db) -> Option<Fixture> {
+    setup_with(db, |_| {}).await
+}
+
+/// [`setup`] on a server with an adjusted configuration.
+async fn setup_with(
+    db: Db,
+    adjust: impl FnOnce(&mut sso_server::config::Config),
+) -> Option<Fixture> {
     let dc = Dc::corp()?;
-    let server = TestServer::start(db).await;
+    let server = TestServer::start_with(db, adjust).await;
     let mut corner = Corner::new(&dc).await;
     let sam = format!("o{}", corner.tag);
     let mail = format!("oidc.{}@corp.example.test", corner.tag);
@@ -799,6 +807,153 @@ async fn pkce_by_default_and_introspection_only_of_own_tokens() {
     let by_resource_server = introspect(b_id, b_secret).await;
     assert_eq!(by_resource_server["active"], true, "{by_resource_server}");
     assert_eq!(by_resource_server["sub"], json!(f.employee_id));
+}
+
+/// Nobody can lock an employee out (issue 26): 50 wrong passwords from 50 addresses lock the
+/// account for browsers it never signed in with, but the owner, from the browser they signed in
+/// with before (its device token), signs in at once with the right password.
+#[tokio::test]
+async fn guessing_from_anywhere_never_locks_the_owner_out() {
+    for db in backends() {
+        let Some(f) = setup_with(db, |c| {
+            c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+        })
+        .await
+        else {
+            return;
+        };
+        let f = std::sync::Arc::new(f);
+        let owner = client();
+        let (_, tokens) = exchange(&f, &start_flow(&f, &owner).await).await;
+        assert!(tokens["id_token"].is_string(), "{tokens}");
+        // The attack: one wrong password from each of 50 addresses, browsers without a token.
+        let mut attempts = tokio::task::JoinSet::new();
+        for i in 0..50u8 {
+            let f = f.clone();
+            attempts.spawn(async move {
+                let browser = client();
+                let page = browser
+                    .get(f.server.url("/login"))
+                    .send()
+                    .await
+                    .expect("login page")
+                    .text()
+                    .await
+                    .expect("html");
+                browser
+                    .post(f.server.url("/login/password"))
+                    .header("x-forwarded-for", format!("198.51.100.{i}"))
+                    .form(&[
+                        ("csrf_token", field(&page, "csrf_token").as_str()),
+                        ("request", ""),
+                        ("username", f.account.as_str()),
+                        ("password", "Wr0ng-Guess!"),
+                    ])
+                    .send()
+                    .await
+                    .expect("guess")
+                    .status()
+            });
+        }
+        while let Some(status) = attempts.join_next().await {
+            assert_eq!(status.expect("task"), StatusCode::UNAUTHORIZED);
+        }
+        // A browser the owner never used: locked (the answer is a wrong password's).
+        let stranger =
+            sign_in_with_password(&f, &client(), &auth_url(&f, &[]).0, USER_PASSWORD).await;
+        assert!(stranger.is_err(), "an untrusted browser is locked");
+        // The owner's browser, asked to sign in again (prompt=login): in at once.
+        let (url, _) = auth_url(&f, &[("prompt", "login")]);
+        let back = sign_in_with_password(&f, &owner, &url, USER_PASSWORD)
+            .await
+            .expect("the owner signs in from their browser");
+        assert!(query(&back, "code").is_some());
+    }
+}
+
+/// Never trip the domain's lockout (issue 26): the employee's account gets a fine-grained
+/// password policy that locks it at 4 wrong passwords; 12 wrong passwords at the sign-in page
+/// (from 12 addresses, our own throttle set out of the way) leave AD's `badPwdCount` below the
+/// threshold: the account is not locked in the domain and the right password still binds.
+#[tokio::test]
+async fn the_sign_in_page_never_trips_the_domains_lockout() {
+    let Some(mut f) = setup_with(Db::Sqlite, |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+        c.oidc.sign_in_free_failures = 100;
+        c.oidc.sign_in_lockout_after = 100;
+    })
+    .await
+    else {
+        return;
+    };
+    let pso = format!("pso-{}", f.corner.tag);
+    let sam = f.account.rsplit('\\').next().expect("sam").to_owned();
+    let dc = f.corner.dc.clone();
+    dc.samba_tool(&[
+        "domain",
+        "passwordsettings",
+        "pso",
+        "create",
+        &pso,
+        "1",
+        "--account-lockout-threshold=4",
+        "--account-lockout-duration=30",
+        "--reset-account-lockout-after=30",
+    ]);
+    dc.samba_tool(&["domain", "passwordsettings", "pso", "apply", &pso, &sam]);
+    for i in 0..12u8 {
+        let browser = client();
+        let page = browser
+            .get(f.server.url("/login"))
+            .send()
+            .await
+            .expect("login page")
+            .text()
+            .await
+            .expect("html");
+        let status = browser
+            .post(f.server.url("/login/password"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .form(&[
+                ("csrf_token", field(&page, "csrf_token").as_str()),
+                ("request", ""),
+                ("username", f.account.as_str()),
+                ("password", "Wr0ng-Guess!"),
+            ])
+            .send()
+            .await
+            .expect("guess")
+            .status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let found = f
+        .corner
+        .ldap
+        .search(
+            &f.user_dn,
+            ldap3::Scope::Base,
+            "(objectClass=*)",
+            vec!["badPwdCount", "lockoutTime"],
+        )
+        .await
+        .expect("search")
+        .success()
+        .expect("search");
+    let entry = ldap3::SearchEntry::construct(found.0.into_iter().next().expect("user"));
+    let bad: i64 = entry.attrs["badPwdCount"][0].parse().expect("count");
+    assert!(bad < 4, "badPwdCount {bad} reached the threshold");
+    assert!(bad >= 1, "the first wrong passwords did reach AD ({bad})");
+    let lockout = entry
+        .attrs
+        .get("lockoutTime")
+        .and_then(|v| v.first())
+        .map_or("0", String::as_str);
+    assert_eq!(lockout, "0", "not locked in the domain");
+    assert!(
+        dc.binds(&f.user_dn, USER_PASSWORD).await,
+        "the owner still signs in"
+    );
+    dc.samba_tool(&["domain", "passwordsettings", "pso", "delete", &pso]);
 }
 
 /// Revocation, logout, a disabled employee's refresh, client credentials and introspection.

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::admin::accounts;
-use crate::admin::session::{removal_cookie, session_cookie, ApiAdmin};
+use crate::admin::session::{
+    device_cookie, device_cookie_name, removal_cookie, session_cookie, ApiAdmin,
+};
 use crate::app::AppState;
 use crate::error::{ErrorBody, Result};
 use crate::http::extract::ApiJson;
@@ -41,8 +43,13 @@ pub async fn login(
     jar: CookieJar,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<(CookieJar, Json<SessionView>)> {
-    let s = accounts::login(&state, &req.username, &req.password, ip).await?;
-    let jar = jar.add(session_cookie(&state, s.token));
+    let device = jar
+        .get(device_cookie_name(state.config.secure_cookies()))
+        .map(|c| c.value().to_owned());
+    let s = accounts::login(&state, &req.username, &req.password, ip, device.as_deref()).await?;
+    let jar = jar
+        .add(session_cookie(&state, s.token))
+        .add(device_cookie(&state, s.device_token));
     Ok((
         jar,
         Json(SessionView {
