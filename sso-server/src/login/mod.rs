@@ -556,8 +556,46 @@ where
 }
 
 /// The throttle key of a client address.
+/// The throttle key of a client address: the address itself for IPv4, its /64 for IPv6 (one
+/// subscriber gets a whole /64 and can pick a new address from it for every request).
 pub fn address_key(ip: Option<&str>) -> String {
-    format!("ip:{}", ip.unwrap_or("-"))
+    match ip.and_then(|i| i.parse::<std::net::IpAddr>().ok()) {
+        Some(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(std::net::IpAddr::V6(v6)) => format!(
+            "ip:{}",
+            v6.to_ipv4_mapped()
+                .map_or_else(|| v6.to_string(), |v4| v4.to_string())
+        ),
+        _ => format!("ip:{}", ip.unwrap_or("-")),
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::address_key;
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        assert_eq!(
+            address_key(Some("2001:db8:1:2:aaaa::1")),
+            address_key(Some("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        );
+        assert_ne!(
+            address_key(Some("2001:db8:1:2::1")),
+            address_key(Some("2001:db8:1:3::1"))
+        );
+        assert_eq!(address_key(Some("2001:db8:1:2::9")), "ip:2001:db8:1:2::/64");
+        assert_eq!(address_key(Some("198.51.100.7")), "ip:198.51.100.7");
+        assert_eq!(address_key(Some("::ffff:198.51.100.7")), "ip:198.51.100.7");
+        assert_ne!(
+            address_key(Some("198.51.100.7")),
+            address_key(Some("198.51.100.8"))
+        );
+        assert_eq!(address_key(None), "ip:-");
+    }
 }
 
 fn failure_kind(f: &Failure) -> &'static str {

@@ -529,6 +529,46 @@ async fn guessing_an_admins_password_never_locks_the_owner_out() {
     );
 }
 
+/// An IPv6 client counts by its /64 (a subscriber picks a fresh address from its /64 for every
+/// request): failures from new addresses of one /64 share one budget; another /64 has its own.
+#[tokio::test]
+async fn ipv6_addresses_are_throttled_by_their_64() {
+    let srv = TestServer::start_with(Db::Sqlite, |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+        c.oidc.sign_in_address_limit = 3;
+    })
+    .await;
+    srv.create_admin(ADMIN, ADMIN_PASSWORD).await;
+    let login = |from: String| {
+        let url = srv.url("/api/v1/session");
+        async move {
+            client()
+                .post(url)
+                .header("x-forwarded-for", from)
+                .json(&json!({"username": "someone", "password": "not it"}))
+                .send()
+                .await
+                .expect("send")
+                .status()
+        }
+    };
+    for i in 1..=3 {
+        assert_eq!(
+            login(format!("2001:db8:7:7::{i}")).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login("2001:db8:7:7:dead:beef:0:1".into()).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a new address of the same /64"
+    );
+    assert_eq!(
+        login("2001:db8:7:8::1".into()).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 /// The per-address limit: many names tried from one address are refused (429) from that address
 /// only; the answers before it cannot tell known names from unknown ones.
 #[tokio::test]
