@@ -209,6 +209,11 @@ pub struct OidcConfig {
     /// Failed sign-ins (any account, admins included) per client address in 15 minutes before
     /// the address is refused (429) for 15 minutes.
     pub sign_in_address_limit: u32,
+    /// Failed offline codes the whole deployment allows in a UTC day before offline codes
+    /// pause until the next day. Default (unset): `max(5, registered phones / 1250)`, which keeps
+    /// the expected number of guessed codes below 0.01 a year (docs/architecture.md). Set it
+    /// only with that arithmetic in mind.
+    pub offline_code_daily_budget: Option<u32>,
 }
 
 impl Default for OidcConfig {
@@ -224,6 +229,7 @@ impl Default for OidcConfig {
             sign_in_lockout_after: 10,
             sign_in_lockout_minutes: 60,
             sign_in_address_limit: 100,
+            offline_code_daily_budget: None,
         }
     }
 }

@@ -213,6 +213,13 @@ pub async fn purge(conn: &mut Conn, now: i64) -> Result<u64> {
     .rows_affected())
 }
 
+/// The throttle key of the deployment's offline-code budget for the UTC day of `now`, and when
+/// that day ends.
+pub fn offline_codes_key(now: i64) -> (String, i64) {
+    let day = now.div_euclid(86_400_000);
+    (format!("offline-codes:{day}"), (day + 1) * 86_400_000)
+}
+
 /// The throttle key of an employee's password and offline-code sign-ins.
 pub fn employee_key(employee_id: &str) -> String {
     format!("employee:{employee_id}")
@@ -272,6 +279,21 @@ impl Policy {
             lock_after: i64::from(o.sign_in_lockout_after),
             lock_ms: i64::from(o.sign_in_lockout_minutes) * 60_000,
             window_ms: 3_600_000,
+        }
+    }
+
+    /// The deployment's budget of failed offline codes in one UTC day, scaled to the number of
+    /// registered phones: `max(5, phones / 1250)`. A code is 6 digits with one step of clock
+    /// drift either way, so a guess succeeds 3 times in a million; at this budget 10,000 phones
+    /// allow 8 failures a day, 2,920 a year, for at most 0.0088 expected hijacks a year
+    /// whatever the number of addresses an attacker has (docs/architecture.md).
+    pub fn offline_codes(phones: i64) -> Self {
+        let per_day = (phones / 1250).max(5);
+        Self {
+            free: per_day,
+            lock_after: per_day,
+            lock_ms: 86_400_000,
+            window_ms: 86_400_000,
         }
     }
 

@@ -29,6 +29,7 @@ signin-error-csrf = Das Formular ist abgelaufen oder kam von einer anderen Websi
 signin-error-throttled = Zu viele fehlgeschlagene Anmeldungen aus Ihrem Netzwerk. Versuchen Sie es in { $seconds } Sekunden erneut.
 signin-error-directory = Ihre Domäne ist gerade nicht erreichbar. Versuchen Sie es gleich noch einmal oder verwenden Sie einen Passkey.
 signin-error-code = Falsches Konto oder falscher Code, oder dieses Konto kann sich hier gerade nicht anmelden (nach Fehlversuchen wartet es eine Weile). Codes wechseln alle 30 Sekunden und gelten einmal.
+signin-error-codes-paused = Die Anmeldung mit Offline-Codes ist nach zu vielen falschen Codes im Unternehmen für heute ausgesetzt. Bestätigen Sie auf Ihrem Telefon oder verwenden Sie einen Passkey.
 signin-error-password = Falsches Konto oder falsches Passwort, oder dieses Konto kann sich hier gerade nicht anmelden (nach Fehlversuchen wartet es eine Weile).
 signin-error-passkey = Mit diesem Passkey ist keine Anmeldung möglich.
 

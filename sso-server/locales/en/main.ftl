@@ -29,6 +29,7 @@ signin-error-csrf = The form expired or came from another site. Please sign in a
 signin-error-throttled = Too many failed sign-ins from your network. Try again in { $seconds } seconds.
 signin-error-directory = Your domain cannot be reached right now. Try again shortly, or use a passkey.
 signin-error-code = Wrong account or code, or this account cannot sign in here right now (after failed attempts it waits a while). Codes change every 30 seconds and work once.
+signin-error-codes-paused = Sign-in with offline codes is paused for today after too many wrong codes across the company. Approve on your phone or use a passkey.
 signin-error-password = Wrong account or password, or this account cannot sign in here right now (after failed attempts it waits a while).
 signin-error-passkey = This passkey could not sign you in.
 

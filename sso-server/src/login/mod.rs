@@ -111,6 +111,9 @@ pub enum Failure {
     NotActive,
     /// No DC of the domain could be reached (shown as such: it is not the user's fault).
     DirectoryUnavailable(String),
+    /// The deployment's daily budget of failed offline codes is spent: codes pause for everyone
+    /// until the next day (the same answer for every account, so it tells nothing).
+    CodesPaused,
 }
 
 pub fn render(t: &impl Template) -> Result<Html<String>> {
@@ -539,6 +542,7 @@ where
             }
             let msg = crate::i18n::current().t(match (&failed, attempt.method) {
                 (Some((_, Err(Failure::DirectoryUnavailable(_)))), _) => "signin-error-directory",
+                (Some((_, Err(Failure::CodesPaused))), _) => "signin-error-codes-paused",
                 (_, "offline_code") => "signin-error-code",
                 _ => "signin-error-password",
             });
@@ -605,6 +609,7 @@ fn failure_kind(f: &Failure) -> &'static str {
         Failure::WrongCode => "wrong_code",
         Failure::NotActive => "not_active",
         Failure::DirectoryUnavailable(_) => "directory_unavailable",
+        Failure::CodesPaused => "offline_codes_paused",
     }
 }
 

@@ -1346,6 +1346,148 @@ async fn register_second_core(
     (status.as_u16(), body)
 }
 
+/// A spray of offline codes across 100 accounts from 100 addresses (issue 26): each account and
+/// each address stays far below its own limit, but the deployment's daily budget of failed codes
+/// (5 for 100 phones) stops it: after the budget, offline codes pause for everyone, so even a
+/// right code is refused with the pause message, and the admins are told once.
+#[tokio::test]
+async fn a_spray_of_offline_codes_is_stopped_by_the_daily_budget() {
+    let s = std::sync::Arc::new(
+        setup_with(Db::Sqlite, |c| {
+            c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+        })
+        .await,
+    );
+    let mut people = Vec::new();
+    for i in 0..100 {
+        let email = format!("spray{i}.{}@example.test", uuid::Uuid::new_v4().simple());
+        let (status, e) = call(
+            &s.admin,
+            Method::POST,
+            s.server.url("/api/v1/employees"),
+            &s.csrf,
+            Some(json!({"display_name": format!("Sprayed {i}"), "email": email})),
+        )
+        .await;
+        assert_eq!(status, 201, "{e}");
+        let (status, link) = call(
+            &s.admin,
+            Method::POST,
+            s.server.url(&format!(
+                "/api/v1/employees/{}/enrolments",
+                e["id"].as_str().expect("id")
+            )),
+            &s.csrf,
+            None,
+        )
+        .await;
+        assert_eq!(status, 201, "{link}");
+        let phone = crate::support::Phone::register(
+            link["link"].as_str().expect("link"),
+            "Phone",
+            now_unix(&s.server),
+        )
+        .await;
+        people.push((email, phone));
+    }
+    let wrong_code = |right: &str| {
+        format!(
+            "{:06}",
+            (right.parse::<u32>().expect("digits") + 500_000) % 1_000_000
+        )
+    };
+    let mut spray = tokio::task::JoinSet::new();
+    for (i, (email, phone)) in people.iter().enumerate() {
+        let right = phone
+            .auth
+            .offline_code(phone.id.clone(), now_unix(&s.server))
+            .await
+            .expect("code")
+            .code;
+        let (s, email, code) = (s.clone(), email.clone(), wrong_code(&right));
+        spray.spawn(async move {
+            let browser = client();
+            let page = browser
+                .get(s.server.url("/login"))
+                .send()
+                .await
+                .expect("page")
+                .text()
+                .await
+                .expect("html");
+            let resp = browser
+                .post(s.server.url("/login"))
+                .header("x-forwarded-for", format!("198.51.100.{i}"))
+                .form(&[
+                    ("csrf_token", form_field(&page, "csrf_token").as_str()),
+                    ("request", ""),
+                    ("username", email.as_str()),
+                    ("code", code.as_str()),
+                    ("method", "code"),
+                ])
+                .send()
+                .await
+                .expect("guess");
+            resp.status().as_u16()
+        });
+    }
+    while let Some(status) = spray.join_next().await {
+        assert_eq!(status.expect("task"), 401);
+    }
+    // Evaluated: the budget, no more; the rest were refused unchecked.
+    let (_, failed) = call(
+        &s.admin,
+        Method::GET,
+        s.server
+            .url("/api/v1/audit?action=employee.sign_in_failed&per_page=200"),
+        &s.csrf,
+        None,
+    )
+    .await;
+    let reasons: Vec<String> = failed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["detail"]["reason"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "wrong_code").count(),
+        5,
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| *r == "offline_codes_paused")
+            .count(),
+        95
+    );
+    let (_, paused) = call(
+        &s.admin,
+        Method::GET,
+        s.server.url("/api/v1/audit?action=offline_codes.paused"),
+        &s.csrf,
+        None,
+    )
+    .await;
+    assert_eq!(
+        paused["items"].as_array().map(Vec::len),
+        Some(1),
+        "{paused}"
+    );
+    // Paused for everyone: the owner's right code, from an address that never failed.
+    let (email, phone) = &people[0];
+    let right = phone
+        .auth
+        .offline_code(phone.id.clone(), now_unix(&s.server))
+        .await
+        .expect("code")
+        .code;
+    let (status, _, page) = code_sign_in(&s, &client(), "", email, &right).await;
+    assert_eq!(status, 401);
+    assert!(page.contains("paused for today"), "{page}");
+}
+
 /// The phone changes its push token, signed with the device key; replays and forgeries are
 /// refused; `null` clears it.
 #[tokio::test]
@@ -1594,6 +1736,8 @@ async fn guessing_offline_codes_locks_the_employee_whatever_the_spelling() {
     };
     let s = setup_with(Db::Sqlite, |c| {
         c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+        // The per-account lock is what this test looks at, not the deployment's daily budget.
+        c.oidc.offline_code_daily_budget = Some(1000);
     })
     .await;
     // The employee is also an AD account (same e-mail): the sync takes the manual one over.
