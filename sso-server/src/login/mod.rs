@@ -454,38 +454,74 @@ where
         }
         return Ok(resp);
     }
-    // Counted per employee, whatever spelling of their name was typed; an unknown name is
-    // counted as typed (and throttled alike, so the answers cannot tell them apart).
-    let account_key =
-        match crate::push::challenges::employee_named(&mut conn, attempt.username).await? {
-            Some(e) => throttle::employee_key(&e.id),
-            None => format!("name:{}", attempt.username.trim().to_lowercase()),
-        };
+    // Counted per employee, whatever spelling of their name was typed: a name that several
+    // employees share (the same account name in two domains) counts against each of them, so no
+    // spelling gives anyone more guesses. An unknown name is counted as typed (and throttled
+    // alike, so the answers cannot tell them apart).
+    let named = crate::push::challenges::employees_named(&mut conn, attempt.username).await?;
+    let account_keys: Vec<String> = if named.is_empty() {
+        vec![format!("name:{}", attempt.username.trim().to_lowercase())]
+    } else {
+        named
+            .iter()
+            .map(|e| throttle::employee_key(&e.id))
+            .collect()
+    };
+    let account_key = account_keys[0].clone();
     // A browser that signed in as this employee before has its own budget: guessing from
     // elsewhere locks only untrusted browsers.
     let secure = state.config.secure_cookies();
-    let (key, policy) = match throttle::trusted_device(
-        &state.cipher,
-        jar.get(device_cookie_name(secure)).map(|c| c.value()),
-        &account_key,
-    ) {
-        Some(device) => (device, throttle::Policy::trusted_device(&state.config)),
+    let trusted = match account_keys.as_slice() {
+        [only] => throttle::trusted_device(
+            &state.cipher,
+            jar.get(device_cookie_name(secure)).map(|c| c.value()),
+            only,
+        ),
+        _ => None,
+    };
+    let (keys, policy) = match trusted {
+        Some(device) => (
+            vec![device],
+            throttle::Policy::trusted_device(&state.config),
+        ),
         None => (
-            account_key.clone(),
+            account_keys.clone(),
             throttle::Policy::employee(&state.config),
         ),
     };
-    let taken = throttle::take(&mut conn, &key, &policy, now).await?;
+    // An attempt on every key, or on none.
+    let mut taken = Vec::with_capacity(keys.len());
+    for key in &keys {
+        match throttle::take(&mut conn, key, &policy, now).await? {
+            Take::Go { n } => taken.push(n),
+            Take::Wait { .. } => {
+                for given_back in &keys[..taken.len()] {
+                    throttle::release(&mut conn, given_back).await?;
+                }
+                taken.clear();
+                break;
+            }
+        }
+    }
     drop(conn);
-    let outcome = match taken {
-        Take::Go { n } => Some((n, verify().await?)),
+    let outcome = if taken.is_empty() {
         // Delayed or locked: nothing is checked, and the answer is a failure's.
-        Take::Wait { .. } => None,
+        None
+    } else {
+        Some(verify().await?)
     };
     match outcome {
-        Some((_, Ok(employee_id))) => {
+        Some(Ok(employee_id)) => {
             let mut conn = state.store.conn().await?;
-            throttle::succeeded(&mut conn, &key).await?;
+            let own = throttle::employee_key(&employee_id);
+            for key in &keys {
+                if *key == own || keys.len() == 1 {
+                    throttle::succeeded(&mut conn, key).await?;
+                } else {
+                    // Another employee of the same name: this attempt was no failure of theirs.
+                    throttle::release(&mut conn, key).await?;
+                }
+            }
             throttle::release(&mut conn, &ip_key).await?;
             drop(conn);
             let device = device_cookie(state, throttle::device_token(&state.cipher, &account_key)?);
@@ -511,10 +547,13 @@ where
         failed => {
             let mut conn = state.store.conn().await?;
             let (reason, locked) = match &failed {
-                Some((n, Err(failure))) => (
-                    failure_kind(failure),
-                    throttle::failed(&mut conn, &key, *n, &policy, now).await?,
-                ),
+                Some(Err(failure)) => {
+                    let mut locked = false;
+                    for (key, n) in keys.iter().zip(&taken) {
+                        locked |= throttle::failed(&mut conn, key, *n, &policy, now).await?;
+                    }
+                    (failure_kind(failure), locked)
+                }
                 _ => {
                     // Not checked: the address's attempt is given back, the key stays as it is.
                     throttle::release(&mut conn, &ip_key).await?;
@@ -541,8 +580,8 @@ where
                 tokio::time::sleep(rest).await;
             }
             let msg = crate::i18n::current().t(match (&failed, attempt.method) {
-                (Some((_, Err(Failure::DirectoryUnavailable(_)))), _) => "signin-error-directory",
-                (Some((_, Err(Failure::CodesPaused))), _) => "signin-error-codes-paused",
+                (Some(Err(Failure::DirectoryUnavailable(_))), _) => "signin-error-directory",
+                (Some(Err(Failure::CodesPaused)), _) => "signin-error-codes-paused",
                 (_, "offline_code") => "signin-error-code",
                 _ => "signin-error-password",
             });

@@ -42,23 +42,34 @@ pub struct Origin<'a> {
 /// The one employee an account name means: an e-mail, `user@domain` (UPN), `DOMAIN\user` or a
 /// plain account name.
 pub async fn employee_named(conn: &mut Conn, typed: &str) -> Result<Option<EmployeeRow>> {
+    let mut all = employees_named(conn, typed).await?;
+    Ok(if all.len() == 1 { all.pop() } else { None })
+}
+
+/// Every employee an account name can mean: one for an e-mail, a UPN or `DOMAIN\user`; several
+/// for a plain account name that exists in several domains. What the sign-in throttle counts a
+/// guess against (each of them), so no spelling gives an employee more guesses.
+pub async fn employees_named(conn: &mut Conn, typed: &str) -> Result<Vec<EmployeeRow>> {
     let typed = typed.trim();
     if typed.is_empty() || typed.len() > 256 {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     if typed.contains('@') {
         if let Some(e) = crate::employees::store::find_by_email(conn, typed).await? {
-            return Ok(Some(e));
+            return Ok(vec![e]);
         }
     }
     let ids = crate::directory::store::identities_by_account_name(conn, typed).await?;
     let mut employees: Vec<String> = ids.into_iter().map(|i| i.employee_id).collect();
     employees.sort();
     employees.dedup();
-    match employees.as_slice() {
-        [one] => crate::employees::store::get(conn, one).await,
-        _ => Ok(None),
+    let mut out = Vec::with_capacity(employees.len());
+    for id in employees {
+        if let Some(e) = crate::employees::store::get(conn, &id).await? {
+            out.push(e);
+        }
     }
+    Ok(out)
 }
 
 /// Whom a push for a typed account name would reach.

@@ -956,6 +956,103 @@ async fn the_sign_in_page_never_trips_the_domains_lockout() {
     dc.samba_tool(&["domain", "passwordsettings", "pso", "delete", &pso]);
 }
 
+/// A plain account name two employees share (the same sAMAccountName in two domains): guesses
+/// typed as that name count against each of them (issue 26), so spelling the name another way
+/// (`CORP\\name`) gives nobody a fresh budget: after 4 failures as the shared name, the
+/// employee's right password as `CORP\\name` waits out the delay like any other guess.
+#[tokio::test]
+async fn a_name_shared_by_two_domains_counts_against_each_employee() {
+    let Some(emea) = Dc::emea() else {
+        return;
+    };
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let sam = f.account.rsplit('\\').next().expect("sam").to_owned();
+    let mut other = Corner::new(&emea).await;
+    let dn = other
+        .add_user(&NewUser {
+            sam: &sam,
+            given: Some("Otto"),
+            sn: Some("Emea"),
+            mail: Some(&format!("{sam}@emea.example.test")),
+            ..NewUser::default()
+        })
+        .await;
+    let group = other.group.clone();
+    other.add_member(&group, &dn).await;
+    let input = serde_json::from_value(other.domain_json("emea")).expect("domain");
+    Domains {
+        store: &f.server.state.store,
+        cipher: &f.server.state.cipher,
+    }
+    .create(&Actor::cli(), f.server.clock.now_ms(), &input)
+    .await
+    .expect("domain");
+    let run = f
+        .server
+        .state
+        .syncer()
+        .run(
+            "emea",
+            RunOptions {
+                mode: SyncMode::Full,
+                dry_run: false,
+                force: true,
+                trigger: Trigger::Cli,
+                actor: Actor::cli(),
+            },
+            None,
+        )
+        .await
+        .expect("sync");
+    assert_eq!(run.state, "succeeded", "{:?}", run.message);
+
+    let attempt = |username: String, password: &'static str| {
+        let url = (f.server.url("/login"), f.server.url("/login/password"));
+        async move {
+            let browser = client();
+            let page = browser
+                .get(url.0)
+                .send()
+                .await
+                .expect("page")
+                .text()
+                .await
+                .expect("html");
+            browser
+                .post(url.1)
+                .form(&[
+                    ("csrf_token", field(&page, "csrf_token").as_str()),
+                    ("request", ""),
+                    ("username", username.as_str()),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .expect("sign in")
+                .status()
+        }
+    };
+    for _ in 0..4 {
+        assert_eq!(
+            attempt(sam.clone(), "Wr0ng-Guess!").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attempt(f.account.clone(), USER_PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "the shared name's failures count against this employee too"
+    );
+    f.server.clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        attempt(f.account.clone(), USER_PASSWORD).await,
+        StatusCode::SEE_OTHER,
+        "after the delay the right password signs in"
+    );
+}
+
 /// Revocation, logout, a disabled employee's refresh, client credentials and introspection.
 #[tokio::test]
 async fn revocation_logout_disable_and_introspection() {
