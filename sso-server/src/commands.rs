@@ -36,6 +36,7 @@ pub async fn admin_create(
     config: Config,
     username: &str,
     password: Option<String>,
+    role: crate::admin::roles::Role,
 ) -> Result<Option<String>> {
     let generated = match password {
         Some(_) => None,
@@ -43,16 +44,57 @@ pub async fn admin_create(
     };
     let password = password.or_else(|| generated.clone()).unwrap_or_default();
     let state = app::init(config, Arc::new(SystemClock)).await?;
-    accounts::create_admin(
+    accounts::create_admin_with_role(
         &state.store,
         SystemClock.now_ms(),
         &Actor::cli(),
         username,
         &password,
+        role,
     )
     .await?;
     state.store.close().await;
     Ok(generated)
+}
+
+/// `admin list`: every administrator, a line each (no hashes).
+pub async fn admin_list(config: Config) -> Result<String> {
+    let state = app::init(config, Arc::new(SystemClock)).await?;
+    let admins = accounts::list_admins(&state.store).await?;
+    state.store.close().await;
+    let mut out = String::from("USERNAME\tROLE\tSTATE\tLAST SIGN-IN\n");
+    for a in admins {
+        let last = a
+            .last_login_at
+            .map(|t| crate::clock::from_ms(t).to_string())
+            .unwrap_or_else(|| "never".into());
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{last}\n",
+            a.username,
+            a.role,
+            if a.disabled_at.is_some() {
+                "disabled"
+            } else {
+                "enabled"
+            }
+        ));
+    }
+    Ok(out.trim_end().to_owned())
+}
+
+/// `admin disable|enable|reset|set-role`: one change to an administrator.
+pub async fn admin_change(config: Config, username: &str, change: accounts::Change) -> Result<()> {
+    let state = app::init(config, Arc::new(SystemClock)).await?;
+    let result = accounts::change_admin(
+        &state.store,
+        SystemClock.now_ms(),
+        &Actor::cli(),
+        username,
+        change,
+    )
+    .await;
+    state.store.close().await;
+    result.map(drop)
 }
 
 /// `domain add`: stores a domain (bind password sealed), printing it as JSON.

@@ -206,7 +206,26 @@ enum AdminCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// owner (everything, the default), helpdesk (employees, invitations, keys, unlocks) or
+        /// auditor (read-only).
+        #[arg(long, default_value = "owner")]
+        role: String,
     },
+    /// List the administrators: name, role, enabled or disabled, last sign-in.
+    List,
+    /// Disable an administrator: no sign-in, every session ends.
+    Disable { username: String },
+    /// Enable a disabled administrator again.
+    Enable { username: String },
+    /// Give an administrator a new password (printed once, or read from standard input with
+    /// --password-stdin); every session ends.
+    Reset {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change an administrator's role: owner, helpdesk or auditor.
+    SetRole { username: String, role: String },
 }
 
 #[derive(Subcommand)]
@@ -257,31 +276,7 @@ async fn run(command: Command, config: Config) -> sso_server::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Admin {
-            command:
-                AdminCommand::Create {
-                    username,
-                    password_stdin,
-                },
-        } => {
-            let password = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut line)
-                    .map_err(Error::io("reading the password from standard input"))?;
-                Some(line.trim_end_matches(['\r', '\n']).to_owned())
-            } else {
-                None
-            };
-            let generated = commands::admin_create(config, &username, password).await?;
-            println!("administrator {username} created");
-            if let Some(p) = generated {
-                println!("password: {p}");
-                println!("(shown once; sign in at /admin/login)");
-            }
-            Ok(())
-        }
+        Command::Admin { command } => admin(command, config).await,
         Command::Domain { command } => domain(command, config).await,
         Command::Client { command } => client(command, config).await,
         Command::Keys {
@@ -308,6 +303,70 @@ async fn run(command: Command, config: Config) -> sso_server::Result<()> {
             Ok(())
         }
     }
+}
+
+fn parse_role(role: &str) -> sso_server::Result<sso_server::admin::roles::Role> {
+    sso_server::admin::roles::Role::from_name(role)
+        .ok_or_else(|| Error::validation("--role", "owner, helpdesk or auditor"))
+}
+
+/// The administrators' commands other than `create`.
+async fn admin(command: AdminCommand, config: Config) -> sso_server::Result<()> {
+    use sso_server::admin::accounts::Change;
+    let (username, change) = match command {
+        AdminCommand::Create {
+            username,
+            password_stdin,
+            role,
+        } => {
+            let role = parse_role(&role)?;
+            let password = if password_stdin {
+                Some(read_stdin_line("the password")?)
+            } else {
+                None
+            };
+            let generated = commands::admin_create(config, &username, password, role).await?;
+            println!("administrator {username} created");
+            if let Some(p) = generated {
+                println!("password: {p}");
+                println!("(shown once; sign in at /admin/login)");
+            }
+            return Ok(());
+        }
+        AdminCommand::List => {
+            println!("{}", commands::admin_list(config).await?);
+            return Ok(());
+        }
+        AdminCommand::Disable { username } => (username, Change::Disable),
+        AdminCommand::Enable { username } => (username, Change::Enable),
+        AdminCommand::SetRole { username, role } => (username, Change::Role(parse_role(&role)?)),
+        AdminCommand::Reset {
+            username,
+            password_stdin,
+        } => {
+            let (password, shown) = if password_stdin {
+                (read_stdin_line("the new password")?, false)
+            } else {
+                (sso_server::crypto::random_password(20)?, true)
+            };
+            commands::admin_change(config, &username, Change::Password(password.clone())).await?;
+            println!("administrator {username}: new password set; every session ended");
+            if shown {
+                println!("password: {password}");
+                println!("(shown once)");
+            }
+            return Ok(());
+        }
+    };
+    let what = match &change {
+        Change::Disable => "disabled; every session ended".to_owned(),
+        Change::Enable => "enabled".to_owned(),
+        Change::Role(r) => format!("role is now {}", r.as_str()),
+        Change::Password(_) => String::new(),
+    };
+    commands::admin_change(config, &username, change).await?;
+    println!("administrator {username}: {what}");
+    Ok(())
 }
 
 fn read_stdin_line(what: &str) -> sso_server::Result<String> {

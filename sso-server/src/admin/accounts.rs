@@ -8,6 +8,7 @@ use argon2::Argon2;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::admin::roles::Role;
 use crate::admin::store::accounts::AdminRow;
 use crate::admin::store::sessions::SessionRow;
 use crate::app::AppState;
@@ -103,6 +104,18 @@ pub async fn create_admin(
     username: &str,
     password: &str,
 ) -> Result<AdminRow> {
+    create_admin_with_role(store, now_ms, actor, username, password, Role::Owner).await
+}
+
+/// Creates an administrator with `role`.
+pub async fn create_admin_with_role(
+    store: &Store,
+    now_ms: i64,
+    actor: &Actor,
+    username: &str,
+    password: &str,
+    role: Role,
+) -> Result<AdminRow> {
     let username = validate_username(username)?;
     validate_password(password)?;
     let hash = {
@@ -119,6 +132,8 @@ pub async fn create_admin(
         locked_until: None,
         created_at: now_ms,
         last_login_at: None,
+        role: role.as_str().into(),
+        disabled_at: None,
     };
     let mut tx = store.begin().await?;
     crate::admin::store::accounts::insert(&mut tx, &row)
@@ -133,7 +148,7 @@ pub async fn create_admin(
         actor,
         "admin.created",
         Some(Target::of("admin", &row.id)),
-        json!({ "username": row.username }),
+        json!({ "username": row.username, "role": row.role }),
     )
     .await?;
     tx.commit().await?;
@@ -231,7 +246,8 @@ async fn try_login(
         ),
     };
     let ok = verify_blocking(hash, password.to_owned()).await;
-    let Some(admin) = admin.filter(|_| ok) else {
+    // A disabled administrator gets a wrong password's answer (after the same hash).
+    let Some(admin) = admin.filter(|a| ok && a.disabled_at.is_none()) else {
         let locked = throttle::failed(&mut conn, &name_key, n, &policy, now).await?;
         audit::record(
             &mut conn,
@@ -301,4 +317,92 @@ mod tests {
         assert!(validate_username("ad").is_err());
         assert!(validate_username("a b c").is_err());
     }
+}
+
+/// What the command line changes about an administrator.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Role(Role),
+    Disable,
+    Enable,
+    /// A new password (its sessions end).
+    Password(String),
+}
+
+/// Every administrator: name, role, whether disabled, last sign-in (no hashes).
+pub async fn list_admins(store: &Store) -> Result<Vec<AdminRow>> {
+    let mut conn = store.conn().await?;
+    crate::admin::store::accounts::list(&mut conn).await
+}
+
+/// Changes an administrator (command line); audited. Disabling or a new password ends the
+/// administrator's sessions; the last enabled owner can neither be disabled nor lose the role.
+pub async fn change_admin(
+    store: &Store,
+    now_ms: i64,
+    actor: &Actor,
+    username: &str,
+    change: Change,
+) -> Result<AdminRow> {
+    let mut tx = store.begin().await?;
+    let admin = crate::admin::store::accounts::find_by_username(&mut tx, username.trim())
+        .await?
+        .ok_or(Error::NotFound("administrator"))?;
+    let owners_left = crate::admin::store::accounts::list(&mut tx)
+        .await?
+        .iter()
+        .filter(|a| a.id != admin.id && a.disabled_at.is_none() && a.role == "owner")
+        .count();
+    let takes_the_last_owner = matches!(
+        change,
+        Change::Disable | Change::Role(Role::Helpdesk | Role::Auditor)
+    ) && admin.role == "owner"
+        && owners_left == 0;
+    if takes_the_last_owner {
+        return Err(Error::conflict(
+            None,
+            "this is the last enabled owner: make another administrator owner first",
+        ));
+    }
+    let detail = match &change {
+        Change::Role(r) => {
+            crate::admin::store::accounts::set_role(&mut tx, &admin.id, r.as_str()).await?;
+            json!({ "role": r.as_str() })
+        }
+        Change::Disable => {
+            crate::admin::store::accounts::set_disabled(&mut tx, &admin.id, Some(now_ms)).await?;
+            let ended = crate::admin::store::sessions::delete_of_admin(&mut tx, &admin.id).await?;
+            json!({ "disabled": true, "sessions_ended": ended })
+        }
+        Change::Enable => {
+            crate::admin::store::accounts::set_disabled(&mut tx, &admin.id, None).await?;
+            json!({ "disabled": false })
+        }
+        Change::Password(p) => {
+            validate_password(p)?;
+            let hash = {
+                let p = p.clone();
+                tokio::task::spawn_blocking(move || hash_password(&p))
+                    .await
+                    .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))??
+            };
+            crate::admin::store::accounts::set_password_hash(&mut tx, &admin.id, &hash).await?;
+            let ended = crate::admin::store::sessions::delete_of_admin(&mut tx, &admin.id).await?;
+            json!({ "password_reset": true, "sessions_ended": ended })
+        }
+    };
+    audit::record(
+        &mut tx,
+        now_ms,
+        actor,
+        "admin.changed",
+        Some(Target::of("admin", &admin.id)),
+        detail,
+    )
+    .await?;
+    let after = crate::admin::store::accounts::get(&mut tx, &admin.id)
+        .await?
+        .ok_or(Error::NotFound("administrator"))?;
+    tx.commit().await?;
+    Ok(after)
 }

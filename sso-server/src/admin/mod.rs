@@ -6,6 +6,7 @@ pub mod api;
 pub mod console;
 pub mod pages;
 pub mod password_checks;
+pub mod roles;
 pub mod session;
 pub mod store;
 

@@ -74,6 +74,8 @@ pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
 pub struct AdminSession {
     pub admin_id: String,
     pub username: String,
+    /// What this administrator may do (checked on every request where the session resolves).
+    pub role: crate::admin::roles::Role,
     pub csrf_token: String,
     pub token_hash: Vec<u8>,
     pub ip: Option<String>,
@@ -117,15 +119,27 @@ pub async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<AdminSess
         crate::admin::store::sessions::delete(&mut conn, &hash).await?;
         return Ok(None);
     }
-    let Some(admin) = crate::admin::store::accounts::get(&mut conn, &row.admin_id).await? else {
+    let Some(admin) = crate::admin::store::accounts::get(&mut conn, &row.admin_id)
+        .await?
+        .filter(|a| a.disabled_at.is_none())
+    else {
         return Ok(None);
     };
+    // The role is checked here, for every console page and API call alike.
+    let role = crate::admin::roles::Role::parse(&admin.role);
+    if !crate::admin::roles::allows(role, &parts.method, parts.uri.path()) {
+        return Err(Error::Forbidden(format!(
+            "an administrator with the {} role may not do this",
+            role.as_str()
+        )));
+    }
     if now - row.last_seen_at >= TOUCH_EVERY_MS {
         crate::admin::store::sessions::touch(&mut conn, &hash, now).await?;
     }
     Ok(Some(AdminSession {
         admin_id: admin.id,
         username: admin.username,
+        role,
         csrf_token: row.csrf_token,
         token_hash: hash,
         ip: client_ip(parts, &state.config.trusted_proxies),

@@ -19,6 +19,7 @@ mod oidc;
 mod process;
 mod push;
 mod push_services;
+mod roles;
 mod rotation_faults;
 mod store;
 mod support;

@@ -219,6 +219,8 @@ async fn admins_sessions_audit_secrets_repositories() {
             locked_until: None,
             created_at: 5,
             last_login_at: None,
+            role: "owner".into(),
+            disabled_at: None,
         };
         sso_server::admin::store::accounts::insert(&mut c, &admin)
             .await

@@ -63,3 +63,12 @@ pub async fn delete_expired(conn: &mut Conn, now_ms: i64) -> Result<u64> {
         .await?;
     Ok(done.rows_affected())
 }
+
+/// Ends every session of an administrator (disabled, password reset); how many.
+pub async fn delete_of_admin(conn: &mut Conn, admin_id: &str) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM admin_session WHERE admin_id = $1")
+        .bind(admin_id)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
