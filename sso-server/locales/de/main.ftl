@@ -27,10 +27,9 @@ signin-passkey-button = Passkey verwenden
 signin-needs-js = Die Bestätigung auf dem Telefon braucht JavaScript in diesem Browser. Verwenden Sie stattdessen einen Code aus der Telefon-App oder Ihr Domänenpasswort.
 signin-error-csrf = Das Formular ist abgelaufen oder kam von einer anderen Website. Bitte melden Sie sich erneut an.
 signin-error-throttled = Zu viele fehlgeschlagene Anmeldungen aus Ihrem Netzwerk. Versuchen Sie es in { $seconds } Sekunden erneut.
-signin-error-directory = Ihre Domäne ist gerade nicht erreichbar. Versuchen Sie es gleich noch einmal oder verwenden Sie einen Passkey.
 signin-error-code = Falsches Konto oder falscher Code, oder dieses Konto kann sich hier gerade nicht anmelden (nach Fehlversuchen wartet es eine Weile). Codes wechseln alle 30 Sekunden und gelten einmal.
 signin-error-codes-paused = Die Anmeldung mit Offline-Codes ist nach zu vielen falschen Codes im Unternehmen für heute ausgesetzt. Bestätigen Sie auf Ihrem Telefon oder verwenden Sie einen Passkey.
-signin-error-password = Falsches Konto oder falsches Passwort, oder dieses Konto kann sich hier gerade nicht anmelden (nach Fehlversuchen wartet es eine Weile).
+signin-error-password = Falsches Konto oder falsches Passwort, oder dieses Konto kann sich hier gerade nicht anmelden (nach Fehlversuchen wartet es eine Weile, oder seine Domäne ist nicht erreichbar). Ein Passkey oder Ihr Telefon funktioniert vielleicht trotzdem.
 signin-error-passkey = Mit diesem Passkey ist keine Anmeldung möglich.
 
 ## Meldungen des Seitenskripts

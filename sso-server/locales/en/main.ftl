@@ -27,10 +27,9 @@ signin-passkey-button = Use a passkey
 signin-needs-js = Approving on your phone needs JavaScript in this browser. Use a code from the phone app or your domain password instead.
 signin-error-csrf = The form expired or came from another site. Please sign in again.
 signin-error-throttled = Too many failed sign-ins from your network. Try again in { $seconds } seconds.
-signin-error-directory = Your domain cannot be reached right now. Try again shortly, or use a passkey.
 signin-error-code = Wrong account or code, or this account cannot sign in here right now (after failed attempts it waits a while). Codes change every 30 seconds and work once.
 signin-error-codes-paused = Sign-in with offline codes is paused for today after too many wrong codes across the company. Approve on your phone or use a passkey.
-signin-error-password = Wrong account or password, or this account cannot sign in here right now (after failed attempts it waits a while).
+signin-error-password = Wrong account or password, or this account cannot sign in here right now (after failed attempts it waits a while, or its domain cannot be reached). A passkey or your phone may still work.
 signin-error-passkey = This passkey could not sign you in.
 
 ## Messages the page's script shows

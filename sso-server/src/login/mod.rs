@@ -580,7 +580,9 @@ where
                 tokio::time::sleep(rest).await;
             }
             let msg = crate::i18n::current().t(match (&failed, attempt.method) {
-                (Some(Err(Failure::DirectoryUnavailable(_))), _) => "signin-error-directory",
+                // An unreachable domain answers like a wrong password: a known name must not
+                // get another answer than an unknown one (the audit and the log say why).
+                (Some(Err(Failure::DirectoryUnavailable(_))), _) => "signin-error-password",
                 (Some(Err(Failure::CodesPaused)), _) => "signin-error-codes-paused",
                 (_, "offline_code") => "signin-error-code",
                 _ => "signin-error-password",

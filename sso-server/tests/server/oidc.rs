@@ -1053,6 +1053,89 @@ async fn a_name_shared_by_two_domains_counts_against_each_employee() {
     );
 }
 
+/// While the domain's DC cannot be reached, a known account name and an unknown one get the same
+/// answer (issue 26): before, the known one was told that its domain was down, which told an
+/// attacker that the name exists.
+#[tokio::test]
+async fn a_dc_that_is_down_does_not_tell_known_names_from_unknown() {
+    let Some(f) = setup(Db::Sqlite).await else {
+        return;
+    };
+    let admin = client();
+    let csrf = f
+        .server
+        .api_login(
+            &admin,
+            crate::support::ADMIN,
+            crate::support::ADMIN_PASSWORD,
+        )
+        .await;
+    let (_, domains) = call(
+        &admin,
+        Method::GET,
+        f.server.url("/api/v1/directory/domains"),
+        &csrf,
+        None,
+    )
+    .await;
+    let id = domains[0]["id"].as_str().expect("domain").to_owned();
+    // The DC goes away: the domain now points at a port nothing listens on.
+    let mut body = f.corner.domain_json("corp");
+    body["urls"] = json!(["ldaps://127.0.0.1:1"]);
+    body["timeout_seconds"] = json!(2);
+    let (status, e) = call(
+        &admin,
+        Method::PUT,
+        f.server.url(&format!("/api/v1/directory/domains/{id}")),
+        &csrf,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 200, "{e}");
+    let answer = |username: String| {
+        let url = (f.server.url("/login"), f.server.url("/login/password"));
+        async move {
+            let browser = client();
+            let page = browser
+                .get(url.0)
+                .send()
+                .await
+                .expect("page")
+                .text()
+                .await
+                .expect("html");
+            let resp = browser
+                .post(url.1)
+                .form(&[
+                    ("csrf_token", field(&page, "csrf_token").as_str()),
+                    ("request", ""),
+                    ("username", username.as_str()),
+                    ("password", USER_PASSWORD),
+                ])
+                .send()
+                .await
+                .expect("sign in");
+            let status = resp.status();
+            let html = resp.text().await.expect("html");
+            let error = html
+                .split("id=\"signin-error\">")
+                .nth(1)
+                .and_then(|r| r.split('<').next())
+                .unwrap_or_default()
+                .to_owned();
+            (status, error)
+        }
+    };
+    let known = answer(f.account.clone()).await;
+    let unknown = answer(format!("CORP\\nobody{}", f.corner.tag)).await;
+    assert_eq!(known.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(known, unknown);
+    assert!(
+        !known.1.is_empty() && !known.1.contains("cannot be reached right now"),
+        "{known:?}"
+    );
+}
+
 /// Revocation, logout, a disabled employee's refresh, client credentials and introspection.
 #[tokio::test]
 async fn revocation_logout_disable_and_introspection() {
