@@ -133,6 +133,45 @@ async fn setup_with(
     })
 }
 
+/// A password sign-in from a fresh browser (no device token, no session), optionally from
+/// another address (`X-Forwarded-For`, for servers that trust the test's loopback proxy): the
+/// status and the page's error text.
+async fn password_attempt(
+    server: &TestServer,
+    username: &str,
+    password: &str,
+    from: Option<&str>,
+) -> (StatusCode, String) {
+    let browser = client();
+    let page = browser
+        .get(server.url("/login"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("html");
+    let mut req = browser.post(server.url("/login/password")).form(&[
+        ("csrf_token", field(&page, "csrf_token").as_str()),
+        ("request", ""),
+        ("username", username),
+        ("password", password),
+    ]);
+    if let Some(ip) = from {
+        req = req.header("x-forwarded-for", ip);
+    }
+    let resp = req.send().await.expect("sign in");
+    let status = resp.status();
+    let html = resp.text().await.expect("html");
+    let error = html
+        .split("id=\"signin-error\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap_or_default()
+        .to_owned();
+    (status, error)
+}
+
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -831,28 +870,10 @@ async fn guessing_from_anywhere_never_locks_the_owner_out() {
         for i in 0..50u8 {
             let f = f.clone();
             attempts.spawn(async move {
-                let browser = client();
-                let page = browser
-                    .get(f.server.url("/login"))
-                    .send()
+                let from = format!("198.51.100.{i}");
+                password_attempt(&f.server, &f.account, "Wr0ng-Guess!", Some(&from))
                     .await
-                    .expect("login page")
-                    .text()
-                    .await
-                    .expect("html");
-                browser
-                    .post(f.server.url("/login/password"))
-                    .header("x-forwarded-for", format!("198.51.100.{i}"))
-                    .form(&[
-                        ("csrf_token", field(&page, "csrf_token").as_str()),
-                        ("request", ""),
-                        ("username", f.account.as_str()),
-                        ("password", "Wr0ng-Guess!"),
-                    ])
-                    .send()
-                    .await
-                    .expect("guess")
-                    .status()
+                    .0
             });
         }
         while let Some(status) = attempts.join_next().await {
@@ -902,28 +923,9 @@ async fn the_sign_in_page_never_trips_the_domains_lockout() {
     ]);
     dc.samba_tool(&["domain", "passwordsettings", "pso", "apply", &pso, &sam]);
     for i in 0..12u8 {
-        let browser = client();
-        let page = browser
-            .get(f.server.url("/login"))
-            .send()
-            .await
-            .expect("login page")
-            .text()
-            .await
-            .expect("html");
-        let status = browser
-            .post(f.server.url("/login/password"))
-            .header("x-forwarded-for", format!("198.51.100.{i}"))
-            .form(&[
-                ("csrf_token", field(&page, "csrf_token").as_str()),
-                ("request", ""),
-                ("username", f.account.as_str()),
-                ("password", "Wr0ng-Guess!"),
-            ])
-            .send()
-            .await
-            .expect("guess")
-            .status();
+        let from = format!("198.51.100.{i}");
+        let (status, _) =
+            password_attempt(&f.server, &f.account, "Wr0ng-Guess!", Some(&from)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     let found = f
@@ -1009,30 +1011,8 @@ async fn a_name_shared_by_two_domains_counts_against_each_employee() {
     assert_eq!(run.state, "succeeded", "{:?}", run.message);
 
     let attempt = |username: String, password: &'static str| {
-        let url = (f.server.url("/login"), f.server.url("/login/password"));
-        async move {
-            let browser = client();
-            let page = browser
-                .get(url.0)
-                .send()
-                .await
-                .expect("page")
-                .text()
-                .await
-                .expect("html");
-            browser
-                .post(url.1)
-                .form(&[
-                    ("csrf_token", field(&page, "csrf_token").as_str()),
-                    ("request", ""),
-                    ("username", username.as_str()),
-                    ("password", password),
-                ])
-                .send()
-                .await
-                .expect("sign in")
-                .status()
-        }
+        let server = &f.server;
+        async move { password_attempt(server, &username, password, None).await.0 }
     };
     for _ in 0..4 {
         assert_eq!(
@@ -1093,38 +1073,8 @@ async fn a_dc_that_is_down_does_not_tell_known_names_from_unknown() {
     .await;
     assert_eq!(status, 200, "{e}");
     let answer = |username: String| {
-        let url = (f.server.url("/login"), f.server.url("/login/password"));
-        async move {
-            let browser = client();
-            let page = browser
-                .get(url.0)
-                .send()
-                .await
-                .expect("page")
-                .text()
-                .await
-                .expect("html");
-            let resp = browser
-                .post(url.1)
-                .form(&[
-                    ("csrf_token", field(&page, "csrf_token").as_str()),
-                    ("request", ""),
-                    ("username", username.as_str()),
-                    ("password", USER_PASSWORD),
-                ])
-                .send()
-                .await
-                .expect("sign in");
-            let status = resp.status();
-            let html = resp.text().await.expect("html");
-            let error = html
-                .split("id=\"signin-error\">")
-                .nth(1)
-                .and_then(|r| r.split('<').next())
-                .unwrap_or_default()
-                .to_owned();
-            (status, error)
-        }
+        let server = &f.server;
+        async move { password_attempt(server, &username, USER_PASSWORD, None).await }
     };
     let known = answer(f.account.clone()).await;
     let unknown = answer(format!("CORP\\nobody{}", f.corner.tag)).await;

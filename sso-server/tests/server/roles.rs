@@ -192,10 +192,7 @@ async fn the_command_line_manages_administrators() {
         "helpdesk",
     ]));
     assert!(out.status.success());
-    let hank_password = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("password: ").map(str::to_owned))
-        .expect("password");
+    let hank_password = printed_password(&out);
     let list =
         String::from_utf8_lossy(&run(cmd(dir.path()).args(["admin", "list"])).stdout).into_owned();
     assert!(list.contains("hank\thelpdesk\tenabled"), "{list}");
@@ -212,47 +209,38 @@ async fn the_command_line_manages_administrators() {
     assert!(list.contains("hank\tauditor\tdisabled"), "{list}");
     // Disabled: the right password is refused; enabled again: it signs in.
     let srv = crate::process::start_on(dir.path(), crate::process::free_port(), &[]).await;
-    let sign_in = |password: String| {
-        let url = format!("{}/api/v1/session", srv.base);
-        async move {
-            client()
-                .post(url)
-                .json(&json!({"username": "hank", "password": password}))
-                .send()
-                .await
-                .expect("login")
-                .status()
-                .as_u16()
-        }
-    };
-    assert_eq!(sign_in(hank_password.clone()).await, 401);
+    assert_eq!(hank_signs_in(&srv.base, &hank_password).await, 401);
     drop(srv);
     let out = run(cmd(dir.path()).args(["admin", "enable", "hank"]));
     assert!(out.status.success());
     let out = run(cmd(dir.path()).args(["admin", "reset", "hank"]));
     assert!(out.status.success());
-    let new_password = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("password: ").map(str::to_owned))
-        .expect("new password");
+    let new_password = printed_password(&out);
     let srv = crate::process::start_on(dir.path(), crate::process::free_port(), &[]).await;
-    let sign_in = |password: String| {
-        let url = format!("{}/api/v1/session", srv.base);
-        async move {
-            client()
-                .post(url)
-                .json(&json!({"username": "hank", "password": password}))
-                .send()
-                .await
-                .expect("login")
-                .status()
-                .as_u16()
-        }
-    };
     assert_eq!(
-        sign_in(hank_password).await,
+        hank_signs_in(&srv.base, &hank_password).await,
         401,
         "the old password is gone"
     );
-    assert_eq!(sign_in(new_password).await, 200);
+    assert_eq!(hank_signs_in(&srv.base, &new_password).await, 200);
+}
+
+/// The password a command printed ("password: …").
+fn printed_password(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("password: ").map(str::to_owned))
+        .expect("a printed password")
+}
+
+/// The helpdesk admin `hank` signs in at the server `base`: the status.
+async fn hank_signs_in(base: &str, password: &str) -> u16 {
+    client()
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({"username": "hank", "password": password}))
+        .send()
+        .await
+        .expect("login")
+        .status()
+        .as_u16()
 }
