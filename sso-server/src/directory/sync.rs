@@ -664,12 +664,57 @@ impl Syncer {
         row: &mut RunRow,
     ) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        crate::employees::store::insert_many(&mut tx, &plan.new_employees).await?;
+        // A person another run imported since this plan was made (two domains synced at the
+        // same moment, sharing an employee) is merged by e-mail here, in this transaction: the
+        // identity joins that employee instead of the run failing on the unique e-mail.
+        let inserted =
+            crate::employees::store::insert_many_new(&mut tx, &plan.new_employees).await?;
+        let mut merged_into: HashMap<String, String> = HashMap::new();
+        for e in plan
+            .new_employees
+            .iter()
+            .filter(|e| !inserted.contains(&e.id))
+        {
+            let existing = match &e.email {
+                Some(email) => crate::employees::store::find_by_email(&mut tx, email).await?,
+                None => None,
+            };
+            let existing = existing.ok_or_else(|| {
+                Error::Internal(format!(
+                    "employee {} was not inserted and has no twin",
+                    e.id
+                ))
+            })?;
+            merged_into.insert(e.id.clone(), existing.id);
+        }
+        let identity_writes: Vec<_> = plan
+            .identity_writes
+            .iter()
+            .map(|i| {
+                let mut i = i.clone();
+                if let Some(to) = merged_into.get(&i.employee_id) {
+                    i.employee_id = to.clone();
+                }
+                i
+            })
+            .collect();
+        if !merged_into.is_empty() {
+            let n = i64::try_from(merged_into.len()).unwrap_or(i64::MAX);
+            row.added -= n;
+            row.merged += n;
+            let note = format!(
+                "{n} imported at the same moment by another domain's run: merged by e-mail"
+            );
+            row.message = Some(match row.message.take() {
+                Some(m) => format!("{m}; {note}"),
+                None => note,
+            });
+        }
         let mut invited = 0u64;
         for e in &plan.changed_employees {
             crate::employees::store::update(&mut tx, e).await?;
         }
-        crate::directory::store::upsert_identities(&mut tx, &plan.identity_writes).await?;
+        crate::directory::store::upsert_identities(&mut tx, &identity_writes).await?;
         let states: HashMap<&str, &str> = plan
             .changed_employees
             .iter()
@@ -702,8 +747,19 @@ impl Syncer {
             .await?;
         }
         // Imported employees are invited to SSO when the domain says so (same transaction).
+        // Only active employees are invited: one disabled member must not fail the run; the
+        // report says who was not invited, and why.
+        let mut not_invited = 0u64;
         if domain.row.invite_on_import != 0 {
-            for e in plan.new_employees.iter().filter(|e| e.email.is_some()) {
+            for e in plan
+                .new_employees
+                .iter()
+                .filter(|e| e.email.is_some() && inserted.contains(&e.id))
+            {
+                if e.state != State::Active.as_str() {
+                    not_invited += 1;
+                    continue;
+                }
                 crate::enrol::invitations::create_in(
                     &self.invitations(),
                     &mut tx,
@@ -714,8 +770,18 @@ impl Syncer {
                 invited += 1;
             }
         }
-        if invited > 0 {
-            let note = format!("{invited} imported employees invited");
+        for note in [
+            (invited > 0).then(|| format!("{invited} imported employees invited")),
+            (not_invited > 0).then(|| {
+                format!(
+                    "{not_invited} imported employees not invited: their accounts are disabled \
+                     in the directory"
+                )
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        {
             row.message = Some(match row.message.take() {
                 Some(m) => format!("{m}; {note}"),
                 None => note,

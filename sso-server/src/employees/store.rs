@@ -155,6 +155,32 @@ pub async fn all(conn: &mut Conn) -> Result<Vec<EmployeeRow>> {
         .await?)
 }
 
+/// Inserts many employees with multi-row statements (a directory import), leaving out those
+/// whose e-mail another employee has meanwhile (a concurrent run imported the same person);
+/// returns the ids it inserted.
+pub async fn insert_many_new(
+    conn: &mut Conn,
+    rows: &[EmployeeRow],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut inserted = std::collections::HashSet::new();
+    for chunk in rows.chunks(crate::store::BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO employee (id, given_name, family_name, display_name, email, email_norm, \
+             phone, department, title, source, state, sort_key, search_text, created_at, \
+             updated_at) VALUES {} ON CONFLICT (email_norm) DO NOTHING RETURNING id",
+            crate::store::values_placeholders(chunk.len(), 15)
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = bind_fields(q, e).bind(e.created_at).bind(e.updated_at);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            inserted.insert(sqlx::Row::try_get::<String, _>(&row, 0)?);
+        }
+    }
+    Ok(inserted)
+}
+
 /// Inserts many employees with multi-row statements (a directory import).
 pub async fn insert_many(conn: &mut Conn, rows: &[EmployeeRow]) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(crate::store::BATCH_ROWS) {

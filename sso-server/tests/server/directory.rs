@@ -1380,3 +1380,113 @@ async fn a_run_marked_interrupted_applies_nothing_when_it_resumes() {
         "nothing was applied"
     );
 }
+
+/// Issue 27: two domains that share employees, synced at the same moment (as the hourly schedule
+/// starts them), 20 times on each backend: every run succeeds, and every shared person is one
+/// employee with both identities, whichever run imported them first (the other merges by e-mail
+/// in its own transaction instead of failing on the unique e-mail).
+#[tokio::test]
+async fn two_domains_synced_at_once_share_employees_without_failing() {
+    let (Some(corp), Some(emea)) = (Dc::corp(), Dc::emea()) else {
+        return;
+    };
+    for db in backends() {
+        let server = TestServer::start(db).await;
+        let mut c1 = Corner::new(&corp).await;
+        let mut c2 = Corner::new(&emea).await;
+        let (g1, g2) = (c1.group.clone(), c2.group.clone());
+        add_domain(&server, &c1, "corp").await;
+        add_domain(&server, &c2, "emea").await;
+        for round in 0..20 {
+            let t = format!("{}{round}", &c1.tag[..6]);
+            let email = format!("jane.{t}@example.test");
+            let sam = format!("j{t}");
+            let d1 = c1
+                .add_user(&user(
+                    &sam,
+                    "Jane",
+                    &format!("Doe{round}"),
+                    Some(&email.to_uppercase()),
+                ))
+                .await;
+            c1.add_member(&g1, &d1).await;
+            let d2 = c2
+                .add_user(&user(&sam, "Jane", &format!("Doe{round}"), Some(&email)))
+                .await;
+            c2.add_member(&g2, &d2).await;
+            let (a, b) = tokio::join!(
+                sync_with(&server, "corp", opts(SyncMode::Full)),
+                sync_with(&server, "emea", opts(SyncMode::Full)),
+            );
+            for (run, report) in [&a, &b] {
+                assert_eq!(
+                    run.state, "succeeded",
+                    "{db:?} round {round}: {:?} {:?}",
+                    run.message, report.errors
+                );
+            }
+            let list = employees(&server).await;
+            let jane = by_email(&list, &email);
+            let ids = identities(&server).await;
+            let hers: Vec<_> = ids.iter().filter(|i| i.employee_id == jane.id).collect();
+            assert_eq!(hers.len(), 2, "{db:?} round {round}: {hers:?}");
+            assert_eq!(
+                list.iter()
+                    .filter(|e| e.email.as_deref().map(str::to_lowercase) == Some(email.clone()))
+                    .count(),
+                1,
+                "{db:?} round {round}: one employee"
+            );
+        }
+    }
+}
+
+/// Issue 27: with "invite imported employees" on, a newly synced member who is disabled in AD
+/// (and has an e-mail) no longer fails the run: the member is imported inactive and not invited,
+/// the others are invited, and the run's message says why.
+#[tokio::test]
+async fn a_disabled_member_does_not_fail_an_inviting_run() {
+    let Some(dc) = Dc::corp() else { return };
+    let server = TestServer::start(Db::Sqlite).await;
+    let mut c = Corner::new(&dc).await;
+    let group = c.group.clone();
+    let t = c.tag.clone();
+    let active_mail = format!("active.{t}@corp.example.test");
+    let disabled_mail = format!("disabled.{t}@corp.example.test");
+    let d1 = c
+        .add_user(&user(&format!("a{t}"), "Ann", "Active", Some(&active_mail)))
+        .await;
+    let d2 = c
+        .add_user(&NewUser {
+            sam: &format!("d{t}"),
+            given: Some("Dan"),
+            sn: Some("Disabled"),
+            mail: Some(&disabled_mail),
+            disabled: true,
+            ..NewUser::default()
+        })
+        .await;
+    c.add_member(&group, &d1).await;
+    c.add_member(&group, &d2).await;
+    let mut d = c.domain_json("corp");
+    d["invite_on_import"] = json!(true);
+    add_domain_json(&server, d).await;
+    let (run, _) = sync(&server, "corp").await;
+    let message = run.message.unwrap_or_default();
+    assert!(
+        message.contains("1 imported employees invited"),
+        "{message}"
+    );
+    assert!(
+        message.contains("1 imported employees not invited: their accounts are disabled"),
+        "{message}"
+    );
+    let list = employees(&server).await;
+    assert_ne!(by_email(&list, &disabled_mail).state, "active");
+    let mut conn = server.state.store.conn().await.expect("conn");
+    let invitations = sso_server::enrol::store::list(&mut conn, None, 10)
+        .await
+        .expect("list");
+    assert_eq!(invitations.len(), 1);
+    assert_eq!(invitations[0].email, active_mail);
+}
