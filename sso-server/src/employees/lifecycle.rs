@@ -88,6 +88,8 @@ pub async fn deactivate(
         sessions, grants, ..
     } = end_sign_ins(conn, now_ms, employee_id).await?;
     let devices = crate::push::store::revoke_devices_of(conn, employee_id, None, now_ms).await?;
+    // A leaver's invitation links die with their access.
+    let invitations = crate::enrol::store::revoke_pending_of(conn, employee_id, now_ms).await?;
     let keys = crate::keys::deactivate_keys_of(conn, employee_id, now_ms).await?;
     audit::record(
         conn,
@@ -95,7 +97,7 @@ pub async fn deactivate(
         actor,
         "employee.deactivated",
         Some(Target::of("employee", employee_id)),
-        json!({ "reason": reason.as_str(), "sessions_ended": sessions, "grants_revoked": grants, "devices_revoked": devices, "keys_deactivated": keys }),
+        json!({ "reason": reason.as_str(), "sessions_ended": sessions, "grants_revoked": grants, "devices_revoked": devices, "keys_deactivated": keys, "invitations_revoked": invitations }),
     )
     .await
 }

@@ -57,7 +57,11 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Resul
         else {
             return Ok(gone());
         };
-        let Some(employee) = crate::employees::store::get(&mut conn, &inv.employee_id).await?
+        // A leaver's link (or any employee who may no longer sign in) is a dead link: the
+        // page says so, in the employee's language; nothing is registered through it.
+        let Some(employee) = crate::employees::store::get(&mut conn, &inv.employee_id)
+            .await?
+            .filter(|e| e.state == crate::employees::State::Active.as_str())
         else {
             return Ok(gone());
         };

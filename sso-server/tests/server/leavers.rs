@@ -361,3 +361,92 @@ async fn the_employee_page_shows_where_each_field_comes_from() {
         "{page}"
     );
 }
+
+/// Issue 27: a leaver's pending invitation is revoked in the run that deactivates them, and its
+/// link answers a page in the employee's language (not JSON) that registers nothing.
+#[tokio::test]
+async fn a_leavers_invitation_link_is_a_page_that_registers_nothing() {
+    let Some(dc) = Dc::corp() else { return };
+    let server = TestServer::start(Db::Sqlite).await;
+    let (admin, csrf) = server.admin_client().await;
+    let mut c = Corner::new(&dc).await;
+    let group = c.group.clone();
+    let t = c.tag.clone();
+    let mail = format!("leaving.{t}@corp.example.test");
+    let dn = c
+        .add_user(&user(&format!("l{t}"), "Lee", "Ving", Some(&mail)))
+        .await;
+    c.add_member(&group, &dn).await;
+    add_domain_json(&server, domain_json(&c, "corp")).await;
+    sync_with(&server, "corp", opts(SyncMode::Full)).await;
+    let id = by_email(&employees(&server).await, &mail).id.clone();
+    let (status, inv) = api(
+        &server,
+        &admin,
+        &csrf,
+        Method::POST,
+        &format!("/api/v1/employees/{id}/invitations"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{inv}");
+    let link = inv["link"].as_str().expect("link").to_owned();
+    let path = link
+        .find("/invite/")
+        .map(|i| link[i..].to_owned())
+        .expect("invite path");
+    let page = crate::support::client()
+        .get(server.url(&path))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200, "the invitation works while employed");
+
+    // The employee leaves: removed from the sync group, the next (forced) run deactivates them.
+    c.remove_member(&group, &dn).await;
+    let mut o = opts(SyncMode::Full);
+    o.force = true;
+    let (run, _) = sync_with(&server, "corp", o).await;
+    assert_eq!(run.state, "succeeded");
+    let (_, list) = api(
+        &server,
+        &admin,
+        &csrf,
+        Method::GET,
+        &format!("/api/v1/employees/{id}/invitations"),
+        None,
+    )
+    .await;
+    assert_eq!(list[0]["state"], "revoked", "{list}");
+    for lang in ["en", "de"] {
+        let page = crate::support::client()
+            .get(server.url(&path))
+            .header("accept-language", lang)
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(page.status(), 404);
+        let ctype = page.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert!(ctype.starts_with("text/html"), "{ctype}");
+        let html = page.text().await.expect("html");
+        let want = if lang == "de" {
+            "zurückgezogen"
+        } else {
+            "withdrawn"
+        };
+        assert!(html.contains(want), "{lang}: {html}");
+        assert!(
+            !html.contains("hideez-auth://register"),
+            "no QR code on a dead link"
+        );
+    }
+    // No enrolment was made for the dead link: the employee has no way to register through it.
+    let mut conn = server.state.store.conn().await.expect("conn");
+    let devices = sso_server::push::store::active_devices_of(&mut conn, &id)
+        .await
+        .expect("devices");
+    assert!(devices.is_empty());
+}
