@@ -1490,3 +1490,67 @@ async fn a_disabled_member_does_not_fail_an_inviting_run() {
     assert_eq!(invitations.len(), 1);
     assert_eq!(invitations[0].email, active_mail);
 }
+
+/// Issue 27: `PATCH` of a domain changes only the fields sent; the bind password is kept (the
+/// connection test still binds), and an unknown field is named.
+#[tokio::test]
+async fn patching_a_domain_changes_only_what_is_sent() {
+    let Some(dc) = Dc::corp() else { return };
+    let server = TestServer::start(Db::Sqlite).await;
+    let (admin, csrf) = server.admin_client().await;
+    let c = Corner::new(&dc).await;
+    add_domain(&server, &c, "corp").await;
+    let (_, before) = call(
+        &admin,
+        Method::GET,
+        server.url("/api/v1/directory/domains/corp"),
+        &csrf,
+        None,
+    )
+    .await;
+    let id = before["id"].as_str().expect("id").to_owned();
+    let url = server.url(&format!("/api/v1/directory/domains/{id}"));
+    let (status, after) = call(
+        &admin,
+        Method::PATCH,
+        url.clone(),
+        &csrf,
+        Some(json!({"max_removal_percent": 25})),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{after}");
+    assert_eq!(after["max_removal_percent"], 25);
+    let mut expected = before.clone();
+    expected["max_removal_percent"] = json!(25);
+    for (k, v) in expected.as_object().expect("object") {
+        if k != "updated_at" {
+            assert_eq!(&after[k], v, "{k} changed");
+        }
+    }
+    let (status, tested) = call(
+        &admin,
+        Method::POST,
+        server.url(&format!("/api/v1/directory/domains/{id}/test")),
+        &csrf,
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{tested}");
+    assert_eq!(tested["ok"], true, "the bind password was kept: {tested}");
+    let (status, e) = call(
+        &admin,
+        Method::PATCH,
+        url,
+        &csrf,
+        Some(json!({"max_removal_precent": 5})),
+    )
+    .await;
+    assert_eq!(
+        (status, e["field"].as_str()),
+        (
+            reqwest::StatusCode::BAD_REQUEST,
+            Some("max_removal_precent")
+        ),
+        "{e}"
+    );
+}

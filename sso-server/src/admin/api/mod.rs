@@ -39,6 +39,7 @@ use crate::app::AppState;
         directory::create_domain,
         directory::get_domain,
         directory::update_domain,
+        directory::patch_domain,
         directory::delete_domain,
         directory::test_domain,
         directory::start_sync,
@@ -119,6 +120,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/directory/domains/{id}",
             get(directory::get_domain)
                 .put(directory::update_domain)
+                .patch(directory::patch_domain)
                 .delete(directory::delete_domain),
         )
         .route(

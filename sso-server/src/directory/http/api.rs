@@ -89,6 +89,80 @@ pub async fn update_domain(
     ))
 }
 
+/// The fields of a domain that `PATCH` may change: those of [`DomainInput`].
+const PATCHABLE: &[&str] = &[
+    "kind",
+    "name",
+    "urls",
+    "tls_mode",
+    "allow_plain",
+    "ca_pem",
+    "bind_dn",
+    "bind_password",
+    "base_dn",
+    "netbios_name",
+    "sync_group",
+    "rotation_group",
+    "invite_on_import",
+    "max_removal_percent",
+    "max_removal_count",
+    "hold_all_when_refused",
+    "timeout_seconds",
+    "enabled",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "client_certificate",
+    "group_id",
+    "authority_url",
+    "graph_url",
+];
+
+#[utoipa::path(patch, path = "/api/v1/directory/domains/{id}", operation_id = "patch_domain", tag = "directory",
+    request_body(content = Object, description = "Only the fields to change (those of the domain's input); the bind password and the client secret are kept unless sent"),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = DomainView),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+    ))]
+pub async fn patch_domain(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<String>,
+    ApiJson(changes): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<DomainView>> {
+    let id = uuid_param(&id)?;
+    if let Some(unknown) = changes.keys().find(|k| !PATCHABLE.contains(&k.as_str())) {
+        return Err(Error::validation(
+            unknown.clone(),
+            "not a field of a domain",
+        ));
+    }
+    // The domain as it is, in the input's shape (secrets absent: kept unless sent), with the
+    // changes laid over it.
+    let current = domains(&state).get(&id.to_string()).await?;
+    let mut merged = serde_json::to_value(&current)
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    merged.retain(|k, v| PATCHABLE.contains(&k.as_str()) && !v.is_null());
+    merged.insert(
+        "allow_plain".into(),
+        serde_json::Value::Bool(current.tls_mode == crate::directory::ldap::TlsMode::Plain),
+    );
+    merged.extend(changes);
+    let input: DomainInput = serde_path_to_error::deserialize(serde_json::Value::Object(merged))
+        .map_err(|e| Error::validation(e.path().to_string(), e.inner().to_string()))?;
+    Ok(Json(
+        domains(&state)
+            .update(&admin.actor(), state.clock.now_ms(), id, &input)
+            .await?,
+    ))
+}
+
 #[utoipa::path(delete, path = "/api/v1/directory/domains/{id}", operation_id = "delete_domain", tag = "directory",
     params(("id" = Uuid, Path)),
     responses(
