@@ -549,6 +549,16 @@ impl Config {
         Ok(())
     }
 
+    /// The SQLite file the server uses when no database URL is configured (absolute), or `None`
+    /// when a database URL is configured.
+    pub fn default_sqlite_path(&self) -> Result<Option<PathBuf>> {
+        if self.database.url.is_some() {
+            return Ok(None);
+        }
+        // Without `.` components, so the path shown is the one a person would type.
+        absolute(&self.data_dir.join("sso.db")).map(|p| Some(p.components().collect()))
+    }
+
     /// The database URL in use: the configured one or SQLite inside the data folder.
     pub fn database_url(&self) -> Result<String> {
         if let Some(url) = &self.database.url {

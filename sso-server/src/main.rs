@@ -268,7 +268,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// A command that works on the server's data (not `serve`, `migrate`, `config check` or
+/// `admin create`) refuses to make a new, empty SQLite database: run from another folder, the
+/// relative data folder would be another one, and the command would act on nothing. The error
+/// names the path it would have used.
+fn needs_existing_database(command: &Command, config: &Config) -> sso_server::Result<()> {
+    let creates = matches!(
+        command,
+        Command::Serve
+            | Command::Migrate
+            | Command::Config { .. }
+            | Command::Admin {
+                command: AdminCommand::Create { .. }
+            }
+    );
+    match config.default_sqlite_path()? {
+        Some(path) if !creates && !path.exists() => Err(Error::validation(
+            "data_dir",
+            format!(
+                "no database at {}: run this where the server keeps its data (its data_dir, \
+                 e.g. --config FILE or SSO_DATA_DIR), or start the server there once",
+                path.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 async fn run(command: Command, config: Config) -> sso_server::Result<()> {
+    needs_existing_database(&command, &config)?;
     match command {
         Command::Serve => commands::serve(config).await,
         Command::Migrate => {
@@ -325,8 +353,16 @@ async fn admin(command: AdminCommand, config: Config) -> sso_server::Result<()> 
             } else {
                 None
             };
+            let new_database = config.default_sqlite_path()?.filter(|p| !p.exists());
             let generated = commands::admin_create(config, &username, password, role).await?;
             println!("administrator {username} created");
+            if let Some(path) = new_database {
+                eprintln!(
+                    "note: there was no database at {}: a new one was made there. The server \
+                     sees this administrator only if it uses the same data folder (data_dir).",
+                    path.display()
+                );
+            }
             if let Some(p) = generated {
                 println!("password: {p}");
                 println!("(shown once; sign in at /admin/login)");

@@ -353,3 +353,32 @@ async fn a_sync_killed_with_its_server_is_interrupted_and_the_restart_recovers_a
         assert!(terminate(srv).success());
     }
 }
+
+/// Issue 27: run from a folder without the server's data, a command that works on that data
+/// refuses to make a new, empty database and names the path it would have used; `admin create`
+/// in a fresh folder makes one, and says so.
+#[test]
+fn commands_outside_the_data_folder_say_where_they_looked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expected = dir.path().join("data").join("sso.db");
+    let out = run(cmd(dir.path()).args(["client", "list"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("no database at") && err.contains(&expected.display().to_string()),
+        "{err}"
+    );
+    assert!(!expected.exists(), "nothing was created");
+    let out = run(cmd(dir.path()).args(["admin", "create", "--username", "first"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("note: there was no database at"), "{err}");
+    let out = run(cmd(dir.path()).args(["client", "list"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(cmd(dir.path()).args(["admin", "create", "--username", "second"]));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("note:"));
+}
