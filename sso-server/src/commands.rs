@@ -230,3 +230,40 @@ pub async fn keys_rotate(config: Config, alg: crate::oidc::jws::Alg) -> Result<S
     state.store.close().await;
     kid
 }
+
+/// `admin passkeys NAME`: the administrator's passkeys, a line each.
+pub async fn admin_passkeys(config: Config, username: &str) -> Result<String> {
+    let state = app::init(config, Arc::new(SystemClock)).await?;
+    let rows = accounts::passkeys_of(&state.store, username).await;
+    state.store.close().await;
+    let mut out = String::from("ID\tNAME\tADDED\tLAST USED\n");
+    for p in rows? {
+        let when = |t: Option<i64>| {
+            t.map(|t| crate::clock::from_ms(t).to_string())
+                .unwrap_or_else(|| "never".into())
+        };
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\n",
+            p.id,
+            p.name,
+            when(Some(p.created_at)),
+            when(p.last_used_at)
+        ));
+    }
+    Ok(out.trim_end().to_owned())
+}
+
+/// `admin remove-passkey NAME ID`.
+pub async fn admin_remove_passkey(config: Config, username: &str, id: &str) -> Result<()> {
+    let state = app::init(config, Arc::new(SystemClock)).await?;
+    let result = accounts::remove_passkey(
+        &state.store,
+        SystemClock.now_ms(),
+        &Actor::cli(),
+        username,
+        id,
+    )
+    .await;
+    state.store.close().await;
+    result
+}

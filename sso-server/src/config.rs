@@ -270,6 +270,9 @@ pub struct AdminConfig {
     /// Password checks (argon2id, 19 MiB each) running at once; more sign-ins get 429 at once
     /// instead of queueing, so a flood cannot exhaust memory or CPU.
     pub max_concurrent_password_checks: u32,
+    /// Every administrator must sign in with a passkey: a password alone opens a session that
+    /// can only register one.
+    pub require_passkey: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -358,6 +361,7 @@ impl Default for AdminConfig {
             max_failed_logins: 5,
             lockout_minutes: 15,
             max_concurrent_password_checks: 4,
+            require_passkey: false,
         }
     }
 }

@@ -226,6 +226,10 @@ enum AdminCommand {
     },
     /// Change an administrator's role: owner, helpdesk or auditor.
     SetRole { username: String, role: String },
+    /// List an administrator's passkeys.
+    Passkeys { username: String },
+    /// Remove one of an administrator's passkeys (a lost key).
+    RemovePasskey { username: String, id: String },
 }
 
 #[derive(Subcommand)]
@@ -371,6 +375,15 @@ async fn admin(command: AdminCommand, config: Config) -> sso_server::Result<()> 
         }
         AdminCommand::List => {
             println!("{}", commands::admin_list(config).await?);
+            return Ok(());
+        }
+        AdminCommand::Passkeys { username } => {
+            println!("{}", commands::admin_passkeys(config, &username).await?);
+            return Ok(());
+        }
+        AdminCommand::RemovePasskey { username, id } => {
+            commands::admin_remove_passkey(config, &username, &id).await?;
+            println!("administrator {username}: passkey {id} removed");
             return Ok(());
         }
         AdminCommand::Disable { username } => (username, Change::Disable),

@@ -189,7 +189,6 @@ async fn try_login(
     device: Option<&str>,
 ) -> Result<NewSession> {
     let now = state.clock.now_ms();
-    let cfg = &state.config.admin;
     let mut conn = state.store.conn().await?;
     // Throttled per address and per typed name (known or not, alike), in the database, before
     // any password is checked.
@@ -211,7 +210,6 @@ async fn try_login(
         Some(trusted) => (trusted, throttle::Policy::trusted_device(&state.config)),
         None => (name_key, throttle::Policy::admin(&state.config)),
     };
-    let account_key = format!("admin:{}", username.trim().to_lowercase());
     let n = match throttle::take(&mut conn, &name_key, &policy, now).await? {
         Take::Go { n } => n,
         Take::Wait { retry_after_secs } => {
@@ -262,6 +260,19 @@ async fn try_login(
     };
     throttle::succeeded(&mut conn, &name_key).await?;
     throttle::release(&mut conn, &ip_key).await?;
+    open_session(state, &admin, "password", &actor, now).await
+}
+
+/// Opens a session for `admin` after a password or a passkey (`method`), records the sign-in,
+/// and hands back the cookie value, the CSRF token and a fresh device token.
+pub(crate) async fn open_session(
+    state: &AppState,
+    admin: &AdminRow,
+    method: &str,
+    actor: &Actor,
+    now: i64,
+) -> Result<NewSession> {
+    let cfg = &state.config.admin;
     let target = Some(Target::of("admin", &admin.id));
     let token = random_token()?;
     let session = SessionRow {
@@ -271,18 +282,28 @@ async fn try_login(
         created_at: now,
         expires_at: now + minutes_ms(cfg.session_ttl_minutes),
         last_seen_at: now,
+        method: method.to_owned(),
     };
     let mut tx = state.store.begin().await?;
     crate::admin::store::sessions::delete_expired(&mut tx, now).await?;
     crate::admin::store::sessions::insert(&mut tx, &session).await?;
     crate::admin::store::accounts::record_success(&mut tx, &admin.id, now).await?;
-    audit::record(&mut tx, now, &actor, "admin.login", target, json!({})).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "admin.login",
+        target,
+        json!({ "method": method }),
+    )
+    .await?;
     tx.commit().await?;
+    let account_key = format!("admin:{}", admin.username.to_lowercase());
     Ok(NewSession {
         token,
         csrf_token: session.csrf_token,
-        admin_id: admin.id,
-        username: admin.username,
+        admin_id: admin.id.clone(),
+        username: admin.username.clone(),
         device_token: throttle::device_token(&state.cipher, &account_key)?,
     })
 }
@@ -405,4 +426,44 @@ pub async fn change_admin(
         .ok_or(Error::NotFound("administrator"))?;
     tx.commit().await?;
     Ok(after)
+}
+
+/// An administrator's passkeys (command line): id, name, when added and last used.
+pub async fn passkeys_of(
+    store: &Store,
+    username: &str,
+) -> Result<Vec<crate::admin::store::passkeys::AdminPasskeyRow>> {
+    let mut conn = store.conn().await?;
+    let admin = crate::admin::store::accounts::find_by_username(&mut conn, username.trim())
+        .await?
+        .ok_or(Error::NotFound("administrator"))?;
+    crate::admin::store::passkeys::of_admin(&mut conn, &admin.id).await
+}
+
+/// Removes an administrator's passkey (a lost key; command line); audited.
+pub async fn remove_passkey(
+    store: &Store,
+    now_ms: i64,
+    actor: &Actor,
+    username: &str,
+    passkey_id: &str,
+) -> Result<()> {
+    let mut tx = store.begin().await?;
+    let admin = crate::admin::store::accounts::find_by_username(&mut tx, username.trim())
+        .await?
+        .ok_or(Error::NotFound("administrator"))?;
+    if !crate::admin::store::passkeys::delete(&mut tx, &admin.id, passkey_id).await? {
+        return Err(Error::NotFound("passkey"));
+    }
+    audit::record(
+        &mut tx,
+        now_ms,
+        actor,
+        "admin.passkey_removed",
+        Some(Target::of("admin", &admin.id)),
+        json!({ "passkey": passkey_id }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api;
 pub mod console;
 pub mod pages;
+pub mod passkeys;
 pub mod password_checks;
 pub mod roles;
 pub mod session;

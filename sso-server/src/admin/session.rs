@@ -125,6 +125,18 @@ pub async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<AdminSess
     else {
         return Ok(None);
     };
+    // Where passkeys are required, a session opened with a password alone may only register
+    // one (and sign out).
+    if state.config.admin.require_passkey
+        && row.method != "passkey"
+        && !crate::admin::roles::own_session(&parts.method, parts.uri.path())
+    {
+        return Err(Error::Forbidden(
+            "a passkey is required: register one (POST /api/v1/session/passkeys/options, then \
+             /api/v1/session/passkeys) and sign in with it"
+                .into(),
+        ));
+    }
     // The role is checked here, for every console page and API call alike.
     let role = crate::admin::roles::Role::parse(&admin.role);
     if !crate::admin::roles::allows(role, &parts.method, parts.uri.path()) {

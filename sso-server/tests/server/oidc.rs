@@ -1469,7 +1469,9 @@ async fn post_json(
 
 /// WebAuthn creation options as the software authenticator can follow them (it cannot hold
 /// discoverable credentials, see the notes).
-fn soft_creation_options(mut options: Value) -> webauthn_rs::prelude::CreationChallengeResponse {
+pub(crate) fn soft_creation_options(
+    mut options: Value,
+) -> webauthn_rs::prelude::CreationChallengeResponse {
     options["publicKey"]["authenticatorSelection"]["residentKey"] = json!("discouraged");
     options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(false);
     serde_json::from_value(options).expect("options")

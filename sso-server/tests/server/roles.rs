@@ -223,6 +223,64 @@ async fn the_command_line_manages_administrators() {
         "the old password is gone"
     );
     assert_eq!(hank_signs_in(&srv.base, &new_password).await, 200);
+    // A passkey registered through the API; the command line lists it and removes it (a lost key).
+    let (c, csrf) = {
+        let c = client();
+        let login: Value = c
+            .post(format!("{}/api/v1/session", srv.base))
+            .json(&json!({"username": "hank", "password": new_password}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("json");
+        (c, login["csrf_token"].as_str().expect("csrf").to_owned())
+    };
+    let start: Value = c
+        .post(format!("{}/api/v1/session/passkeys/options", srv.base))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("options")
+        .json()
+        .await
+        .expect("json");
+    use webauthn_authenticator_rs::WebauthnAuthenticator as _;
+    let credential = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true)
+        // The server's public URL (the binary's default): the origin WebAuthn checks.
+        .do_registration(
+            url::Url::parse("http://localhost:8080").expect("origin"),
+            crate::oidc::soft_creation_options(start["options"].clone()),
+        )
+        .expect("register");
+    let added = c
+        .post(format!("{}/api/v1/session/passkeys", srv.base))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"ceremony": start["ceremony"], "credential": credential, "name": "Yubi"}))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(added.status().as_u16(), 201);
+    drop(srv);
+    let out = run(cmd(dir.path()).args(["admin", "passkeys", "hank"]));
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(listed.contains("\tYubi\t"), "{listed}");
+    let id = listed
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split('\t').next())
+        .expect("id")
+        .to_owned();
+    let out = run(cmd(dir.path()).args(["admin", "remove-passkey", "hank", &id]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(cmd(dir.path()).args(["admin", "passkeys", "hank"]));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Yubi"));
 }
 
 /// The password a command printed ("password: …").
@@ -243,4 +301,130 @@ async fn hank_signs_in(base: &str, password: &str) -> u16 {
         .expect("login")
         .status()
         .as_u16()
+}
+
+/// Administrators sign in with passkeys (issue 26), several each. With `admin.require_passkey` a
+/// password alone opens a session that can only register a passkey (everything else 403); the
+/// passkey then signs in with the admin's full access, and a ceremony works once.
+#[tokio::test]
+async fn administrators_sign_in_with_passkeys_and_can_be_required_to() {
+    use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+    use webauthn_authenticator_rs::WebauthnAuthenticator as _;
+    let srv = TestServer::start_with(Db::Sqlite, |c| c.admin.require_passkey = true).await;
+    let admin = sso_server::admin::accounts::create_admin(
+        &srv.state.store,
+        srv.clock.now_ms(),
+        &Actor::cli(),
+        ADMIN,
+        ADMIN_PASSWORD,
+    )
+    .await
+    .expect("admin");
+    let (c, csrf) = signed_in(&srv, ADMIN, ADMIN_PASSWORD).await;
+    let call =
+        |client: &reqwest::Client, method: Method, path: &str, body: Option<Value>, csrf: &str| {
+            let mut req = client
+                .request(method, srv.url(path))
+                .header("x-csrf-token", csrf);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            async move {
+                let resp = req.send().await.expect("request");
+                let status = resp.status().as_u16();
+                (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+    let (status, e) = call(&c, Method::GET, "/api/v1/employees", None, &csrf).await;
+    assert_eq!(status, 403, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("passkey is required"),
+        "{e}"
+    );
+    // Two passkeys, registered from the confined session.
+    let origin = url::Url::parse(&srv.base).expect("origin");
+    let mut keys = Vec::new();
+    for name in ["Laptop key", "Spare key"] {
+        let (status, start) = call(
+            &c,
+            Method::POST,
+            "/api/v1/session/passkeys/options",
+            Some(json!({})),
+            &csrf,
+        )
+        .await;
+        assert_eq!(status, 200, "{start}");
+        let mut authenticator = SoftPasskey::new(true);
+        let credential = authenticator
+            .do_registration(
+                origin.clone(),
+                crate::oidc::soft_creation_options(start["options"].clone()),
+            )
+            .expect("register");
+        let cred_id = credential.raw_id.to_vec();
+        let (status, added) = call(
+            &c,
+            Method::POST,
+            "/api/v1/session/passkeys",
+            Some(json!({"ceremony": start["ceremony"], "credential": credential, "name": name})),
+            &csrf,
+        )
+        .await;
+        assert_eq!(status, 201, "{added}");
+        keys.push((authenticator, cred_id));
+    }
+    let (_, list) = call(&c, Method::GET, "/api/v1/session/passkeys", None, &csrf).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    // Signing in with the second one, in a browser that never signed in.
+    let (authenticator, cred_id) = &mut keys[1];
+    let browser = client();
+    let (_, start) = call(
+        &browser,
+        Method::POST,
+        "/api/v1/session/passkey/options",
+        Some(json!({})),
+        "",
+    )
+    .await;
+    let mut options = start["options"].clone();
+    {
+        use base64::Engine as _;
+        options["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&cred_id)}]);
+    }
+    let options: webauthn_rs::prelude::RequestChallengeResponse =
+        serde_json::from_value(options).expect("options");
+    let mut assertion = authenticator
+        .do_authentication(origin.clone(), options)
+        .expect("assert");
+    assertion.response.user_handle = Some(
+        uuid::Uuid::parse_str(&admin.id)
+            .expect("uuid")
+            .as_bytes()
+            .to_vec(),
+    );
+    let (status, session) = call(
+        &browser,
+        Method::POST,
+        "/api/v1/session/passkey",
+        Some(json!({"ceremony": start["ceremony"], "credential": assertion})),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    let csrf2 = session["csrf_token"].as_str().expect("csrf").to_owned();
+    let (status, _) = call(&browser, Method::GET, "/api/v1/employees", None, &csrf2).await;
+    assert_eq!(status, 200, "a passkey session has the admin's access");
+    // The same ceremony and assertion again: refused.
+    let (status, _) = call(
+        &client(),
+        Method::POST,
+        "/api/v1/session/passkey",
+        Some(json!({"ceremony": start["ceremony"], "credential": assertion})),
+        "",
+    )
+    .await;
+    assert_eq!(status, 401);
 }

@@ -327,6 +327,7 @@ async fn admins_sessions_audit_secrets_repositories() {
             created_at: 10,
             expires_at: 100,
             last_seen_at: 10,
+            method: "password".into(),
         };
         sso_server::admin::store::sessions::insert(&mut c, &s)
             .await

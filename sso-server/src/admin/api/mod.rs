@@ -94,6 +94,26 @@ pub fn router() -> Router<AppState> {
                 .delete(session::logout),
         )
         .route(
+            "/api/v1/session/passkey/options",
+            post(crate::admin::passkeys::signin_options),
+        )
+        .route(
+            "/api/v1/session/passkey",
+            post(crate::admin::passkeys::signin),
+        )
+        .route(
+            "/api/v1/session/passkeys/options",
+            post(crate::admin::passkeys::register_options),
+        )
+        .route(
+            "/api/v1/session/passkeys",
+            get(crate::admin::passkeys::list).post(crate::admin::passkeys::register),
+        )
+        .route(
+            "/api/v1/session/passkeys/{id}",
+            axum::routing::delete(crate::admin::passkeys::remove),
+        )
+        .route(
             "/api/v1/employees",
             get(employees::list).post(employees::create),
         )

@@ -1,4 +1,5 @@
 //! Storage of admin accounts and their console sessions.
 
 pub mod accounts;
+pub mod passkeys;
 pub mod sessions;

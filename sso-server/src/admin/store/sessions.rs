@@ -11,12 +11,14 @@ pub struct SessionRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub last_seen_at: i64,
+    /// How the session was opened: `password` or `passkey`.
+    pub method: String,
 }
 
 pub async fn insert(conn: &mut Conn, s: &SessionRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO admin_session (token_hash, admin_id, csrf_token, created_at, expires_at, \
-         last_seen_at) VALUES ($1, $2, $3, $4, $5, $6)",
+         last_seen_at, method) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&s.token_hash)
     .bind(&s.admin_id)
@@ -24,6 +26,7 @@ pub async fn insert(conn: &mut Conn, s: &SessionRow) -> Result<()> {
     .bind(s.created_at)
     .bind(s.expires_at)
     .bind(s.last_seen_at)
+    .bind(&s.method)
     .execute(conn)
     .await?;
     Ok(())
@@ -31,7 +34,7 @@ pub async fn insert(conn: &mut Conn, s: &SessionRow) -> Result<()> {
 
 pub async fn find(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<SessionRow>> {
     Ok(sqlx::query_as(
-        "SELECT token_hash, admin_id, csrf_token, created_at, expires_at, last_seen_at \
+        "SELECT token_hash, admin_id, csrf_token, created_at, expires_at, last_seen_at, method \
          FROM admin_session WHERE token_hash = $1",
     )
     .bind(token_hash)
