@@ -1246,3 +1246,43 @@ async fn browser_in(driver: &e2e::Chromedriver, languages: &str) -> Client {
         .await
         .expect("webdriver session")
 }
+
+/// Issue 26: administrators sign in with passkeys, in Chromium with a virtual authenticator.
+/// With `admin.require_passkey`, a password alone opens only "Your passkeys"; the admin adds a
+/// passkey there, signs out, and signs in to the console with it (no name, no password).
+#[tokio::test]
+async fn admin_signs_in_to_the_console_with_a_passkey() {
+    let Some(driver) = e2e::chromium() else {
+        return;
+    };
+    let (_dir, base, state) = start_server(|c| c.admin.require_passkey = true).await;
+    add_admin(&state).await;
+    let c = browser(&driver).await;
+    c.issue_cmd(AddVirtualAuthenticator)
+        .await
+        .expect("virtual authenticator");
+    c.goto(&format!("{base}/admin/login")).await.expect("goto");
+    fill(&c, "username", ADMIN).await;
+    fill(&c, "password", ADMIN_PASSWORD).await;
+    click(&c, Locator::Css("button[type=submit]")).await;
+    // The password alone opens nothing but the passkeys page.
+    let refused = text_when(&c, Locator::Css("body"), |t| {
+        t.contains("passkey is required")
+    })
+    .await;
+    assert!(refused.contains("passkey is required"), "{refused}");
+    c.goto(&format!("{base}/admin/passkeys"))
+        .await
+        .expect("goto");
+    text_of(&c, Locator::XPath("//main/h1[.='Your passkeys']")).await;
+    axe(&c, "your passkeys").await;
+    fill(&c, "passkey-name", "Laptop").await;
+    click(&c, Locator::Id("add-passkey")).await;
+    let table = text_when(&c, Locator::Css("main"), |t| t.contains("Laptop")).await;
+    assert!(table.contains("Laptop"), "{table}");
+    click(&c, Locator::XPath(&button("Sign out"))).await;
+    text_of(&c, Locator::XPath("//h1[.='Administrator sign-in']")).await;
+    click(&c, Locator::Id("passkey-signin")).await;
+    text_of(&c, Locator::XPath("//main/h1[.='Dashboard']")).await;
+    c.close().await.expect("close");
+}

@@ -320,3 +320,39 @@ async fn verify(
         .await?
         .filter(|a| a.disabled_at.is_none()))
 }
+
+#[derive(askama::Template)]
+#[template(path = "console/passkeys.html")]
+struct PasskeysPage {
+    nav: crate::admin::console::shell::Nav,
+    /// Name, added, last used.
+    passkeys: Vec<(String, String, String)>,
+    /// `admin.require_passkey` is set.
+    required: bool,
+}
+
+/// `GET /admin/passkeys`: the signed-in administrator's passkeys and "Add a passkey".
+pub async fn page(
+    crate::admin::console::shell::Console { state, admin, jar }: crate::admin::console::shell::Console,
+) -> crate::admin::console::shell::PageResult {
+    use crate::admin::console::shell::{or_page, page, when, when_opt, Nav};
+    let rows = or_page(
+        async {
+            let mut conn = state.store.conn().await?;
+            crate::admin::store::passkeys::of_admin(&mut conn, &admin.admin_id).await
+        }
+        .await,
+    )?;
+    let (nav, _, jar) = Nav::new(&state, &admin, jar, "passkeys");
+    page(
+        jar,
+        &PasskeysPage {
+            nav,
+            passkeys: rows
+                .into_iter()
+                .map(|p| (p.name, when(p.created_at), when_opt(p.last_used_at)))
+                .collect(),
+            required: state.config.admin.require_passkey,
+        },
+    )
+}

@@ -62,8 +62,10 @@ const OWNER_ONLY: &[&str] = &[
 
 /// Every role's own session: signing in and out, reading who is signed in, and its own passkeys.
 pub fn own_session(method: &Method, path: &str) -> bool {
-    (matches!(path, "/api/v1/session" | "/admin/login" | "/admin/logout")
-        || path.starts_with("/api/v1/session/"))
+    (matches!(
+        path,
+        "/api/v1/session" | "/admin/login" | "/admin/logout" | "/admin/passkeys"
+    ) || path.starts_with("/api/v1/session/"))
         && matches!(
             *method,
             Method::GET | Method::HEAD | Method::POST | Method::DELETE

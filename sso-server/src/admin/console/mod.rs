@@ -37,4 +37,5 @@ pub fn router() -> Router<AppState> {
         .merge(keys::router())
         .merge(workstations::router())
         .route("/admin/audit", get(audit::show))
+        .route("/admin/passkeys", get(crate::admin::passkeys::page))
 }
