@@ -64,6 +64,22 @@ async fn ceremony(
         .into_response())
 }
 
+/// Where passkeys are required, a session opened with a password may add the administrator's
+/// *first* passkey only (the way in for a new administrator); more need a passkey session, so a
+/// phished password cannot add the attacker's passkey to an administrator who has one.
+fn may_add(
+    state: &AppState,
+    admin: &crate::admin::session::AdminSession,
+    existing: usize,
+) -> Result<()> {
+    if state.config.admin.require_passkey && admin.method != "passkey" && existing > 0 {
+        return Err(Error::Forbidden(
+            "sign in with one of your passkeys to add another".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Starts registering a passkey for the signed-in administrator.
 pub async fn register_options(
     State(state): State<AppState>,
@@ -72,8 +88,9 @@ pub async fn register_options(
     let user = Uuid::parse_str(&admin.admin_id)
         .map_err(|_| Error::Internal("an admin id is not a UUID".into()))?;
     let mut conn = state.store.conn().await?;
-    let exclude: Vec<_> = crate::admin::store::passkeys::of_admin(&mut conn, &admin.admin_id)
-        .await?
+    let existing = crate::admin::store::passkeys::of_admin(&mut conn, &admin.admin_id).await?;
+    may_add(&state, &admin, existing.len())?;
+    let exclude: Vec<_> = existing
         .iter()
         .filter_map(|p| serde_json::from_str::<Passkey>(&p.credential).ok())
         .map(|p| p.cred_id().clone())
@@ -123,6 +140,8 @@ pub async fn register(
         return Err(Error::validation("name", "up to 64 characters"));
     }
     let mut tx = state.store.begin().await?;
+    let existing = crate::admin::store::passkeys::of_admin(&mut tx, &admin.admin_id).await?;
+    may_add(&state, &admin, existing.len())?;
     let Some((Some(owner), st)) =
         crate::oidc::store::take_webauthn_state(&mut tx, &body.ceremony, REGISTER, now).await?
     else {

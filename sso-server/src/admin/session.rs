@@ -76,6 +76,8 @@ pub struct AdminSession {
     pub username: String,
     /// What this administrator may do (checked on every request where the session resolves).
     pub role: crate::admin::roles::Role,
+    /// How the session was opened: `password` or `passkey`.
+    pub method: String,
     pub csrf_token: String,
     pub token_hash: Vec<u8>,
     pub ip: Option<String>,
@@ -152,6 +154,7 @@ pub async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<AdminSess
         admin_id: admin.id,
         username: admin.username,
         role,
+        method: row.method.clone(),
         csrf_token: row.csrf_token,
         token_hash: hash,
         ip: client_ip(parts, &state.config.trusted_proxies),

@@ -344,63 +344,75 @@ async fn administrators_sign_in_with_passkeys_and_can_be_required_to() {
             .contains("passkey is required"),
         "{e}"
     );
-    // Two passkeys, registered from the confined session.
     let origin = url::Url::parse(&srv.base).expect("origin");
-    let mut keys = Vec::new();
-    for name in ["Laptop key", "Spare key"] {
-        let (status, start) = call(
-            &c,
-            Method::POST,
-            "/api/v1/session/passkeys/options",
-            Some(json!({})),
-            &csrf,
-        )
-        .await;
-        assert_eq!(status, 200, "{start}");
-        let mut authenticator = SoftPasskey::new(true);
-        let credential = authenticator
-            .do_registration(
-                origin.clone(),
-                crate::oidc::soft_creation_options(start["options"].clone()),
+    // Registers a passkey through `client`'s session; the authenticator and its credential id.
+    let register = |client: reqwest::Client, csrf: String, name: &'static str| {
+        let (origin, call) = (origin.clone(), &call);
+        async move {
+            let (status, start) = call(
+                &client,
+                Method::POST,
+                "/api/v1/session/passkeys/options",
+                Some(json!({})),
+                &csrf,
             )
-            .expect("register");
-        let cred_id = credential.raw_id.to_vec();
-        let (status, added) = call(
-            &c,
-            Method::POST,
-            "/api/v1/session/passkeys",
-            Some(json!({"ceremony": start["ceremony"], "credential": credential, "name": name})),
-            &csrf,
-        )
-        .await;
-        assert_eq!(status, 201, "{added}");
-        keys.push((authenticator, cred_id));
-    }
-    let (_, list) = call(&c, Method::GET, "/api/v1/session/passkeys", None, &csrf).await;
-    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
-    // Signing in with the second one, in a browser that never signed in.
-    let (authenticator, cred_id) = &mut keys[1];
-    let browser = client();
-    let (_, start) = call(
-        &browser,
-        Method::POST,
-        "/api/v1/session/passkey/options",
-        Some(json!({})),
-        "",
-    )
-    .await;
-    let mut options = start["options"].clone();
-    {
+            .await;
+            assert_eq!(status, 200, "{start}");
+            let mut authenticator = SoftPasskey::new(true);
+            let credential = authenticator
+                .do_registration(
+                    origin,
+                    crate::oidc::soft_creation_options(start["options"].clone()),
+                )
+                .expect("register");
+            let cred_id = credential.raw_id.to_vec();
+            let (status, added) = call(
+                &client,
+                Method::POST,
+                "/api/v1/session/passkeys",
+                Some(
+                    json!({"ceremony": start["ceremony"], "credential": credential, "name": name}),
+                ),
+                &csrf,
+            )
+            .await;
+            assert_eq!(status, 201, "{added}");
+            (authenticator, cred_id)
+        }
+    };
+    // A passkey sign-in started in a fresh browser: the browser, the ceremony and the options
+    // for the authenticator (allowing `cred_id`).
+    let passkey_sign_in = |cred_id: &[u8]| {
         use base64::Engine as _;
-        options["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&cred_id)}]);
-    }
-    let options: webauthn_rs::prelude::RequestChallengeResponse =
-        serde_json::from_value(options).expect("options");
-    let mut assertion = authenticator
-        .do_authentication(origin.clone(), options)
-        .expect("assert");
+        let browser = client();
+        let allow = json!([{"type": "public-key", "id": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(cred_id)}]);
+        let (origin, call, admin_id) = (origin.clone(), &call, admin.id.clone());
+        let started = async move {
+            let (_, start) = call(
+                &browser,
+                Method::POST,
+                "/api/v1/session/passkey/options",
+                Some(json!({})),
+                "",
+            )
+            .await;
+            (browser, start, allow, origin, admin_id)
+        };
+        async move {
+            let (browser, start, allow, origin, admin_id) = started.await;
+            let mut options = start["options"].clone();
+            options["publicKey"]["allowCredentials"] = allow;
+            let options: webauthn_rs::prelude::RequestChallengeResponse =
+                serde_json::from_value(options).expect("options");
+            (browser, start, options, origin, admin_id)
+        }
+    };
+    // The first passkey, from the confined password session (the way in).
+    let (mut first, first_id) = register(c.clone(), csrf.clone(), "Laptop key").await;
+    let (browser, start, options, origin2, admin_id) = passkey_sign_in(&first_id).await;
+    let mut assertion = first.do_authentication(origin2, options).expect("assert");
     assertion.response.user_handle = Some(
-        uuid::Uuid::parse_str(&admin.id)
+        uuid::Uuid::parse_str(&admin_id)
             .expect("uuid")
             .as_bytes()
             .to_vec(),
@@ -427,4 +439,26 @@ async fn administrators_sign_in_with_passkeys_and_can_be_required_to() {
     )
     .await;
     assert_eq!(status, 401);
+    // A second passkey, from the passkey session.
+    register(browser.clone(), csrf2.clone(), "Spare key").await;
+    let (_, list) = call(
+        &browser,
+        Method::GET,
+        "/api/v1/session/passkeys",
+        None,
+        &csrf2,
+    )
+    .await;
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    // A phished password cannot add a passkey to an administrator who has one.
+    let (attacker, attacker_csrf) = signed_in(&srv, ADMIN, ADMIN_PASSWORD).await;
+    let (status, e) = call(
+        &attacker,
+        Method::POST,
+        "/api/v1/session/passkeys/options",
+        Some(json!({})),
+        &attacker_csrf,
+    )
+    .await;
+    assert_eq!(status, 403, "{e}");
 }
