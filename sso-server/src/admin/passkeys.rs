@@ -23,8 +23,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, Passkey, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential,
+    Passkey, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
 };
 
 use crate::admin::session::{device_cookie, session_cookie, ApiAdmin};
@@ -304,36 +303,24 @@ async fn verify(
     else {
         return Ok(None);
     };
-    let Ok(st) = serde_json::from_str::<DiscoverableAuthentication>(&st) else {
-        return Ok(None);
-    };
-    let Ok((user, cred_id)) = state
-        .webauthn
-        .identify_discoverable_authentication(&body.credential)
+    let Some((user, cred_id)) = crate::login::passkey::claimed(&state.webauthn, &body.credential)
     else {
         return Ok(None);
     };
-    let Some(row) =
-        crate::admin::store::passkeys::by_credential(&mut conn, &URL_SAFE_NO_PAD.encode(cred_id))
-            .await?
+    let Some(row) = crate::admin::store::passkeys::by_credential(&mut conn, &cred_id).await? else {
+        return Ok(None);
+    };
+    let Some(updated) = crate::login::passkey::verified(
+        &state.webauthn,
+        &st,
+        &body.credential,
+        user,
+        &row.admin_id,
+        &row.credential,
+    )?
     else {
         return Ok(None);
     };
-    if Uuid::parse_str(&row.admin_id).ok() != Some(user) {
-        return Ok(None);
-    }
-    let Ok(mut passkey) = serde_json::from_str::<Passkey>(&row.credential) else {
-        return Ok(None);
-    };
-    let Ok(result) =
-        state
-            .webauthn
-            .finish_discoverable_authentication_v2(&body.credential, st, &passkey)
-    else {
-        return Ok(None);
-    };
-    passkey.update_credential(&result);
-    let updated = serde_json::to_string(&passkey).map_err(|e| Error::Internal(e.to_string()))?;
     crate::admin::store::passkeys::used(&mut conn, &row.id, &updated, now).await?;
     Ok(crate::admin::store::accounts::get(&mut conn, &row.admin_id)
         .await?

@@ -198,6 +198,48 @@ pub async fn signin_finish(
     }
 }
 
+/// Who an assertion of a discoverable credential says it is: the user handle and the credential
+/// id (base64url), before anything is verified; `None` for a malformed one.
+pub fn claimed(
+    webauthn: &webauthn_rs::Webauthn,
+    credential: &PublicKeyCredential,
+) -> Option<(Uuid, String)> {
+    webauthn
+        .identify_discoverable_authentication(credential)
+        .ok()
+        .map(|(user, cred_id)| (user, cred_id_text(cred_id)))
+}
+
+/// Verifies a discoverable assertion against the ceremony's state (`ceremony`, as stored) and
+/// the stored passkey (`stored`, JSON) of `owner`, whom the assertion's user handle must name;
+/// the passkey's updated JSON (counters) when it is good, shared by employees and admins.
+pub fn verified(
+    webauthn: &webauthn_rs::Webauthn,
+    ceremony: &str,
+    credential: &PublicKeyCredential,
+    claimed_user: Uuid,
+    owner: &str,
+    stored: &str,
+) -> Result<Option<String>> {
+    if Uuid::parse_str(owner).ok() != Some(claimed_user) {
+        return Ok(None);
+    }
+    let (Ok(st), Ok(mut passkey)) = (
+        serde_json::from_str::<DiscoverableAuthentication>(ceremony),
+        serde_json::from_str::<Passkey>(stored),
+    ) else {
+        return Ok(None);
+    };
+    let Ok(result) = webauthn.finish_discoverable_authentication_v2(credential, st, &passkey)
+    else {
+        return Ok(None);
+    };
+    passkey.update_credential(&result);
+    serde_json::to_string(&passkey)
+        .map(Some)
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// The employee id when the assertion is good and the employee active.
 async fn finish(state: &AppState, body: &SigninFinishBody) -> Result<Option<String>> {
     let now = state.clock.now_ms();
@@ -207,35 +249,23 @@ async fn finish(state: &AppState, body: &SigninFinishBody) -> Result<Option<Stri
     else {
         return Ok(None);
     };
-    let Ok(st) = serde_json::from_str::<DiscoverableAuthentication>(&st) else {
+    let Some((user, cred_id)) = claimed(&state.webauthn, &body.credential) else {
         return Ok(None);
     };
-    let Ok((user, cred_id)) = state
-        .webauthn
-        .identify_discoverable_authentication(&body.credential)
+    let Some(row) = crate::oidc::store::passkey_by_credential(&mut conn, &cred_id).await? else {
+        return Ok(None);
+    };
+    let Some(updated) = verified(
+        &state.webauthn,
+        &st,
+        &body.credential,
+        user,
+        &row.employee_id,
+        &row.credential,
+    )?
     else {
         return Ok(None);
     };
-    let Some(row) =
-        crate::oidc::store::passkey_by_credential(&mut conn, &cred_id_text(cred_id)).await?
-    else {
-        return Ok(None);
-    };
-    if Uuid::parse_str(&row.employee_id).ok() != Some(user) {
-        return Ok(None);
-    }
-    let Ok(mut passkey) = serde_json::from_str::<Passkey>(&row.credential) else {
-        return Ok(None);
-    };
-    let Ok(result) =
-        state
-            .webauthn
-            .finish_discoverable_authentication_v2(&body.credential, st, &passkey)
-    else {
-        return Ok(None);
-    };
-    passkey.update_credential(&result);
-    let updated = serde_json::to_string(&passkey).map_err(|e| Error::Internal(e.to_string()))?;
     crate::oidc::store::update_passkey_use(&mut conn, &row.id, &updated, now).await?;
     let employee = crate::employees::store::get(&mut conn, &row.employee_id).await?;
     Ok(employee
