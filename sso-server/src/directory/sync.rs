@@ -375,6 +375,7 @@ impl Syncer {
         row.finished_at = Some(self.clock.now_ms());
         if let Err(e) = outcome {
             end(&mut row, Outcome::Failed);
+            nothing_applied(&mut row);
             row.message = Some(e.to_string());
             tracing::warn!(domain = %domain.row.name, run = %run_id, error = %e, "directory sync failed");
             match self.store.conn().await {
@@ -865,6 +866,22 @@ fn set_counts(row: &mut RunRow, report: &RunReport) {
     row.taken_over = n(c.taken_over);
     row.errors = n(c.errors);
     row.report = serde_json::to_string(report).unwrap_or_else(|_| "{}".into());
+}
+
+/// A failed run applied nothing (its transaction was dropped): it shows no counts as if applied,
+/// only the per-object errors it had met, which stay useful to whoever reads the report.
+fn nothing_applied(row: &mut RunRow) {
+    let planned: RunReport = serde_json::from_str(&row.report).unwrap_or_default();
+    let report = RunReport {
+        counts: crate::directory::report::Counts {
+            errors: planned.counts.errors,
+            ..Default::default()
+        },
+        members: planned.members,
+        errors: planned.errors,
+        ..RunReport::default()
+    };
+    set_counts(row, &report);
 }
 
 /// Sets how the run ended (on the row in memory; the store records it with the changes), by the

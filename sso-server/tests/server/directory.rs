@@ -1366,8 +1366,12 @@ async fn a_run_marked_interrupted_applies_nothing_when_it_resumes() {
     relay.release();
     let row = run.await.expect("join").expect("run");
     assert_eq!(row.state, "failed", "{:?}", row.message);
+    // Issue 27: a failed run shows no counts as if applied (it had planned to add Fenn).
+    assert_eq!((row.added, row.unchanged, row.taken_over), (0, 0, 0));
+    assert!(!row.report.contains("Fenn"), "{}", row.report);
     let stored = stored_run(&server, &row.id).await;
     assert_eq!(stored.state, "failed");
+    assert_eq!(stored.added, 0);
     assert_eq!(
         stored.message.as_deref(),
         Some("interrupted: marked by another instance")
