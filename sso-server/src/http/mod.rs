@@ -5,6 +5,7 @@ pub mod extract;
 pub mod health;
 pub mod language;
 pub mod metrics;
+pub mod patch;
 
 use axum::http::{header, HeaderValue, Request};
 use axum::response::Redirect;

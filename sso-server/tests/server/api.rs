@@ -487,3 +487,130 @@ async fn health_metrics_and_openapi() {
     let r = c.get(srv.url("/readyz")).send().await.expect("readyz");
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// Issue 27: `PATCH` of an employee and of an OIDC client changes only the fields sent (`null`
+/// clears one, a derived display name follows the names, the client's secret is kept), and an
+/// unknown or bad field is named, changing nothing.
+#[tokio::test]
+async fn patch_changes_only_the_fields_sent() {
+    for db in backends() {
+        let srv = TestServer::start(db).await;
+        let (c, csrf) = srv.admin_client().await;
+        let (st, created) = call(
+            &c,
+            Method::POST,
+            srv.url("/api/v1/employees"),
+            &csrf,
+            Some(json!({
+                "given_name": "Ada", "family_name": "Lovelace", "email": "ada@example.com",
+                "phone": "+44 20 7946 0000", "department": "Engineering", "title": "Analyst"
+            })),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{created}");
+        let url = srv.url(&format!(
+            "/api/v1/employees/{}",
+            created["id"].as_str().expect("id")
+        ));
+        let patch = |body: Value| {
+            let (c, csrf, url) = (c.clone(), csrf.clone(), url.clone());
+            async move { call(&c, Method::PATCH, url, &csrf, Some(body)).await }
+        };
+        let (st, e) = patch(json!({"title": "Engineer"})).await;
+        assert_eq!(st, StatusCode::OK, "{db:?}: {e}");
+        for k in [
+            "given_name",
+            "family_name",
+            "display_name",
+            "email",
+            "phone",
+            "department",
+        ] {
+            assert_eq!(e[k], created[k], "{db:?}: {k} kept");
+        }
+        assert_eq!(e["title"], "Engineer");
+        let (st, e) = patch(json!({"family_name": "King", "phone": null})).await;
+        assert_eq!(st, StatusCode::OK, "{e}");
+        assert_eq!(e["display_name"], "Ada King", "the derived name follows");
+        assert_eq!(e["phone"], Value::Null, "null clears");
+        assert_eq!(e["email"], "ada@example.com");
+        let (st, e) = patch(json!({"display_name": "The Countess"})).await;
+        assert_eq!(
+            (st, &e["display_name"]),
+            (StatusCode::OK, &json!("The Countess"))
+        );
+        let (_, e) = patch(json!({"given_name": "Augusta"})).await;
+        assert_eq!(
+            e["display_name"], "The Countess",
+            "a chosen display name stays"
+        );
+        for (body, field) in [
+            (json!({"emial": "x@example.com"}), "emial"),
+            (json!({"email": "not an address"}), "email"),
+            (json!({"title": 5}), "title"),
+        ] {
+            let (st, err) = patch(body).await;
+            assert_eq!(
+                (st, err["field"].as_str()),
+                (StatusCode::BAD_REQUEST, Some(field)),
+                "{db:?}: {err}"
+            );
+        }
+        let (_, now) = call(&c, Method::GET, url.clone(), &csrf, None).await;
+        assert_eq!(
+            now["given_name"], "Augusta",
+            "refused patches changed nothing"
+        );
+        assert_eq!(now["title"], "Engineer");
+
+        // A client: its name changes, its redirect URIs and its secret stay.
+        let (st, rp) = call(
+            &c,
+            Method::POST,
+            srv.url("/api/v1/oidc/clients"),
+            &csrf,
+            Some(json!({"name": "Wiki", "kind": "confidential",
+                "redirect_uris": ["https://wiki.example/cb"],
+                "grant_types": ["authorization_code", "client_credentials"]})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{rp}");
+        let id = rp["client_id"].as_str().expect("id").to_owned();
+        let secret = rp["client_secret"].as_str().expect("secret").to_owned();
+        let curl = srv.url(&format!("/api/v1/oidc/clients/{id}"));
+        let (_, before) = call(&c, Method::GET, curl.clone(), &csrf, None).await;
+        let (st, after) = call(
+            &c,
+            Method::PATCH,
+            curl.clone(),
+            &csrf,
+            Some(json!({"name": "Team wiki"})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{after}");
+        let mut expected = before.clone();
+        expected["name"] = json!("Team wiki");
+        assert_eq!(after, expected, "{db:?}: only the name changed");
+        let token = client()
+            .post(srv.url("/oauth2/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(token.status(), StatusCode::OK, "the secret was kept");
+        let (st, err) = call(
+            &c,
+            Method::PATCH,
+            curl,
+            &csrf,
+            Some(json!({"client_secret": "mine"})),
+        )
+        .await;
+        assert_eq!(
+            (st, err["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("client_secret")),
+            "{err}"
+        );
+    }
+}

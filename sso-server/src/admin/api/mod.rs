@@ -31,6 +31,7 @@ use crate::app::AppState;
         employees::get_one,
         employees::create,
         employees::update,
+        employees::patch,
         employees::delete,
         employees::unlock,
         employees::sign_out_everywhere,
@@ -50,6 +51,7 @@ use crate::app::AppState;
         clients::create,
         clients::get_one,
         clients::update,
+        clients::patch,
         clients::delete,
         clients::rotate_secret,
         clients::rotate_key,
@@ -121,6 +123,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/employees/{id}",
             get(employees::get_one)
                 .put(employees::update)
+                .patch(employees::patch)
                 .delete(employees::delete),
         )
         .route(
@@ -158,6 +161,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/oidc/clients/{id}",
             get(clients::get_one)
                 .put(clients::update)
+                .patch(clients::patch)
                 .delete(clients::delete),
         )
         .route(

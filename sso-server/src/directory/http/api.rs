@@ -134,28 +134,15 @@ pub async fn patch_domain(
     ApiJson(changes): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<DomainView>> {
     let id = uuid_param(&id)?;
-    if let Some(unknown) = changes.keys().find(|k| !PATCHABLE.contains(&k.as_str())) {
-        return Err(Error::validation(
-            unknown.clone(),
-            "not a field of a domain",
-        ));
-    }
     // The domain as it is, in the input's shape (secrets absent: kept unless sent), with the
     // changes laid over it.
     let current = domains(&state).get(&id.to_string()).await?;
-    let mut merged = serde_json::to_value(&current)
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    merged.retain(|k, v| PATCHABLE.contains(&k.as_str()) && !v.is_null());
-    merged.insert(
+    let mut now = crate::http::patch::current(&current, PATCHABLE)?;
+    now.insert(
         "allow_plain".into(),
         serde_json::Value::Bool(current.tls_mode == crate::directory::ldap::TlsMode::Plain),
     );
-    merged.extend(changes);
-    let input: DomainInput = serde_path_to_error::deserialize(serde_json::Value::Object(merged))
-        .map_err(|e| Error::validation(e.path().to_string(), e.inner().to_string()))?;
+    let input: DomainInput = crate::http::patch::overlay(now, PATCHABLE, changes)?;
     Ok(Json(
         domains(&state)
             .update(&admin.actor(), state.clock.now_ms(), id, &input)

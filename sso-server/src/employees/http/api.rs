@@ -153,6 +153,59 @@ pub async fn update(
     Ok(Json(e.into()))
 }
 
+/// The fields a `PATCH` may send (those of [`EmployeeFields`]).
+const PATCHABLE: &[&str] = &[
+    "given_name",
+    "family_name",
+    "display_name",
+    "email",
+    "phone",
+    "department",
+    "title",
+];
+
+#[utoipa::path(patch, path = "/api/v1/employees/{id}", operation_id = "patch_employee", tag = "employees",
+    request_body(content = Object, description = "Only the fields to change (those of `EmployeeFields`); `null` clears one. A display name that was the given and family names joined follows them unless sent"),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = EmployeeView),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Imported from a directory, or the e-mail address is taken", body = ErrorBody),
+    ))]
+pub async fn patch(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<String>,
+    ApiJson(changes): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<EmployeeView>> {
+    let id = uuid_param(&id)?;
+    let employees = Employees {
+        store: &state.store,
+    };
+    let e = employees.get(id).await?;
+    let mut now = crate::http::patch::current(&e.fields, PATCHABLE)?;
+    // A display name derived from the names follows a change of them (as on create).
+    let derived = [
+        e.fields.given_name.as_deref(),
+        e.fields.family_name.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    let renamed = changes.contains_key("given_name") || changes.contains_key("family_name");
+    if renamed && !changes.contains_key("display_name") && e.fields.display_name == derived {
+        now.remove("display_name");
+    }
+    let fields: EmployeeFields = crate::http::patch::overlay(now, PATCHABLE, changes)?;
+    let valid = fields.validate()?;
+    let e = employees
+        .update_manual(&admin.actor(), state.clock.now_ms(), id, valid)
+        .await?;
+    Ok(Json(e.into()))
+}
+
 #[utoipa::path(delete, path = "/api/v1/employees/{id}", operation_id = "delete_employee", tag = "employees",
     params(("id" = Uuid, Path)),
     responses(

@@ -83,6 +83,41 @@ pub async fn update(
     ))
 }
 
+/// The fields a `PATCH` may send (those of [`ClientInput`]).
+const PATCHABLE: &[&str] = &[
+    "name",
+    "kind",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "allowed_scopes",
+    "grant_types",
+    "id_token_signed_response_alg",
+    "pkce_required",
+    "resource_server",
+];
+
+#[utoipa::path(patch, path = "/api/v1/oidc/clients/{id}", operation_id = "patch_client", tag = "oidc",
+    request_body(content = Object, description = "Only the fields to change (those of `ClientInput`); the client secret is never among them"),
+    params(("id" = String, Path)),
+    responses((status = 200, body = ClientView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<String>,
+    ApiJson(changes): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<ClientView>> {
+    let clients = Clients {
+        store: &state.store,
+    };
+    let now = crate::http::patch::current(&clients.get(&id).await?.view(), PATCHABLE)?;
+    let input: ClientInput = crate::http::patch::overlay(now, PATCHABLE, changes)?;
+    Ok(Json(
+        clients
+            .update(&admin.actor(), state.clock.now_ms(), &id, &input)
+            .await?,
+    ))
+}
+
 #[utoipa::path(delete, path = "/api/v1/oidc/clients/{id}", operation_id = "delete_client", tag = "oidc",
     params(("id" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
