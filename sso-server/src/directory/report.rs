@@ -62,6 +62,16 @@ pub struct ObjectError {
     pub message: String,
 }
 
+/// Something the run did not do for one person, and why (e.g. not invited: the account is
+/// disabled); the person was synced and the rest of the run went on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PersonNote {
+    pub employee_id: String,
+    pub display_name: String,
+    pub dn: Option<String>,
+    pub message: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RunReport {
     pub counts: Counts,
@@ -73,6 +83,9 @@ pub struct RunReport {
     /// forced run applies them or they are back in the group.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<Change>,
+    /// What the run did not do for some people it synced, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<PersonNote>,
 }
 
 impl RunReport {

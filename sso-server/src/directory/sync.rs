@@ -751,6 +751,7 @@ impl Syncer {
         // Only active employees are invited: one disabled member must not fail the run; the
         // report says who was not invited, and why.
         let mut not_invited = 0u64;
+        let mut notes = Vec::new();
         if domain.row.invite_on_import != 0 {
             for e in plan
                 .new_employees
@@ -759,6 +760,17 @@ impl Syncer {
             {
                 if e.state != State::Active.as_str() {
                     not_invited += 1;
+                    notes.push(crate::directory::report::PersonNote {
+                        employee_id: e.id.clone(),
+                        display_name: e.display_name.clone(),
+                        dn: plan
+                            .report
+                            .changes
+                            .iter()
+                            .find(|c| c.employee_id == e.id)
+                            .and_then(|c| c.dn.clone()),
+                        message: "not invited: the account is disabled in the directory".into(),
+                    });
                     continue;
                 }
                 crate::enrol::invitations::create_in(
@@ -787,6 +799,12 @@ impl Syncer {
                 Some(m) => format!("{m}; {note}"),
                 None => note,
             });
+        }
+        if !notes.is_empty() {
+            let mut report: RunReport =
+                serde_json::from_str(&row.report).unwrap_or_else(|_| plan.report.clone());
+            report.notes = notes;
+            row.report = serde_json::to_string(&report).unwrap_or_else(|_| "{}".into());
         }
         let full_at = (row.kind == "full").then_some(now);
         match cursor {

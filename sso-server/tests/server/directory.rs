@@ -1475,7 +1475,24 @@ async fn a_disabled_member_does_not_fail_an_inviting_run() {
     let mut d = c.domain_json("corp");
     d["invite_on_import"] = json!(true);
     add_domain_json(&server, d).await;
-    let (run, _) = sync(&server, "corp").await;
+    let (run, report) = sync(&server, "corp").await;
+    // The report says it against the person.
+    assert_eq!(report.notes.len(), 1, "{report:?}");
+    assert_eq!(report.notes[0].dn.as_deref(), Some(d2.as_str()));
+    assert!(report.notes[0].message.contains("disabled"), "{report:?}");
+    let (admin, _) = server.admin_client().await;
+    let page = admin
+        .get(server.url(&format!("/admin/sync/runs/{}", run.id)))
+        .send()
+        .await
+        .expect("report page")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains(&format!("data-note=\"{}\"", report.notes[0].employee_id)),
+        "{page}"
+    );
     let message = run.message.unwrap_or_default();
     assert!(
         message.contains("1 imported employees invited"),

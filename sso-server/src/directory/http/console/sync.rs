@@ -259,6 +259,7 @@ struct ReportPage {
     members: u64,
     changes: Vec<Change>,
     errors: Vec<ObjectError>,
+    notes: Vec<crate::directory::report::PersonNote>,
     running: bool,
 }
 
@@ -296,6 +297,7 @@ async fn report(Console { state, admin, jar }: Console, Path(id): Path<String>) 
             members: report.members,
             changes: report.changes,
             errors: report.errors,
+            notes: report.notes,
         },
     )
 }
