@@ -429,11 +429,50 @@ impl Work<'_> {
                     self.email_index.insert(email, id.clone());
                 }
                 self.new_ids.insert(id.clone());
+                self.flag_same_name(&id, u);
                 self.mark(&id, ChangeKind::Added, Some(guid), Some(u.dn.clone()));
                 let row = identity_row(self.domain_id, u, &id, true, self.now_ms, self.now_ms);
                 self.attach(row);
             }
         }
+    }
+
+    /// A new employee named like a manual one that was not taken over (it has another e-mail, or
+    /// several match): a possible duplicate, said in the report against the new employee. Nothing
+    /// is merged by name; the admin decides.
+    fn flag_same_name(&mut self, new_id: &str, u: &DirUser) {
+        let Some(new) = self.employees.get(new_id) else {
+            return;
+        };
+        let name = new.display_name.to_lowercase();
+        let mut same: Vec<&EmployeeRow> = self
+            .employees
+            .values()
+            .filter(|e| {
+                e.source == Source::Manual.as_str() && e.display_name.to_lowercase() == name
+            })
+            .collect();
+        if same.is_empty() {
+            return;
+        }
+        same.sort_by(|a, b| a.id.cmp(&b.id));
+        let others = same
+            .iter()
+            .map(|e| match &e.email {
+                Some(m) => format!("{} ({m})", e.display_name),
+                None => e.display_name.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let note = crate::directory::report::PersonNote {
+            employee_id: new_id.to_owned(),
+            display_name: new.display_name.clone(),
+            dn: Some(u.dn.clone()),
+            message: format!(
+                "possible duplicate: a manual employee has the same name ({others}); not merged"
+            ),
+        };
+        self.report.notes.push(note);
     }
 
     /// A manual employee without e-mail whose given and family names match, when exactly one does.

@@ -803,7 +803,7 @@ impl Syncer {
         if !notes.is_empty() {
             let mut report: RunReport =
                 serde_json::from_str(&row.report).unwrap_or_else(|_| plan.report.clone());
-            report.notes = notes;
+            report.notes.extend(notes);
             row.report = serde_json::to_string(&report).unwrap_or_else(|_| "{}".into());
         }
         let full_at = (row.kind == "full").then_some(now);

@@ -116,6 +116,21 @@ pub async fn find_by_email(conn: &mut Conn, email: &str) -> Result<Option<Employ
     .await?)
 }
 
+/// Possible duplicates of employee `id`: employees of the other source (manual for an imported
+/// one, imported for a manual one) with the same display name, in any letter case (ASCII case on
+/// SQLite). A flag for the admin; nothing is merged by name.
+pub async fn same_name_other_source(conn: &mut Conn, id: &str) -> Result<Vec<EmployeeRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM employee WHERE id <> $1 \
+         AND lower(display_name) = (SELECT lower(display_name) FROM employee WHERE id = $1) \
+         AND (source = 'manual') <> (SELECT source = 'manual' FROM employee WHERE id = $1) \
+         ORDER BY display_name, id LIMIT 20"
+    ))
+    .bind(id)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// One page, ordered by display name, and the total matching `search` (a case-insensitive
 /// substring of any name, e-mail, phone, department or title).
 pub async fn list(

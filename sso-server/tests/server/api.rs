@@ -562,6 +562,17 @@ async fn patch_changes_only_the_fields_sent() {
             "refused patches changed nothing"
         );
         assert_eq!(now["title"], "Engineer");
+        // Its console page (which looks for same-named employees of the other source) opens.
+        let page = c
+            .get(srv.url(&format!(
+                "/admin/employees/{}",
+                created["id"].as_str().expect("id")
+            )))
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(page.status(), StatusCode::OK, "{db:?}");
+        assert!(!page.text().await.expect("text").contains("data-duplicate"));
 
         // A client: its name changes, its redirect URIs and its secret stay.
         let (st, rp) = call(

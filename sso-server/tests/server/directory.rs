@@ -1575,3 +1575,91 @@ async fn patching_a_domain_changes_only_what_is_sent() {
         "{e}"
     );
 }
+
+/// Issue 27: a manual employee with the same name as an imported one but another e-mail is not
+/// merged silently: the run report flags the new employee as a possible duplicate (against that
+/// person), and both employees' pages link to each other.
+#[tokio::test]
+async fn a_same_named_manual_employee_is_flagged_not_merged() {
+    let Some(dc) = Dc::corp() else { return };
+    let server = TestServer::start(Db::Sqlite).await;
+    let (client, csrf) = server.admin_client().await;
+    let mut c = Corner::new(&dc).await;
+    let t = c.tag.clone();
+    let family = format!("Dupe{t}");
+    let (status, manual) = call(
+        &client,
+        Method::POST,
+        server.url("/api/v1/employees"),
+        &csrf,
+        Some(json!({"given_name": "Jane", "family_name": family,
+            "email": format!("jane.{t}@home.example")})),
+    )
+    .await;
+    assert_eq!(status, 201, "{manual}");
+    let manual_id = manual["id"].as_str().expect("id").to_owned();
+    let group = c.group.clone();
+    let dn = c
+        .add_user(&user(
+            &format!("j{t}"),
+            "JANE",
+            &family.to_uppercase(),
+            Some(&format!("jane.{t}@corp.example.test")),
+        ))
+        .await;
+    c.add_member(&group, &dn).await;
+    add_domain(&server, &c, "corp").await;
+    let (run, report) = sync(&server, "corp").await;
+    assert_eq!(
+        (run.added, run.taken_over),
+        (1, 0),
+        "not merged: {report:?}"
+    );
+    let note = report
+        .notes
+        .iter()
+        .find(|n| n.dn.as_deref() == Some(dn.as_str()))
+        .unwrap_or_else(|| panic!("flagged: {report:?}"));
+    assert!(note.message.contains("possible duplicate"), "{note:?}");
+    assert!(
+        note.message.contains(&format!("jane.{t}@home.example")),
+        "{note:?}"
+    );
+    let imported_id = note.employee_id.clone();
+    assert_ne!(imported_id, manual_id);
+    for (page_of, links_to) in [(&imported_id, &manual_id), (&manual_id, &imported_id)] {
+        let page = client
+            .get(server.url(&format!("/admin/employees/{page_of}")))
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            page.contains(&format!("data-duplicate=\"{links_to}\"")),
+            "{page_of} links to {links_to}: {page}"
+        );
+    }
+    // A manual employee with another name is not flagged.
+    let (_, other) = call(
+        &client,
+        Method::POST,
+        server.url("/api/v1/employees"),
+        &csrf,
+        Some(json!({"display_name": format!("Someone Else {t}")})),
+    )
+    .await;
+    let page = client
+        .get(server.url(&format!(
+            "/admin/employees/{}",
+            other["id"].as_str().expect("id")
+        )))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(!page.contains("data-duplicate"), "{page}");
+}

@@ -397,7 +397,17 @@ struct DetailPage {
     password_error: Option<String>,
     /// Password and offline-code sign-ins locked after failed attempts.
     sign_in_locked: bool,
+    /// Employees of the other source with the same name (possible duplicates).
+    duplicates: Vec<DuplicateRow>,
     audit: Vec<AuditRow>,
+}
+
+/// Another employee with the same name, from the other source.
+struct DuplicateRow {
+    id: String,
+    name: String,
+    email: String,
+    imported: bool,
 }
 
 impl DetailPage {
@@ -514,15 +524,31 @@ async fn detail_page(
             .collect();
         let sign_in_locked =
             crate::throttle::locked(&mut conn, &crate::throttle::employee_key(&id), now).await?;
+        let duplicates = crate::employees::store::same_name_other_source(&mut conn, &id)
+            .await?
+            .into_iter()
+            .map(|d| DuplicateRow {
+                imported: d.source != crate::employees::Source::Manual.as_str(),
+                email: d.email.unwrap_or_default(),
+                name: d.display_name,
+                id: d.id,
+            })
+            .collect::<Vec<_>>();
         Ok::<_, Error>((
             (identities, invitations, devices, push_blocked),
-            (passkeys, keys, accounts, audit, sign_in_locked),
+            (
+                passkeys,
+                keys,
+                accounts,
+                audit,
+                (sign_in_locked, duplicates),
+            ),
         ))
     }
     .await;
     let (
         (identities, invitations, devices, push_blocked),
-        (passkeys, keys, accounts, audit, sign_in_locked),
+        (passkeys, keys, accounts, audit, (sign_in_locked, duplicates)),
     ) = or_page(gathered)?;
     let refused = password_error.is_some();
     let p = DetailPage {
@@ -545,6 +571,7 @@ async fn detail_page(
         password_error,
         audit,
         sign_in_locked,
+        duplicates,
     };
     let r = page(jar, &p)?;
     if refused {
