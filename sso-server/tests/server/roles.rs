@@ -159,6 +159,43 @@ async fn every_admin_route_refuses_the_roles_it_is_not_for() {
         }
     }
     assert!(checked > 150, "{checked}");
+    // The navigation shows each role exactly the sections it may open.
+    for (role, (c, _)) in &sessions {
+        let page = c
+            .get(srv.url("/admin"))
+            .send()
+            .await
+            .expect("dashboard")
+            .text()
+            .await
+            .expect("text");
+        let nav = page
+            .split("<nav aria-label=\"Console\">")
+            .nth(1)
+            .and_then(|s| s.split("</nav>").next())
+            .expect("the console's navigation");
+        let shown: Vec<&str> = nav
+            .split("href=\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .collect();
+        for section in [
+            "/admin",
+            "/admin/employees",
+            "/admin/sync",
+            "/admin/keys",
+            "/admin/domains",
+            "/admin/clients",
+            "/admin/audit",
+        ] {
+            assert_eq!(
+                shown.contains(&section),
+                expected(*role, &Method::GET, section),
+                "{role:?}: {section} shown as it may be opened ({shown:?})"
+            );
+        }
+        assert!(shown.len() <= 7, "{shown:?}");
+    }
     // Every role still signs itself out.
     for (_, (c, csrf)) in &sessions {
         let resp = c

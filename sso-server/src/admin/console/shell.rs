@@ -25,6 +25,41 @@ pub struct Nav {
     pub section: &'static str,
     pub notice: Option<String>,
     pub error: Option<String>,
+    /// The sections this administrator's role may open (the others are not shown).
+    pub links: Vec<NavLink>,
+}
+
+/// One section of the console's navigation.
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub section: &'static str,
+}
+
+/// Every section, in the order shown: `(href, label, section)`.
+const SECTIONS: &[(&str, &str, &str)] = &[
+    ("/admin", "Dashboard", "dashboard"),
+    ("/admin/employees", "Employees", "employees"),
+    ("/admin/sync", "Sync", "sync"),
+    ("/admin/keys", "Keys", "keys"),
+    ("/admin/domains", "Domains", "domains"),
+    ("/admin/clients", "OIDC clients", "clients"),
+    ("/admin/audit", "Audit log", "audit"),
+];
+
+/// The sections `admin`'s role may open (the same rule that answers the request).
+fn links_for(admin: &AdminSession) -> Vec<NavLink> {
+    SECTIONS
+        .iter()
+        .filter(|(href, _, _)| {
+            crate::admin::roles::allows(admin.role, &axum::http::Method::GET, href)
+        })
+        .map(|&(href, label, section)| NavLink {
+            href,
+            label,
+            section,
+        })
+        .collect()
 }
 
 impl Nav {
@@ -43,6 +78,7 @@ impl Nav {
                 section,
                 notice: flash.notice.clone(),
                 error: flash.error.clone(),
+                links: links_for(admin),
             },
             flash,
             jar,
@@ -57,6 +93,7 @@ impl Nav {
             section,
             notice: None,
             error: None,
+            links: links_for(admin),
         }
     }
 }
