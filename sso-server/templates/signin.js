@@ -1,63 +1,23 @@
-// Passkey ceremonies for the sign-in and account pages. The server sends WebAuthn options with
-// binary fields in base64url; the browser API wants ArrayBuffers, and the answer goes back in
-// base64url again.
+// Passkey ceremonies for the sign-in and account pages (the WebAuthn plumbing is webauthn.js,
+// loaded before this file).
 (function () {
   "use strict";
   // Messages in the page's language (the server puts them on <body>).
   const say = (k, fallback) => (document.body && document.body.dataset[k]) || fallback;
-  const b64u = {
-    toBuf(s) {
-      const b = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
-      return Uint8Array.from(b, (c) => c.charCodeAt(0)).buffer;
-    },
-    fromBuf(buf) {
-      let s = "";
-      new Uint8Array(buf).forEach((b) => (s += String.fromCharCode(b)));
-      return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-    },
-  };
   function showError(msg) {
     const e = document.getElementById("passkey-error");
     if (e) { e.textContent = msg; e.hidden = false; }
   }
-  async function post(url, body, csrf) {
-    const headers = { "Content-Type": "application/json" };
-    if (csrf) headers["X-CSRF-Token"] = csrf;
-    const r = await fetch(url, { method: "POST", headers, body: JSON.stringify(body), credentials: "same-origin" });
-    const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(data.message || say("refused", "The server refused the request."));
-    return data;
-  }
+  const post = (url, body, csrf) =>
+    window.Passkeys.post(url, body, csrf, say("refused", "The server refused the request."));
   // A passkey sign-in. `mediation` "conditional" is the autofill path: the browser offers the
   // passkeys it has for this site in the account field's suggestions and the promise settles
   // only when one is picked; without it the browser asks at once (this device, a security key,
   // or a phone nearby).
   async function passkeySignIn(request, mediation, signal) {
     const start = await post("/login/passkey/options", { request });
-    const pk = start.options.publicKey;
-    pk.challenge = b64u.toBuf(pk.challenge);
-    (pk.allowCredentials || []).forEach((c) => (c.id = b64u.toBuf(c.id)));
-    const ask = { publicKey: pk };
-    if (mediation) ask.mediation = mediation;
-    if (signal) ask.signal = signal;
-    const cred = await navigator.credentials.get(ask);
-    const r = cred.response;
-    const done = await post("/login/passkey", {
-      ceremony: start.ceremony,
-      request,
-      credential: {
-        id: cred.id,
-        rawId: b64u.fromBuf(cred.rawId),
-        type: cred.type,
-        extensions: {},
-        response: {
-          authenticatorData: b64u.fromBuf(r.authenticatorData),
-          clientDataJSON: b64u.fromBuf(r.clientDataJSON),
-          signature: b64u.fromBuf(r.signature),
-          userHandle: r.userHandle ? b64u.fromBuf(r.userHandle) : null,
-        },
-      },
-    });
+    const credential = await window.Passkeys.get(start.options, mediation, signal);
+    const done = await post("/login/passkey", { ceremony: start.ceremony, request, credential });
     window.location.assign(done.redirect);
   }
   let autofill = null;
@@ -80,27 +40,12 @@
     const csrf = button.dataset.csrf;
     base = base || "/account/passkeys";
     const start = await post(base + "/options", {}, csrf);
-    const pk = start.options.publicKey;
-    pk.challenge = b64u.toBuf(pk.challenge);
-    pk.user.id = b64u.toBuf(pk.user.id);
-    (pk.excludeCredentials || []).forEach((c) => (c.id = b64u.toBuf(c.id)));
-    const cred = await navigator.credentials.create({ publicKey: pk });
-    const r = cred.response;
+    const credential = await window.Passkeys.create(start.options);
     const nameInput = document.getElementById("passkey-name");
     await post(base, {
       ceremony: start.ceremony,
       name: nameInput ? nameInput.value : null,
-      credential: {
-        id: cred.id,
-        rawId: b64u.fromBuf(cred.rawId),
-        type: cred.type,
-        extensions: {},
-        response: {
-          attestationObject: b64u.fromBuf(r.attestationObject),
-          clientDataJSON: b64u.fromBuf(r.clientDataJSON),
-          transports: r.getTransports ? r.getTransports() : undefined,
-        },
-      },
+      credential,
     }, csrf);
     if (base === "/account/passkeys") window.location.reload();
   }

@@ -77,6 +77,7 @@ pub fn router() -> Router<AppState> {
         .route("/login/password", post(submit_by::<false>))
         .route("/login/code", post(submit_by::<true>))
         .route("/login/signin.js", get(passkey::script))
+        .route("/login/webauthn.js", get(passkey::webauthn_script))
         .route("/login/base.css", get(passkey::stylesheet))
         .route("/login/passkey/options", post(passkey::signin_options))
         .route("/login/passkey", post(passkey::signin_finish))

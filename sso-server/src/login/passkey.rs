@@ -60,6 +60,17 @@ pub async fn script() -> impl IntoResponse {
     )
 }
 
+/// The WebAuthn plumbing shared by `signin.js` and the console's script (served once, for both).
+pub async fn webauthn_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../templates/webauthn.js"),
+    )
+}
+
 /// The employee pages' stylesheet (a file, not inline: the CSP allows no inline style or script).
 pub async fn stylesheet() -> impl IntoResponse {
     (

@@ -96,80 +96,29 @@
   }
 })();
 
-// Administrators' passkeys: sign-in on the sign-in page, and adding one on "Your passkeys". The
-// server sends WebAuthn options with binary fields in base64url; the browser wants ArrayBuffers.
+// Administrators' passkeys: sign-in on the sign-in page, and adding one on "Your passkeys" (the
+// WebAuthn plumbing is /login/webauthn.js, loaded before this file).
 (function () {
-  const b64u = {
-    toBuf(s) {
-      const b = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
-      return Uint8Array.from(b, (c) => c.charCodeAt(0)).buffer;
-    },
-    fromBuf(buf) {
-      let s = "";
-      new Uint8Array(buf).forEach((b) => (s += String.fromCharCode(b)));
-      return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-    },
-  };
   function showError(msg) {
     const e = document.getElementById("passkey-error");
     if (e) { e.textContent = msg; e.hidden = false; }
   }
-  async function post(url, body, csrf) {
-    const headers = { "Content-Type": "application/json" };
-    if (csrf) headers["X-CSRF-Token"] = csrf;
-    const r = await fetch(url, { method: "POST", headers, body: JSON.stringify(body), credentials: "same-origin" });
-    const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(data.message || "The server refused the request.");
-    return data;
-  }
+  const post = (url, body, csrf) => window.Passkeys.post(url, body, csrf);
   async function signIn() {
     const start = await post("/api/v1/session/passkey/options", {});
-    const pk = start.options.publicKey;
-    pk.challenge = b64u.toBuf(pk.challenge);
-    (pk.allowCredentials || []).forEach((c) => (c.id = b64u.toBuf(c.id)));
-    const cred = await navigator.credentials.get({ publicKey: pk });
-    const r = cred.response;
-    await post("/api/v1/session/passkey", {
-      ceremony: start.ceremony,
-      credential: {
-        id: cred.id,
-        rawId: b64u.fromBuf(cred.rawId),
-        type: cred.type,
-        extensions: {},
-        response: {
-          authenticatorData: b64u.fromBuf(r.authenticatorData),
-          clientDataJSON: b64u.fromBuf(r.clientDataJSON),
-          signature: b64u.fromBuf(r.signature),
-          userHandle: r.userHandle ? b64u.fromBuf(r.userHandle) : null,
-        },
-      },
-    });
+    const credential = await window.Passkeys.get(start.options);
+    await post("/api/v1/session/passkey", { ceremony: start.ceremony, credential });
     window.location.assign("/admin");
   }
   async function add(button) {
     const csrf = button.dataset.csrf;
     const start = await post("/api/v1/session/passkeys/options", {}, csrf);
-    const pk = start.options.publicKey;
-    pk.challenge = b64u.toBuf(pk.challenge);
-    pk.user.id = b64u.toBuf(pk.user.id);
-    (pk.excludeCredentials || []).forEach((c) => (c.id = b64u.toBuf(c.id)));
-    const cred = await navigator.credentials.create({ publicKey: pk });
-    const r = cred.response;
+    const credential = await window.Passkeys.create(start.options);
     const name = document.getElementById("passkey-name");
     await post("/api/v1/session/passkeys", {
       ceremony: start.ceremony,
       name: name ? name.value : null,
-      credential: {
-        id: cred.id,
-        rawId: b64u.fromBuf(cred.rawId),
-        type: cred.type,
-        extensions: {},
-        response: {
-          attestationObject: b64u.fromBuf(r.attestationObject),
-          clientDataJSON: b64u.fromBuf(r.clientDataJSON),
-          transports: r.getTransports ? r.getTransports() : undefined,
-        },
-      },
+      credential,
     }, csrf);
     window.location.reload();
   }
