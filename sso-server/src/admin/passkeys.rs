@@ -128,36 +128,19 @@ pub async fn register(
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Response> {
     let now = state.clock.now_ms();
-    let name = body
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or("Passkey")
-        .to_owned();
-    if name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(Error::validation("name", "up to 64 characters"));
-    }
+    let name = crate::login::passkey::passkey_name(body.name.as_deref())?;
     let mut tx = state.store.begin().await?;
     let existing = crate::admin::store::passkeys::of_admin(&mut tx, &admin.admin_id).await?;
     may_add(&state, &admin, existing.len())?;
-    let Some((Some(owner), st)) =
-        crate::oidc::store::take_webauthn_state(&mut tx, &body.ceremony, REGISTER, now).await?
-    else {
-        return Err(Error::validation(
-            "ceremony",
-            "expired or already used; start again",
-        ));
-    };
-    if owner != admin.admin_id {
-        return Err(Error::validation("ceremony", "belongs to another session"));
-    }
-    let st: PasskeyRegistration =
-        serde_json::from_str(&st).map_err(|e| Error::Internal(e.to_string()))?;
-    let passkey = state
-        .webauthn
-        .finish_passkey_registration(&body.credential, &st)
-        .map_err(|e| Error::validation("credential", format!("not accepted: {e}")))?;
+    let passkey = crate::login::passkey::registered(
+        &mut tx,
+        &state.webauthn,
+        (&body.ceremony, REGISTER),
+        &admin.admin_id,
+        &body.credential,
+        now,
+    )
+    .await?;
     let row = AdminPasskeyRow {
         id: Uuid::new_v4().to_string(),
         admin_id: admin.admin_id.clone(),

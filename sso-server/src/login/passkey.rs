@@ -493,16 +493,10 @@ pub async fn register_finish(
         .into_response())
 }
 
-/// Finishes a registration started for `employee`; stores the passkey.
-pub async fn finish_registration(
-    state: &AppState,
-    employee: &EmployeeRow,
-    body: &RegisterFinishBody,
-) -> Result<PasskeyRow> {
-    let now = state.clock.now_ms();
-    let name = body
-        .name
-        .as_deref()
+/// The name an owner gives a passkey: trimmed, "Passkey" when none, up to 64 characters and no
+/// control characters (shared by employees and admins).
+pub fn passkey_name(name: Option<&str>) -> Result<String> {
+    let name = name
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .unwrap_or("Passkey")
@@ -510,24 +504,55 @@ pub async fn finish_registration(
     if name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(Error::validation("name", "up to 64 characters"));
     }
-    let mut tx = state.store.begin().await?;
-    let taken =
-        crate::oidc::store::take_webauthn_state(&mut tx, &body.ceremony, "register", now).await?;
-    let Some((Some(owner), st)) = taken else {
+    Ok(name)
+}
+
+/// Finishes the registration ceremony `(id, kind)` that `owner` started (its state is taken from
+/// the store: once) with the credential the browser made; the checked passkey (shared by
+/// employees and admins).
+pub async fn registered(
+    conn: &mut Conn,
+    webauthn: &webauthn_rs::Webauthn,
+    (ceremony, kind): (&str, &str),
+    owner: &str,
+    credential: &RegisterPublicKeyCredential,
+    now: i64,
+) -> Result<Passkey> {
+    let taken = crate::oidc::store::take_webauthn_state(conn, ceremony, kind, now).await?;
+    let Some((Some(started_by), st)) = taken else {
         return Err(Error::validation(
             "ceremony",
             "expired or already used; start again",
         ));
     };
-    if owner != employee.id {
+    if started_by != owner {
         return Err(Error::validation("ceremony", "belongs to another session"));
     }
     let st: PasskeyRegistration =
         serde_json::from_str(&st).map_err(|e| Error::Internal(e.to_string()))?;
-    let passkey = state
-        .webauthn
-        .finish_passkey_registration(&body.credential, &st)
-        .map_err(|e| Error::validation("credential", format!("not accepted: {e}")))?;
+    webauthn
+        .finish_passkey_registration(credential, &st)
+        .map_err(|e| Error::validation("credential", format!("not accepted: {e}")))
+}
+
+/// Finishes a registration started for `employee`; stores the passkey.
+pub async fn finish_registration(
+    state: &AppState,
+    employee: &EmployeeRow,
+    body: &RegisterFinishBody,
+) -> Result<PasskeyRow> {
+    let now = state.clock.now_ms();
+    let name = passkey_name(body.name.as_deref())?;
+    let mut tx = state.store.begin().await?;
+    let passkey = registered(
+        &mut tx,
+        &state.webauthn,
+        (&body.ceremony, "register"),
+        &employee.id,
+        &body.credential,
+        now,
+    )
+    .await?;
     let cred_id = cred_id_text(passkey.cred_id().as_ref());
     if crate::oidc::store::passkey_by_credential(&mut tx, &cred_id)
         .await?
