@@ -271,15 +271,10 @@ impl Policy {
 
     /// The throttle of one trusted browser (a device token) of an account: a small budget of
     /// its own, so a stolen token is worth a few guesses, and the owner keeps signing in while
-    /// the account's untrusted key is locked.
+    /// the account's untrusted key is locked. The same numbers as the employee's throttle,
+    /// counted under the device's own key.
     pub fn trusted_device(config: &Config) -> Self {
-        let o = &config.oidc;
-        Self {
-            free: i64::from(o.sign_in_free_failures),
-            lock_after: i64::from(o.sign_in_lockout_after),
-            lock_ms: i64::from(o.sign_in_lockout_minutes) * 60_000,
-            window_ms: 3_600_000,
-        }
+        Self::employee(config)
     }
 
     /// The deployment's budget of failed offline codes in one UTC day, scaled to the number of

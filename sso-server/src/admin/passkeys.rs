@@ -22,9 +22,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
-use webauthn_rs::prelude::{
-    Passkey, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
-};
+use webauthn_rs::prelude::{Passkey, PasskeyRegistration, PublicKeyCredential};
 
 use crate::admin::session::{device_cookie, session_cookie, ApiAdmin};
 use crate::admin::store::passkeys::AdminPasskeyRow;
@@ -112,20 +110,11 @@ pub async fn register_options(
     ceremony(&state, REGISTER, Some(&admin.admin_id), st, options).await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterBody {
-    pub ceremony: String,
-    pub credential: RegisterPublicKeyCredential,
-    #[serde(default)]
-    pub name: Option<String>,
-}
-
 /// Finishes registering the administrator's passkey.
 pub async fn register(
     State(state): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
-    ApiJson(body): ApiJson<RegisterBody>,
+    ApiJson(body): ApiJson<crate::login::passkey::RegisterFinishBody>,
 ) -> Result<Response> {
     let now = state.clock.now_ms();
     let name = crate::login::passkey::passkey_name(body.name.as_deref())?;
